@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "hop",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hop", targets: ["hop"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .target(name: "HopBasics"),
+        .target(name: "AppSpec", dependencies: ["HopBasics"]),
+        .target(name: "HopStore", dependencies: ["HopBasics", "CSQLite"]),
+        .target(name: "NixBuild", dependencies: [
+            "AppSpec", "HopBasics", "CArchive",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: []),
+        .target(name: "HopCommands", dependencies: [
+            "AppSpec", "NixBuild", "HopStore", "HopBasics",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "hop", dependencies: ["HopCommands"]),
+        .testTarget(name: "AppSpecTests", dependencies: ["AppSpec"]),
+        .testTarget(name: "HopStoreTests", dependencies: ["HopStore"]),
+        .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,549 @@
+import HopBasics
+
+/// hop3.toml's sections in the order hints list them.
+public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix"]
+
+/// The keys of the sections whose keys are fixed. `[env]`, `[port]` and `[static]` are keyed by the user
+/// (variable names, process names, URL prefixes) and `[run.workers]` by process names.
+public let hop3SectionKeys: [String: [String]] = [
+    "metadata": ["id", "version", "title", "description", "license", "homepage"],
+    "build": ["builder", "toolchain", "before-build", "build", "packages", "pip-install", "ignore"],
+    "run": ["start", "before-run", "workers"],
+    "healthcheck": ["path", "contains", "interval", "timeout", "retries"],
+    "domains": ["names"],
+    "backup": ["paths"],
+    "limits": ["memory", "cpu", "processes"],
+    "nix": ["packages", "file"],
+]
+
+/// Parses and validates a hop3.toml into an `AppSpec`. Pure: no file system access.
+///
+/// - Parameters:
+///   - file: the name errors are located in (e.g. `myapp/hop3.toml`).
+///   - appName: the app's name (validated); `[metadata] id`, when present, is validated and kept as metadata.
+///   - detectedBuilder: what autodetection found in the tree. `[build] builder` wins over it; when both are
+///     missing this throws, since nothing else can say how to build the app.
+///
+/// Processes: `[run] start` becomes the `web` process. Defaults that depend on the tree (a static site's
+/// `static` process, a shell app's start script) and Procfile merging are `AppSpecLoader.load`'s job.
+///
+/// Unknown sections and keys are errors located at the key, with a hint listing the valid keys and
+/// suggesting the nearest one; a value of the wrong type is an error at the value ("`[run] start` must be
+/// a string, found integer").
+public func parseHop3Toml(_ text: String, file: String, appName: String, detectedBuilder: Builder? = nil) throws -> AppSpec {
+    let document = try parseHop3Document(text, file: file)
+    let name = try validateAppName(appName, at: nil)
+    return try assembleAppSpec(AppSources(name: name, hop3: document, detectedBuilder: detectedBuilder))
+}
+
+/// A hop3.toml as read, before it is combined with a Procfile and the tree.
+struct Hop3Document: Sendable {
+    let file: String
+    /// Everything the file says. `name` is empty and `build.builder` a placeholder until assembled.
+    var spec = AppSpec(name: "", source: .hop3toml, builder: .shell)
+    /// `[build] builder`, when written.
+    var builder: Builder?
+    /// Where `[build]` is (for "no builder" errors), where `start` and each `[run.workers]` name are.
+    var buildLocation: SourceLocation?
+    var runLocation: SourceLocation?
+    var startLocation: SourceLocation?
+    var workerLocations: [(name: String, location: SourceLocation)] = []
+
+    init(file: String) { self.file = file }
+}
+
+func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
+    let root = try parseTOML(text, file: file)
+    let reader = Hop3Reader(file: file)
+    var document = Hop3Document(file: file)
+    for entry in root.entries {
+        guard hop3Sections.contains(entry.key) else {
+            throw reader.unknownTopLevel(entry)
+        }
+        guard case .table(let table) = entry.node.value else {
+            if case .array(let items) = entry.node.value, case .table = items.first?.value {
+                throw HopError.invalid("`[[\(entry.key)]]` is an array of tables; hop3.toml has a single `[\(entry.key)]` section",
+                                       at: reader.at(entry.keyPosition), hint: "write the header as `[\(entry.key)]`")
+            }
+            throw HopError.invalid("`\(entry.key)` must be a section `[\(entry.key)]`, found \(entry.node.value.typeName)",
+                                   at: reader.at(entry.keyPosition),
+                                   hint: "write `[\(entry.key)]` on a line of its own and put its keys below it")
+        }
+        if let keys = hop3SectionKeys[entry.key] {
+            try reader.checkKeys(table, section: entry.key, allowed: keys)
+        }
+        switch entry.key {
+        case "metadata": try reader.readMetadata(table, into: &document)
+        case "build":
+            document.buildLocation = reader.at(entry.keyPosition)
+            try reader.readBuild(table, into: &document)
+        case "run":
+            document.runLocation = reader.at(entry.keyPosition)
+            try reader.readRun(table, into: &document)
+        case "env": document.spec.env = try reader.readEnv(table)
+        case "port": document.spec.ports = try reader.readPorts(table)
+        case "healthcheck": document.spec.healthcheck = try reader.readHealthCheck(table)
+        case "static": document.spec.staticPaths = try reader.readStatic(table)
+        case "domains": document.spec.domains = try reader.readDomains(table)
+        case "backup":
+            if let paths = table["paths"] {
+                document.spec.backupPaths = try reader.stringArray(paths, in: "backup").map { value, node in
+                    try reader.checkRelativePath(value, node: node, what: "`[backup] paths` entry")
+                }
+            }
+        case "limits": document.spec.limits = try reader.readLimits(table)
+        default:  // "nix"
+            try reader.readNix(table, into: &document)
+        }
+    }
+    return document
+}
+
+// MARK: - Sections
+
+/// Turns TOML entries into hop values; every error it throws is located in `file`.
+struct Hop3Reader {
+    let file: String
+
+    func at(_ p: TOMLPosition, plus offset: Int = 0) -> SourceLocation {
+        SourceLocation(file: file, line: p.line, column: p.column + offset)
+    }
+
+    /// Runs a check that locates errors by character offset (app and domain names): inside a verbatim
+    /// string it can point at the offending character; otherwise the error points at the string.
+    func inside<T>(_ node: TOMLNode, _ check: (SourceLocation?) throws -> T) throws -> T {
+        if node.isVerbatim { return try check(at(node.position, plus: 1)) }
+        do {
+            return try check(nil)
+        } catch var error as HopError {
+            error.location = at(node.position)
+            throw error
+        }
+    }
+
+    func unknownTopLevel(_ entry: TOMLEntry) -> HopError {
+        let sections = hop3Sections.map { "[\($0)]" }.joined(separator: ", ")
+        if case .table = entry.node.value {
+            let suggestion = closestName(to: entry.key, among: hop3Sections).map { "rename it to `[\($0)]`; " } ?? "remove it; "
+            return HopError.invalid("unknown section `[\(entry.key)]` in hop3.toml", at: at(entry.keyPosition),
+                                    hint: suggestion + "the sections hop3.toml accepts are \(sections)")
+        }
+        if let home = hop3Sections.first(where: { hop3SectionKeys[$0]?.contains(entry.key) == true }) {
+            return HopError.invalid("`\(entry.key)` is outside any section", at: at(entry.keyPosition),
+                                    hint: "move it below a `[\(home)]` header")
+        }
+        return HopError.invalid("unknown top-level key `\(entry.key)` in hop3.toml", at: at(entry.keyPosition),
+                                hint: "put keys inside one of the sections \(sections)")
+    }
+
+    func checkKeys(_ table: TOMLTable, section: String, allowed: [String]) throws {
+        for entry in table.entries where !allowed.contains(entry.key) {
+            let list = allowed.map { "`\($0)`" }.joined(separator: ", ")
+            let fix = closestName(to: entry.key, among: allowed).map { "did you mean `\($0)`? Rename it; " } ?? "remove it; "
+            throw HopError.invalid("unknown key `\(entry.key)` in [\(section)]", at: at(entry.keyPosition),
+                                   hint: fix + "the keys [\(section)] accepts are \(list)")
+        }
+    }
+
+    func wrongType(_ entry: TOMLEntry, in section: String, expected: String, node: TOMLNode? = nil, hint: String) -> HopError {
+        let node = node ?? entry.node
+        let subject = node == entry.node ? "`[\(section)] \(entry.key)` must be" : "each element of `[\(section)] \(entry.key)` must be"
+        return HopError.invalid("\(subject) \(expected), found \(node.value.typeName)", at: at(node.position), hint: hint)
+    }
+
+    func string(_ entry: TOMLEntry, in section: String) throws -> String {
+        guard case .string(let s) = entry.node.value else {
+            throw wrongType(entry, in: section, expected: "a string", hint: "put the value in quotes: `\(entry.key) = \"…\"`")
+        }
+        return s
+    }
+
+    /// A string or an array of strings (commands, patterns): one string is a list of one.
+    func stringList(_ entry: TOMLEntry, in section: String) throws -> [(String, TOMLNode)] {
+        let hint = "write a string or an array of strings: `\(entry.key) = [\"…\", \"…\"]`"
+        switch entry.node.value {
+        case .string(let s):
+            return [(s, entry.node)]
+        case .array(let items):
+            return try items.map { item in
+                guard case .string(let s) = item.value else {
+                    throw wrongType(entry, in: section, expected: "a string", node: item, hint: hint)
+                }
+                return (s, item)
+            }
+        default:
+            throw wrongType(entry, in: section, expected: "a string or an array of strings", hint: hint)
+        }
+    }
+
+    func stringArray(_ entry: TOMLEntry, in section: String) throws -> [(String, TOMLNode)] {
+        let hint = "write an array of strings: `\(entry.key) = [\"…\", \"…\"]`"
+        guard case .array(let items) = entry.node.value else {
+            throw wrongType(entry, in: section, expected: "an array of strings", hint: hint)
+        }
+        return try items.map { item in
+            guard case .string(let s) = item.value else {
+                throw wrongType(entry, in: section, expected: "a string", node: item, hint: hint)
+            }
+            return (s, item)
+        }
+    }
+
+    func positiveInt(_ entry: TOMLEntry, in section: String, max: Int64 = Int64(Int32.max)) throws -> Int {
+        guard case .integer(let n) = entry.node.value else {
+            throw wrongType(entry, in: section, expected: "a positive integer",
+                            hint: "write a whole number without quotes: `\(entry.key) = 3`")
+        }
+        guard n > 0, n <= max else {
+            throw HopError.invalid("`[\(section)] \(entry.key)` must be between 1 and \(max), found \(n)", at: at(entry.node.position),
+                                   hint: "write a whole number from 1 to \(max)")
+        }
+        return Int(n)
+    }
+
+    func positiveSeconds(_ entry: TOMLEntry, in section: String) throws -> Double {
+        let seconds: Double
+        switch entry.node.value {
+        case .integer(let n): seconds = Double(n)
+        case .float(let f): seconds = f
+        default:
+            throw wrongType(entry, in: section, expected: "a number of seconds",
+                            hint: "write a number without quotes: `\(entry.key) = 5` (seconds)")
+        }
+        guard seconds > 0, seconds.isFinite, seconds <= 86_400 else {
+            throw HopError.invalid("`[\(section)] \(entry.key)` must be a positive number of seconds (at most 86400), found \(seconds)",
+                                   at: at(entry.node.position), hint: "write a positive number of seconds, e.g. `\(entry.key) = 5`")
+        }
+        return seconds
+    }
+
+    func checkRelativePath(_ path: String, node: TOMLNode, what: String) throws -> String {
+        if let problem = relativePathProblem(path) {
+            throw HopError.invalid("\(what) `\(path)` \(problem)", at: at(node.position),
+                                   hint: "write a path relative to the app directory, without `..`, spaces or quotes, e.g. `data/uploads`")
+        }
+        return path
+    }
+
+    /// Text that becomes one line (a pip requirement, an ignore pattern): no control characters.
+    func checkLine(_ text: String, node: TOMLNode, what: String) throws -> String {
+        if text.isEmpty || text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw HopError.invalid("\(what) `\(text)` must be a non-empty single line", at: at(node.position),
+                                   hint: "write one item per array element, without newlines or control characters")
+        }
+        return text
+    }
+
+    func readMetadata(_ table: TOMLTable, into document: inout Hop3Document) throws {
+        for entry in table.entries {
+            let value = try string(entry, in: "metadata")
+            switch entry.key {
+            case "id":
+                document.spec.metadata.id = try inside(entry.node) { try validateAppName(value, at: $0) }
+            case "version": document.spec.metadata.version = value
+            case "title": document.spec.metadata.title = value
+            case "description": document.spec.metadata.description = value
+            case "license": document.spec.metadata.license = value
+            default: document.spec.metadata.homepage = value
+            }
+        }
+    }
+
+    func readBuild(_ table: TOMLTable, into document: inout Hop3Document) throws {
+        for entry in table.entries {
+            switch entry.key {
+            case "builder":
+                let name = try string(entry, in: "build")
+                guard let builder = Builder(rawValue: name) else {
+                    let all = Builder.allCases.map(\.rawValue)
+                    let fix = closestName(to: name, among: all).map { "did you mean `\($0)`? " } ?? ""
+                    throw HopError.invalid("unknown builder `\(name)` in `[build] builder`", at: at(entry.node.position),
+                                           hint: fix + "use one of " + all.map { "`\($0)`" }.joined(separator: ", "))
+                }
+                document.builder = builder
+            case "toolchain":
+                let value = try string(entry, in: "build")
+                if value.isEmpty || !value.unicodeScalars.allSatisfy(isToolchainScalar) {
+                    throw HopError.invalid("`[build] toolchain` `\(value)` is not a toolchain name", at: at(entry.node.position),
+                                           hint: "write a name such as `python3.12` or `nodejs_20` (letters, digits, `.`, `_`, `-`, `+`)")
+                }
+                document.spec.build.toolchain = value
+            case "before-build":
+                document.spec.build.beforeBuild = try stringList(entry, in: "build").map(\.0)
+            case "build":
+                document.spec.build.build = try stringList(entry, in: "build").map(\.0)
+            case "packages":
+                document.spec.build.packages = try stringList(entry, in: "build").map { name, node in
+                    guard isPackageName(name) else {
+                        throw HopError.invalid("`[build] packages` entry `\(name)` is not a package name", at: at(node.position),
+                                               hint: "write package names such as `busybox` or `openssl` (letters, digits, `.`, `_`, `-`, `+`)")
+                    }
+                    return name
+                }
+            case "pip-install":
+                document.spec.build.pipInstall = try stringList(entry, in: "build").map {
+                    try checkLine($0, node: $1, what: "`[build] pip-install` entry")
+                }
+            default:  // "ignore"
+                document.spec.build.ignore = try stringList(entry, in: "build").map {
+                    try checkLine($0, node: $1, what: "`[build] ignore` pattern")
+                }
+            }
+        }
+    }
+
+    func readRun(_ table: TOMLTable, into document: inout Hop3Document) throws {
+        for entry in table.entries {
+            switch entry.key {
+            case "start":
+                let command = try string(entry, in: "run")
+                guard !command.allSatisfy(\.isWhitespace) else {
+                    throw HopError.invalid("`[run] start` is empty", at: at(entry.node.position),
+                                           hint: "write the command that starts the app's web server, e.g. `start = \"./serve --port $PORT\"`")
+                }
+                document.spec.run.start = command
+                document.startLocation = at(entry.keyPosition)
+            case "before-run":
+                document.spec.run.beforeRun = try stringList(entry, in: "run").map(\.0)
+            default:  // "workers"
+                guard case .table(let workers) = entry.node.value else {
+                    throw wrongType(entry, in: "run", expected: "a table of process name = count",
+                                    hint: "write `workers = { web = 2 }`, or a `[run.workers]` section with `web = 2`")
+                }
+                for worker in workers.entries {
+                    try checkProcessName(worker.key, at: worker.keyPosition, what: "`[run.workers]` name")
+                    document.spec.run.workers[worker.key] = try positiveInt(worker, in: "run.workers", max: 1024)
+                    document.workerLocations.append((worker.key, at(worker.keyPosition)))
+                }
+            }
+        }
+    }
+
+    func readEnv(_ table: TOMLTable) throws -> [EnvVar] {
+        try table.entries.map { entry in
+            guard isEnvName(entry.key) else {
+                throw HopError.invalid("`\(entry.key)` is not a valid environment variable name", at: at(entry.keyPosition),
+                                       hint: "rename it using only letters, digits and `_`, not starting with a digit (e.g. `\(envNameSuggestion(entry.key))`)")
+            }
+            switch entry.node.value {
+            case .string(let s):
+                guard !s.unicodeScalars.contains("\0") else {
+                    throw HopError.invalid("`[env] \(entry.key)` contains a NUL character", at: at(entry.node.position),
+                                           hint: "remove the `\\u0000`: environment values cannot contain NUL")
+                }
+                return EnvVar(entry.key, s)
+            case .integer(let n): return EnvVar(entry.key, String(n))
+            case .bool(let b): return EnvVar(entry.key, b ? "true" : "false")
+            default:
+                throw wrongType(entry, in: "env", expected: "a string (or an integer or boolean)",
+                                hint: "put the value in quotes: `\(entry.key) = \"…\"`")
+            }
+        }
+    }
+
+    func readPorts(_ table: TOMLTable) throws -> [String: Int] {
+        var ports: [String: Int] = [:]
+        for entry in table.entries {
+            try checkProcessName(entry.key, at: entry.keyPosition, what: "`[port]` name")
+            var portEntry = entry
+            if case .table(let sub) = entry.node.value {
+                try checkKeys(sub, section: "port.\(entry.key)", allowed: ["container"])
+                guard let container = sub["container"] else {
+                    throw HopError.invalid("`[port.\(entry.key)]` has no `container` port", at: at(entry.keyPosition),
+                                           hint: "add `container = 8000` (the port the process listens on), or write `\(entry.key) = 8000` under `[port]`")
+                }
+                portEntry = container
+            }
+            guard case .integer(let n) = portEntry.node.value else {
+                throw wrongType(portEntry, in: portEntry == entry ? "port" : "port.\(entry.key)", expected: "a port number",
+                                hint: "write the port without quotes: `\(entry.key) = 8000`")
+            }
+            guard (1...65535).contains(n) else {
+                throw HopError.invalid("port \(n) for `\(entry.key)` is out of range", at: at(portEntry.node.position),
+                                       hint: "use a port number from 1 to 65535, e.g. `\(entry.key) = 8000`")
+            }
+            ports[entry.key] = Int(n)
+        }
+        return ports
+    }
+
+    func readHealthCheck(_ table: TOMLTable) throws -> HealthCheck {
+        var check = HealthCheck()
+        for entry in table.entries {
+            switch entry.key {
+            case "path":
+                let path = try string(entry, in: "healthcheck")
+                guard path.hasPrefix("/") else {
+                    throw HopError.invalid("`[healthcheck] path` `\(path)` does not start with `/`", at: at(entry.node.position),
+                                           hint: "write the URL path the check requests, starting with `/`: `path = \"/\(path)\"`")
+                }
+                if let bad = path.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F || $0 == "\"" || $0 == "\\" }) {
+                    throw HopError.invalid("`[healthcheck] path` contains \(describeScalar(bad))", at: at(entry.node.position),
+                                           hint: "percent-encode it (a space is `%20`)")
+                }
+                check.path = path
+            case "contains": check.contains = try string(entry, in: "healthcheck")
+            case "interval": check.interval = try positiveSeconds(entry, in: "healthcheck")
+            case "timeout": check.timeout = try positiveSeconds(entry, in: "healthcheck")
+            default: check.retries = try positiveInt(entry, in: "healthcheck", max: 1000)
+            }
+        }
+        return check
+    }
+
+    func readStatic(_ table: TOMLTable) throws -> [String: String] {
+        var paths: [String: String] = [:]
+        for entry in table.entries {
+            if let problem = urlPrefixProblem(entry.key) {
+                throw HopError.invalid("`[static]` URL prefix `\(entry.key)` \(problem)", at: at(entry.keyPosition),
+                                       hint: "write a quoted URL prefix then the directory: `\"/assets\" = \"public/assets\"`")
+            }
+            let directory = try string(entry, in: "static")
+            paths[entry.key] = try checkRelativePath(directory, node: entry.node, what: "`[static]` directory")
+        }
+        return paths
+    }
+
+    func readDomains(_ table: TOMLTable) throws -> [String] {
+        guard let names = table["names"] else { return [] }
+        var seen: Set<String> = []
+        return try stringArray(names, in: "domains").map { name, node in
+            let domain = try inside(node) { try validateDomainName(name, at: $0) }
+            guard seen.insert(domain).inserted else {
+                throw HopError.invalid("the domain `\(domain)` is listed twice", at: at(node.position), hint: "remove the duplicate")
+            }
+            return domain
+        }
+    }
+
+    func readLimits(_ table: TOMLTable) throws -> Limits {
+        var limits = Limits()
+        for entry in table.entries {
+            switch entry.key {
+            case "memory":
+                let hint = "write a size such as `memory = \"512M\"` or `\"2G\"` (digits then K, M, G or T)"
+                switch entry.node.value {
+                case .integer(let n) where n > 0: limits.memory = String(n)
+                case .string(let s):
+                    guard isMemorySize(s) else {
+                        throw HopError.invalid("`[limits] memory` `\(s)` is not a size", at: at(entry.node.position), hint: hint)
+                    }
+                    limits.memory = s
+                default:
+                    throw wrongType(entry, in: "limits", expected: "a size string", hint: hint)
+                }
+            case "cpu":
+                let value = try string(entry, in: "limits")
+                guard value.hasSuffix("%"), let n = Int(value.dropLast()), n > 0, value.first != "+" else {
+                    throw HopError.invalid("`[limits] cpu` `\(value)` is not a CPU quota", at: at(entry.node.position),
+                                           hint: "write a percentage of one CPU: `cpu = \"50%\"`, or `\"200%\"` for two CPUs")
+                }
+                limits.cpu = value
+            default:
+                limits.processes = try positiveInt(entry, in: "limits", max: 1_000_000)
+            }
+        }
+        return limits
+    }
+
+    func readNix(_ table: TOMLTable, into document: inout Hop3Document) throws {
+        for entry in table.entries {
+            if entry.key == "file" {
+                let path = try string(entry, in: "nix")
+                document.spec.nixFile = try checkRelativePath(path, node: entry.node, what: "`[nix] file`")
+            } else {
+                document.spec.nixPackages = try stringArray(entry, in: "nix").map { name, node in
+                    guard isNixAttributePath(name) else {
+                        throw HopError.invalid("`[nix] packages` entry `\(name)` is not a Nix attribute name", at: at(node.position),
+                                               hint: "write attribute names such as `ffmpeg` or `python3Packages.numpy`")
+                    }
+                    return name
+                }
+            }
+        }
+    }
+
+    func checkProcessName(_ name: String, at position: TOMLPosition, what: String) throws {
+        guard isProcessName(name) else {
+            throw HopError.invalid("\(what) `\(name)` is not a process name", at: at(position),
+                                   hint: "use a process name: lowercase letters, digits, `-` and `_`, starting with a letter (e.g. `web`, `worker`)")
+        }
+    }
+}
+
+// MARK: - Small predicates
+
+func isProcessName(_ s: String) -> Bool {
+    let chars = Array(s.unicodeScalars)
+    guard let first = chars.first, ("a"..."z").contains(first), chars.count <= 32 else { return false }
+    return chars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
+}
+
+func isEnvName(_ s: String) -> Bool {
+    let chars = Array(s.unicodeScalars)
+    guard let first = chars.first, first == "_" || ("A"..."Z").contains(first) || ("a"..."z").contains(first) else { return false }
+    return chars.allSatisfy { $0 == "_" || ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+}
+
+private func envNameSuggestion(_ s: String) -> String {
+    var out = String(s.unicodeScalars.map { c -> Character in
+        ("A"..."Z").contains(c) || ("a"..."z").contains(c) || ("0"..."9").contains(c) ? Character(c) : "_"
+    })
+    if out.first.map({ $0.isNumber }) ?? true { out = "_" + out }
+    return out
+}
+
+private func isToolchainScalar(_ c: Unicode.Scalar) -> Bool {
+    ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "." || c == "_" || c == "-" || c == "+"
+}
+
+private func isPackageName(_ s: String) -> Bool {
+    guard let first = s.unicodeScalars.first, first != ".", first != "-", first != "+" else { return false }
+    return s.unicodeScalars.allSatisfy(isToolchainScalar)
+}
+
+private func isNixAttributePath(_ s: String) -> Bool {
+    s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
+        guard let first = part.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first) else {
+            return false
+        }
+        return part.unicodeScalars.allSatisfy { isToolchainScalar($0) && $0 != "." && $0 != "+" || $0 == "'" }
+    }
+}
+
+private func isMemorySize(_ s: String) -> Bool {
+    var digits = Substring(s)
+    if let last = digits.last, "KMGT".contains(last) { digits = digits.dropLast() }
+    guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+    return digits.contains { $0 != "0" }
+}
+
+/// The candidate nearest to a mistyped name, if it is near enough to be a likely typo: same letters
+/// up to case and `_`/`-`, or within two edits (one for names of three letters or fewer).
+func closestName(to name: String, among candidates: [String]) -> String? {
+    let normalized = name.lowercased().replacingUnderscores()
+    if let exact = candidates.first(where: { $0 == normalized }) { return exact }
+    let limit = name.count <= 3 ? 1 : 2
+    let scored = candidates.map { ($0, editDistance(normalized, $0)) }.filter { $0.1 <= limit }
+    return scored.min { $0.1 < $1.1 }?.0
+}
+
+private extension String {
+    func replacingUnderscores() -> String { String(map { $0 == "_" ? "-" : $0 }) }
+}
+
+/// Levenshtein distance, small strings only.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

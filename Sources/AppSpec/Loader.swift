@@ -1,0 +1,172 @@
+import Foundation
+import HopBasics
+
+/// Reads an app's metadata from its source tree. This is the only file-system access in `AppSpec`;
+/// everything it finds is handed to the pure parsers.
+public enum AppSpecLoader {
+    /// Loads `hop3.toml` and/or `Procfile` from `directory` and autodetects the rest.
+    ///
+    /// - Parameter appName: the name to deploy under; nil means `[metadata] id`, else the directory's
+    ///   name lowercased. Whatever the source, an invalid name is an error — never silently rewritten.
+    ///
+    /// Precedence, documented because users will ask:
+    /// - the builder is `[build] builder`, else the autodetected one (`detectBuilder`); neither is an error;
+    /// - processes come from the Procfile; `[run] start` adds the `web` process, and declaring it next to a
+    ///   Procfile `web:` or `wsgi:` line is an error (two answers to "how does the app serve HTTP?");
+    /// - with neither, a static site serves `public/` (or the tree) and a shell app runs its start script;
+    ///   other apps with nothing to run are an error.
+    ///
+    /// Errors are `HopError(.invalidInput)` located at `directory/hop3.toml` or `directory/Procfile` with
+    /// line and column; problems with the directory itself are located at the directory.
+    public static func load(directory: String, appName: String?) throws -> AppSpec {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw HopError(.notFound, "app directory `\(directory)` does not exist or is not a directory",
+                           at: SourceLocation(file: directory), hint: "pass the path of the app's source directory")
+        }
+        let tree = try listTopLevel(directory)
+        let hop3Path = joinPath(directory, "hop3.toml")
+        let procfilePath = joinPath(directory, "Procfile")
+        let hop3 = try tree.files.contains("hop3.toml") ? parseHop3Document(readText(hop3Path), file: hop3Path) : nil
+        let procfile = try tree.files.contains("Procfile") ? parseProcfile(readText(procfilePath), file: procfilePath) : nil
+
+        let name: String
+        if let appName {
+            name = try validateAppName(appName, at: nil)
+        } else if let id = hop3?.spec.metadata.id {
+            name = id  // validated where it is written
+        } else {
+            let base = URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent.lowercased()
+            do {
+                name = try validateAppName(base, at: SourceLocation(file: directory))
+            } catch var error as HopError {
+                error.hint = (error.hint.map { $0 + "; or " } ?? "") + "pass an app name, or set `[metadata] id` in hop3.toml"
+                throw error
+            }
+        }
+        return try assembleAppSpec(AppSources(
+            name: name, directory: directory, hop3: hop3, procfile: procfile,
+            detectedBuilder: detectBuilder(files: tree.files, executables: tree.executables), tree: tree))
+    }
+
+    private static func listTopLevel(_ directory: String) throws -> AppTree {
+        let manager = FileManager.default
+        let names: [String]
+        do {
+            names = try manager.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw HopError(.environment, "cannot list the app directory `\(directory)`: \(error.localizedDescription)",
+                           at: SourceLocation(file: directory), hint: "check that hop may read the directory")
+        }
+        var tree = AppTree()
+        for name in names {
+            let path = joinPath(directory, name)
+            var isDirectory: ObjCBool = false
+            _ = manager.fileExists(atPath: path, isDirectory: &isDirectory)
+            if isDirectory.boolValue {
+                tree.files.insert(name + "/")
+            } else {
+                tree.files.insert(name)
+                if manager.isExecutableFile(atPath: path) { tree.executables.insert(name) }
+            }
+        }
+        return tree
+    }
+
+    private static func readText(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw HopError(.environment, "cannot read `\(path)`", at: SourceLocation(file: path),
+                           hint: "check that the file exists and that hop may read it")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw HopError.invalid("`\(path)` is not valid UTF-8 text", at: SourceLocation(file: path),
+                                   hint: "save the file as UTF-8")
+        }
+        return text
+    }
+
+    private static func joinPath(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+}
+
+/// The top level of an app tree as autodetection sees it: names, directories with a trailing `/`.
+struct AppTree: Sendable {
+    var files: Set<String> = []
+    var executables: Set<String> = []
+}
+
+/// Everything known about an app before it becomes an `AppSpec`.
+struct AppSources: Sendable {
+    var name: String
+    /// For errors that concern the tree rather than a file.
+    var directory: String?
+    var hop3: Hop3Document?
+    var procfile: Procfile?
+    var detectedBuilder: Builder?
+    /// Nil when the caller has no tree (parsing a lone hop3.toml): tree-based defaults are then skipped.
+    var tree: AppTree?
+
+    init(name: String, directory: String? = nil, hop3: Hop3Document? = nil, procfile: Procfile? = nil,
+         detectedBuilder: Builder? = nil, tree: AppTree? = nil) {
+        self.name = name
+        self.directory = directory
+        self.hop3 = hop3
+        self.procfile = procfile
+        self.detectedBuilder = detectedBuilder
+        self.tree = tree
+    }
+}
+
+/// Combines hop3.toml, Procfile and autodetection into one `AppSpec` (the precedence is documented on
+/// `AppSpecLoader.load`). Pure.
+func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
+    let hop3 = sources.hop3
+    var spec = hop3?.spec ?? AppSpec(name: sources.name, source: .autodetected, builder: .shell)
+    spec.name = sources.name
+    spec.source = hop3 != nil ? .hop3toml : sources.procfile != nil ? .procfile : .autodetected
+
+    guard let builder = hop3?.builder ?? sources.detectedBuilder else {
+        let location = hop3.map { $0.buildLocation ?? SourceLocation(file: $0.file, line: 1, column: 1) }
+            ?? sources.directory.map { SourceLocation(file: $0) }
+        throw HopError.invalid("cannot tell how to build `\(sources.name)`: no `[build] builder` and no recognised files",
+                               at: location,
+                               hint: "add a hop3.toml with `[build]` and `builder = \"…\"` (one of "
+                                + Builder.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+    }
+    spec.build.builder = builder
+
+    var processes: [AppProcess] = []
+    if let procfile = sources.procfile {
+        processes = procfile.processes
+        spec.hooks = procfile.hooks
+    }
+    if let start = spec.run.start {
+        if let clash = processes.first(where: { $0.kind == .web || $0.kind == .wsgi }) {
+            let procfileLine = sources.procfile?.locations[clash.name]?.description ?? "Procfile"
+            throw HopError.invalid("`[run] start` and the Procfile's `\(clash.name)` process (\(procfileLine)) both say how the app serves HTTP",
+                                   at: hop3?.startLocation,
+                                   hint: "keep one: delete `start` from [run], or the `\(clash.name):` line from the Procfile")
+        }
+        processes.insert(AppProcess(name: "web", kind: .web, command: start), at: 0)
+    }
+    if processes.isEmpty, let tree = sources.tree {
+        processes = defaultProcesses(builder: builder, files: tree.files, executables: tree.executables)
+        if processes.isEmpty {
+            let location = hop3.map { $0.runLocation ?? SourceLocation(file: $0.file, line: 1, column: 1) }
+                ?? sources.directory.map { SourceLocation(file: $0) }
+            throw HopError.invalid("`\(sources.name)` has nothing to run: no Procfile and no `[run] start`", at: location,
+                                   hint: "add a Procfile with a line such as `web: <command serving on $PORT>`, or `start = \"<command>\"` under [run] in hop3.toml")
+        }
+    }
+    spec.processes = processes
+
+    if !processes.isEmpty, let hop3 {
+        let names = processes.map(\.name)
+        for worker in hop3.workerLocations where !names.contains(worker.name) {
+            throw HopError.invalid("`[run.workers]` names `\(worker.name)`, which is not one of the app's processes", at: worker.location,
+                                   hint: "use one of the process names: " + names.map { "`\($0)`" }.joined(separator: ", "))
+        }
+    }
+    return spec
+}

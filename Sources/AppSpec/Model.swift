@@ -1,0 +1,131 @@
+import HopBasics
+
+/// Which recipe builds the app. Chosen by `[build] builder`, or autodetected from the tree.
+public enum Builder: String, Sendable, Hashable, CaseIterable, Codable {
+    case python, node, go, `static`, nix, shell
+}
+
+/// Where the app's metadata came from.
+public enum MetadataSource: String, Sendable, Hashable, Codable {
+    case hop3toml = "hop3.toml"
+    case procfile = "Procfile"
+    case autodetected
+}
+
+/// One kind of process the app runs (from `Procfile` or `[run]`).
+public enum ProcessKind: Sendable, Hashable, Codable {
+    /// Binds `$PORT` (or hop's socket) and serves HTTP.
+    case web
+    /// A WSGI callable (`module:app`) that hop serves with a WSGI server.
+    case wsgi
+    /// A directory served by the front proxy directly.
+    case `static`
+    /// A command on a schedule: five cron fields then the command.
+    case cron(schedule: String)
+    /// Runs once per deploy before the new generation starts.
+    case release
+    /// Any other long-running process.
+    case daemon
+}
+
+public struct AppProcess: Sendable, Hashable, Codable {
+    public var name: String
+    public var kind: ProcessKind
+    public var command: String
+    public init(name: String, kind: ProcessKind, command: String) {
+        self.name = name; self.kind = kind; self.command = command
+    }
+}
+
+public struct Metadata: Sendable, Hashable, Codable {
+    public var id: String?
+    public var version: String?
+    public var title: String?
+    public var description: String?
+    public var license: String?
+    public var homepage: String?
+    public init(id: String? = nil, version: String? = nil, title: String? = nil, description: String? = nil,
+                license: String? = nil, homepage: String? = nil) {
+        self.id = id; self.version = version; self.title = title; self.description = description
+        self.license = license; self.homepage = homepage
+    }
+}
+
+public struct BuildSection: Sendable, Hashable, Codable {
+    public var builder: Builder
+    /// Toolchain version request, e.g. "python3.11"; nil means the toolchain set's default.
+    public var toolchain: String?
+    public var beforeBuild: [String] = []
+    public var build: [String] = []
+    /// Extra toolchain packages by name (e.g. "busybox").
+    public var packages: [String] = []
+    /// Python requirement lines added to requirements.txt's (pip syntax).
+    public var pipInstall: [String] = []
+    /// Gitignore-style patterns left out of the source archive.
+    public var ignore: [String] = []
+    public init(builder: Builder) { self.builder = builder }
+}
+
+public struct RunSection: Sendable, Hashable, Codable {
+    public var start: String?
+    public var beforeRun: [String] = []
+    /// Instances per process name.
+    public var workers: [String: Int] = [:]
+    public init() {}
+}
+
+public struct HealthCheck: Sendable, Hashable, Codable {
+    public var path: String = "/"
+    public var contains: String?
+    public var interval: Double = 1
+    public var timeout: Double = 5
+    public var retries: Int = 10
+    public init() {}
+}
+
+public struct Limits: Sendable, Hashable, Codable {
+    /// systemd size syntax, e.g. "512M".
+    public var memory: String?
+    /// systemd CPUQuota syntax, e.g. "50%".
+    public var cpu: String?
+    public var processes: Int?
+    public init() {}
+}
+
+/// A validated description of an app: what to build and how to run it. Pure values, no I/O.
+public struct AppSpec: Sendable, Hashable, Codable {
+    public var name: String
+    public var source: MetadataSource
+    public var metadata = Metadata()
+    public var build: BuildSection
+    public var run = RunSection()
+    public var processes: [AppProcess] = []
+    /// Procfile hooks: prebuild, postbuild, prerun (command per hook name).
+    public var hooks: [String: String] = [:]
+    /// Ordered `[env]` pairs.
+    public var env: [EnvVar] = []
+    /// `[port]` name → port number (e.g. web = 8000).
+    public var ports: [String: Int] = [:]
+    public var healthcheck: HealthCheck?
+    /// URL prefix → directory in the app tree.
+    public var staticPaths: [String: String] = [:]
+    public var domains: [String] = []
+    /// `[backup]` paths (relative to the app's state directory).
+    public var backupPaths: [String] = []
+    public var limits = Limits()
+    /// `[nix]` options: `packages` extra attribute names, `file` the app's own expression.
+    public var nixPackages: [String] = []
+    public var nixFile: String?
+
+    public init(name: String, source: MetadataSource, builder: Builder) {
+        self.name = name
+        self.source = source
+        self.build = BuildSection(builder: builder)
+    }
+}
+
+public struct EnvVar: Sendable, Hashable, Codable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) { self.name = name; self.value = value }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Where in a user's file something went wrong. Lines and columns are 1-based.
+public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+
+    public init(file: String, line: Int? = nil, column: Int? = nil) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)"; if let column { s += ":\(column)" } }
+        return s
+    }
+}
+
+/// The one error type hop's commands surface. It always says what failed, where (when there is a
+/// file), and what to do next; its `code` decides the process exit status.
+public struct HopError: Error, CustomStringConvertible, Sendable {
+    /// A stable category. `exitCode` is part of hop's CLI contract.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck }
+        private let kind: Kind
+        private init(_ k: Kind) { kind = k }
+
+        /// Bad metadata, bad arguments, hostile names: nothing was changed. Exit 2.
+        public static let invalidInput = Code(.invalidInput)
+        /// Nix (or a tool it runs) failed to build. Exit 1.
+        public static let buildFailed = Code(.buildFailed)
+        /// The machine lacks something hop needs (nix, sandbox, a seed). Exit 3.
+        public static let environment = Code(.environment)
+        /// A build, app or seed that the user named does not exist. Exit 4.
+        public static let notFound = Code(.notFound)
+        /// A rebuild produced different bytes. Exit 5.
+        public static let notReproducible = Code(.notReproducible)
+        /// A check could not be carried out. Exit 6.
+        public static let couldNotCheck = Code(.couldNotCheck)
+        /// A bug in hop. Exit 70 (EX_SOFTWARE).
+        public static let internalError = Code(.internalError)
+
+        public var exitCode: Int32 {
+            switch kind {
+            case .invalidInput: 2
+            case .buildFailed: 1
+            case .environment: 3
+            case .notFound: 4
+            case .notReproducible: 5
+            case .couldNotCheck: 6
+            case .internalError: 70
+            }
+        }
+        public var description: String { kind.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+    public var location: SourceLocation?
+    public var hint: String?
+    /// Extra lines shown after the message (a build log tail, say).
+    public var detail: String?
+
+    public init(_ code: Code, _ message: String, at location: SourceLocation? = nil, hint: String? = nil, detail: String? = nil) {
+        self.code = code
+        self.message = message
+        self.location = location
+        self.hint = hint
+        self.detail = detail
+    }
+
+    public static func invalid(_ message: String, at location: SourceLocation? = nil, hint: String? = nil) -> HopError {
+        HopError(.invalidInput, message, at: location, hint: hint)
+    }
+
+    /// `file:line:col: error: message` then `  hint: …`, in the style compilers use so editors can jump.
+    public var description: String {
+        var s = ""
+        if let location { s += "\(location): " }
+        s += "error: \(message)"
+        if let hint { s += "\n  hint: \(hint)" }
+        if let detail, !detail.isEmpty { s += "\n" + detail }
+        return s
+    }
+
+    /// A stable JSON-able shape for `--json` output.
+    public var jsonObject: [String: Any] {
+        var o: [String: Any] = ["code": code.description, "message": message, "exitCode": Int(code.exitCode)]
+        if let location {
+            o["file"] = location.file
+            if let l = location.line { o["line"] = l }
+            if let c = location.column { o["column"] = c }
+        }
+        if let hint { o["hint"] = hint }
+        return o
+    }
+}

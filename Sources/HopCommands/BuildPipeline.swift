@@ -1,0 +1,273 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+import NixBuild
+
+/// Options a build takes from the command line or a test.
+public struct BuildOptions: Sendable {
+    public var appName: String?
+    public var index = PackageIndex.fromEnvironment()
+    /// nil: seeds. Otherwise a pinned nixpkgs tarball (url, sha256).
+    public var nixpkgs: (url: String, sha256: String)?
+    /// Resolve dependencies again even when a previous build's lock matches.
+    public var relock = false
+    public var progress: (@Sendable (BuildProgress) -> Void)?
+    public var log: (@Sendable (String) -> Void)?
+    public init() {}
+}
+
+/// What `hop build` did.
+public struct BuildOutcome: Sendable {
+    public var record: BuildRecord
+    /// True when the output was already built and recorded: nothing was rebuilt.
+    public var cached: Bool
+    public var expressionFile: String
+    public var closure: [StorePathInfo]
+    public var plan: BuildPlan
+}
+
+/// App tree → validated metadata → lock → canonical source in the store → generated expression
+/// → sandboxed build → closure recorded in SQLite with a GC root. Validation and locking happen
+/// before anything is written, so bad input leaves the store, the DB and HOP_HOME untouched.
+public struct BuildPipeline: Sendable {
+    public let home: HopHome
+    public let runner: any ProcessRunner
+    public var nix: NixDriver { NixDriver(runner: runner) }
+
+    public init(home: HopHome, runner: any ProcessRunner = SystemRunner()) {
+        self.home = home
+        self.runner = runner
+    }
+
+    /// Seeds a builder needs.
+    public static func seedKinds(for builder: Builder) -> [SeedKind] {
+        switch builder {
+        case .python: SeedKind.base + [.python]
+        case .node: SeedKind.base + [.node]
+        case .go: SeedKind.base + [.go]
+        case .static, .shell, .nix: SeedKind.base
+        }
+    }
+
+    public func build(path: String, options: BuildOptions = BuildOptions()) throws -> BuildOutcome {
+        let started = Date()
+        let appDir = try resolveAppDir(path)
+        // 1. Metadata: pure, located errors, nothing written.
+        let spec = try AppSpecLoader.load(directory: appDir, appName: options.appName)
+        // 2. Toolchain: seeds must be imported (checked before any write).
+        let dbExists = FileManager.default.fileExists(atPath: home.database)
+        let existingDB = dbExists ? try HopDatabase(path: home.database) : nil
+        let toolchain: ToolchainChoice
+        var seedRecords: [SeedRecord] = []
+        if let np = options.nixpkgs {
+            toolchain = .nixpkgs(url: np.url, sha256: np.sha256)
+        } else {
+            var seeds: [String: String] = [:]
+            for kind in Self.seedKinds(for: spec.build.builder) {
+                guard let s = try existingDB?.seed(name: kind.rawValue), nix.isValid(s.storePath) else {
+                    throw HopError(.environment, "the \(kind.rawValue) seed is not imported; a \(spec.build.builder.rawValue) build needs it",
+                                   hint: "run `hop seed import \(kind.rawValue)` (or `hop seed import --all`)")
+                }
+                seeds[kind.rawValue] = s.storePath
+                seedRecords.append(s)
+            }
+            toolchain = .seed(seeds)
+        }
+        // 3. Lock: a committed hop.lock must be current; otherwise reuse the last build's lock for
+        //    the same inputs, or resolve now.
+        let lock = try lockFor(appDir: appDir, spec: spec, db: existingDB, options: options)
+        // 4. Writes start here.
+        try home.ensure()
+        let db = try existingDB ?? HopDatabase(path: home.database)
+        let scratch = try home.scratch("build")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let entries = try SourceArchive.list(root: appDir, ignore: spec.build.ignore, runner: runner)
+        let tarName = "\(spec.name)-source.tar"
+        let tar = scratch + "/" + tarName
+        let sourceSHA = try SourceArchive.write(root: appDir, entries: entries, to: tar)
+        var toAdd = [tar]
+        for w in lock.python where w.url.hasPrefix("file://") {
+            toAdd.append(try localWheel(w, index: options.index))
+        }
+        let added = try addFlat(toAdd)
+        let sourcePath = added[0]
+        let nixLib = try addNixLibrary(scratch: scratch)
+
+        var plan = BuildPlan(app: spec.name, version: spec.metadata.version ?? "0", builder: spec.build.builder,
+                             toolchain: toolchain, nixLib: nixLib,
+                             source: FixedInput(name: tarName, url: sourceArchiveURL, sha256: sourceSHA))
+        plan.wheels = lock.python.map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
+        plan.npmPackages = lock.npm.map { (path: $0.path, input: FixedInput(name: npmTarballName($0), url: $0.url, hash: $0.integrity)) }
+        plan.processes = processCommands(spec)
+        plan.beforeBuild = spec.build.beforeBuild + (spec.hooks["prebuild"].map { [$0] } ?? [])
+        plan.buildCommands = spec.build.build + (spec.hooks["postbuild"].map { [$0] } ?? [])
+        plan.env = spec.env
+        plan.goBinary = spec.build.builder == .go ? spec.name : nil
+        plan.nixFile = spec.nixFile
+        plan.manifestJSON = manifest(spec)
+
+        let expr = NixExpr.render(plan)
+        let exprDir = home.apps + "/" + spec.name
+        try FileManager.default.createDirectory(atPath: exprDir, withIntermediateDirectories: true)
+        let exprFile = exprDir + "/build.nix"
+        try expr.write(toFile: exprFile, atomically: true, encoding: .utf8)
+        let drv = try nix.instantiate(exprFile)
+        let outPath = try nix.outputPath(of: drv)
+
+        // Cache hit: the same derivation was built and recorded for this app.
+        if nix.isValid(outPath), let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
+           FileManager.default.fileExists(atPath: previous.gcRoot) {
+            let closure = try db.closure(buildID: previous.id)
+            return BuildOutcome(record: previous, cached: true, expressionFile: exprFile, closure: closure, plan: plan)
+        }
+
+        let rootDir = home.gcroots + "/builds"
+        try FileManager.default.createDirectory(atPath: rootDir, withIntermediateDirectories: true)
+        let root = rootDir + "/\(spec.name)-" + storeHashPart(outPath)
+        let built = try nix.build(drv: drv, root: root, progress: options.progress, log: options.log)
+        let closure = try nix.closure(of: [built]).map {
+            StorePathInfo(path: $0.path, narHash: $0.narHash, narSize: $0.narSize, deriver: $0.deriver, references: $0.references)
+        }
+        let seedsJSON = seedRecords.isEmpty ? nil : jsonText(seedRecords.map {
+            ["name": $0.name, "version": $0.version, "storePath": $0.storePath, "narHash": $0.narHash, "origin": $0.origin]
+        })
+        let toolchainDetail: String
+        switch toolchain {
+        case .seed(let s): toolchainDetail = jsonText(s)
+        case .nixpkgs(let url, let sha): toolchainDetail = jsonText(["url": url, "sha256": sha])
+        }
+        var record = BuildRecord(app: spec.name, outPath: built, drvPath: drv, sourceHash: "sha256:" + sourceSHA,
+                                 sourcePath: sourcePath, builder: spec.build.builder.rawValue, toolchain: toolchain.kind,
+                                 toolchainDetail: toolchainDetail, lockJSON: lock.json(), seedsJSON: seedsJSON,
+                                 specJSON: specJSON(spec), hopVersion: hopVersion, startedAt: started, finishedAt: Date(),
+                                 gcRoot: root, closureSize: closure.reduce(0) { $0 + $1.narSize }, pathCount: closure.count)
+        record.id = try db.recordBuild(record, closure: closure)
+        return BuildOutcome(record: record, cached: false, expressionFile: exprFile, closure: closure, plan: plan)
+    }
+
+    /// Resolves the lock `hop build` uses (see `build`). Throws before any write.
+    func lockFor(appDir: String, spec: AppSpec, db: HopDatabase?, options: BuildOptions) throws -> DependencyLock {
+        let want = Locker.inputsHash(appDir: appDir, spec: spec)
+        let lockFile = appDir + "/hop.lock"
+        if let text = try? String(contentsOfFile: lockFile, encoding: .utf8) {
+            let lock = try DependencyLock.decode(text, file: "hop.lock")
+            guard lock.inputsHash == want else {
+                throw HopError.invalid("hop.lock is out of date: the requirements changed since it was written",
+                                       at: SourceLocation(file: "hop.lock"), hint: "run `hop lock \(appDir)` and commit the new hop.lock")
+            }
+            return lock
+        }
+        if !options.relock, let previous = try db?.latestBuild(app: spec.name), let text = previous.lockJSON,
+           let lock = try? DependencyLock.decode(text, file: "build \(previous.id)"), lock.inputsHash == want {
+            return lock
+        }
+        return try Locker.lock(appDir: appDir, spec: spec, index: options.index, runner: runner)
+    }
+
+    /// The wheel file behind a file:// lock entry: at its URL, or by name in the current
+    /// wheelhouse (a lock written on another machine). Its sha256 must match the lock.
+    func localWheel(_ w: LockedWheel, index: PackageIndex) throws -> String {
+        var candidates = [URL(string: w.url)?.path ?? ""]
+        candidates += index.findLinks.map { $0 + "/" + w.filename }
+        for c in candidates where FileManager.default.fileExists(atPath: c) {
+            let sha = try sha256Hex(file: c)
+            guard sha == w.sha256 else {
+                throw HopError.invalid("\(c) does not match the lock (sha256 \(sha), locked \(w.sha256))",
+                                       at: SourceLocation(file: "hop.lock"), hint: "restore the locked wheel or run `hop lock` again")
+            }
+            return c
+        }
+        throw HopError(.environment, "the locked wheel \(w.filename) is not available", hint: "add it to the wheelhouse (--find-links DIR)")
+    }
+
+    /// `nix-store --add-fixed sha256` for several files at once (one process).
+    func addFlat(_ files: [String]) throws -> [String] {
+        let out = try runner.output(Command("nix-store", ["--add-fixed", "sha256"] + files)) {
+            HopError(.environment, "adding inputs to the store failed", hint: "run `hop doctor`", detail: $0.stderrTail(5))
+        }
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    /// hop's Nix library as a content-addressed store path (named hop-nix-lib).
+    func addNixLibrary(scratch: String) throws -> String {
+        let src = try NixLibrary.locate()
+        let dest = scratch + "/hop-nix-lib"
+        try runner.output(Command("cp", ["-r", src, dest])) { HopError(.environment, "copying the Nix library failed: \($0.stderrTail(3))") }
+        return try nix.addFixed(dest, recursive: true)
+    }
+
+    func resolveAppDir(_ path: String) throws -> String {
+        var isDir: ObjCBool = false
+        let abs = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir), isDir.boolValue else {
+            throw HopError.invalid("\(path) is not a directory", hint: "pass the path of the app's source tree")
+        }
+        return abs
+    }
+}
+
+/// Launch commands per process. `wsgi:` processes are served by gunicorn, which hop adds to the
+/// lock; it binds hop's socket when `HOP_BIND` is set, else 127.0.0.1:$PORT.
+public func processCommands(_ spec: AppSpec) -> [(name: String, command: String)] {
+    spec.processes.compactMap { p in
+        switch p.kind {
+        case .wsgi:
+            return (p.name, "exec gunicorn --bind \"${HOP_BIND:-127.0.0.1:${PORT:-8000}}\" --workers \"${WEB_CONCURRENCY:-2}\" \(p.command)")
+        case .static:
+            return nil // served by the front proxy
+        case .cron(let schedule):
+            _ = schedule
+            return (p.name, p.command)
+        default:
+            return (p.name, p.command)
+        }
+    }.sorted { $0.name < $1.name }
+}
+
+/// The source archive is always added to the store before evaluation, so its fixed-output
+/// derivation is never run; this URL only says so. (A FOD's URL never changes downstream
+/// derivation hashes: they depend on its output path, which is name + hash.)
+let sourceArchiveURL = "file:///hop/source-archive-is-added-to-the-store-by-hop-build"
+
+func npmTarballName(_ p: LockedNpmPackage) -> String {
+    let base = p.name.replacingOccurrences(of: "@", with: "").replacingOccurrences(of: "/", with: "-")
+    return "\(base)-\(p.version).tgz"
+}
+
+func storeHashPart(_ path: String) -> String {
+    String((path.split(separator: "/").last ?? "").prefix(32))
+}
+
+func jsonText(_ value: Any) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
+
+func specJSON(_ spec: AppSpec) -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: (try? enc.encode(spec)) ?? Data(), as: UTF8.self)
+}
+
+/// The manifest each app output carries at $out/hop-app.json: what hop's runtime needs.
+func manifest(_ spec: AppSpec) -> String {
+    var procs: [[String: Any]] = []
+    for p in spec.processes {
+        var o: [String: Any] = ["name": p.name, "command": p.command]
+        switch p.kind {
+        case .web: o["kind"] = "web"
+        case .wsgi: o["kind"] = "wsgi"
+        case .static: o["kind"] = "static"
+        case .cron(let s): o["kind"] = "cron"; o["schedule"] = s
+        case .release: o["kind"] = "release"
+        case .daemon: o["kind"] = "daemon"
+        }
+        procs.append(o)
+    }
+    procs.sort { ($0["name"] as! String) < ($1["name"] as! String) }
+    var m: [String: Any] = ["app": spec.name, "builder": spec.build.builder.rawValue, "processes": procs,
+                            "static": spec.staticPaths, "hop": hopVersion]
+    if let v = spec.metadata.version { m["version"] = v }
+    return jsonText(m)
+}

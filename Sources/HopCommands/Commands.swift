@@ -1,0 +1,332 @@
+import ArgumentParser
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+import NixBuild
+
+/// hop's command line, a library so tests can run it in-process.
+public struct Hop: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hop",
+        abstract: "Build apps into reproducible Nix closures and run them.",
+        version: hopVersion,
+        subcommands: [BuildCommand.self, BuildsCommand.self, ShowCommand.self, ClosureCommand.self,
+                      LockCommand.self, SeedCommand.self, DoctorCommand.self])
+    public init() {}
+
+    /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,
+    /// 2 for unusable arguments, 0 for help and version.
+    public static func main(arguments: [String]) -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch let e as HopError {
+            report(e)
+            return e.code.exitCode
+        } catch let e as ExitCode {
+            return e.rawValue
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success { print(message); return 0 }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            return 2
+        }
+    }
+
+    static func report(_ e: HopError) {
+        if jsonMode {
+            Out.json(["error": e.jsonObject])
+        } else {
+            Out.err(e.description)
+        }
+    }
+
+    nonisolated(unsafe) static var jsonMode = false
+}
+
+/// Options shared by commands that resolve Python dependencies.
+struct IndexOptions: ParsableArguments {
+    @Option(name: .customLong("find-links"), help: "A local wheel directory (repeatable). Implies --offline unless --index-url is given.")
+    var findLinks: [String] = []
+    @Option(name: .customLong("index-url"), help: "Python package index (default: PyPI).")
+    var indexURL: String?
+    @Flag(help: "Resolve from --find-links only; never contact an index.")
+    var offline = false
+
+    var index: PackageIndex {
+        var i = PackageIndex.fromEnvironment()
+        if !findLinks.isEmpty {
+            i.findLinks = findLinks.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            i.offline = indexURL == nil
+        }
+        if let u = indexURL { i.indexURL = u; i.offline = false }
+        if offline { i.offline = true }
+        return i
+    }
+}
+
+func validateAppFlag(_ app: String?) throws {
+    if let app { _ = try validateAppName(app, at: nil) }
+}
+
+func openDB(_ home: HopHome, mustExist: Bool = true) throws -> HopDatabase {
+    if mustExist && !FileManager.default.fileExists(atPath: home.database) {
+        throw HopError(.notFound, "no builds yet in \(home.root)", hint: "run `hop build PATH` first (HOP_HOME selects the state directory)")
+    }
+    return try HopDatabase(path: home.database)
+}
+
+/// BUILD arguments: a build id, or an app name (its latest build).
+func findBuild(_ ref: String, db: HopDatabase) throws -> BuildRecord {
+    if let id = Int64(ref.hasPrefix("#") ? String(ref.dropFirst()) : ref) {
+        if let b = try db.build(id: id) { return b }
+        throw HopError(.notFound, "there is no build \(id)", hint: "`hop builds` lists them")
+    }
+    _ = try validateAppName(ref, at: nil)
+    if let b = try db.latestBuild(app: ref) { return b }
+    throw HopError(.notFound, "app \(ref) has no builds", hint: "`hop builds` lists them; `hop build PATH --app \(ref)` makes one")
+}
+
+func buildJSON(_ b: BuildRecord) -> [String: Any] {
+    var o: [String: Any] = [
+        "id": Int(b.id), "app": b.app, "outPath": b.outPath, "drvPath": b.drvPath, "sourceHash": b.sourceHash,
+        "sourcePath": b.sourcePath, "builder": b.builder, "toolchain": b.toolchain, "hopVersion": b.hopVersion,
+        "startedAt": iso(b.startedAt), "finishedAt": iso(b.finishedAt), "gcRoot": b.gcRoot,
+        "closureSize": Int(b.closureSize), "pathCount": b.pathCount,
+    ]
+    if let d = try? JSONSerialization.jsonObject(with: Data(b.toolchainDetail.utf8)) { o["toolchainDetail"] = d }
+    if let l = b.lockJSON, let d = try? JSONSerialization.jsonObject(with: Data(l.utf8)) { o["lock"] = d }
+    if let s = b.seedsJSON, let d = try? JSONSerialization.jsonObject(with: Data(s.utf8)) { o["seeds"] = d }
+    return o
+}
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Build an app's source tree into a closure in the Nix sandbox.")
+
+    @Argument(help: "The app's source directory.") var path: String
+    @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
+    @Flag(help: "Print a machine-readable result.") var json = false
+    @Flag(name: [.customShort("L"), .long], help: "Print the full build log.") var printBuildLogs = false
+    @Flag(help: "Resolve dependencies again even if a previous build's lock matches.") var relock = false
+    @Option(help: "Use a pinned nixpkgs tarball instead of seeds (URL or path).") var nixpkgs: String?
+    @Option(name: .customLong("nixpkgs-sha256"), help: "sha256 of the --nixpkgs tarball (required with it).") var nixpkgsSHA256: String?
+    @OptionGroup var indexOptions: IndexOptions
+
+    func validate() throws {
+        if (nixpkgs == nil) != (nixpkgsSHA256 == nil) {
+            throw ValidationError("--nixpkgs and --nixpkgs-sha256 go together: a nixpkgs is only used pinned by hash")
+        }
+    }
+
+    func run() throws {
+        Hop.jsonMode = json
+        try validateAppFlag(app)
+        var opts = BuildOptions()
+        opts.appName = app
+        opts.index = indexOptions.index
+        opts.relock = relock
+        if let n = nixpkgs, let h = nixpkgsSHA256 {
+            opts.nixpkgs = (n.contains("://") ? n : "file://" + URL(fileURLWithPath: n).standardizedFileURL.path, h)
+        }
+        if !json {
+            opts.progress = { p in Out.progress("[\(p.built)/\(p.total)] building \(p.current ?? "…")") }
+        }
+        if printBuildLogs && !json { opts.log = { Out.err($0) } }
+        let pipeline = BuildPipeline(home: .fromEnvironment())
+        let t0 = Date()
+        let outcome = try pipeline.build(path: path, options: opts)
+        if !json { Out.endProgress() }
+        let b = outcome.record
+        if json {
+            var o = buildJSON(b)
+            o["cached"] = outcome.cached
+            o["expression"] = outcome.expressionFile
+            o["seconds"] = (Date().timeIntervalSince(t0) * 1000).rounded() / 1000
+            Out.json(o)
+        } else {
+            Out.line("\(outcome.cached ? "up to date" : "built") \(b.app) (build \(b.id)) in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
+            Out.line("  out:     \(b.outPath)")
+            Out.line("  closure: \(b.pathCount) paths, \(humanBytes(b.closureSize))")
+            Out.line("  source:  \(b.sourceHash)")
+        }
+    }
+}
+
+struct BuildsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "builds", abstract: "List recorded builds, newest first.")
+    @Argument(help: "Only this app's builds.") var app: String?
+    @Flag var json = false
+
+    func run() throws {
+        Hop.jsonMode = json
+        try validateAppFlag(app)
+        let home = HopHome.fromEnvironment()
+        let builds = FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database).builds(app: app) : []
+        if json { Out.json(builds.map(buildJSON)); return }
+        if builds.isEmpty { Out.line("no builds"); return }
+        Out.line(pad("ID", 5) + pad("APP", 20) + pad("BUILDER", 8) + pad("FINISHED", 26) + pad("SIZE", 11) + "OUT")
+        for b in builds {
+            Out.line(pad("\(b.id)", 5) + pad(b.app, 20) + pad(b.builder, 8) + pad(iso(b.finishedAt), 26) + pad(humanBytes(b.closureSize), 11) + b.outPath)
+        }
+    }
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one build record: inputs, lock, toolchain, closure summary.")
+    @Argument(help: "A build id, or an app name for its latest build.") var build: String
+    @Flag var json = false
+
+    func run() throws {
+        Hop.jsonMode = json
+        let db = try openDB(.fromEnvironment())
+        let b = try findBuild(build, db: db)
+        if json { Out.json(buildJSON(b)); return }
+        Out.line("build \(b.id): \(b.app)")
+        Out.line("  out:        \(b.outPath)")
+        Out.line("  drv:        \(b.drvPath)")
+        Out.line("  builder:    \(b.builder) (toolchain: \(b.toolchain))")
+        Out.line("  source:     \(b.sourceHash)  \(b.sourcePath)")
+        Out.line("  closure:    \(b.pathCount) paths, \(humanBytes(b.closureSize))")
+        Out.line("  built:      \(iso(b.startedAt)) → \(iso(b.finishedAt)) by hop \(b.hopVersion)")
+        Out.line("  gc root:    \(b.gcRoot)")
+        if let s = b.seedsJSON, let seeds = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [[String: String]] {
+            for seed in seeds { Out.line("  seed:       \(seed["name"] ?? "") \(seed["version"] ?? "") \(seed["narHash"] ?? "")") }
+        }
+        if let l = b.lockJSON, let lock = try? DependencyLock.decode(l, file: "lock") {
+            for w in lock.python { Out.line("  locked:     \(w.name) \(w.version) sha256:\(w.sha256)") }
+            for p in lock.npm { Out.line("  locked:     \(p.name) \(p.version) \(p.integrity)") }
+            for m in lock.go { Out.line("  vendored:   \(m.path) \(m.version)") }
+        }
+    }
+}
+
+struct ClosureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "closure", abstract: "List the store paths of a build's runtime closure.")
+    @Argument(help: "A build id, or an app name for its latest build.") var build: String
+    @Flag(help: "Show the reference tree from the app's output.") var tree = false
+    @Flag var json = false
+
+    func run() throws {
+        Hop.jsonMode = json
+        let db = try openDB(.fromEnvironment())
+        let b = try findBuild(build, db: db)
+        let closure = try db.closure(buildID: b.id)
+        if json {
+            Out.json(closure.map { ["path": $0.path, "narHash": $0.narHash, "narSize": Int($0.narSize),
+                                    "deriver": $0.deriver as Any, "references": $0.references] })
+            return
+        }
+        if !tree {
+            for p in closure { Out.line(pad(humanBytes(p.narSize), 11) + p.path) }
+            Out.line("\(closure.count) paths, \(humanBytes(b.closureSize))")
+            return
+        }
+        let byPath = Dictionary(uniqueKeysWithValues: closure.map { ($0.path, $0) })
+        var seen = Set<String>()
+        func walk(_ path: String, _ prefix: String, _ isLast: Bool, _ root: Bool) {
+            let label = root ? path : prefix + (isLast ? "└── " : "├── ") + path
+            let refs = (byPath[path]?.references ?? []).filter { $0 != path }
+            if seen.contains(path) && !refs.isEmpty { Out.line(label + " […]"); return }
+            Out.line(label)
+            seen.insert(path)
+            let childPrefix = root ? "" : prefix + (isLast ? "    " : "│   ")
+            for (i, r) in refs.enumerated() { walk(r, childPrefix, i == refs.count - 1, false) }
+        }
+        walk(b.outPath, "", true, true)
+    }
+}
+
+struct LockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lock", abstract: "Resolve an app's dependencies and write PATH/hop.lock with a sha256 per artifact.")
+    @Argument(help: "The app's source directory.") var path: String
+    @Option(help: "App name.") var app: String?
+    @Flag var json = false
+    @OptionGroup var indexOptions: IndexOptions
+
+    func run() throws {
+        Hop.jsonMode = json
+        try validateAppFlag(app)
+        let dir = URL(fileURLWithPath: path).standardizedFileURL.path
+        let spec = try AppSpecLoader.load(directory: dir, appName: app)
+        let lock = try Locker.lock(appDir: dir, spec: spec, index: indexOptions.index, runner: SystemRunner())
+        let text = lock.json()
+        let tmp = dir + "/.hop.lock.tmp"
+        try text.write(toFile: tmp, atomically: false, encoding: .utf8)
+        guard rename(tmp, dir + "/hop.lock") == 0 else { throw HopError(.environment, "cannot write \(dir)/hop.lock") }
+        if json { Out.json(try JSONSerialization.jsonObject(with: Data(text.utf8))); return }
+        Out.line("wrote \(dir)/hop.lock: \(lock.python.count + lock.npm.count + lock.go.count) artifacts (\(spec.build.builder.rawValue))")
+        for w in lock.python { Out.line("  \(w.name) \(w.version)  sha256:\(w.sha256)") }
+        for p in lock.npm { Out.line("  \(p.name) \(p.version)  \(p.integrity)") }
+        for m in lock.go { Out.line("  \(m.path) \(m.version)") }
+    }
+}
+
+struct SeedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "seed", abstract: "Manage content-addressed seed toolchains for air-gapped builds.",
+                                                    subcommands: [Import.self, List.self])
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "import", abstract: "Import host toolchains into the store as seeds.")
+        @Argument(help: "Seeds to import: \(SeedKind.allCases.map(\.rawValue).joined(separator: ", ")).") var kinds: [String] = []
+        @Flag(help: "Import every seed.") var all = false
+        @Option(help: "Import from this executable instead of the default host path (one seed only).") var from: String?
+        @Flag var json = false
+
+        func validate() throws {
+            if kinds.isEmpty && !all { throw ValidationError("name the seeds to import, or pass --all") }
+            for k in kinds where SeedKind(rawValue: k) == nil {
+                throw ValidationError("unknown seed '\(k)'; seeds are: \(SeedKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if from != nil && (all || kinds.count != 1) { throw ValidationError("--from applies to exactly one seed") }
+        }
+
+        func run() throws {
+            Hop.jsonMode = json
+            let home = HopHome.fromEnvironment()
+            let runner = SystemRunner()
+            let importer = SeedImporter(runner: runner)
+            let wanted = all ? SeedKind.allCases : kinds.compactMap(SeedKind.init(rawValue:))
+            let db = try HopDatabase(path: { try home.ensure(); return home.database }())
+            var results: [[String: Any]] = []
+            for kind in wanted {
+                if !json { Out.progress("importing \(kind.rawValue) seed…") }
+                let scratch = try home.scratch("seed")
+                defer { try? FileManager.default.removeItem(atPath: scratch) }
+                let s = try importer.importSeed(kind, from: from, scratch: scratch)
+                let rootDir = home.gcroots + "/seeds"
+                try FileManager.default.createDirectory(atPath: rootDir, withIntermediateDirectories: true)
+                try NixDriver(runner: runner).addRoot(rootDir + "/" + kind.rawValue, for: s.storePath)
+                try db.upsertSeed(SeedRecord(name: s.name, version: s.version, storePath: s.storePath, narHash: s.narHash,
+                                             origin: s.origin, importedAt: Date()))
+                results.append(["name": s.name, "version": s.version, "storePath": s.storePath, "narHash": s.narHash, "origin": s.origin])
+                if !json { Out.endProgress(); Out.line("seed \(s.name) \(s.version): \(s.storePath) (\(s.narHash))") }
+            }
+            if json { Out.json(results) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List imported seeds with their hashes.")
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let home = HopHome.fromEnvironment()
+            let seeds = FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database).seeds() : []
+            let nix = NixDriver(runner: SystemRunner())
+            if json {
+                Out.json(seeds.map { ["name": $0.name, "version": $0.version, "storePath": $0.storePath, "narHash": $0.narHash,
+                                      "origin": $0.origin, "importedAt": iso($0.importedAt), "valid": nix.isValid($0.storePath)] })
+                return
+            }
+            if seeds.isEmpty { Out.line("no seeds; run `hop seed import --all`"); return }
+            for s in seeds {
+                Out.line(pad(s.name, 10) + pad(s.version, 10) + pad(s.narHash, 60) + s.storePath + (nix.isValid(s.storePath) ? "" : "  (MISSING from store)"))
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import HopBasics
+
+/// One step of the schema. Versions start at 1 and increase by one; a released migration is never
+/// edited, only followed by a new one.
+struct Migration: Sendable, Hashable {
+    let version: Int
+    let sql: String
+}
+
+enum Migrations {
+    /// hop's schema history, oldest first. The last entry's version is the schema this hop writes.
+    static let all: [Migration] = [
+        Migration(version: 1, sql: schemaV1),
+    ]
+
+    /// The schema version this build of hop knows.
+    static var latestVersion: Int { all.last?.version ?? 0 }
+
+    /// Why `migrations` is not a usable history (nil when it is): versions must be 1, 2, 3, … in order.
+    static func problem(in migrations: [Migration]) -> String? {
+        for (i, m) in migrations.enumerated() where m.version != i + 1 {
+            return "migration #\(i + 1) has version \(m.version); versions must be 1, 2, 3, … in order"
+        }
+        return nil
+    }
+
+    /// The highest applied version recorded in `schema_migrations`, 0 for a new database.
+    static func currentVersion(_ conn: Connection) throws -> Int {
+        let rows = try conn.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").rows([]) { try $0.int64(0) }
+        return Int(rows.first ?? 0)
+    }
+
+    /// Brings the database up to the last of `migrations`, applying each newer one in its own
+    /// transaction and recording it in `schema_migrations`. Safe when several processes open the same
+    /// file at once: each migration re-checks the recorded version under the write lock. Throws
+    /// `.environment` when the file was written by a newer hop, without changing it.
+    static func apply(_ migrations: [Migration] = all, to db: Database, now: Date = Date()) throws {
+        if let problem = problem(in: migrations) {
+            throw HopError(.internalError, "hop's schema history is broken: \(problem)")
+        }
+        let known = migrations.last?.version ?? 0
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                applied_at TEXT NOT NULL
+            )
+            """)
+        // The common case — nothing to do — takes no write lock.
+        let current = try db.read { try currentVersion($0) }
+        try refuseNewer(current, known: known, path: db.path)
+        guard current < known else { return }
+
+        let appliedAt = try Timestamp.encode(now)
+        for migration in migrations where migration.version > current {
+            try db.transaction { conn in
+                let current = try currentVersion(conn)
+                try refuseNewer(current, known: known, path: db.path)
+                guard current < migration.version else { return } // another process got here first
+                try conn.execute(migration.sql)
+                try conn.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                    .run([.integer(Int64(migration.version)), .text(appliedAt)])
+            }
+        }
+    }
+
+    private static func refuseNewer(_ current: Int, known: Int, path: String) throws {
+        guard current > known else { return }
+        throw HopError(.environment, "database schema v\(current) is newer than this hop (v\(known)); upgrade hop",
+                       hint: "\(path) was written by a newer hop; this one will not touch it")
+    }
+}
+
+/// Schema v1: builds and their closures, the store paths they contain, and imported seeds.
+///
+/// - `store_paths` is shared: a path in several builds' closures is stored once. Its references
+///   live in `path_refs`; a reference must name a path in `store_paths` (checked at commit).
+/// - `build_paths` says which store paths make up each build's closure.
+/// - Timestamps are ISO-8601 UTC text with milliseconds (see `Timestamp`), so they sort as text.
+/// - `builds.id` is AUTOINCREMENT so a deleted build's id is never handed out again.
+private let schemaV1 = """
+    CREATE TABLE builds (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        app              TEXT    NOT NULL,
+        out_path         TEXT    NOT NULL,
+        drv_path         TEXT    NOT NULL,
+        source_hash      TEXT    NOT NULL,
+        source_path      TEXT    NOT NULL,
+        builder          TEXT    NOT NULL,
+        toolchain        TEXT    NOT NULL,
+        toolchain_detail TEXT    NOT NULL,
+        lock_json        TEXT,
+        seeds_json       TEXT,
+        spec_json        TEXT    NOT NULL,
+        hop_version      TEXT    NOT NULL,
+        started_at       TEXT    NOT NULL,
+        finished_at      TEXT    NOT NULL,
+        gc_root          TEXT    NOT NULL,
+        closure_size     INTEGER NOT NULL CHECK (closure_size >= 0),
+        path_count       INTEGER NOT NULL CHECK (path_count >= 0)
+    );
+    CREATE INDEX builds_by_app_newest ON builds (app, finished_at DESC, id DESC);
+    CREATE INDEX builds_by_newest ON builds (finished_at DESC, id DESC);
+
+    CREATE TABLE store_paths (
+        path     TEXT    PRIMARY KEY CHECK (substr(path, 1, 1) = '/'),
+        nar_hash TEXT    NOT NULL,
+        nar_size INTEGER NOT NULL CHECK (nar_size >= 0),
+        deriver  TEXT
+    ) WITHOUT ROWID;
+
+    CREATE TABLE path_refs (
+        path TEXT NOT NULL REFERENCES store_paths (path) ON DELETE CASCADE,
+        ref  TEXT NOT NULL REFERENCES store_paths (path) DEFERRABLE INITIALLY DEFERRED,
+        PRIMARY KEY (path, ref)
+    ) WITHOUT ROWID;
+    CREATE INDEX path_refs_by_ref ON path_refs (ref);
+
+    CREATE TABLE build_paths (
+        build_id INTEGER NOT NULL REFERENCES builds (id) ON DELETE CASCADE,
+        path     TEXT    NOT NULL REFERENCES store_paths (path),
+        PRIMARY KEY (build_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX build_paths_by_path ON build_paths (path);
+
+    CREATE TABLE seeds (
+        name        TEXT PRIMARY KEY,
+        version     TEXT NOT NULL,
+        store_path  TEXT NOT NULL,
+        nar_hash    TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """

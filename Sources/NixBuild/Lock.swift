@@ -1,0 +1,265 @@
+import Foundation
+import HopBasics
+import AppSpec
+
+/// A Python artifact pinned by hash. The wheel becomes a fixed-output input of the build.
+public struct LockedWheel: Sendable, Hashable, Codable {
+    public var name: String
+    public var version: String
+    public var filename: String
+    public var url: String
+    public var sha256: String
+    public var license: String?
+}
+
+/// An npm package from package-lock.json, pinned by its integrity hash.
+public struct LockedNpmPackage: Sendable, Hashable, Codable {
+    public var path: String
+    public var name: String
+    public var version: String
+    public var url: String
+    public var integrity: String
+    public var license: String?
+}
+
+/// A Go module vendored in the app's tree (from vendor/modules.txt), for the SBOM.
+public struct LockedGoModule: Sendable, Hashable, Codable {
+    public var path: String
+    public var version: String
+}
+
+/// The resolved, hashed dependency set of one app, stored with every build and written by
+/// `hop lock` as `hop.lock` in the app tree. `inputsHash` says which requirement text it
+/// resolves, so a stale lock is detected rather than silently used.
+public struct DependencyLock: Sendable, Hashable, Codable {
+    public var lockVersion = 1
+    public var builder: Builder
+    public var inputsHash: String
+    /// Interpreter/platform the lock was resolved for (python builds), e.g. "cp311-x86_64-linux".
+    public var resolvedFor: String?
+    public var python: [LockedWheel] = []
+    public var npm: [LockedNpmPackage] = []
+    public var go: [LockedGoModule] = []
+
+    public init(builder: Builder, inputsHash: String) {
+        self.builder = builder
+        self.inputsHash = inputsHash
+    }
+
+    public func json() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! enc.encode(self), as: UTF8.self) + "\n"
+    }
+
+    public static func decode(_ text: String, file: String) throws -> DependencyLock {
+        do { return try JSONDecoder().decode(DependencyLock.self, from: Data(text.utf8)) } catch {
+            throw HopError.invalid("\(file) is not a valid hop lock: \(error)", at: SourceLocation(file: file),
+                                   hint: "regenerate it with `hop lock PATH`")
+        }
+    }
+}
+
+/// Where Python artifacts are resolved from.
+public struct PackageIndex: Sendable, Hashable {
+    /// Local wheel directories (pip --find-links).
+    public var findLinks: [String] = []
+    /// Index URL; nil means pip's default (PyPI). Ignored when `offline`.
+    public var indexURL: String?
+    /// Use only `findLinks` (pip --no-index): offline sites and tests.
+    public var offline = false
+    public init(findLinks: [String] = [], indexURL: String? = nil, offline: Bool = false) {
+        self.findLinks = findLinks; self.indexURL = indexURL; self.offline = offline
+    }
+
+    /// `$HOP_FIND_LINKS` (colon-separated; implies offline), `$HOP_INDEX_URL`.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> PackageIndex {
+        var i = PackageIndex()
+        if let f = env["HOP_FIND_LINKS"], !f.isEmpty { i.findLinks = f.split(separator: ":").map(String.init); i.offline = true }
+        if let u = env["HOP_INDEX_URL"], !u.isEmpty { i.indexURL = u }
+        return i
+    }
+}
+
+public enum Locker {
+    /// The Python used to resolve: must match the seed interpreter's version (3.11).
+    public static func resolverPython(_ env: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        env["HOP_PYTHON"] ?? "/usr/bin/python3.11"
+    }
+
+    /// Requirement lines for a python app: requirements.txt (comments and blanks dropped), then
+    /// `[build] pip-install`, then gunicorn when a `wsgi` process needs hop's WSGI server.
+    public static func pythonRequirements(appDir: String, spec: AppSpec) -> [String] {
+        var lines: [String] = []
+        if let text = try? String(contentsOfFile: appDir + "/requirements.txt", encoding: .utf8) {
+            for raw in text.split(whereSeparator: \.isNewline) {
+                let l = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                if !l.isEmpty { lines.append(l) }
+            }
+        }
+        lines += spec.build.pipInstall
+        if spec.processes.contains(where: { $0.kind == .wsgi }),
+           !lines.contains(where: { $0.lowercased().hasPrefix("gunicorn") }) {
+            lines.append("gunicorn")
+        }
+        return lines
+    }
+
+    /// Hash of everything that determines a lock, so `hop build` can tell a stale `hop.lock`.
+    public static func inputsHash(appDir: String, spec: AppSpec) -> String {
+        var text = "builder=\(spec.build.builder.rawValue)\n"
+        switch spec.build.builder {
+        case .python: text += pythonRequirements(appDir: appDir, spec: spec).joined(separator: "\n")
+        case .node: text += (try? String(contentsOfFile: appDir + "/package-lock.json", encoding: .utf8)) ?? ""
+        case .go: text += (try? String(contentsOfFile: appDir + "/vendor/modules.txt", encoding: .utf8)) ?? ""
+        default: break
+        }
+        return "sha256:" + sha256Hex(Data(text.utf8))
+    }
+
+    /// Resolves the app's dependencies into a lock. Python goes through pip's resolver (outside
+    /// the sandbox, against `index`); node and go read their own lock/vendor files.
+    public static func lock(appDir: String, spec: AppSpec, index: PackageIndex, runner: any ProcessRunner) throws -> DependencyLock {
+        var lock = DependencyLock(builder: spec.build.builder, inputsHash: inputsHash(appDir: appDir, spec: spec))
+        switch spec.build.builder {
+        case .python:
+            lock.resolvedFor = "cp311-x86_64-linux"
+            let reqs = pythonRequirements(appDir: appDir, spec: spec)
+            if !reqs.isEmpty { lock.python = try resolvePython(requirements: reqs, appDir: appDir, index: index, runner: runner) }
+        case .node:
+            lock.npm = try npmPackages(appDir: appDir)
+        case .go:
+            lock.go = try goModules(appDir: appDir)
+        default:
+            break
+        }
+        return lock
+    }
+
+    static func resolvePython(requirements: [String], appDir: String, index: PackageIndex, runner: any ProcessRunner) throws -> [LockedWheel] {
+        let reqFile = NSTemporaryDirectory() + "hop-req-\(UUID().uuidString).txt"
+        try requirements.joined(separator: "\n").appending("\n").write(toFile: reqFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: reqFile) }
+        var args = ["-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
+                    "--no-input", "--report", "-", "--only-binary=:all:"]
+        if index.offline { args.append("--no-index") } else if let u = index.indexURL { args += ["--index-url", u] }
+        for f in index.findLinks { args += ["--find-links", f] }
+        args += ["-r", reqFile]
+        let python = resolverPython()
+        let r = try runner.run(Command(python, args, environment: ["PIP_CONFIG_FILE": "/dev/null", "PYTHONNOUSERSITE": "1"], workingDirectory: appDir))
+        guard r.succeeded else {
+            let tail = r.stderrTail(8)
+            let fromIndex = index.offline ? "the wheelhouse \(index.findLinks.joined(separator: ", "))" : (index.indexURL ?? "PyPI")
+            throw HopError(.invalidInput, "cannot resolve the Python requirements against \(fromIndex)",
+                           at: SourceLocation(file: "requirements.txt"),
+                           hint: "check the requirement names and versions, or add the missing wheels to the wheelhouse (--find-links)",
+                           detail: tail)
+        }
+        return try parsePipReport(r.stdout)
+    }
+
+    /// Reads pip's installation report (`--report`): one locked wheel per resolved artifact.
+    public static func parsePipReport(_ data: Data) throws -> [LockedWheel] {
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let install = obj["install"] as? [[String: Any]] else {
+            throw HopError(.internalError, "pip's report is not the JSON hop expects")
+        }
+        var wheels: [LockedWheel] = []
+        for item in install {
+            guard let meta = item["metadata"] as? [String: Any],
+                  let name = meta["name"] as? String, let version = meta["version"] as? String,
+                  let dl = item["download_info"] as? [String: Any], let url = dl["url"] as? String else {
+                throw HopError(.internalError, "pip's report has an entry without name, version or URL")
+            }
+            let archive = dl["archive_info"] as? [String: Any]
+            var sha: String?
+            if let hashes = archive?["hashes"] as? [String: String] { sha = hashes["sha256"] }
+            if sha == nil, let h = archive?["hash"] as? String, h.hasPrefix("sha256=") { sha = String(h.dropFirst(7)) }
+            guard let sha256 = sha else {
+                throw HopError(.invalidInput, "\(name) \(version) was resolved without a sha256 (\(url))",
+                               hint: "use an index or wheelhouse that provides wheel files, not directories or VCS URLs")
+            }
+            let filename = String(url.split(separator: "/").last ?? Substring(name)).removingPercentEncoding ?? name
+            let license = (meta["license_expression"] as? String) ?? shortLicense(meta["license"] as? String)
+            wheels.append(LockedWheel(name: normalizeName(name), version: version, filename: filename, url: url,
+                                      sha256: sha256.lowercased(), license: license))
+        }
+        return wheels.sorted { $0.name < $1.name }
+    }
+
+    static func shortLicense(_ s: String?) -> String? {
+        guard let s, !s.isEmpty, s.count <= 64, !s.contains("\n") else { return nil }
+        return s
+    }
+
+    /// PEP 503 normalised project name.
+    public static func normalizeName(_ s: String) -> String {
+        var out = ""
+        var lastSep = false
+        for c in s.lowercased() {
+            if c == "-" || c == "_" || c == "." { if !lastSep { out.append("-") }; lastSep = true } else { out.append(c); lastSep = false }
+        }
+        return out
+    }
+
+    /// Production packages of package-lock.json (v2/v3 "packages" map), each with resolved URL
+    /// and integrity. Missing integrity is an error: such a package cannot be a fixed input.
+    public static func npmPackages(appDir: String) throws -> [LockedNpmPackage] {
+        let file = appDir + "/package-lock.json"
+        guard FileManager.default.fileExists(atPath: file) else {
+            if let pkg = try? Data(contentsOf: URL(fileURLWithPath: appDir + "/package.json")),
+               let o = try? JSONSerialization.jsonObject(with: pkg) as? [String: Any],
+               let deps = o["dependencies"] as? [String: Any], !deps.isEmpty {
+                throw HopError.invalid("package.json declares dependencies but there is no package-lock.json",
+                                       at: SourceLocation(file: "package.json"),
+                                       hint: "run `npm install --package-lock-only` and commit package-lock.json")
+            }
+            return []
+        }
+        guard let data = FileManager.default.contents(atPath: file),
+              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw HopError.invalid("package-lock.json is not valid JSON", at: SourceLocation(file: "package-lock.json"),
+                                   hint: "regenerate it with `npm install --package-lock-only`")
+        }
+        guard let packages = o["packages"] as? [String: [String: Any]] else {
+            throw HopError.invalid("package-lock.json has no \"packages\" map (lockfileVersion 1 is not supported)",
+                                   at: SourceLocation(file: "package-lock.json"),
+                                   hint: "regenerate it with npm 7 or later (lockfileVersion 2 or 3)")
+        }
+        var out: [LockedNpmPackage] = []
+        for (path, p) in packages where !path.isEmpty {
+            if p["dev"] as? Bool == true || p["link"] as? Bool == true { continue }
+            guard let url = p["resolved"] as? String, let integrity = p["integrity"] as? String else {
+                throw HopError.invalid("\(path) has no resolved URL or integrity hash", at: SourceLocation(file: "package-lock.json"),
+                                       hint: "regenerate package-lock.json against a registry so every package is pinned")
+            }
+            let name = path.components(separatedBy: "node_modules/").last ?? path
+            let version = p["version"] as? String ?? "0"
+            out.append(LockedNpmPackage(path: path, name: name, version: version, url: url, integrity: integrity,
+                                        license: p["license"] as? String))
+        }
+        return out.sorted { $0.path < $1.path }
+    }
+
+    /// Vendored modules from vendor/modules.txt; a go.mod with requirements but no vendor
+    /// directory cannot build offline and is an error.
+    public static func goModules(appDir: String) throws -> [LockedGoModule] {
+        let modules = appDir + "/vendor/modules.txt"
+        if let text = try? String(contentsOfFile: modules, encoding: .utf8) {
+            return text.split(separator: "\n").compactMap { line in
+                let parts = line.split(separator: " ")
+                guard parts.count >= 3, parts[0] == "#", !parts[1].hasPrefix("explicit") else { return nil }
+                return LockedGoModule(path: String(parts[1]), version: String(parts[2]))
+            }.sorted { $0.path < $1.path }
+        }
+        if let gomod = try? String(contentsOfFile: appDir + "/go.mod", encoding: .utf8) {
+            for (i, line) in gomod.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where line.trimmingCharacters(in: .whitespaces).hasPrefix("require") {
+                throw HopError.invalid("go.mod requires modules but they are not vendored",
+                                       at: SourceLocation(file: "go.mod", line: i + 1, column: 1),
+                                       hint: "run `go mod vendor` and commit vendor/: builds are offline")
+            }
+        }
+        return []
+    }
+}

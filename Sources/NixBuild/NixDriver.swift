@@ -1,0 +1,153 @@
+import Foundation
+import HopBasics
+
+/// A store path's registration, as Nix reports it.
+public struct PathInfo: Sendable, Hashable, Codable {
+    public var path: String
+    public var narHash: String
+    public var narSize: Int64
+    public var deriver: String?
+    public var references: [String]
+}
+
+/// Progress of a running build, parsed from Nix's log.
+public struct BuildProgress: Sendable {
+    public var built: Int
+    public var total: Int
+    public var current: String?
+}
+
+/// Drives the Nix 2.8 command line. Sandbox on and substituters off on every call, whatever
+/// nix.conf says: builds must be hermetic and must not wait on an unreachable cache.
+public struct NixDriver: Sendable {
+    public let runner: any ProcessRunner
+    public init(runner: any ProcessRunner) { self.runner = runner }
+
+    static let options = ["--option", "sandbox", "true", "--option", "substituters", ""]
+
+    func nixFailure(_ what: String) -> (ProcessResult) -> HopError {
+        { r in HopError(.environment, "\(what) failed (exit \(r.status))", hint: "run `hop doctor`", detail: r.stderrTail(10)) }
+    }
+
+    /// Adds a file (flat) or a directory (recursive) as a content-addressed path; returns it.
+    public func addFixed(_ path: String, recursive: Bool) throws -> String {
+        var args = ["--add-fixed", "sha256"]
+        if recursive { args.append("--recursive") }
+        args.append(path)
+        return try runner.output(Command("nix-store", args), failure: nixFailure("nix-store --add-fixed \(path)"))
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func narHash(_ storePath: String) throws -> String {
+        try runner.output(Command("nix-store", ["--query", "--hash", storePath]), failure: nixFailure("nix-store --query --hash"))
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func isValid(_ storePath: String) -> Bool {
+        (try? runner.run(Command("nix-store", ["--check-validity", storePath])))?.succeeded ?? false
+    }
+
+    /// Checks that an expression parses (`nix-instantiate --parse`).
+    public func parse(_ file: String) throws {
+        let r = try runner.run(Command("nix-instantiate", ["--parse", file]))
+        guard r.succeeded else {
+            throw HopError(.internalError, "hop generated an expression Nix cannot parse: \(file)", detail: r.stderrTail(10))
+        }
+    }
+
+    /// Evaluates an expression to its derivation path.
+    public func instantiate(_ file: String) throws -> String {
+        let r = try runner.run(Command("nix-instantiate", Self.options + [file]))
+        guard r.succeeded else {
+            throw HopError(.buildFailed, "evaluating \(file) failed", hint: "the expression is kept at \(file)", detail: r.stderrTail(15))
+        }
+        return r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    /// The output path a derivation will produce (without building).
+    public func outputPath(of drv: String) throws -> String {
+        try runner.output(Command("nix-store", ["--query", "--outputs", drv]), failure: nixFailure("nix-store --query --outputs"))
+            .split(separator: "\n").first.map(String.init) ?? ""
+    }
+
+    /// Realises a derivation, registering `root` as an indirect GC root. The log streams to
+    /// `progress` (derivations built of total, current one) and `log`.
+    public func build(drv: String, root: String, progress: (@Sendable (BuildProgress) -> Void)? = nil,
+                      log: (@Sendable (String) -> Void)? = nil) throws -> String {
+        let state = ProgressState()
+        let r = try runner.run(Command("nix-store", Self.options + ["--realise", drv, "--add-root", root, "--indirect"])) { line in
+            log?(line)
+            if let p = state.update(line) { progress?(p) }
+        }
+        guard r.succeeded else {
+            let failed = r.stderrText.split(separator: "\n").last { $0.contains("builder for") }.map(String.init)
+            throw HopError(.buildFailed, failed ?? "building \(drv) failed",
+                           hint: "the log tail is below; `nix-store --read-log DRV` shows the whole log",
+                           detail: r.stderrTail(25))
+        }
+        return r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    /// Rebuilds an already-built derivation and compares (`nix-store --realise --check`).
+    /// Returns nil when identical, or the stderr explaining the difference.
+    public func check(drv: String, keep: Bool = false) throws -> (identical: Bool, log: String) {
+        var args = Self.options + ["--realise", drv, "--check"]
+        if keep { args.append("--keep-failed") }
+        let r = try runner.run(Command("nix-store", args))
+        if r.succeeded { return (true, r.stderrText) }
+        if r.stderrText.contains("may not be deterministic") { return (false, r.stderrText) }
+        throw HopError(.couldNotCheck, "the rebuild check of \(drv) could not run", detail: r.stderrTail(15))
+    }
+
+    /// Every path of the runtime closure of `paths`, with hashes, sizes, deriver and references.
+    public func closure(of paths: [String]) throws -> [PathInfo] {
+        let out = try runner.output(Command("nix", ["--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive"] + paths),
+                                    failure: nixFailure("nix path-info"))
+        guard let list = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] else {
+            throw HopError(.internalError, "nix path-info --json did not return a list")
+        }
+        return list.compactMap { o in
+            guard let path = o["path"] as? String, let nar = o["narHash"] as? String else { return nil }
+            let size = (o["narSize"] as? NSNumber)?.int64Value ?? 0
+            let deriver = (o["deriver"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            return PathInfo(path: path, narHash: nar, narSize: size, deriver: deriver,
+                            references: ((o["references"] as? [String]) ?? []).sorted())
+        }.sorted { $0.path < $1.path }
+    }
+
+    /// The input derivations of a derivation (direct), for the "what rebuilds" assertions.
+    public func inputDerivations(of drv: String) throws -> [String] {
+        let out = try runner.output(Command("nix", ["--extra-experimental-features", "nix-command", "show-derivation", drv]),
+                                    failure: nixFailure("nix show-derivation"))
+        guard let o = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: [String: Any]],
+              let d = o[drv], let inputs = d["inputDrvs"] as? [String: Any] else { return [] }
+        return inputs.keys.sorted()
+    }
+
+    /// `nix-store --add-root ROOT --realise PATH`: keeps an existing path alive.
+    public func addRoot(_ root: String, for path: String) throws {
+        try runner.output(Command("nix-store", ["--add-root", root, "--indirect", "--realise", path]), failure: nixFailure("registering GC root \(root)"))
+    }
+}
+
+/// Tracks "these N derivations will be built" and "building '…'" lines.
+final class ProgressState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var built = 0, total = 0
+    func update(_ line: String) -> BuildProgress? {
+        lock.withLock {
+            if line.hasPrefix("these "), line.contains("derivations will be built"),
+               let n = Int(line.split(separator: " ")[1]) {
+                total = n
+                return BuildProgress(built: 0, total: total, current: nil)
+            }
+            if line.hasPrefix("this derivation will be built") { total = 1; return BuildProgress(built: 0, total: 1, current: nil) }
+            if line.hasPrefix("building '"), let drv = line.split(separator: "'").dropFirst().first {
+                built += 1
+                let name = String(drv.split(separator: "/").last ?? drv).split(separator: "-", maxSplits: 1).last.map(String.init) ?? String(drv)
+                return BuildProgress(built: built, total: max(total, built), current: name.replacingOccurrences(of: ".drv", with: ""))
+            }
+            return nil
+        }
+    }
+}

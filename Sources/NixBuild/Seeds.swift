@@ -1,0 +1,193 @@
+import Foundation
+import HopBasics
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A toolchain imported from the host into the store, content-addressed, for air-gapped builds.
+public enum SeedKind: String, Sendable, CaseIterable, Codable {
+    case busybox, patchelf, python, node, go
+
+    /// Seeds every build needs, whatever the builder.
+    public static let base: [SeedKind] = [.busybox, .patchelf]
+}
+
+/// The result of importing one seed.
+public struct ImportedSeed: Sendable, Hashable, Codable {
+    public var name: String
+    public var version: String
+    public var storePath: String
+    public var narHash: String
+    public var origin: String
+}
+
+/// Stages a host toolchain into a directory (binary, its tree, every shared library it loads
+/// and the loader) and adds it to the store with `nix-store --add-fixed --recursive`. The same
+/// host files give the same store path. The Nix library (`nix/toolchains/seed.nix`) then patches
+/// loader and rpath inside the sandbox.
+public struct SeedImporter: Sendable {
+    public let runner: any ProcessRunner
+    public let nix: NixDriver
+    public init(runner: any ProcessRunner) { self.runner = runner; self.nix = NixDriver(runner: runner) }
+
+    /// Where each seed comes from on a Debian 12 host; `from` overrides the main executable.
+    public func hostExecutable(_ kind: SeedKind, from: String?) -> String {
+        if let from { return from }
+        switch kind {
+        case .busybox: return "/bin/busybox"
+        case .patchelf: return "/usr/bin/patchelf"
+        case .python: return "/usr/bin/python3.11"
+        case .node: return "/usr/bin/node"
+        case .go: return "/usr/lib/go-1.19/bin/go"
+        }
+    }
+
+    public func importSeed(_ kind: SeedKind, from: String? = nil, scratch: String) throws -> ImportedSeed {
+        let exe = hostExecutable(kind, from: from)
+        guard FileManager.default.isExecutableFile(atPath: exe) else {
+            throw HopError(.environment, "cannot import the \(kind.rawValue) seed: \(exe) is not an executable",
+                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go) or pass --from PATH")
+        }
+        let version = try detectVersion(kind, exe: exe)
+        let stage = scratch + "/hop-seed-\(kind.rawValue)-\(version)"
+        try FileManager.default.createDirectory(atPath: stage + "/bin", withIntermediateDirectories: true)
+        var elfs: [String] = []
+        switch kind {
+        case .busybox:
+            try copy(exe, to: stage + "/bin/busybox")
+            guard !isDynamicELF(exe) else {
+                throw HopError(.environment, "\(exe) is dynamically linked; the busybox seed must be static",
+                               hint: "apt install busybox-static")
+            }
+            let list = try runner.output(Command(exe, ["--list"])) { HopError(.environment, "\(exe) --list failed: \($0.stderrTail(3))") }
+            for applet in list.split(separator: "\n").map(String.init).sorted() where applet != "busybox" && !applet.contains("/") {
+                try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + applet, withDestinationPath: "busybox")
+            }
+        case .patchelf, .node:
+            let name = kind == .node ? "node" : "patchelf"
+            try copy(exe, to: stage + "/bin/" + name)
+            elfs = [exe]
+        case .python:
+            let (major, minor) = (version.split(separator: ".")[0], version.split(separator: ".")[1])
+            let lib = "python\(major).\(minor)"
+            try copy(exe, to: stage + "/bin/" + lib)
+            try FileManager.default.createSymbolicLink(atPath: stage + "/bin/python3", withDestinationPath: lib)
+            let stdlib = try runner.output(Command(exe, ["-I", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"])) {
+                HopError(.environment, "cannot ask \(exe) for its standard library: \($0.stderrTail(3))")
+            }.trimmingCharacters(in: .whitespacesAndNewlines)
+            try FileManager.default.createDirectory(atPath: stage + "/lib", withIntermediateDirectories: true)
+            try copyTree(stdlib, to: stage + "/lib/" + lib,
+                         drop: ["test", "idlelib", "tkinter", "turtledemo", "site-packages", "dist-packages", "__pycache__", "ensurepip"])
+            elfs = [exe] + (try elfFiles(under: stage + "/lib/" + lib + "/lib-dynload"))
+        case .go:
+            let goroot = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: stage + "/share", withIntermediateDirectories: true)
+            try copyTree(goroot, to: stage + "/share/go", drop: ["testdata", "test", "api", "doc", "misc", "linux_amd64_race", "__pycache__"])
+            try runner.output(Command("find", [stage + "/share/go/src", "-name", "*_test.go", "-delete"])) { HopError(.environment, "pruning Go tests failed: \($0.stderrTail(3))") }
+            for b in ["go", "gofmt"] {
+                try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + b, withDestinationPath: "../share/go/bin/" + b)
+            }
+            elfs = try elfFiles(under: stage + "/share/go/bin") + elfFiles(under: stage + "/share/go/pkg/tool")
+        }
+        if !elfs.isEmpty { try stageLibraries(of: elfs, into: stage + "/lib") }
+        let storePath = try nix.addFixed(stage, recursive: true)
+        let narHash = try nix.narHash(storePath)
+        return ImportedSeed(name: kind.rawValue, version: version, storePath: storePath, narHash: narHash, origin: exe)
+    }
+
+    func detectVersion(_ kind: SeedKind, exe: String) throws -> String {
+        let cmd: Command
+        switch kind {
+        case .busybox: cmd = Command(exe, [])
+        case .patchelf: cmd = Command(exe, ["--version"])
+        case .python: cmd = Command(exe, ["-I", "-c", "import platform; print(platform.python_version())"])
+        case .node: cmd = Command(exe, ["--version"])
+        case .go: cmd = Command(exe, ["env", "GOVERSION"])
+        }
+        let r = try runner.run(cmd)
+        let text = r.stdoutText + r.stderrText
+        // First dotted number in the output.
+        guard let m = text.range(of: #"[0-9]+(\.[0-9]+)+"#, options: .regularExpression) else {
+            throw HopError(.environment, "cannot tell the version of \(exe)", hint: "check that it runs: \(cmd)")
+        }
+        return String(text[m])
+    }
+
+    func copy(_ from: String, to: String) throws {
+        try runner.output(Command("cp", ["-L", from, to])) { HopError(.environment, "copying \(from) failed: \($0.stderrTail(3))") }
+    }
+
+    /// Copies a tree, dereferencing symlinks (Debian links stdlib files into /etc and GOROOT into
+    /// /usr/share), then drops directories by name.
+    func copyTree(_ from: String, to: String, drop: [String]) throws {
+        try runner.output(Command("cp", ["-rL", from, to])) { r in
+            // Dangling links are reported but everything else is copied; accept only that.
+            let bad = r.stderrText.split(separator: "\n").filter { !$0.contains("No such file or directory") }
+            return HopError(.environment, "copying \(from) failed", detail: bad.joined(separator: "\n"))
+        }
+        var args = [to, "-depth", "-type", "d", "("]
+        for (i, d) in drop.enumerated() { if i > 0 { args.append("-o") }; args += ["-name", d] }
+        args += [")", "-exec", "rm", "-rf", "{}", "+"]
+        try runner.output(Command("find", args)) { HopError(.environment, "pruning \(to) failed: \($0.stderrTail(3))") }
+    }
+
+    func elfFiles(under dir: String) throws -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+        var out: [String] = []
+        while let rel = e.nextObject() as? String {
+            let p = dir + "/" + rel
+            if isELF(p) { out.append(p) }
+        }
+        return out.sorted()
+    }
+
+    /// Copies every shared library `ldd` resolves for `files`, and the loader, into `lib`.
+    func stageLibraries(of files: [String], into lib: String) throws {
+        try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
+        var libs = Set<String>()
+        for f in files where isDynamicELF(f) {
+            let r = try runner.run(Command("ldd", [f]))
+            guard r.succeeded else { continue }
+            for line in r.stdoutText.split(separator: "\n") {
+                let t = line.trimmingCharacters(in: .whitespaces)
+                if let arrow = t.range(of: "=> /") {
+                    let rest = t[t.index(before: arrow.upperBound)...]
+                    if let path = rest.split(separator: " ").first { libs.insert(String(path)) }
+                } else if t.hasPrefix("/") , let path = t.split(separator: " ").first {
+                    libs.insert(String(path))
+                } else if t.contains("not found") {
+                    throw HopError(.environment, "\(f) needs a library the host lacks: \(t)", hint: "install the package that provides it")
+                }
+            }
+        }
+        for l in libs.sorted() {
+            let name = (l as NSString).lastPathComponent
+            let dest = lib + "/" + (name.hasPrefix("ld-linux") ? "ld-linux-x86-64.so.2" : name)
+            if !FileManager.default.fileExists(atPath: dest) { try copy(l, to: dest) }
+        }
+    }
+}
+
+func isELF(_ path: String) -> Bool {
+    guard let h = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? h.close() }
+    let magic = (try? h.read(upToCount: 4)) ?? Data()
+    return magic == Data([0x7f, 0x45, 0x4c, 0x46])
+}
+
+/// True for ELF files with a PT_INTERP or dynamic section (ldd has something to say).
+func isDynamicELF(_ path: String) -> Bool {
+    guard isELF(path), let data = FileManager.default.contents(atPath: path), data.count > 64 else { return false }
+    return data.withUnsafeBytes { raw -> Bool in
+        func u16(_ o: Int) -> Int { Int(raw.loadUnaligned(fromByteOffset: o, as: UInt16.self)) }
+        func u64(_ o: Int) -> Int { Int(raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+        let phoff = u64(0x20), phentsize = u16(0x36), phnum = u16(0x38)
+        for i in 0..<phnum {
+            let o = phoff + i * phentsize
+            guard o + 4 <= raw.count else { return false }
+            let type = raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)
+            if type == 2 || type == 3 { return true } // PT_DYNAMIC, PT_INTERP
+        }
+        return false
+    }
+}

@@ -1,0 +1,4 @@
+import HopCommands
+import Foundation
+
+exit(Hop.main(arguments: Array(CommandLine.arguments.dropFirst())))

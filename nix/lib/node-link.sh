@@ -1,0 +1,1 @@
+ln -s "$nodeModules/node_modules" "$out/app/node_modules"

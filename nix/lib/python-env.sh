@@ -1,0 +1,9 @@
+# A Python environment as a venv: the toolchain's interpreter plus locked wheels, installed
+# offline from fixed-output inputs. Independent of app code, so a code change never rebuilds it.
+mkdir -p "$out/bin"
+ln -s "$python/bin/python$pythonVersion" "$out/bin/python$pythonVersion"
+ln -s "python$pythonVersion" "$out/bin/python3"
+ln -s "python$pythonVersion" "$out/bin/python"
+printf 'home = %s/bin\ninclude-system-site-packages = false\nversion = %s\n' "$python" "$pythonVersion" > "$out/pyvenv.cfg"
+mkdir -p "$out/lib/python$pythonVersion/site-packages"
+PYTHONDONTWRITEBYTECODE=1 "$python/bin/python$pythonVersion" -I "$installer" "$out" "$pythonVersion" $wheels

@@ -1,0 +1,3 @@
+# A static site: the files themselves; the front proxy serves them.
+{ toolchain, ... }@args:
+import ../lib/mkapp.nix toolchain (builtins.removeAttrs args [ "toolchain" ])

@@ -1,0 +1,28 @@
+# The same toolchain names, supplied by a pinned nixpkgs instead of host seeds. Recipes cannot
+# tell the two apart: only where the toolchain comes from differs.
+#
+# nixpkgs: a nixpkgs source tree (flake input, or fetchTarball { url; sha256; }).
+{ nixpkgs, system ? "x86_64-linux" }:
+let
+  pkgs = import nixpkgs { inherit system; config = { }; overlays = [ ]; };
+  busybox = pkgs.pkgsStatic.busybox;
+in rec {
+  kind = "nixpkgs";
+  inherit system busybox;
+  patchelf = pkgs.patchelf;
+  python = pkgs.python311;
+  node = pkgs.nodejs_20;
+  go = pkgs.go;
+  goroot = "${go}/share/go";
+  pythonVersion = "3.11";
+  shell = "${busybox}/bin/sh";
+  basePath = "${busybox}/bin";
+  fetch = import ../lib/fixed.nix;
+  mkDerivation = { name, script, path ? [ ], ... }@attrs:
+    derivation ((builtins.removeAttrs attrs [ "script" "path" ]) // {
+      inherit name system;
+      builder = shell;
+      args = [ "-eu" script ];
+      PATH = builtins.concatStringsSep ":" ((map (p: "${p}/bin") path) ++ [ basePath ]);
+    });
+}

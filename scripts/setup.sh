@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Idempotent machine set-up for hop on Debian 12, as root.
+# Installs what hop needs by apt, configures Nix (sandbox on, no unreachable
+# substituters) and puts test-only Python tools in an isolated venv.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+log() { printf 'setup: %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "setup: run as root (hop manages /nix and /var/lib/hop)" >&2; exit 2; }
+
+pkgs=(nix-bin libarchive-dev libsqlite3-dev sqlite3 busybox-static patchelf git
+      python3 python3-venv python3-pip golang-go nodejs ca-certificates hyperfine)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Nix: sandbox always on, no binary cache (none is reachable air-gapped).
+mkdir -p /etc/nix
+conf=/etc/nix/nix.conf
+want=$'# managed by hop scripts/setup.sh\nbuild-users-group = nixbld\nsandbox = true\nsubstituters =\nexperimental-features = nix-command\nmax-jobs = auto\ncores = 0\nkeep-outputs = false\n'
+if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "${want%$'\n'}" ]; then
+  printf '%s' "$want" > "$conf"; log "wrote $conf"
+fi
+# nixbld group and users (Debian's nix-bin ships nix-setup-systemd but not on non-systemd hosts).
+getent group nixbld >/dev/null || groupadd -r nixbld
+for i in $(seq 1 8); do
+  id "nixbld$i" >/dev/null 2>&1 || useradd -r -g nixbld -G nixbld -d /var/empty -s /usr/sbin/nologin -c "Nix build user $i" "nixbld$i"
+done
+mkdir -p /nix/var/nix/gcroots /nix/var/nix/profiles
+
+# Test-only Python tools, isolated.
+venv="$here/.venv-test"
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating test venv $venv"
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/scripts/test-requirements.txt"
+
+# Swift toolchain on PATH.
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+  log "swift is at /opt/swift/usr/bin (add it to PATH)"
+fi
+log "ok"
