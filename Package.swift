@@ -30,7 +30,7 @@ let package = Package(
         .executableTarget(name: "hop", dependencies: ["HopCommands"]),
         .testTarget(name: "AppSpecTests", dependencies: ["AppSpec"]),
         .testTarget(name: "HopStoreTests", dependencies: ["HopStore"]),
-        .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"]),
+        .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild"]),
     ],
     swiftLanguageModes: [.v6]

@@ -35,13 +35,13 @@ public func validateAppName(_ s: String, at: SourceLocation?) throws -> String {
         let isLowerAlnum = ("a"..."z").contains(c) || ("0"..."9").contains(c)
         let here = location(index)
         if c == ".", index + 1 < scalars.count, scalars[index + 1] == "." {
-            throw HopError.invalid("the app name `\(s)` contains `..` at position \(position)", at: here,
+            throw HopError.invalid("the app name \(quote(s)) contains `..` at position \(position)", at: here,
                                    hint: "remove the `..`: an app name is a single name, not a path; \(allowed)")
         }
         if isLowerAlnum { continue }
         if c == "-" || c == "_" || c == "." {
             if index == 0 {
-                throw HopError.invalid("the app name `\(s)` starts with `\(c)`", at: here,
+                throw HopError.invalid("the app name \(quote(s)) starts with `\(c)`", at: here,
                                        hint: "start the name with a lowercase letter or digit; \(allowed)")
             }
             continue
@@ -53,16 +53,16 @@ public func validateAppName(_ s: String, at: SourceLocation?) throws -> String {
 
 /// "contains `/` at position 3" phrased for what the character is, so the user sees *why* it is refused.
 private func characterProblem(_ c: Unicode.Scalar, in name: String, position: Int) -> String {
-    let shown = c.value < 0x20 || c.value == 0x7F ? "" : " `\(c)`"
-    let prefix = "the app name `\(name.unicodeScalars.map(visible).joined())` contains"
+    let shown = c.value < 0x20 || c.value == 0x7F ? "" : " " + quote(String(c))
+    let prefix = "the app name \(quote(name.unicodeScalars.map(visible).joined())) contains"
     switch c {
-    case "A"..."Z": return "\(prefix) the uppercase letter `\(c)` at position \(position)"
-    case "/", "\\": return "\(prefix) a path separator `\(c)` at position \(position)"
+    case "A"..."Z": return "\(prefix) the uppercase letter\(shown) at position \(position)"
+    case "/", "\\": return "\(prefix) a path separator\(shown) at position \(position)"
     case " ", "\t": return "\(prefix) a space at position \(position)"
     case _ where c.value < 0x20 || c.value == 0x7F:
         return "\(prefix) the control character \(hexName(c)) at position \(position)"
     case _ where shellMetacharacters.contains(c):
-        return "\(prefix) the shell metacharacter `\(c)` at position \(position)"
+        return "\(prefix) the shell metacharacter\(shown) at position \(position)"
     case _ where !c.isASCII:
         let name = c.properties.name.map { " \($0)" } ?? ""
         return "\(prefix) the non-ASCII character\(shown) (\(hexName(c))\(name)) at position \(position)"
@@ -87,6 +87,11 @@ private func characterHint(_ c: Unicode.Scalar, in name: String, allowed: String
     default:
         return "remove the character; \(allowed)"
     }
+}
+
+/// Quotes text for a message in backticks, or in single quotes when the text itself has a backtick.
+func quote(_ text: String) -> String {
+    text.contains("`") ? "'\(text)'" : "`\(text)`"
 }
 
 /// Renders control characters as `\u{…}` so a message never prints a raw newline or escape sequence.

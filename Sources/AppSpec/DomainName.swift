@@ -30,11 +30,11 @@ public func validateDomainName(_ s: String, at: SourceLocation?) throws -> Strin
         if ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "-" || c == "." { continue }
         let position = index + 1
         if ("A"..."Z").contains(c) {
-            throw HopError.invalid("the domain name `\(shown)` contains the uppercase letter `\(c)` at position \(position)",
+            throw HopError.invalid("the domain name \(quote(shown)) contains the uppercase letter `\(c)` at position \(position)",
                                    at: location(index), hint: "write it in lowercase: `\(s.lowercased())`")
         }
         let what = c == "*" ? "a `*` that is not a leading `*.`" : describeScalar(c)
-        throw HopError.invalid("the domain name `\(shown)` contains \(what) at position \(position)", at: location(index),
+        throw HopError.invalid("the domain name \(quote(shown)) contains \(what) at position \(position)", at: location(index),
                                hint: c == "*" ? "use a wildcard only as the first label: `*.example.com`" : rules)
     }
     var labelStart = bodyStart

@@ -129,10 +129,11 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
     guard let builder = hop3?.builder ?? sources.detectedBuilder else {
         let location = hop3.map { $0.buildLocation ?? SourceLocation(file: $0.file, line: 1, column: 1) }
             ?? sources.directory.map { SourceLocation(file: $0) }
+        let builders = Builder.allCases.map(\.rawValue).joined(separator: ", ")
         throw HopError.invalid("cannot tell how to build `\(sources.name)`: no `[build] builder` and no recognised files",
                                at: location,
-                               hint: "add a hop3.toml with `[build]` and `builder = \"…\"` (one of "
-                                + Builder.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+                               hint: (hop3 == nil ? "add a hop3.toml with a `[build]` section holding" : "add to hop3.toml a `[build]` section holding")
+                                + " `builder = \"…\"` (one of \(builders))")
     }
     spec.build.builder = builder
 
@@ -152,6 +153,18 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
     }
     if processes.isEmpty, let tree = sources.tree {
         processes = defaultProcesses(builder: builder, files: tree.files, executables: tree.executables)
+        // A Go app runs the binary the go recipe builds (named after the app); a Node app runs
+        // package.json's "main" when that file exists.
+        if processes.isEmpty, builder == .go {
+            processes = [AppProcess(name: "web", kind: .web, command: sources.name)]
+        }
+        if processes.isEmpty, builder == .node, let dir = sources.directory,
+           let data = FileManager.default.contents(atPath: dir + "/package.json"),
+           let pkg = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let main = pkg["main"] as? String, tree.files.contains(main),
+           main.allSatisfy({ $0.isLetter || $0.isNumber || "._-/".contains($0) }) {
+            processes = [AppProcess(name: "web", kind: .web, command: "node \(main)")]
+        }
         if processes.isEmpty {
             let location = hop3.map { $0.runLocation ?? SourceLocation(file: $0.file, line: 1, column: 1) }
                 ?? sources.directory.map { SourceLocation(file: $0) }

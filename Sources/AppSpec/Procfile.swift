@@ -33,9 +33,10 @@ public let procfileHookNames: Set<String> = ["prebuild", "postbuild", "prerun"]
 public func parseProcfile(_ text: String, file: String) throws -> Procfile {
     var result = Procfile()
     var lineNumber = 0
-    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+    // Split on scalars: as Characters, "\r\n" is one grapheme and would not split on "\n".
+    for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
         lineNumber += 1
-        var line = Array(rawLine.unicodeScalars)
+        var line = Array(rawLine)
         if line.last == "\r" { line.removeLast() }
         guard let first = line.firstIndex(where: { !isBlank($0) }), line[first] != "#" else { continue }
         let entry = ProcfileLine(scalars: line, file: file, line: lineNumber)
@@ -177,27 +178,26 @@ private struct ProcfileLine {
 
     /// Splits `m h dom mon dow command…`, checking each field's characters and number ranges.
     func cronEntry(commandStart: Int, end: Int) throws -> (schedule: String, command: String) {
-        var fields: [(text: String, start: Int)] = []
+        let example = "write five schedule fields (minute hour day-of-month month day-of-week) then the command, "
+            + "e.g. `cron: */15 * * * * ./cleanup.sh`"
+        let names = ["minute", "hour", "day-of-month", "month", "day-of-week"]
+        let ranges = [0...59, 0...23, 1...31, 1...12, 0...7]
+        var fields: [String] = []
         var k = commandStart
         while fields.count < 5, k < end {
             let fieldStart = k
             while k < end, !isBlank(scalars[k]) { k += 1 }
-            fields.append((text(fieldStart..<k), fieldStart))
+            let field = text(fieldStart..<k)
+            if let problem = cronFieldProblem(field, range: ranges[fields.count]) {
+                throw HopError.invalid("cron \(names[fields.count]) field `\(field)` \(problem)", at: location(fieldStart), hint: example)
+            }
+            fields.append(field)
             while k < end, isBlank(scalars[k]) { k += 1 }
         }
-        let example = "write five schedule fields (minute hour day-of-month month day-of-week) then the command, "
-            + "e.g. `cron: */15 * * * * ./cleanup.sh`"
         guard fields.count == 5, k < end else {
             throw HopError.invalid("a cron entry needs five schedule fields and then a command", at: location(commandStart), hint: example)
         }
-        let names = ["minute", "hour", "day-of-month", "month", "day-of-week"]
-        let ranges = [0...59, 0...23, 1...31, 1...12, 0...7]
-        for (n, field) in fields.enumerated() {
-            if let problem = cronFieldProblem(field.text, range: ranges[n]) {
-                throw HopError.invalid("cron \(names[n]) field `\(field.text)` \(problem)", at: location(field.start), hint: example)
-            }
-        }
-        return (fields.map(\.text).joined(separator: " "), text(k..<end))
+        return (fields.joined(separator: " "), text(k..<end))
     }
 }
 
@@ -265,5 +265,5 @@ func unsafePathScalar(_ c: Unicode.Scalar) -> Bool {
 func describeScalar(_ c: Unicode.Scalar) -> String {
     if c == " " { return "a space" }
     if c.value < 0x20 || c.value == 0x7F { return "the control character \(hexName(c))" }
-    return "`\(c)`"
+    return quote(String(c))
 }

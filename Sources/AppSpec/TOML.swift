@@ -88,10 +88,12 @@ public struct TOMLTable: Sendable, Hashable {
         self.entries = entries
     }
 
+    /// The entry for `key`, if the table has one (keys are unique, so there is at most one).
     public subscript(key: String) -> TOMLEntry? {
         entries.first { $0.key == key }
     }
 
+    /// The keys in document order.
     public var keys: [String] { entries.map(\.key) }
 }
 

@@ -67,6 +67,7 @@ extension ProcessRunner {
     public func run(_ command: Command) throws -> ProcessResult { try run(command, onStderrLine: nil) }
 
     /// Runs and returns stdout, turning a non-zero exit into a HopError built by `failure`.
+    @discardableResult
     public func output(_ command: Command, failure: (ProcessResult) -> HopError) throws -> String {
         let r = try run(command)
         guard r.succeeded else { throw failure(r) }

@@ -125,7 +125,8 @@ public struct BuildPipeline: Sendable {
         let rootDir = home.gcroots + "/builds"
         try FileManager.default.createDirectory(atPath: rootDir, withIntermediateDirectories: true)
         let root = rootDir + "/\(spec.name)-" + storeHashPart(outPath)
-        let built = try nix.build(drv: drv, root: root, progress: options.progress, log: options.log)
+        try nix.build(drv: drv, root: root, progress: options.progress, log: options.log)
+        let built = outPath
         let closure = try nix.closure(of: [built]).map {
             StorePathInfo(path: $0.path, narHash: $0.narHash, narSize: $0.narSize, deriver: $0.deriver, references: $0.references)
         }

@@ -71,7 +71,8 @@ public struct NixDriver: Sendable {
     }
 
     /// Realises a derivation, registering `root` as an indirect GC root. The log streams to
-    /// `progress` (derivations built of total, current one) and `log`.
+    /// `progress` (derivations built of total, current one) and `log`. Returns the root.
+    @discardableResult
     public func build(drv: String, root: String, progress: (@Sendable (BuildProgress) -> Void)? = nil,
                       log: (@Sendable (String) -> Void)? = nil) throws -> String {
         let state = ProgressState()

@@ -207,7 +207,7 @@ struct TOMLTests {
         BadDocument(text: "a = \"\\uD800\"", line: 1, column: 6, message: "not a Unicode scalar"),
         BadDocument(text: "a = \"\\u12\"", line: 1, column: 6, message: "hexadecimal digits"),
         BadDocument(text: "[a", line: 1, column: 3, message: "expected `]`"),
-        BadDocument(text: "[[a]", line: 1, column: 5, message: "expected `]]`"),
+        BadDocument(text: "[[a]", line: 1, column: 4, message: "expected `]]`"),
         BadDocument(text: "a = 1979-13-01", line: 1, column: 5, message: "invalid date-time"),
         BadDocument(text: "a = 07:32", line: 1, column: 5, message: "invalid date-time"),
         BadDocument(text: "= 1", line: 1, column: 1, message: "expected a key"),

@@ -31,7 +31,7 @@ hop_launchers() {
       echo "#!$shell"
       echo "# hop launcher: process '$pname'"
       echo "cd $out/app"
-      echo "export PATH=$runtimePath:\${PATH:-/usr/bin:/bin}"
+      echo "export PATH=$out/libexec:$runtimePath:\${PATH:-/usr/bin:/bin}"
       [ -z "$envExports" ] || printf '%s\n' "$envExports"
       echo "exec $shell -c $(hop_quote "$pcmd") \"\$0\" \"\$@\""
     } > "$out/bin/$pname"

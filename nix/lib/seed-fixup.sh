@@ -16,7 +16,14 @@ n=0
 while IFS= read -r f; do
   [ "$(head -c 4 "$f" | tail -c 3)" = "ELF" ] || continue
   case "$f" in "$loader") continue ;; esac
-  if pe --print-interpreter "$f" >/dev/null 2>&1; then
+  if grep -q "Go build ID" "$f" && pe --print-interpreter "$f" >/dev/null 2>&1; then
+    # patchelf 0.14 corrupts Go binaries when it adds an rpath (SIGSEGV at start); point each
+    # needed library at its absolute path in the seed instead.
+    set -- --set-interpreter "$loader"
+    for lib in $(pe --print-needed "$f"); do set -- "$@" --replace-needed "$lib" "$out/lib/$lib"; done
+    pe "$@" "$f"
+    n=$((n + 1))
+  elif pe --print-interpreter "$f" >/dev/null 2>&1; then
     pe --set-interpreter "$loader" --set-rpath "$out/lib" "$f"
     n=$((n + 1))
   elif pe --print-rpath "$f" >/dev/null 2>&1; then

@@ -1,0 +1,36 @@
+# hop — the two commands a fresh Debian 12 machine (as root) needs:
+#   make demo   set up, then build the sample Flask app and print its store path, closure and record
+#   make test   set up, then build and pass the whole test suite
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+SWIFT_FLAGS ?=
+HOP := .build/debug/hop
+DEMO_HOME ?= /var/lib/hop
+
+.PHONY: setup build demo test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	swift build $(SWIFT_FLAGS)
+
+demo: build
+	@HOP_HOME=$(DEMO_HOME) $(HOP) seed import busybox patchelf python
+	@HOP_HOME=$(DEMO_HOME) $(HOP) build fixtures/apps/flask-app --find-links fixtures/wheelhouse
+	@HOP_HOME=$(DEMO_HOME) $(HOP) closure flask-app
+	@HOP_HOME=$(DEMO_HOME) $(HOP) show flask-app
+
+# Integration tests share one HOP_HOME (seeds imported once), removed afterwards.
+test: build
+	@home=$$(mktemp -d /tmp/hop-test-home.XXXXXX); \
+	trap 'rm -rf "$$home"' EXIT; \
+	swift build --build-tests $(SWIFT_FLAGS) && \
+	HOP_TEST_HOME=$$home swift test --skip-build --no-parallel $(SWIFT_FLAGS)
+
+bench: setup
+	swift build -c release
+	bash bench/build-bench.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,223 @@
+import HopBasics
+import Testing
+@testable import AppSpec
+
+@Suite(.tags(.small))
+struct Hop3TomlTests {
+    static let complete = """
+    # hop3.toml for a small Flask app
+    [metadata]
+    id = "flask-demo"
+    version = "1.2.0"
+    title = "Flask demo"
+    description = "Shows every section"
+    license = "MIT"
+    homepage = "https://example.com/flask-demo"
+
+    [build]
+    builder = "python"
+    toolchain = "python3.12"
+    before-build = "echo before"
+    build = ["pip check", "python -m compileall ."]
+    packages = ["busybox", "openssl"]
+    pip-install = ["gunicorn==22.0.0"]
+    ignore = ["*.pyc", "tests/"]
+
+    [run]
+    start = "gunicorn app:app --bind 127.0.0.1:$PORT"
+    before-run = ["python manage.py migrate"]
+    workers = { web = 2 }
+
+    [env]
+    SECRET = "s3cr3t"
+    DEBUG = false
+    WORKERS = 4
+
+    [port]
+    web = 8000
+
+    [healthcheck]
+    path = "/healthz"
+    contains = "ok"
+    interval = 2
+    timeout = 1.5
+    retries = 5
+
+    [static]
+    "/assets" = "public/assets"
+
+    [domains]
+    names = ["demo.example.com", "*.demo.example.com"]
+
+    [backup]
+    paths = ["data", "uploads/images"]
+
+    [limits]
+    memory = "512M"
+    cpu = "150%"
+    processes = 64
+
+    [nix]
+    packages = ["ffmpeg", "python3Packages.numpy"]
+    file = "nix/app.nix"
+    """
+
+    @Test func everySectionIsRead() throws {
+        let spec = try parseHop3Toml(Self.complete, file: "hop3.toml", appName: "demo")
+        #expect(spec.name == "demo")
+        #expect(spec.source == .hop3toml)
+        #expect(spec.metadata == Metadata(id: "flask-demo", version: "1.2.0", title: "Flask demo", description: "Shows every section",
+                                          license: "MIT", homepage: "https://example.com/flask-demo"))
+        #expect(spec.build.builder == .python)
+        #expect(spec.build.toolchain == "python3.12")
+        #expect(spec.build.beforeBuild == ["echo before"])
+        #expect(spec.build.build == ["pip check", "python -m compileall ."])
+        #expect(spec.build.packages == ["busybox", "openssl"])
+        #expect(spec.build.pipInstall == ["gunicorn==22.0.0"])
+        #expect(spec.build.ignore == ["*.pyc", "tests/"])
+        #expect(spec.run.start == "gunicorn app:app --bind 127.0.0.1:$PORT")
+        #expect(spec.run.beforeRun == ["python manage.py migrate"])
+        #expect(spec.run.workers == ["web": 2])
+        #expect(spec.processes == [AppProcess(name: "web", kind: .web, command: "gunicorn app:app --bind 127.0.0.1:$PORT")])
+        #expect(spec.env == [EnvVar("SECRET", "s3cr3t"), EnvVar("DEBUG", "false"), EnvVar("WORKERS", "4")])
+        #expect(spec.ports == ["web": 8000])
+        var health = HealthCheck()
+        health.path = "/healthz"
+        health.contains = "ok"
+        health.interval = 2
+        health.timeout = 1.5
+        health.retries = 5
+        #expect(spec.healthcheck == health)
+        #expect(spec.staticPaths == ["/assets": "public/assets"])
+        #expect(spec.domains == ["demo.example.com", "*.demo.example.com"])
+        #expect(spec.backupPaths == ["data", "uploads/images"])
+        #expect(spec.limits.memory == "512M" && spec.limits.cpu == "150%" && spec.limits.processes == 64)
+        #expect(spec.nixPackages == ["ffmpeg", "python3Packages.numpy"])
+        #expect(spec.nixFile == "nix/app.nix")
+    }
+
+    @Test func minimalFileUsesDefaults() throws {
+        let spec = try parseHop3Toml("[build]\nbuilder = \"go\"\n", file: "hop3.toml", appName: "api")
+        #expect(spec.build.builder == .go)
+        #expect(spec.processes.isEmpty)
+        #expect(spec.healthcheck == nil)
+        #expect(spec.env.isEmpty && spec.ports.isEmpty && spec.domains.isEmpty)
+    }
+
+    @Test func portSubtablesAndWorkerSections() throws {
+        let spec = try parseHop3Toml("""
+        [build]
+        builder = "node"
+        [run]
+        start = "node server.js"
+        [run.workers]
+        web = 3
+        [port.web]
+        container = 3000
+        """, file: "hop3.toml", appName: "site")
+        #expect(spec.ports == ["web": 3000])
+        #expect(spec.run.workers == ["web": 3])
+    }
+
+    @Test func builderComesFromTheFileThenFromDetection() throws {
+        let explicit = try parseHop3Toml("[build]\nbuilder = \"node\"\n", file: "hop3.toml", appName: "a", detectedBuilder: .python)
+        #expect(explicit.build.builder == .node)
+        let detected = try parseHop3Toml("[metadata]\ntitle = \"x\"\n", file: "hop3.toml", appName: "a", detectedBuilder: .python)
+        #expect(detected.build.builder == .python)
+        let error = try #require(throws: HopError.self) {
+            try parseHop3Toml("[build]\ntoolchain = \"go1.22\"\n", file: "hop3.toml", appName: "a")
+        }
+        #expect(error.location == SourceLocation(file: "hop3.toml", line: 1, column: 2))
+        #expect(error.hint?.contains("builder = ") == true)
+    }
+
+    @Test func invalidAppNameArgumentIsRejected() throws {
+        let error = try #require(throws: HopError.self) {
+            try parseHop3Toml("[build]\nbuilder = \"go\"\n", file: "hop3.toml", appName: "Bad Name")
+        }
+        #expect(error.code == .invalidInput)
+        #expect(error.location == nil)
+    }
+
+    struct BadSpec: Sendable, CustomTestStringConvertible {
+        var text: String
+        var line: Int
+        var column: Int
+        var message: String
+        var hint: String
+        var testDescription: String { message }
+    }
+
+    static let badSpecs: [BadSpec] = [
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[run]\nstartt = \"x\"", line: 4, column: 1,
+                message: "unknown key `startt` in [run]", hint: "did you mean `start`?"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[run]\nwhatever = 1", line: 4, column: 1,
+                message: "unknown key `whatever` in [run]", hint: "remove it; the keys [run] accepts are `start`, `before-run`, `workers`"),
+        BadSpec(text: "[deploy]\nx = 1", line: 1, column: 2, message: "unknown section `[deploy]`", hint: "remove it"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[build.extra]\nx = 1", line: 3, column: 8,
+                message: "unknown key `extra` in [build]", hint: "the keys [build] accepts"),
+        BadSpec(text: "name = \"x\"", line: 1, column: 1, message: "unknown top-level key `name`", hint: "put keys inside one of the sections"),
+        BadSpec(text: "build = \"python\"", line: 1, column: 1, message: "`build` must be a section `[build]`, found string", hint: "write `[build]`"),
+        BadSpec(text: "[[build]]\nbuilder = \"go\"", line: 1, column: 3, message: "array of tables", hint: "write the header as `[build]`"),
+        BadSpec(text: "[build]\nbuilder = 3", line: 2, column: 11, message: "`[build] builder` must be a string, found integer", hint: "quotes"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\npackages = [\"a\", 1]", line: 3, column: 18,
+                message: "each element of `[build] packages` must be a string, found integer", hint: "array of strings"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\nbuild = { a = 1 }", line: 3, column: 9,
+                message: "must be a string or an array of strings, found table", hint: "write a string or an array of strings"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\npackages = [\"ok\", \"bad;rm\"]", line: 3, column: 19,
+                message: "not a package name", hint: "busybox"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\ntoolchain = \"go 1.22\"", line: 3, column: 13, message: "not a toolchain name", hint: "python3.12"),
+        BadSpec(text: "[metadata]\nid = \"my\\u002Fapp\"\n[build]\nbuilder = \"go\"", line: 2, column: 6,
+                message: "a path separator `/` at position 3", hint: "use `-`"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[run]\nstart = \"  \"", line: 4, column: 9, message: "`[run] start` is empty", hint: "write the command"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[run]\nworkers = 2", line: 4, column: 11,
+                message: "`[run] workers` must be a table", hint: "[run.workers]"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[run.workers]\nweb = 0", line: 4, column: 7,
+                message: "must be between 1 and 1024, found 0", hint: "whole number"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[env]\nRATIO = 0.5", line: 4, column: 9,
+                message: "`[env] RATIO` must be a string (or an integer or boolean), found float", hint: "quotes"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[env]\n\"1ST\" = \"x\"", line: 4, column: 1,
+                message: "not a valid environment variable name", hint: "`_1ST`"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[port]\nweb = \"8000\"", line: 4, column: 7,
+                message: "`[port] web` must be a port number, found string", hint: "without quotes"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[port.web]\nhost = 1", line: 4, column: 1,
+                message: "unknown key `host` in [port.web]", hint: "`container`"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[healthcheck]\ntimeout = -1", line: 4, column: 11,
+                message: "positive number of seconds", hint: "timeout = 5"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[healthcheck]\nretries = \"3\"", line: 4, column: 11,
+                message: "must be a positive integer, found string", hint: "without quotes"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[static]\nassets = \"public\"", line: 4, column: 1,
+                message: "does not start with `/`", hint: "\"/assets\""),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[static]\n\"/a\" = \"/etc\"", line: 4, column: 8, message: "is absolute", hint: "relative"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[domains]\nnames = [\"a.example\", \"a.example\"]", line: 4, column: 23,
+                message: "listed twice", hint: "remove the duplicate"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[domains]\nnames = \"a.example\"", line: 4, column: 9,
+                message: "must be an array of strings, found string", hint: "array of strings"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[domains]\nnames = [\"App.example\"]", line: 4, column: 11,
+                message: "uppercase letter `A`", hint: "`app.example`"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\npaths = [\"../x\"]", line: 4, column: 10, message: "contains `..`", hint: "relative"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\ncpu = \"fast\"", line: 4, column: 7, message: "not a CPU quota", hint: "50%"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\nprocesses = 0", line: 4, column: 13, message: "between 1 and", hint: "whole number"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[nix]\npackages = [\"pkgs; rm\"]", line: 4, column: 13,
+                message: "not a Nix attribute name", hint: "ffmpeg"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[nix]\nfile = \"/etc/nix.nix\"", line: 4, column: 8, message: "is absolute", hint: "relative"),
+    ]
+
+    @Test(arguments: badSpecs)
+    func invalidMetadataIsLocated(_ bad: BadSpec) throws {
+        let error = try #require(throws: HopError.self) { try parseHop3Toml(bad.text, file: "hop3.toml", appName: "app") }
+        #expect(error.code == .invalidInput)
+        #expect(error.location == SourceLocation(file: "hop3.toml", line: bad.line, column: bad.column))
+        #expect(error.message.contains(bad.message), "\(error.message)")
+        #expect(error.hint?.contains(bad.hint) == true, "\(error.hint ?? "no hint")")
+    }
+
+    @Test func nearMissSuggestions() {
+        #expect(closestName(to: "before_build", among: hop3SectionKeys["build"]!) == "before-build")
+        #expect(closestName(to: "Builder", among: hop3SectionKeys["build"]!) == "builder")
+        #expect(closestName(to: "biuld", among: hop3Sections) == "build")
+        #expect(closestName(to: "healthchecks", among: hop3Sections) == "healthcheck")
+        #expect(closestName(to: "zzz", among: hop3Sections) == nil)
+        #expect(editDistance("kitten", "sitting") == 3)
+    }
+}
