@@ -75,63 +75,106 @@ extension ProcessRunner {
     }
 }
 
-/// Runs real processes with Foundation's `Process`.
+/// Runs real processes with posix_spawn. Not Foundation's `Process`: its exit detection uses a
+/// descriptor that leaks into grandchildren (a daemon started by a child makes it wait forever),
+/// and children inherit the caller's blocked signals (SIGTERM ignored). Here every descriptor
+/// but 0/1/2 is close-on-exec, the child's signal mask is empty and its handlers default.
 public struct SystemRunner: ProcessRunner {
     public init() {}
 
     public func run(_ command: Command, onStderrLine: (@Sendable (String) -> Void)?) throws -> ProcessResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try resolveExecutable(command.executable))
-        p.arguments = command.arguments
+        let exe = try resolveExecutable(command.executable)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in command.environment { env[k] = v }
-        p.environment = env
-        if let wd = command.workingDirectory { p.currentDirectoryURL = URL(fileURLWithPath: wd) }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let inPipe: Pipe? = command.stdin == nil ? nil : Pipe()
-        p.standardInput = inPipe ?? FileHandle.nullDevice
-        do { try p.run() } catch {
-            throw HopError(.environment, "could not start \(command.executable): \(error)",
+        var argvWords = [exe] + command.arguments
+        if let wd = command.workingDirectory {
+            // coreutils env changes directory for us (posix_spawn has no portable chdir).
+            argvWords = ["/usr/bin/env", "--chdir=\(wd)", exe] + command.arguments
+        }
+        var inFDs: [Int32] = [-1, -1], outFDs: [Int32] = [-1, -1], errFDs: [Int32] = [-1, -1]
+        // Pipes and spawn under one lock: between pipe() and FD_CLOEXEC another spawn from this
+        // process could inherit the descriptors (pipe2 is not exported to Swift on glibc).
+        spawnLock.lock()
+        var spawnLocked = true
+        defer { if spawnLocked { spawnLock.unlock() } }
+        for i in 0..<3 {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else {
+                throw HopError(.environment, "cannot create pipes: \(String(cString: strerror(errno)))")
+            }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            switch i { case 0: inFDs = fds; case 1: outFDs = fds; default: errFDs = fds }
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if command.stdin != nil {
+            posix_spawn_file_actions_adddup2(&actions, inFDs[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, outFDs[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errFDs[1], 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t(), all = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = argvWords.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argvWords[0], &actions, &attr, argv, envp)
+        close(inFDs[0]); close(outFDs[1]); close(errFDs[1])
+        spawnLock.unlock()
+        spawnLocked = false
+        guard rc == 0 else {
+            close(inFDs[1]); close(outFDs[0]); close(errFDs[0])
+            throw HopError(.environment, "could not start \(command.executable): \(String(cString: strerror(rc)))",
                            hint: "install it (scripts/setup.sh) or check PATH")
         }
-        if let inPipe, let data = command.stdin {
+        let stdinFD = inFDs[1]
+        if let data = command.stdin {
             DispatchQueue.global().async {
-                inPipe.fileHandleForWriting.write(data)
-                try? inPipe.fileHandleForWriting.close()
+                data.withUnsafeBytes { raw in
+                    var off = 0
+                    while off < raw.count {
+                        let n = write(stdinFD, raw.baseAddress! + off, raw.count - off)
+                        if n <= 0 { break }
+                        off += n
+                    }
+                }
+                close(stdinFD)
             }
+        } else {
+            close(stdinFD)
         }
         let group = DispatchGroup()
         let outBox = DataBox(), errBox = DataBox()
+        let outFD = outFDs[0], errFD = errFDs[0]
         group.enter()
         DispatchQueue.global().async {
-            outBox.data = out.fileHandleForReading.readDataToEndOfFile()
+            outBox.data = readAll(outFD, onLine: nil)
             group.leave()
         }
         group.enter()
         DispatchQueue.global().async {
-            let h = err.fileHandleForReading
-            var pending = Data()
-            while true {
-                let chunk = h.availableData
-                if chunk.isEmpty { break }
-                errBox.data.append(chunk)
-                if let onStderrLine {
-                    pending.append(chunk)
-                    while let nl = pending.firstIndex(of: 0x0A) {
-                        onStderrLine(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
-                        pending = Data(pending[(nl + 1)...])
-                    }
-                }
-            }
-            if let onStderrLine, !pending.isEmpty { onStderrLine(String(decoding: pending, as: UTF8.self)) }
+            errBox.data = readAll(errFD, onLine: onStderrLine)
             group.leave()
         }
-        p.waitUntilExit()
         group.wait()
-        let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-        return ProcessResult(status: status, stdout: outBox.data, stderr: errBox.data)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (macros are not imported).
+        let termSig = status & 0x7f
+        let code: Int32 = termSig == 0 ? (status >> 8) & 0xff : 128 + termSig
+        return ProcessResult(status: code, stdout: outBox.data, stderr: errBox.data)
     }
 
     private func resolveExecutable(_ name: String) throws -> String {
@@ -144,6 +187,31 @@ public struct SystemRunner: ProcessRunner {
         throw HopError(.environment, "\(name) is not installed (not found on PATH)",
                        hint: "run scripts/setup.sh, or `hop doctor` to see what is missing")
     }
+}
+
+private let spawnLock = NSLock()
+
+/// Reads a descriptor to EOF (then closes it), calling `onLine` for each complete line.
+private func readAll(_ fd: Int32, onLine: (@Sendable (String) -> Void)?) -> Data {
+    var all = Data()
+    var pending = Data()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        all.append(contentsOf: buf[0..<n])
+        if let onLine {
+            pending.append(contentsOf: buf[0..<n])
+            while let nl = pending.firstIndex(of: 0x0A) {
+                onLine(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+                pending = Data(pending[(nl + 1)...])
+            }
+        }
+    }
+    if let onLine, !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+    close(fd)
+    return all
 }
 
 private final class DataBox: @unchecked Sendable {

@@ -78,19 +78,29 @@ struct BuildIntegrationTests {
         }
     }
 
-    @Test("the Flask closure serves requests: its launcher runs gunicorn from the store")
+    @Test("the Flask closure serves requests: its wsgi launcher runs gunicorn from the store")
     func flaskClosureServes() throws {
         #expect(seedsReady)
         let r = try hop(["build", fixtures + "/flask-app", "--json", "--find-links", wheelhouse])
         let out = try #require(json(r.stdout)["outPath"] as? String)
         let port = Int.random(in: 20000...40000)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: out + "/bin/web")
-        p.environment = ["PORT": "\(port)", "PATH": "/nonexistent", "WEB_CONCURRENCY": "1"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        defer { p.terminate(); p.waitUntilExit() }
+        // Detached in its own session (setsid -f) so the whole group — gunicorn master and worker —
+        // is killed by PID at the end. SIGKILL, because processes spawned from the test runner
+        // inherit a signal mask with SIGTERM blocked.
+        let pidFile = sharedHome.root + "/flask-test.pid"
+        let launch = "setsid -f sh -c 'echo $$ > \(pidFile); exec env -i PORT=\(port) WEB_CONCURRENCY=1 \(out)/bin/wsgi' </dev/null >/dev/null 2>&1"
+        #expect(try SystemRunner().run(Command("/bin/sh", ["-c", launch])).succeeded)
+        var pgid: Int32 = 0
+        for _ in 0..<50 where pgid == 0 {
+            pgid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            if pgid == 0 { usleep(100_000) }
+        }
+        #expect(pgid > 1)
+        func stop() {
+            if pgid > 1 { _ = try? SystemRunner().run(Command("/bin/kill", ["-KILL", "--", "-\(pgid)"])) }
+            try? FileManager.default.removeItem(atPath: pidFile)
+        }
+        defer { stop() }
         var body = ""
         for _ in 0..<50 {
             let c = try SystemRunner().run(Command("curl", ["-s", "--max-time", "1", "http://127.0.0.1:\(port)/"]))
@@ -98,6 +108,13 @@ struct BuildIntegrationTests {
             usleep(200_000)
         }
         #expect(body == "Hello from Flask on hop\n")
+        stop()
+        usleep(300_000)
+        // Killed processes may linger as zombies until the test runner (a subreaper) exits;
+        // only live ones count.
+        let states = try SystemRunner().run(Command("ps", ["-o", "stat=", "-g", "\(pgid)"])).stdoutText
+        let live = states.split(separator: "\n").filter { !$0.hasPrefix("Z") }
+        #expect(live.isEmpty, "live processes left in group \(pgid): \(states)")
     }
 
     @Test("builds run in the sandbox: a build step cannot see the host's /usr")
