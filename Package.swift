@@ -31,7 +31,7 @@ let package = Package(
         .testTarget(name: "AppSpecTests", dependencies: ["AppSpec"]),
         .testTarget(name: "HopStoreTests", dependencies: ["HopStore"]),
         .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild"]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

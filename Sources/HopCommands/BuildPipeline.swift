@@ -92,6 +92,9 @@ public struct BuildPipeline: Sendable {
         }
         let added = try addFlat(toAdd)
         let sourcePath = added[0]
+        for p in lock.npm where p.url.hasPrefix("file://") {
+            try addLocalNpmTarball(p, scratch: scratch)
+        }
         let nixLib = try addNixLibrary(scratch: scratch)
 
         var plan = BuildPlan(app: spec.name, version: spec.metadata.version ?? "0", builder: spec.build.builder,
@@ -180,6 +183,26 @@ public struct BuildPipeline: Sendable {
             return c
         }
         throw HopError(.environment, "the locked wheel \(w.filename) is not available", hint: "add it to the wheelhouse (--find-links DIR)")
+    }
+
+    /// A package-lock entry resolved to a local file: checked against its integrity hash, then
+    /// added under the tarball name and hash algorithm its fixed-output input uses.
+    func addLocalNpmTarball(_ p: LockedNpmPackage, scratch: String) throws {
+        let file = URL(string: p.url)?.path ?? ""
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw HopError(.environment, "\(p.path): \(file) is not readable", at: SourceLocation(file: "package-lock.json"),
+                           hint: "restore the tarball or regenerate package-lock.json")
+        }
+        let sri = try SRIHash(p.integrity)
+        guard sri.matches(data) else {
+            throw HopError.invalid("\(p.path): \(file) does not match its integrity \(p.integrity)",
+                                   at: SourceLocation(file: "package-lock.json"), hint: "restore the locked tarball or regenerate package-lock.json")
+        }
+        let named = scratch + "/" + npmTarballName(p)
+        try data.write(to: URL(fileURLWithPath: named))
+        try runner.output(Command("nix-store", ["--add-fixed", sri.algorithm, named])) {
+            HopError(.environment, "adding \(named) to the store failed", detail: $0.stderrTail(5))
+        }
     }
 
     /// `nix-store --add-fixed sha256` for several files at once (one process).

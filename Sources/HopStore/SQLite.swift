@@ -46,8 +46,25 @@ final class Database: @unchecked Sendable {
         sqlite3_busy_timeout(db, Self.busyTimeoutMilliseconds)
         do {
             let conn = Connection(handle: db, path: path)
-            // Reading the journal mode touches the file, so this is also where "not a database" shows.
-            let mode = try conn.prepare("PRAGMA journal_mode=WAL").rows([]) { try $0.text(0) }.first
+            // Switching to WAL needs an exclusive lock and SQLite may answer SQLITE_BUSY without
+            // calling the busy handler (several processes opening a new file at once): retry for up
+            // to the busy timeout. Reading the journal mode touches the file, so this is also where
+            // "not a database" shows.
+            var attempt = 0
+            while true {
+                var stmt: OpaquePointer?
+                let prc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &stmt, nil)
+                let src = prc == SQLITE_OK ? sqlite3_step(stmt) : prc
+                sqlite3_finalize(stmt)
+                let primary = src & 0xff
+                if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED), attempt < Int(Self.busyTimeoutMilliseconds) / 10 {
+                    attempt += 1
+                    usleep(10_000)
+                    continue
+                }
+                break
+            }
+            let mode = try conn.prepare("PRAGMA journal_mode").rows([]) { try $0.text(0) }.first
             guard mode?.lowercased() == "wal" else {
                 throw HopError(.environment, "database \(path): could not switch to WAL journal mode (got \(mode ?? "nothing"))",
                                hint: "put hop's state directory on a local filesystem")

@@ -1,6 +1,7 @@
 import Foundation
 import HopBasics
 import AppSpec
+import Crypto
 
 /// A Python artifact pinned by hash. The wheel becomes a fixed-output input of the build.
 public struct LockedWheel: Sendable, Hashable, Codable {
@@ -261,5 +262,30 @@ public enum Locker {
             }
         }
         return []
+    }
+}
+
+/// A Subresource Integrity hash (`sha512-BASE64`), as npm writes them.
+public struct SRIHash: Sendable, Hashable {
+    public var algorithm: String
+    public var digest: Data
+
+    public init(_ text: String) throws {
+        let parts = text.split(separator: "-", maxSplits: 1)
+        guard parts.count == 2, ["sha1", "sha256", "sha512"].contains(String(parts[0])),
+              let d = Data(base64Encoded: String(parts[1])) else {
+            throw HopError.invalid("'\(text)' is not an integrity hash (sha512-…, sha256-… or sha1-…)",
+                                   at: SourceLocation(file: "package-lock.json"), hint: "regenerate package-lock.json")
+        }
+        algorithm = String(parts[0])
+        digest = d
+    }
+
+    public func matches(_ data: Data) -> Bool {
+        switch algorithm {
+        case "sha512": return Data(SHA512.hash(data: data)) == digest
+        case "sha256": return Data(SHA256.hash(data: data)) == digest
+        default: return Data(Insecure.SHA1.hash(data: data)) == digest
+        }
     }
 }

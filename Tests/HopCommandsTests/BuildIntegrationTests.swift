@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Crypto
 import HopBasics
 import HopStore
 import NixBuild
@@ -187,6 +188,46 @@ struct BuildIntegrationTests {
             let bad = try hop(["build", app])
             #expect(bad.status == 2)
             #expect(bad.stderr.contains("go.mod:5:1: error:"))
+        }
+    }
+
+    @Test("a Node app's package-lock dependencies become fixed inputs checked by integrity hash")
+    func nodeLockedDependency() throws {
+        #expect(seedsReady)
+        try withTemporaryDirectory { dir in
+            let fm = FileManager.default
+            // A tiny npm package tarball (package/ prefix, as npm packs them).
+            try fm.createDirectory(atPath: dir + "/pkg/package", withIntermediateDirectories: true)
+            try #"{"name":"greet","version":"1.0.0","main":"index.js","license":"MIT"}"#.write(toFile: dir + "/pkg/package/package.json", atomically: true, encoding: .utf8)
+            try "module.exports = () => 'hello from a locked npm package';\n".write(toFile: dir + "/pkg/package/index.js", atomically: true, encoding: .utf8)
+            let tgz = dir + "/greet-1.0.0.tgz"
+            #expect(try SystemRunner().run(Command("tar", ["-czf", tgz, "-C", dir + "/pkg", "package"])).succeeded)
+            let integrity = "sha512-" + Data(SHA512.hash(data: try Data(contentsOf: URL(fileURLWithPath: tgz)))).base64EncodedString()
+            let app = dir + "/nodedeps"
+            try fm.createDirectory(atPath: app, withIntermediateDirectories: true)
+            try #"{"name":"nodedeps","version":"1.0.0","main":"main.js","dependencies":{"greet":"1.0.0"}}"#.write(toFile: app + "/package.json", atomically: true, encoding: .utf8)
+            let lock = """
+            {"name":"nodedeps","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{
+              "":{"name":"nodedeps","version":"1.0.0","dependencies":{"greet":"1.0.0"}},
+              "node_modules/greet":{"version":"1.0.0","resolved":"file://\(tgz)","integrity":"\(integrity)","license":"MIT"}}}
+            """
+            try lock.write(toFile: app + "/package-lock.json", atomically: true, encoding: .utf8)
+            try "console.log(require('greet')());\n".write(toFile: app + "/main.js", atomically: true, encoding: .utf8)
+            try "web: node main.js\n".write(toFile: app + "/Procfile", atomically: true, encoding: .utf8)
+            let r = try hop(["build", app, "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let o = json(r.stdout)
+            let out = try #require(o["outPath"] as? String)
+            let run = try SystemRunner().run(Command(out + "/bin/web"))
+            #expect(run.stdoutText == "hello from a locked npm package\n", "\(run.stderrText)")
+            let npm = (o["lock"] as? [String: Any])?["npm"] as? [[String: Any]]
+            #expect(npm?.first?["integrity"] as? String == integrity)
+            // A tarball that no longer matches its integrity: located error, exit 2.
+            try "tampered".write(toFile: tgz, atomically: true, encoding: .utf8)
+            try "console.log('changed');\n".write(toFile: app + "/main.js", atomically: true, encoding: .utf8)
+            let bad = try hop(["build", app])
+            #expect(bad.status == 2)
+            #expect(bad.stderr.contains("package-lock.json: error: node_modules/greet"))
         }
     }
 

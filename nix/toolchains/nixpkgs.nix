@@ -6,23 +6,12 @@
 let
   pkgs = import nixpkgs { inherit system; config = { }; overlays = [ ]; };
   busybox = pkgs.pkgsStatic.busybox;
-in rec {
+in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   kind = "nixpkgs";
-  inherit system busybox;
   patchelf = pkgs.patchelf;
   python = pkgs.python311;
   node = pkgs.nodejs_20;
   go = pkgs.go;
   goroot = "${go}/share/go";
   pythonVersion = "3.11";
-  shell = "${busybox}/bin/sh";
-  basePath = "${busybox}/bin";
-  fetch = import ../lib/fixed.nix;
-  mkDerivation = { name, script, path ? [ ], ... }@attrs:
-    derivation ((builtins.removeAttrs attrs [ "script" "path" ]) // {
-      inherit name system;
-      builder = shell;
-      args = [ "-eu" script ];
-      PATH = builtins.concatStringsSep ":" ((map (p: "${p}/bin") path) ++ [ basePath ]);
-    });
 }

@@ -18,24 +18,12 @@ let
   };
   patchelf = if has "patchelf" then fixup "hop-patchelf" (storePath seeds.patchelf) null else null;
   fixed = n: if has n then fixup "hop-${n}" (storePath seeds.${n}) patchelf else null;
-in rec {
+in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   kind = "seed";
-  inherit system busybox patchelf;
+  inherit patchelf;
   python = fixed "python";
   node = fixed "node";
   go = fixed "go";
   goroot = if go == null then null else "${go}/share/go";
   pythonVersion = "3.11";
-  shell = "${busybox}/bin/sh";
-  # Build-time PATH for recipe builders: busybox applets only.
-  basePath = "${busybox}/bin";
-  fetch = import ../lib/fixed.nix;
-  # The one way recipes make a derivation: busybox sh runs a script in the sandbox.
-  mkDerivation = { name, script, path ? [ ], ... }@attrs:
-    derivation ((builtins.removeAttrs attrs [ "script" "path" ]) // {
-      inherit name system;
-      builder = shell;
-      args = [ "-eu" script ];
-      PATH = builtins.concatStringsSep ":" ((map (p: "${p}/bin") path) ++ [ basePath ]);
-    });
 }
