@@ -23,7 +23,12 @@ let package = Package(
             "AppSpec", "HopBasics", "CArchive",
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: []),
+        .target(name: "Provenance", dependencies: [
+            "NixBuild", "HopStore", "HopBasics",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "HopCommands", dependencies: [
+            "Provenance",
             "AppSpec", "NixBuild", "HopStore", "HopBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -31,6 +36,7 @@ let package = Package(
         .testTarget(name: "AppSpecTests", dependencies: ["AppSpec"]),
         .testTarget(name: "HopStoreTests", dependencies: ["HopStore"]),
         .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"], exclude: ["Snapshots"]),
+        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

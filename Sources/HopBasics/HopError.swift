@@ -24,7 +24,7 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 public struct HopError: Error, CustomStringConvertible, Sendable {
     /// A stable category. `exitCode` is part of hop's CLI contract.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck }
+        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck, verificationFailed }
         private let kind: Kind
         private init(_ k: Kind) { kind = k }
 
@@ -40,6 +40,8 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
         public static let notReproducible = Code(.notReproducible)
         /// A check could not be carried out. Exit 6.
         public static let couldNotCheck = Code(.couldNotCheck)
+        /// A signature or a digest does not match: the store or a document was changed. Exit 7.
+        public static let verificationFailed = Code(.verificationFailed)
         /// A bug in hop. Exit 70 (EX_SOFTWARE).
         public static let internalError = Code(.internalError)
 
@@ -51,6 +53,7 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
             case .notFound: 4
             case .notReproducible: 5
             case .couldNotCheck: 6
+            case .verificationFailed: 7
             case .internalError: 70
             }
         }

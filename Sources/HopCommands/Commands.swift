@@ -12,7 +12,8 @@ public struct Hop: ParsableCommand {
         abstract: "Build apps into reproducible Nix closures and run them.",
         version: hopVersion,
         subcommands: [BuildCommand.self, BuildsCommand.self, ShowCommand.self, ClosureCommand.self,
-                      LockCommand.self, SeedCommand.self, DoctorCommand.self])
+                      LockCommand.self, SeedCommand.self, DoctorCommand.self,
+                      SBOMCommand.self, ProvenanceCommand.self, KeyCommand.self, VerifyCommand.self, NarHashCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,

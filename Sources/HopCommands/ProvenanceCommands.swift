@@ -1,0 +1,196 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import HopBasics
+import HopStore
+import NixBuild
+import Provenance
+
+func provenanceInput(_ b: BuildRecord, db: HopDatabase) throws -> ProvenanceInput {
+    let closure = try db.closure(buildID: b.id)
+    let lock = try b.lockJSON.map { try DependencyLock.decode($0, file: "build \(b.id) lock") }
+    let v = (try? SystemRunner().run(Command("nix-store", ["--version"])))?.stdoutText ?? ""
+    let nixVersion = v.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "unknown"
+    return ProvenanceInput(build: b, closure: closure, lock: lock, nixVersion: nixVersion)
+}
+
+/// Writes `data` to FILE (atomically) or stdout.
+func emit(_ data: Data, to file: String?) throws {
+    guard let file else {
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        return
+    }
+    do { try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+        throw HopError(.environment, "cannot write \(file): \(error.localizedDescription)")
+    }
+}
+
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "key", abstract: "Manage the ed25519 key that signs provenance.",
+                                                    subcommands: [Generate.self, Show.self])
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "generate", abstract: "Create the signing key in $HOP_HOME/keys (mode 0600).")
+        @Flag(help: "Replace an existing key.") var force = false
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let home = HopHome.fromEnvironment()
+            try home.ensure()
+            let key = try SigningKey.generate(in: home, force: force)
+            if json { Out.json(["keyid": key.keyID, "path": SigningKey.path(in: home), "publicKeyPEM": PublicKeyFile.pem(key.publicKey)]); return }
+            Out.line("generated \(SigningKey.path(in: home)) (keyid \(key.keyID))")
+            Out.line("export the public key with `hop key show --pem > hop-provenance.pub`")
+        }
+    }
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the public key (keyid, or PEM for verifiers).")
+        @Flag(help: "Print the public key as SubjectPublicKeyInfo PEM.") var pem = false
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let key = try SigningKey.load(from: .fromEnvironment())
+            if json { Out.json(["keyid": key.keyID, "publicKeyPEM": PublicKeyFile.pem(key.publicKey)]); return }
+            if pem { FileHandle.standardOutput.write(Data(PublicKeyFile.pem(key.publicKey).utf8)); return }
+            Out.line("ed25519 keyid \(key.keyID)")
+        }
+    }
+}
+
+struct ProvenanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "provenance", abstract: "SLSA v1.0 provenance for a build, optionally signed (DSSE, ed25519).",
+                                                    subcommands: [Generate.self, Verify.self], defaultSubcommand: Generate.self)
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "generate", abstract: "Write the in-toto Statement (or a signed DSSE envelope with --sign).")
+        @Argument(help: "A build id, or an app name for its latest build.") var build: String
+        @Flag(help: "Sign with $HOP_HOME/keys/provenance.key and emit a DSSE envelope.") var sign = false
+        @Option(name: .shortAndLong, help: "Write to FILE instead of stdout.") var output: String?
+        @Flag(help: "Accepted for symmetry: the output is JSON already.") var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let db = try openDB(.fromEnvironment())
+            let b = try findBuild(build, db: db)
+            let statement = try SLSA.render(provenanceInput(b, db: db))
+            if sign {
+                let key = try SigningKey.load(from: .fromEnvironment())
+                try emit(try DSSEEnvelope.sign(payload: statement, type: SLSA.payloadType, key: key).json(), to: output)
+            } else {
+                try emit(statement, to: output)
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check a signed provenance file: signature, then every digest against the store.")
+        @Argument(help: "A DSSE envelope written by `hop provenance BUILD --sign`.") var file: String
+        @Option(help: "Public key PEM (default: this machine's key).") var key: String?
+        @Option(help: "Check a copy of the store rooted here (its files under ROOT/nix/store).") var storeRoot: String = ""
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            guard let data = FileManager.default.contents(atPath: file) else { throw HopError(.notFound, "cannot read \(file)") }
+            guard let envelope = try? JSONDecoder().decode(DSSEEnvelope.self, from: data) else {
+                throw HopError.invalid("\(file) is not a DSSE envelope", at: SourceLocation(file: file),
+                                       hint: "verify signed provenance: `hop provenance BUILD --sign -o FILE`")
+            }
+            let publicKey: Curve25519.Signing.PublicKey
+            if let key {
+                guard let text = try? String(contentsOfFile: key, encoding: .utf8) else { throw HopError(.notFound, "cannot read \(key)") }
+                publicKey = try PublicKeyFile.parse(text, file: key)
+            } else {
+                publicKey = try SigningKey.load(from: .fromEnvironment()).publicKey
+            }
+            guard envelope.payloadType == SLSA.payloadType else {
+                throw HopError(.verificationFailed, "payload type is \(envelope.payloadType), not \(SLSA.payloadType)")
+            }
+            let payload = try envelope.verifiedPayload(with: publicKey)
+            guard let statement = try JSONSerialization.jsonObject(with: payload) as? [String: Any],
+                  statement["_type"] as? String == SLSA.statementType, statement["predicateType"] as? String == SLSA.predicateType else {
+                throw HopError(.verificationFailed, "the signed payload is not an in-toto Statement v1 with SLSA v1 provenance")
+            }
+            let results = try DigestCheck.check(statement: statement, root: storeRoot)
+            let failed = results.filter { !$0.ok }
+            if json {
+                Out.json(["signature": "valid", "keyid": PublicKeyFile.keyID(publicKey), "ok": failed.isEmpty,
+                          "digests": results.map { ["name": $0.name, "path": $0.path, "ok": $0.ok, "detail": $0.detail] }])
+            } else {
+                Out.line("signature: valid (keyid \(PublicKeyFile.keyID(publicKey).prefix(16))…)")
+                for r in results { Out.line("\(r.ok ? "ok  " : "FAIL") \(r.name)  \(r.path)\(r.ok ? "" : "  " + r.detail)") }
+            }
+            if !failed.isEmpty {
+                if json { throw ExitCode(HopError.Code.verificationFailed.exitCode) }
+                throw HopError(.verificationFailed, "\(failed.count) of \(results.count) digests no longer match the store",
+                               hint: "the store was changed since the provenance was signed; rebuild, or restore the paths listed")
+            }
+        }
+    }
+}
+
+/// Re-checks the digests a statement names against the store: subjects and seeds by NAR hash
+/// (recomputed in Swift), the source archive and locked artifacts by the flat file's hash at the
+/// fixed-output path the digest determines.
+enum DigestCheck {
+    struct Result { var name: String; var path: String; var ok: Bool; var detail: String }
+
+    static func check(statement: [String: Any], root: String = "") throws -> [Result] {
+        var results: [Result] = []
+        for s in statement["subject"] as? [[String: Any]] ?? [] {
+            let path = s["name"] as? String ?? ""
+            let want = (s["digest"] as? [String: String])?["sha256"] ?? ""
+            results.append(narCheck(name: "subject", path: path, wantHex: want, root: root))
+        }
+        let predicate = statement["predicate"] as? [String: Any]
+        let deps = (predicate?["buildDefinition"] as? [String: Any])?["resolvedDependencies"] as? [[String: Any]] ?? []
+        for d in deps {
+            let name = d["name"] as? String ?? ""
+            let uri = d["uri"] as? String ?? ""
+            let digest = d["digest"] as? [String: String] ?? [:]
+            let annotations = d["annotations"] as? [String: Any] ?? [:]
+            if annotations["digestOf"] as? String == "nar", let want = digest["sha256"] {
+                results.append(narCheck(name: name, path: uri, wantHex: want, root: root))
+            } else if uri.hasPrefix("/nix/store/"), let want = digest["sha256"] {
+                results.append(flatCheck(name: name, path: uri, algorithm: "sha256", wantHex: want, root: root))
+            } else if uri.hasPrefix("pkg:pypi/"), let want = digest["sha256"] {
+                results.append(flatCheck(name: name, path: FixedOutputPath.flat(name: name, algorithm: "sha256", hex: want), algorithm: "sha256", wantHex: want, root: root))
+            } else if uri.hasPrefix("pkg:npm/"), let (algo, want) = digest.first {
+                let file = npmName(uri)
+                results.append(flatCheck(name: name, path: FixedOutputPath.flat(name: file, algorithm: algo, hex: want), algorithm: algo, wantHex: want, root: root))
+            }
+        }
+        return results
+    }
+
+    static func npmName(_ purl: String) -> String {
+        // pkg:npm/NAME@VERSION → NAME-VERSION.tgz as hop names npm inputs (scope '@' dropped, '/' → '-').
+        let body = purl.dropFirst("pkg:npm/".count)
+        guard let at = body.lastIndex(of: "@") else { return String(body) }
+        let name = body[..<at].replacingOccurrences(of: "@", with: "").replacingOccurrences(of: "/", with: "-")
+        return "\(name)-\(body[body.index(after: at)...]).tgz"
+    }
+
+    static func narCheck(name: String, path: String, wantHex: String, root: String) -> Result {
+        let file = root + path
+        guard FileManager.default.fileExists(atPath: file) || (try? FileManager.default.destinationOfSymbolicLink(atPath: file)) != nil else {
+            return Result(name: name, path: path, ok: false, detail: "missing from the store")
+        }
+        do {
+            let got = try NAR.hash(path: file).hex
+            return Result(name: name, path: path, ok: got == wantHex, detail: got == wantHex ? "" : "NAR sha256 \(got), signed \(wantHex)")
+        } catch {
+            return Result(name: name, path: path, ok: false, detail: "\(error)")
+        }
+    }
+
+    static func flatCheck(name: String, path: String, algorithm: String, wantHex: String, root: String) -> Result {
+        guard let data = FileManager.default.contents(atPath: root + path) else {
+            return Result(name: name, path: path, ok: false, detail: "missing from the store")
+        }
+        let got: String
+        switch algorithm {
+        case "sha512": got = SHA512.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        case "sha1": got = Insecure.SHA1.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        default: got = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        }
+        return Result(name: name, path: path, ok: got == wantHex, detail: got == wantHex ? "" : "\(algorithm) \(got), signed \(wantHex)")
+    }
+}
