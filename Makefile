@@ -31,6 +31,8 @@ test: build
 bench: setup
 	swift build -c release
 	bash bench/build-bench.sh
+	bash bench/sbom-bench.sh
+	bash bench/nar-bench.sh
 
 clean:
 	rm -rf .build

@@ -43,7 +43,8 @@ for d in range(60):
 EOF
 
 nix_hash() { nix --extra-experimental-features nix-command hash path --type sha256 --base32 "$1"; }
-read -r swift_hash nar_size < <("$HOP" nar-hash "$tree")
+read -r swift_hash nar_size < <("$HOP" nar-hash "$tree" 2>/dev/null) || true
+[ -n "${nar_size:-}" ] || { echo "$HOP has no working nar-hash command; rebuild it (swift build -c release)" >&2; exit 2; }
 nix_out=$(nix_hash "$tree")
 files=$(find "$tree" -type f | wc -l); links=$(find "$tree" -type l | wc -l)
 echo "tree: $(du -sm "$tree" | cut -f1) MB on disk, $files files, $links symlinks, NAR $(echo "scale=1; $nar_size / 1000000" | bc) MB"

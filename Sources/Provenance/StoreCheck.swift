@@ -37,7 +37,8 @@ public enum StoreCheck {
     /// files live at /tmp/x/nix/store/…, while records keep the logical /nix/store/… path.
     ///
     /// A missing, unreadable or altered path is a failed record, not an error; the call throws
-    /// only for input that is not a store path or a store root that does not exist.
+    /// only for input that is not a store path or a store root that does not exist. It blocks
+    /// the calling thread until every path is hashed (reading, not waiting, is the cost).
     public static func verify(paths: [(path: String, narHash: String)], storeRoot: String = "") throws -> [StorePathCheck] {
         for entry in paths { try validateStorePath(entry.path) }
         if !storeRoot.isEmpty {

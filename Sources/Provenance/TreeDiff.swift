@@ -42,7 +42,8 @@ public enum TreeDiff {
                     while let chunk = try fh.read(upToCount: 1 << 20), !chunk.isEmpty { h.update(data: chunk) }
                     try? fh.close()
                 }
-                out[rel] = Entry(kind: .file(exec: st.st_mode & 0o111 != 0, size: Int64(st.st_size), digest: Array(h.finalize())))
+                out[rel] = Entry(kind: .file(exec: st.st_mode & 0o100 != 0, // Nix looks at the owner bit only
+                                                  size: Int64(st.st_size), digest: Array(h.finalize())))
             }
         }
         try visit("")
