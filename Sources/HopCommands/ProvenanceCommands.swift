@@ -187,9 +187,9 @@ enum DigestCheck {
         }
         let got: String
         switch algorithm {
-        case "sha512": got = SHA512.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        case "sha1": got = Insecure.SHA1.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        default: got = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        case "sha512": got = hexString(SHA512.hash(data: data))
+        case "sha1": got = hexString(Insecure.SHA1.hash(data: data))
+        default: got = hexString(SHA256.hash(data: data))
         }
         return Result(name: name, path: path, ok: got == wantHex, detail: got == wantHex ? "" : "\(algorithm) \(got), signed \(wantHex)")
     }

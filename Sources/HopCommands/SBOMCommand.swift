@@ -25,12 +25,11 @@ struct SBOMCommand: ParsableCommand {
         let b = try findBuild(build, db: db)
         let runner = SystemRunner()
         let lock = try b.lockJSON.map { try DependencyLock.decode($0, file: "build \(b.id) lock") }
-        let drvs: [String: ShownDerivation]
-        if buildtime {
-            drvs = try Buildtime.derivations(drv: b.drvPath, runner: runner)
-        } else {
-            drvs = (try? Buildtime.derivations(drv: b.drvPath, runner: runner)) ?? [:]
-        }
+        // The derivation graph is read only for --buildtime. A runtime SBOM names components the
+        // way Nix parses store path names (builtins.parseDrvName); pname/version set apart from
+        // `name` in a derivation are the rare case this misses, and reading the whole graph would
+        // double the cost on large closures (bench/sbom-bench.sh).
+        let drvs: [String: ShownDerivation] = buildtime ? try Buildtime.derivations(drv: b.drvPath, runner: runner) : [:]
         var appVersion: String?
         if let spec = try? JSONSerialization.jsonObject(with: Data(b.specJSON.utf8)) as? [String: Any],
            let meta = spec["metadata"] as? [String: Any] { appVersion = meta["version"] as? String }

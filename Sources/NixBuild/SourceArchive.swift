@@ -174,9 +174,9 @@ public func sha256Hex(file: String) throws -> String {
     defer { try? h.close() }
     var hasher = SHA256()
     while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hexString(hasher.finalize())
 }
 
 public func sha256Hex(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    hexString(SHA256.hash(data: data))
 }

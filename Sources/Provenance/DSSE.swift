@@ -66,7 +66,7 @@ public enum PublicKeyFile {
     }
 
     public static func keyID(_ key: Curve25519.Signing.PublicKey) -> String {
-        SHA256.hash(data: key.rawRepresentation).map { String(format: "%02x", $0) }.joined()
+        hexString(SHA256.hash(data: key.rawRepresentation))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HopBasics
 
 /// Nix's base-32 (the alphabet without e, o, u, t; digits read from the end), used in store
 /// paths and in `sha256:…` NAR hashes. SBOMs and SLSA want lowercase hex, so hop converts.
@@ -42,11 +43,11 @@ public enum NixBase32 {
     /// (`sha256-…`) forms are accepted too.
     public static func sha256Hex(fromNixHash h: String) -> String? {
         if h.hasPrefix("sha256-"), let d = Data(base64Encoded: String(h.dropFirst(7))), d.count == 32 {
-            return d.map { String(format: "%02x", $0) }.joined()
+            return hexString(d)
         }
         let body = h.hasPrefix("sha256:") ? String(h.dropFirst(7)) : h
         if body.count == 64, body.allSatisfy(\.isHexDigit) { return body.lowercased() }
         guard let bytes = decode(body, byteCount: 32) else { return nil }
-        return bytes.map { String(format: "%02x", $0) }.joined()
+        return hexString(bytes)
     }
 }

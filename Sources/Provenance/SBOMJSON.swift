@@ -48,6 +48,12 @@ indirect enum SBOMJSON {
     /// RFC 8259 string escaping; everything else (including `/` and non-ASCII) verbatim.
     static func quote(_ s: String, into out: inout String) {
         out.append("\"")
+        // Most strings (store paths, hashes, names) need no escaping: append them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(s)
+            out.append("\"")
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": out.append("\\\"")

@@ -1,4 +1,5 @@
 import Foundation
+import HopBasics
 import Crypto
 import HopStore
 import NixBuild
@@ -209,7 +210,7 @@ enum SBOMPurl {
 
 /// Digests and the deterministic identifiers made from them.
 enum SBOMDigest {
-    static func hex(_ d: some Sequence<UInt8>) -> String { d.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ d: some Sequence<UInt8>) -> String { hexString(d) }
     static func sha256Hex(_ d: Data) -> String { hex(SHA256.hash(data: d)) }
 
     /// RFC 4122 name-based UUID, version 5 (SHA-1), in the URL namespace: the same name always

@@ -50,7 +50,7 @@ public enum SLSA {
             for p in lock.npm {
                 if let sri = try? SRIHash(p.integrity) {
                     deps.append(["name": p.path, "uri": "pkg:npm/\(p.name)@\(p.version)",
-                                 "digest": [sri.algorithm: sri.digest.map { String(format: "%02x", $0) }.joined()],
+                                 "digest": [sri.algorithm: hexString(sri.digest)],
                                  "downloadLocation": p.url])
                 }
             }

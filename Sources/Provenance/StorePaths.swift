@@ -1,10 +1,11 @@
 import Foundation
+import HopBasics
 import Crypto
 
 /// Store path computation for flat fixed-output paths (what `nix-store --add-fixed ALGO FILE`
 /// and `<nix/fetchurl.nix>` produce), so a recorded digest can be found in the store again.
 public enum FixedOutputPath {
-    static func sha256Hex(_ s: String) -> String { SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined() }
+    static func sha256Hex(_ s: String) -> String { hexString(SHA256.hash(data: Data(s.utf8))) }
 
     /// Nix's compressHash: XOR-fold a digest to `size` bytes.
     static func compress(_ d: [UInt8], to size: Int) -> [UInt8] {
