@@ -36,6 +36,30 @@ struct ProvenanceIntegrationTests {
         }
     }
 
+    @Test("hop sbom on a real build: byte-identical across runs, valid CycloneDX 1.6 and SPDX 2.3", arguments: ["cyclonedx", "spdx"])
+    func sbomReproducibleAndValid(format: String) throws {
+        #expect(seedsReady)
+        #expect(try hop(["build", fixtures + "/flask-app", "--find-links", wheelhouse]).status == 0)
+        try withTemporaryDirectory { dir in
+            let a = dir + "/a.json", b = dir + "/b.json"
+            #expect(try hop(["sbom", "flask-app", "--format", format, "-o", a]).status == 0)
+            #expect(try hop(["sbom", "flask-app", "--format", format, "-o", b]).status == 0)
+            #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b))
+            let text = try String(contentsOfFile: a, encoding: .utf8)
+            #expect(text.contains("pkg:pypi/flask@3.1.3"))
+            let check: Command
+            if format == "cyclonedx" {
+                check = Command(venvPython, ["-c", "import sys; from cyclonedx.validation.json import JsonStrictValidator; from cyclonedx.schema import SchemaVersion; e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read()); print(e); sys.exit(1 if e else 0)", a])
+            } else {
+                let spdx = dir + "/a.spdx.json"
+                try FileManager.default.copyItem(atPath: a, toPath: spdx)
+                check = Command(repoRoot + "/.venv-test/bin/pyspdxtools", ["-i", spdx])
+            }
+            let r = try SystemRunner().run(check)
+            #expect(r.succeeded, "\(r.stdoutText)\(r.stderrText)")
+        }
+    }
+
     @Test("signed provenance verifies; a changed payload, another key, or a changed store path fail with exit 7")
     func signAndVerify() throws {
         #expect(seedsReady)
