@@ -240,10 +240,7 @@ public func processCommands(_ spec: AppSpec) -> [(name: String, command: String)
             return (p.name, "exec gunicorn --bind \"${HOP_BIND:-127.0.0.1:${PORT:-8000}}\" --workers \"${WEB_CONCURRENCY:-2}\" \(p.command)")
         case .static:
             return nil // served by the front proxy
-        case .cron(let schedule):
-            _ = schedule
-            return (p.name, p.command)
-        default:
+        default: // web, cron (its schedule lives in the manifest), release, daemons
             return (p.name, p.command)
         }
     }.sorted { $0.name < $1.name }
