@@ -22,6 +22,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# nginx: hop runs it inside its own private systemd host; the package must not start a host
+# nginx on port 80 when it is installed (policy-rc.d 101 = "do not start services").
+if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q 'install ok installed'; then
+  log "apt installing: nginx (not started)"
+  guard=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx >/dev/null
+  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
 # Nix: sandbox always on, no binary cache (none is reachable air-gapped).
 mkdir -p /etc/nix
 conf=/etc/nix/nix.conf
