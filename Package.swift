@@ -27,7 +27,9 @@ let package = Package(
             "NixBuild", "HopStore", "HopBasics",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .target(name: "Runtime", dependencies: ["AppSpec", "NixBuild", "HopStore", "HopBasics"]),
         .target(name: "HopCommands", dependencies: [
+            "Runtime",
             "Provenance",
             "AppSpec", "NixBuild", "HopStore", "HopBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "HopStoreTests", dependencies: ["HopStore"]),
         .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "AppSpec"], exclude: ["Snapshots"]),
         .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,291 @@
+import AppSpec
+import HopBasics
+
+/// The nginx configuration for one app generation, as pure text.
+///
+/// Nothing is escaped: every value that reaches the output is first checked against a small
+/// allow-list (ASCII letters, digits and a few punctuation marks that mean nothing to nginx's
+/// parser), and anything else — `;`, braces, quotes, `$`, whitespace, control characters,
+/// non-ASCII look-alikes — is refused with an `.invalidInput` error naming the value and the field
+/// it came from. So a rendered site can never contain a directive hop did not write.
+///
+/// Decisions worth knowing:
+/// - No `[domains]` means a catch-all: `server_name _;` with `default_server` on the listen
+///   sockets, so the app answers every host name not claimed by another site on that port. Two
+///   catch-all apps on one port are rejected by `nginx -t` ("duplicate default server").
+/// - Static prefixes always end in `/` (`/static` renders `location ^~ /static/`), which closes the
+///   classic `alias` traversal (`/static../secret`). Nix store files all have mtime 1, so static
+///   locations turn off `ETag`/`If-Modified-Since` (they would collide across generations) and send
+///   `Cache-Control: no-cache`.
+/// - The websocket `map` lives in `httpPreamble()` under the name `$hop_connection_upgrade` (not the
+///   common `$connection_upgrade`, so hop's include never clashes with a map the host already
+///   defines). For ordinary requests it yields an empty `Connection` header, which keeps the
+///   upstream keepalive pool usable.
+public enum NginxSite {
+    /// A certificate and key for an extra `listen … ssl` socket. Obtaining them (or a self-signed
+    /// fallback) happens elsewhere; here they are only validated and referenced.
+    public struct TLS: Sendable, Hashable {
+        public var certificate: String
+        public var key: String
+        /// 443 on a real host; a high port in tests.
+        public var port: Int
+        public init(certificate: String, key: String, port: Int = 443) {
+            self.certificate = certificate; self.key = key; self.port = port
+        }
+    }
+
+    /// The `http {}`-level text that every hop site relies on; hop includes it exactly once.
+    public static func httpPreamble() -> String {
+        """
+        # hop: shared http-level settings for hop sites (generated; do not edit)
+        map $http_upgrade $hop_connection_upgrade {
+            default upgrade;
+            ''      '';
+        }
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:hop_ssl:10m;
+        ssl_session_timeout 1h;
+
+        """
+    }
+
+    /// The name of the `upstream` block for an app: `hop_<app>`.
+    public static func upstreamName(app: String) -> String { "hop_\(app)" }
+
+    /// Renders the site (one `upstream`, one `server`) for `spec`, optionally with a TLS listener.
+    ///
+    /// - Throws: `HopError` `.invalidInput` when any value could change the meaning of the config.
+    public static func render(_ spec: GenerationSpec, tls: TLS? = nil) throws -> String {
+        let app = try checkedAppName(spec.app)
+        let context = "the nginx site of app `\(app)`"
+        let port = try checkedPort(spec.listenPort, field: "listen port", context: context)
+        guard spec.generation >= 0 else {
+            throw HopError.invalid("\(context): the generation number \(spec.generation) is negative",
+                                   hint: "generations are numbered from 0 upwards")
+        }
+        let bodySize = try checkedBodySize(spec.clientMaxBodySize, context: context)
+        let domains = try checkedDomains(spec.domains, context: context)
+        let statics = try checkedStaticPaths(spec.staticPaths, context: context)
+
+        let server: String
+        switch spec.upstream {
+        case .socket(let path):
+            let checked = try checkedPath(path, field: "upstream socket path", context: context)
+            // sun_path holds 108 bytes including the terminating NUL.
+            guard checked.utf8.count <= 107 else {
+                throw HopError.invalid("\(context): the upstream socket path `\(checked)` is \(checked.utf8.count) bytes long; a unix socket path holds at most 107",
+                                       hint: "use a shorter directory for the app's sockets")
+            }
+            server = "unix:\(checked)"
+        case .tcp(let upstreamPort):
+            server = "127.0.0.1:\(try checkedPort(upstreamPort, field: "upstream TCP port", context: context))"
+        }
+        let tlsChecked: (cert: String, key: String, port: Int)? = try tls.map {
+            (try checkedPath($0.certificate, field: "TLS certificate path", context: context),
+             try checkedPath($0.key, field: "TLS key path", context: context),
+             try checkedPort($0.port, field: "TLS port", context: context))
+        }
+        if let tlsChecked, tlsChecked.port == port {
+            throw HopError.invalid("\(context): the TLS port and the plain listen port are both \(port)",
+                                   hint: "give TLS its own port (443 on a real host)")
+        }
+
+        let upstream = upstreamName(app: app)
+        let isDefault = domains.isEmpty ? " default_server" : ""
+        var out = """
+        # hop: app \(app) generation \(spec.generation) (generated; do not edit)
+        upstream \(upstream) {
+            server \(server);
+            keepalive 16;
+            keepalive_timeout 60s;
+        }
+
+        server {
+            listen \(port)\(isDefault);
+            listen [::]:\(port)\(isDefault);
+
+        """
+        if let tlsChecked {
+            out += """
+                listen \(tlsChecked.port) ssl\(isDefault);
+                listen [::]:\(tlsChecked.port) ssl\(isDefault);
+                ssl_certificate \(tlsChecked.cert);
+                ssl_certificate_key \(tlsChecked.key);
+
+            """
+        }
+        out += """
+            server_name \(domains.isEmpty ? "_" : domains.joined(separator: " "));
+            client_max_body_size \(bodySize);
+
+        """
+        for (prefix, dir) in statics {
+            out += """
+
+                location ^~ \(prefix) {
+                    alias \(dir);
+                    etag off;
+                    if_modified_since off;
+                    add_header Cache-Control "no-cache" always;
+                }
+
+            """
+        }
+        out += """
+
+            location / {
+                proxy_pass http://\(upstream);
+                proxy_http_version 1.1;
+                proxy_set_header Host $host;
+                proxy_set_header X-Real-IP $remote_addr;
+                proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                proxy_set_header X-Forwarded-Proto $scheme;
+                proxy_set_header X-Forwarded-Host $host;
+                proxy_set_header Upgrade $http_upgrade;
+                proxy_set_header Connection $hop_connection_upgrade;
+                proxy_redirect off;
+                proxy_connect_timeout 5s;
+                proxy_send_timeout 60s;
+                proxy_read_timeout 300s;
+                proxy_next_upstream error timeout;
+                proxy_next_upstream_tries 2;
+            }
+        }
+
+        """
+        return out
+    }
+
+    // MARK: - Validation
+
+    /// The characters allowed in paths and URL prefixes: nothing nginx's parser treats specially.
+    private static func isPathScalar(_ c: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+            || c == "." || c == "_" || c == "~" || c == "/" || c == "-"
+    }
+
+    private static func checkedAppName(_ app: String) throws -> String {
+        do {
+            return try validateAppName(app, at: nil)
+        } catch let error as HopError {
+            throw HopError.invalid("cannot render an nginx site: \(error.message)", hint: error.hint)
+        }
+    }
+
+    private static func checkedPort(_ port: Int, field: String, context: String) throws -> Int {
+        guard (1...65535).contains(port) else {
+            throw HopError.invalid("\(context): the \(field) \(port) is not between 1 and 65535", hint: "use a TCP port number")
+        }
+        return port
+    }
+
+    private static func checkedBodySize(_ size: String, context: String) throws -> String {
+        let scalars = Array(size.unicodeScalars)
+        let digits = scalars.prefix { ("0"..."9").contains($0) }
+        let rest = scalars.dropFirst(digits.count)
+        let unitOK = rest.isEmpty || (rest.count == 1 && "kKmMgG".unicodeScalars.contains(rest.first!))
+        guard !digits.isEmpty, digits.count <= 9, unitOK else {
+            throw HopError.invalid("\(context): the client_max_body_size \(shown(size)) is not a size",
+                                   hint: "write digits with an optional k, m or g suffix, e.g. `10m`")
+        }
+        return size
+    }
+
+    private static func checkedDomains(_ domains: [String], context: String) throws -> [String] {
+        var seen = Set<String>()
+        return try domains.map { domain in
+            do {
+                _ = try validateDomainName(domain, at: nil)
+            } catch let error as HopError {
+                throw HopError.invalid("\(context): \(error.message)", hint: error.hint)
+            }
+            guard seen.insert(domain).inserted else {
+                throw HopError.invalid("\(context): the domain `\(domain)` is listed twice", hint: "list each domain once")
+            }
+            return domain
+        }
+    }
+
+    /// An absolute path of allow-listed characters with no empty, `.` or `..` components (a single
+    /// trailing `/` is dropped).
+    private static func checkedPath(_ path: String, field: String, context: String) throws -> String {
+        try checkScalars(path, field: field, context: context)
+        guard path.hasPrefix("/") else {
+            throw HopError.invalid("\(context): the \(field) \(shown(path)) is not absolute", hint: "write a path starting with `/`")
+        }
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let components = trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        if trimmed != "/", let bad = components.first(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            throw HopError.invalid("\(context): the \(field) \(shown(path)) contains \(bad.isEmpty ? "an empty component (`//`)" : "a `\(bad)` component")",
+                                   hint: "write the path in its plain form, without `//`, `.` or `..`")
+        }
+        return trimmed
+    }
+
+    /// Static paths sorted by prefix, each as (`/prefix/`, `/nix/store/…/dir/`).
+    private static func checkedStaticPaths(_ statics: [String: String], context: String) throws -> [(String, String)] {
+        var result: [(String, String)] = []
+        var seen = Set<String>()
+        for (prefix, dir) in statics.sorted(by: { $0.key < $1.key }) {
+            let field = "static path prefix"
+            try checkScalars(prefix, field: field, context: context)
+            guard prefix.hasPrefix("/") else {
+                throw HopError.invalid("\(context): the \(field) \(shown(prefix)) does not start with `/`", hint: "write it as a URL path, e.g. `/static`")
+            }
+            let components = prefix.split(separator: "/", omittingEmptySubsequences: true)
+            if components.isEmpty {
+                throw HopError.invalid("\(context): the \(field) `/` would hide the app", hint: "serve static files under a sub-path such as `/static`")
+            }
+            if prefix.contains("//") || components.contains(where: { $0 == "." || $0 == ".." }) {
+                throw HopError.invalid("\(context): the \(field) \(shown(prefix)) contains `//`, `.` or `..`", hint: "write a plain URL path such as `/static`")
+            }
+            let location = "/" + components.joined(separator: "/") + "/"
+            guard seen.insert(location).inserted else {
+                throw HopError.invalid("\(context): the \(field) \(shown(prefix)) is the same location as another prefix (`\(location)`)",
+                                       hint: "list each static prefix once")
+            }
+            let dirField = "static directory for `\(prefix)`"
+            let directory = try checkedPath(dir, field: dirField, context: context)
+            guard directory.hasPrefix("/nix/store/"), directory.count > "/nix/store/".count else {
+                throw HopError.invalid("\(context): the \(dirField) \(shown(dir)) is not inside /nix/store",
+                                       hint: "static directories are served from the app's closure: /nix/store/…-app/…")
+            }
+            result.append((location, directory + "/"))
+        }
+        return result
+    }
+
+    private static func checkScalars(_ value: String, field: String, context: String) throws {
+        guard !value.isEmpty else {
+            throw HopError.invalid("\(context): the \(field) is empty", hint: "give a value")
+        }
+        for (index, c) in value.unicodeScalars.enumerated() where !isPathScalar(c) {
+            throw HopError.invalid("\(context): the \(field) \(shown(value)) contains \(describe(c)) at position \(index + 1)",
+                                   hint: "use only ASCII letters, digits, `.`, `_`, `~`, `-` and `/`")
+        }
+    }
+
+    /// The value in backticks, with control characters shown as `\u{…}`.
+    private static func shown(_ s: String) -> String {
+        "`" + s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined() + "`"
+    }
+
+    private static func describe(_ c: Unicode.Scalar) -> String {
+        switch c {
+        case " ": return "a space"
+        case "\t": return "a tab"
+        case "\n", "\r": return "a line break"
+        case "\0": return "a NUL character"
+        case ";": return "a `;`"
+        case "{", "}": return "a `\(c)`"
+        case "\"", "'", "`": return "a quote"
+        case "$": return "a `$`"
+        default:
+            let digits = String(c.value, radix: 16, uppercase: true)
+            let hex = "U+" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+            if c.value < 0x20 || c.value == 0x7F { return "the control character \(hex)" }
+            if c.value > 0x7F { return "the non-ASCII character `\(c)` (\(hex))" }
+            return "the character `\(c)`"
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import AppSpec
+import HopBasics
+
+/// Renders the systemd units that run an app generation's processes. Pure: values in, unit text out.
+///
+/// Every process becomes a *template* unit (`hop-<app>-g<gen>-<process>@.service`); `hop scale` starts
+/// instances `@1`, `@2`, …. Units are hardened by default (dynamic user, read-only system, no
+/// capabilities, a system-call filter) so an app starts with the least it needs; the hardening is
+/// part of the snapshot tests and scored with `systemd-analyze security` (see `UnitValidation`).
+///
+/// Nothing user-controlled reaches the unit text unchecked: names must match hop's name rules, paths
+/// must be absolute, normalized and free of whitespace, quotes, backslashes and control characters,
+/// launchers must be inside `/nix/store`, limits must parse as systemd values, and `%` is written
+/// as `%%` wherever systemd expands specifiers. Anything else is refused with `.invalidInput`
+/// before a byte of text exists, so a hostile value can never add a directive to a unit.
+public enum UnitRenderer {
+    /// The template unit name for one process of one generation, e.g. `hop-blog-g3-web@.service`.
+    /// An instance is this name with the number inserted before `.service` (`hop-blog-g3-web@1.service`).
+    public static func unitName(app: String, process: String, generation: Int) throws -> String {
+        try checkApp(app)
+        try checkProcess(process)
+        try checkGeneration(generation)
+        let name = "hop-\(app)-g\(generation)-\(process)@.service"
+        // systemd refuses unit names longer than 255 bytes (UNIT_NAME_MAX); leave room for an instance.
+        guard name.utf8.count <= 240 else {
+            throw HopError.invalid("the unit name `\(name)` is too long for systemd", hint: "use a shorter app or process name")
+        }
+        return name
+    }
+
+    /// The instance unit name, e.g. `hop-blog-g3-web@2.service`.
+    public static func instanceName(app: String, process: String, generation: Int, instance: Int) throws -> String {
+        guard instance >= 1 else { throw HopError.invalid("instance numbers start at 1, not \(instance)") }
+        let template = try unitName(app: app, process: process, generation: generation)
+        return template.replacingOccurrences(of: "@.service", with: "@\(instance).service")
+    }
+
+    /// The text of `process`'s template unit for generation `spec`.
+    ///
+    /// - Parameter allowJIT: leaves out `MemoryDenyWriteExecute=yes`, which kills runtimes that
+    ///   generate machine code at run time (Node's V8, PyPy, the JVM). The caller knows the app's
+    ///   toolchain (the launcher is usually a wrapper script whose path says nothing), so it decides;
+    ///   the default keeps the protection.
+    /// - Throws: `.invalidInput` for any value that is not safe to write into a unit.
+    public static func render(_ spec: GenerationSpec, process: RuntimeProcess, allowJIT: Bool = false) throws -> String {
+        let name = try unitName(app: spec.app, process: process.name, generation: spec.generation)
+        guard process.instances >= 0 else {
+            throw HopError.invalid("process `\(process.name)` has \(process.instances) instances", hint: "scale to 0 or more instances")
+        }
+        try checkStorePath(process.launcher, what: "the launcher of process `\(process.name)`")
+        try checkStorePath(spec.outPath, what: "the build output of `\(spec.app)`")
+        try checkPath(spec.environmentFile, what: "the environment file of `\(spec.app)`")
+        if spec.environmentFile.hasPrefix("/nix/store/") {
+            throw HopError.invalid("the environment file `\(spec.environmentFile)` is in /nix/store, which every user can read",
+                                   hint: "keep config values and secrets in a root-only file outside the store")
+        }
+        let limits = try checkedLimits(spec.limits)
+
+        var oneShot = false
+        switch process.kind {
+        case .static:
+            throw HopError.invalid("process `\(process.name)` is static: nginx serves it and it has no unit")
+        case .release, .cron:
+            oneShot = true
+        case .web, .wsgi, .daemon:
+            break
+        }
+
+        // How the web process is reached; other processes get neither variable.
+        var environment: [String] = []
+        var runtimeDirectory = "hop-\(spec.app)-g\(spec.generation)-\(process.name)-%i"
+        let serves = process.kind == .web || process.kind == .wsgi
+        if serves {
+            switch spec.upstream {
+            case .tcp(let port):
+                guard (1...65535).contains(port) else {
+                    throw HopError.invalid("the upstream port \(port) of `\(spec.app)` is not in 1–65535")
+                }
+                environment.append("PORT=\(port)")
+            case .socket:
+                guard let socketPath = spec.socketPath else {
+                    throw HopError.invalid("`\(spec.app)` generation \(spec.generation) uses a socket upstream but has no socket path")
+                }
+                runtimeDirectory = try socketRuntimeDirectory(socketPath)
+                environment.append("HOP_BIND=unix:\(socketPath)")
+            }
+        }
+
+        var unit: [String] = []
+        unit.append("# \(name): generated by hop for app \(spec.app), generation \(spec.generation). Do not edit: hop rewrites it.")
+        unit.append("[Unit]")
+        unit.append("Description=" + escapeSpecifiers("hop \(spec.app) generation \(spec.generation) process \(process.name)") + " (instance %i)")
+        unit.append("StartLimitIntervalSec=60")
+        unit.append("StartLimitBurst=5")
+        unit.append("")
+        unit.append("[Service]")
+        if oneShot {
+            unit.append("Type=oneshot")
+        } else {
+            unit.append("Type=exec")
+            unit.append("Restart=on-failure")
+            unit.append("RestartSec=1")
+        }
+        // Store paths hold no whitespace, quotes, `$` or `%` (checked above); escaping is belt and braces.
+        unit.append("ExecStart=" + escapeSpecifiers(process.launcher))
+        unit.append("WorkingDirectory=" + escapeSpecifiers(spec.outPath))
+        for assignment in environment { unit.append("Environment=" + quoteAssignment(assignment)) }
+        unit.append("EnvironmentFile=-" + escapeSpecifiers(spec.environmentFile))
+        unit.append("TimeoutStopSec=30")
+        unit.append("")
+        unit.append("# Identity and writable places: a fresh user per start, state in /var/lib/hop/\(spec.app).")
+        unit.append("DynamicUser=yes")
+        unit.append("PrivateUsers=yes")
+        unit.append("StateDirectory=hop/\(spec.app)")
+        unit.append("RuntimeDirectory=" + runtimeDirectory)
+        unit.append("UMask=0077")
+        unit.append("")
+        unit.append("# Hardening: nothing from the host but what a network service needs.")
+        unit.append("ProtectSystem=strict")
+        unit.append("ProtectHome=yes")
+        unit.append("PrivateTmp=yes")
+        unit.append("PrivateDevices=yes")
+        unit.append("PrivateMounts=yes")
+        unit.append("NoNewPrivileges=yes")
+        unit.append("CapabilityBoundingSet=")
+        unit.append("AmbientCapabilities=")
+        unit.append("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6")
+        unit.append("SystemCallFilter=@system-service")
+        unit.append("SystemCallFilter=~@privileged @resources")
+        unit.append("SystemCallErrorNumber=EPERM")
+        unit.append("SystemCallArchitectures=native")
+        unit.append("LockPersonality=yes")
+        if !allowJIT { unit.append("MemoryDenyWriteExecute=yes") }
+        unit.append("ProtectKernelTunables=yes")
+        unit.append("ProtectKernelModules=yes")
+        unit.append("ProtectKernelLogs=yes")
+        unit.append("ProtectControlGroups=yes")
+        unit.append("ProtectClock=yes")
+        unit.append("ProtectHostname=yes")
+        unit.append("ProtectProc=invisible")
+        unit.append("ProcSubset=pid")
+        unit.append("RestrictNamespaces=yes")
+        unit.append("RestrictRealtime=yes")
+        unit.append("RestrictSUIDSGID=yes")
+        unit.append("RemoveIPC=yes")
+        unit.append("KeyringMode=private")
+        unit.append("DevicePolicy=closed")
+        if limits.memory != nil || limits.cpu != nil || limits.processes != nil {
+            unit.append("")
+            unit.append("# Limits from the app's [limits].")
+            // No specifier expansion in these settings (`%%` would be read literally); the values are
+            // checked to be plain numbers with a unit suffix, so nothing needs escaping.
+            if let memory = limits.memory { unit.append("MemoryMax=" + memory) }
+            if let cpu = limits.cpu { unit.append("CPUQuota=" + cpu) }
+            if let processes = limits.processes { unit.append("TasksMax=\(processes)") }
+        }
+        unit.append("")
+        unit.append("[Install]")
+        unit.append("WantedBy=multi-user.target")
+        return unit.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: - Checks
+
+    static func checkApp(_ app: String) throws {
+        guard matches(app, first: lowerAlnum, rest: lowerAlnum.union(["-", "_", "."])), app.utf8.count <= 63, !app.contains("..") else {
+            throw HopError.invalid("`\(printable(app))` is not a valid app name",
+                                   hint: "app names use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit")
+        }
+    }
+
+    static func checkProcess(_ process: String) throws {
+        guard matches(process, first: lowerLetters, rest: lowerAlnum.union(["-", "_"])), process.utf8.count <= 32 else {
+            throw HopError.invalid("`\(printable(process))` is not a valid process name",
+                                   hint: "process names use lowercase letters, digits, `-` and `_`, starting with a letter, at most 32 characters")
+        }
+    }
+
+    static func checkGeneration(_ generation: Int) throws {
+        guard generation >= 0 else { throw HopError.invalid("generation \(generation) is negative") }
+    }
+
+    /// An absolute, normalized path whose characters need no quoting in any unit setting.
+    static func checkPath(_ path: String, what: String) throws {
+        let hint = "use an absolute path of letters, digits and `._+-=:@,`, without `.` or `..` components"
+        guard path.hasPrefix("/"), path.utf8.count <= 4096, path.unicodeScalars.allSatisfy({ pathCharacters.contains($0) }) else {
+            throw HopError.invalid("\(what) `\(printable(path))` is not an absolute path of safe characters", hint: hint)
+        }
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard components.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
+            throw HopError.invalid("\(what) `\(printable(path))` is not a normalized path", hint: hint)
+        }
+    }
+
+    /// A path inside a store object: `/nix/store/<32-character hash>-<name>[/…]`.
+    static func checkStorePath(_ path: String, what: String) throws {
+        try checkPath(path, what: what)
+        let components = path.split(separator: "/")
+        let hashAlphabet = Set("0123456789abcdfghijklmnpqrsvwxyz")
+        guard components.count >= 3, components[0] == "nix", components[1] == "store",
+              components[2].count > 33, components[2].prefix(32).allSatisfy({ hashAlphabet.contains($0) }),
+              components[2].dropFirst(32).first == "-" else {
+            throw HopError.invalid("\(what) `\(printable(path))` is not inside /nix/store",
+                                   hint: "hop runs only what it built: point at a path inside the app's closure")
+        }
+    }
+
+    /// The socket lives in a runtime directory systemd creates for the dynamic user; the socket
+    /// path decides its name, so it must be a file directly in a directory under /run.
+    static func socketRuntimeDirectory(_ socketPath: String) throws -> String {
+        try checkPath(socketPath, what: "the socket path")
+        let components = socketPath.split(separator: "/")
+        guard components.count >= 3, components[0] == "run" else {
+            throw HopError.invalid("the socket path `\(socketPath)` is not inside a directory under /run",
+                                   hint: "use a path like /run/hop-<app>-g<generation>/web.sock")
+        }
+        return components.dropFirst().dropLast().joined(separator: "/")
+    }
+
+    /// Limits re-checked against systemd's syntax: AppSpec checks them too, but a unit is written
+    /// from whatever reaches it.
+    static func checkedLimits(_ limits: Limits) throws -> Limits {
+        if let memory = limits.memory {
+            let digitsAndDot = Set("0123456789.")
+            var number = Substring(memory)
+            if let last = number.last, "KMGT%".contains(last) { number = number.dropLast() }
+            guard !number.isEmpty, number.first != ".", number.last != ".", number.filter({ $0 == "." }).count <= 1,
+                  number.allSatisfy({ digitsAndDot.contains($0) }) else {
+                throw HopError.invalid("the memory limit `\(printable(memory))` is not a systemd size", hint: "write it like 512M or 2G")
+            }
+        }
+        if let cpu = limits.cpu {
+            let number = cpu.dropLast()
+            guard cpu.hasSuffix("%"), !number.isEmpty, number.allSatisfy({ $0.isASCII && $0.isNumber }), Int(number) ?? 0 > 0 else {
+                throw HopError.invalid("the CPU limit `\(printable(cpu))` is not a percentage", hint: "write it like 50% (or 200% for two cores)")
+            }
+        }
+        if let processes = limits.processes, processes < 1 {
+            throw HopError.invalid("the process limit \(processes) is below 1", hint: "allow at least one process")
+        }
+        return limits
+    }
+
+    // MARK: - Escaping
+
+    /// `%` starts a specifier in most settings; `%%` is a literal percent sign.
+    static func escapeSpecifiers(_ value: String) -> String {
+        value.replacingOccurrences(of: "%", with: "%%")
+    }
+
+    /// One `Environment=` assignment, double-quoted with C-style escapes so spaces, quotes and
+    /// backslashes stay inside it. Callers pass only checked values: no control characters, which
+    /// no quoting could keep from ending the setting.
+    static func quoteAssignment(_ assignment: String) -> String {
+        var out = "\""
+        for c in escapeSpecifiers(assignment) {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            default: out.append(c)
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: - Character sets
+
+    private static let lowerLetters = Set("abcdefghijklmnopqrstuvwxyz".unicodeScalars)
+    private static let lowerAlnum = lowerLetters.union("0123456789".unicodeScalars)
+    private static let pathCharacters = lowerAlnum
+        .union("ABCDEFGHIJKLMNOPQRSTUVWXYZ".unicodeScalars)
+        .union("/._+-=:@,".unicodeScalars)
+
+    private static func matches(_ s: String, first: Set<Unicode.Scalar>, rest: Set<Unicode.Scalar>) -> Bool {
+        guard let head = s.unicodeScalars.first, first.contains(head) else { return false }
+        return s.unicodeScalars.dropFirst().allSatisfy { rest.contains($0) }
+    }
+
+    /// A value as an error message may show it: control characters as `\u{…}`, never raw.
+    static func printable(_ s: String) -> String {
+        s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+    }
+}
