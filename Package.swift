@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "AppSpec"], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,7 +13,8 @@ public struct Hop: ParsableCommand {
         version: hopVersion,
         subcommands: [BuildCommand.self, BuildsCommand.self, ShowCommand.self, ClosureCommand.self,
                       LockCommand.self, SeedCommand.self, DoctorCommand.self,
-                      SBOMCommand.self, ProvenanceCommand.self, KeyCommand.self, VerifyCommand.self, NarHashCommand.self])
+                      SBOMCommand.self, ProvenanceCommand.self, KeyCommand.self, VerifyCommand.self, NarHashCommand.self,
+                      HostCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,

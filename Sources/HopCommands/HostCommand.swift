@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import HopBasics
+import Runtime
+
+struct HostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "A private, real systemd for machines where systemd is not PID 1 (containers, CI).",
+        subcommands: [Up.self, Down.self, Status.self])
+
+    static func host() -> PrivateHost { PrivateHost(stateDir: HopHome.fromEnvironment().root + "/host") }
+
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "up", abstract: "Boot it (no-op when it runs).")
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let h = HostCommand.host()
+            let p = try h.up()
+            if json { Out.json(["pid": Int(p), "state": h.state()]) } else { Out.line("private systemd up (pid \(p), \(h.state()))") }
+        }
+    }
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "down", abstract: "Stop it and everything running in it.")
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            try HostCommand.host().down()
+            if json { Out.json(["state": "stopped"]) } else { Out.line("private systemd stopped") }
+        }
+    }
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Whether it runs, and its state.")
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let h = HostCommand.host()
+            let state = h.state()
+            if json { Out.json(["pid": h.pid().map { Int($0) } as Any, "state": state]) } else {
+                Out.line(h.pid().map { "private systemd pid \($0): \(state)" } ?? "private systemd: stopped")
+            }
+        }
+    }
+}

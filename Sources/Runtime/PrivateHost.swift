@@ -1,0 +1,113 @@
+import Foundation
+import HopBasics
+
+/// A private, real systemd for hosts where systemd is not PID 1 (containers, CI): booted in its
+/// own PID and mount namespaces, with tmpfs on /tmp and /run *inside* the namespace before
+/// systemd starts (otherwise systemd-tmpfiles empties the host's /tmp), and only basic.target
+/// (so the host's enabled services do not start in it). It shares the host's network, so units
+/// bind loopback ports the host can reach. Stopped by killing its PID 1.
+public struct PrivateHost: Sendable {
+    public let stateDir: String
+    public let runner: any ProcessRunner
+
+    public init(stateDir: String, runner: any ProcessRunner = SystemRunner()) {
+        self.stateDir = stateDir
+        self.runner = runner
+    }
+
+    var pidFile: String { stateDir + "/systemd.pid" }
+    var launcherPidFile: String { stateDir + "/unshare.pid" }
+
+    /// The host PID of the namespace's systemd (its PID 1), when it is running.
+    public func pid() -> Int32? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let p = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), p > 1 else { return nil }
+        guard let cmd = try? String(contentsOfFile: "/proc/\(p)/cmdline", encoding: .utf8),
+              cmd.contains("systemd"), !isZombie(p) else { return nil }
+        return p
+    }
+
+    func isZombie(_ p: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
+    /// Boots the private systemd (no-op when it already runs) and waits until it is up.
+    @discardableResult
+    public func up(timeout: TimeInterval = 30) throws -> Int32 {
+        if let p = pid() { return p }
+        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? FileManager.default.removeItem(atPath: pidFile)
+        try? FileManager.default.removeItem(atPath: launcherPidFile)
+        guard FileManager.default.isExecutableFile(atPath: "/lib/systemd/systemd") else {
+            throw HopError(.environment, "systemd is not installed (/lib/systemd/systemd)", hint: "apt install systemd")
+        }
+        // The inner shell runs as the namespace's PID 1 and execs systemd only if both tmpfs
+        // mounts succeeded.
+        let inner = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && "
+            + "exec /lib/systemd/systemd --system --unit=basic.target --show-status=no"
+        let launch = "echo $$ > \(shellQuote(launcherPidFile)); exec unshare -p -f -m --mount-proc --propagation private /bin/sh -c \(shellQuote(inner))"
+        let r = try runner.run(Command("/usr/bin/setsid", ["-f", "/bin/sh", "-c", launch + " </dev/null >/dev/null 2>&1"]))
+        guard r.succeeded else { throw HopError(.environment, "could not start the private systemd", detail: r.stderrTail(5)) }
+        let deadline = Date().addingTimeInterval(timeout)
+        var systemdPID: Int32?
+        while Date() < deadline {
+            if systemdPID == nil, let text = try? String(contentsOfFile: launcherPidFile, encoding: .utf8),
+               let u = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+               let children = try? String(contentsOfFile: "/proc/\(u)/task/\(u)/children", encoding: .utf8),
+               let child = children.split(separator: " ").first.flatMap({ Int32($0) }) {
+                systemdPID = child
+                try "\(child)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+            }
+            if let p = systemdPID {
+                let s = try? runner.run(Command("nsenter", ["-t", "\(p)", "-m", "-p", "systemctl", "is-system-running"]))
+                let state = s?.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                if state == "running" || state == "degraded" { return p }
+            }
+            usleep(200_000)
+        }
+        try? down()
+        throw HopError(.environment, "the private systemd did not come up within \(Int(timeout)) s",
+                       hint: "check that this machine allows PID and mount namespaces (unshare -p -m)")
+    }
+
+    /// Kills the namespace's PID 1; every process in it dies with it.
+    public func down() throws {
+        guard let p = pid() else {
+            try? FileManager.default.removeItem(atPath: pidFile)
+            return
+        }
+        kill(p, SIGKILL)
+        // A PID namespace's init becomes a zombie (or disappears) only after every process in the
+        // namespace has exited, so this waits for the whole tree.
+        for _ in 0..<200 {
+            guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8) else { break }
+            if stat.contains(") Z ") { break }
+            usleep(50_000)
+        }
+        try? FileManager.default.removeItem(atPath: pidFile)
+        try? FileManager.default.removeItem(atPath: launcherPidFile)
+    }
+
+    /// systemctl inside the private host.
+    public func systemctl(_ args: [String]) throws -> ProcessResult {
+        guard let p = pid() else {
+            throw HopError(.environment, "the private systemd host is not running", hint: "run `hop host up`")
+        }
+        return try runner.run(Command("nsenter", ["-t", "\(p)", "-m", "-p", "systemctl"] + args))
+    }
+
+    /// Where units go: the private host's own /run/systemd/system, reached through /proc.
+    public func unitDirectory() throws -> String {
+        guard let p = pid() else {
+            throw HopError(.environment, "the private systemd host is not running", hint: "run `hop host up`")
+        }
+        return "/proc/\(p)/root/run/systemd/system"
+    }
+
+    public func state() -> String {
+        guard pid() != nil, let r = try? systemctl(["is-system-running"]) else { return "stopped" }
+        return r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import AppSpec
+import HopBasics
+import Runtime
+
+@Suite("Private systemd host", .tags(.integration), .serialized)
+struct PrivateHostTests {
+    @Test("hop host up boots a real systemd in its own namespaces; a rendered hardened unit serves; down leaves nothing; the host's /tmp survives")
+    func bootServeStop() throws {
+        #expect(seedsReady)
+        try withTemporaryDirectory { dir in
+            let sentinel = FileManager.default.temporaryDirectory.appendingPathComponent("hop-host-sentinel-\(UUID().uuidString)").path
+            try "keep".write(toFile: sentinel, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: sentinel) }
+            let home = HopHome(root: dir + "/home")
+            #expect(try hop(["seed", "import", "busybox"], home: home).status == 0)
+            let up = try hop(["host", "up", "--json"], home: home)
+            let host = PrivateHost(stateDir: home.root + "/host")
+            defer { try? host.down() }
+            #expect(up.status == 0, "\(up.stdout)\(up.stderr)")
+            #expect(["running", "degraded"].contains(json(up.stdout)["state"] as? String ?? ""), "\(up.stdout)")
+            #expect(FileManager.default.fileExists(atPath: sentinel), "the host's /tmp was touched")
+
+            // A rendered, hardened unit: busybox httpd from the seed, serving a store directory.
+            let seeds = (try JSONSerialization.jsonObject(with: Data(try hop(["seed", "list", "--json"], home: home).stdout.utf8))) as? [[String: Any]] ?? []
+            let busybox = try #require(seeds.first { $0["name"] as? String == "busybox" }?["storePath"] as? String)
+            let www = dir + "/hop-host-test-www"
+            try FileManager.default.createDirectory(atPath: www + "/bin", withIntermediateDirectories: true)
+            try "hello from a hardened unit\n".write(toFile: www + "/index.html", atomically: true, encoding: .utf8)
+            try "#!\(busybox)/bin/sh\nexec \(busybox)/bin/httpd -f -p 127.0.0.1:$PORT -h \"$(dirname \"$0\")/..\"\n"
+                .write(toFile: www + "/bin/web", atomically: true, encoding: .utf8)
+            #expect(chmod(www + "/bin/web", 0o755) == 0)
+            let added = try SystemRunner().run(Command("nix-store", ["--add-fixed", "--recursive", "sha256", www]))
+            #expect(added.succeeded, "\(added.stderrText)")
+            let out = added.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let port = Int.random(in: 30000...40000)
+            let spec = GenerationSpec(app: "hosttest", generation: 1, outPath: out,
+                                      processes: [RuntimeProcess(name: "web", kind: .web, launcher: out + "/bin/web", instances: 1)],
+                                      environmentFile: home.root + "/env/hosttest.env", upstream: .tcp(port: port))
+            let unit = try UnitRenderer.render(spec, process: spec.processes[0])
+            let name = try UnitRenderer.unitName(app: "hosttest", process: "web", generation: 1)
+            let unitDir = try host.unitDirectory()
+            try unit.write(toFile: unitDir + "/" + name, atomically: true, encoding: .utf8)
+            let instance = name.replacingOccurrences(of: "@.service", with: "@1.service")
+            #expect(try host.systemctl(["daemon-reload"]).succeeded)
+            let start = try host.systemctl(["start", instance])
+            #expect(start.succeeded, "\(start.stderrText)")
+            var body = ""
+            for _ in 0..<50 {
+                let c = try SystemRunner().run(Command("curl", ["-s", "--max-time", "1", "http://127.0.0.1:\(port)/index.html"]))
+                if c.succeeded && !c.stdoutText.isEmpty { body = c.stdoutText; break }
+                usleep(200_000)
+            }
+            #expect(body == "hello from a hardened unit\n")
+            // It runs as a dynamic user, not root.
+            let show = try host.systemctl(["show", instance, "-p", "MainPID", "--value"])
+            let mainPID = show.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(!mainPID.isEmpty && mainPID != "0")
+
+            let status = try hop(["host", "status", "--json"], home: home)
+            let pid = try #require(json(status.stdout)["pid"] as? Int)
+            #expect(try hop(["host", "down"], home: home).status == 0)
+            // Gone: the namespace's PID 1 is dead or a zombie; the unit's port is closed.
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            #expect(stat.isEmpty || stat.contains(") Z "), "systemd still alive: \(stat)")
+            let after = try SystemRunner().run(Command("curl", ["-s", "--max-time", "1", "http://127.0.0.1:\(port)/"]))
+            #expect(!after.succeeded)
+            #expect(json(try hop(["host", "status", "--json"], home: home).stdout)["state"] as? String == "stopped")
+            #expect(FileManager.default.fileExists(atPath: sentinel), "the host's /tmp was touched")
+        }
+    }
+}
