@@ -35,12 +35,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hop", dependencies: ["HopCommands"]),
+        // Shared test helpers (snapshots, temporary directories); a library so every test target can use one copy.
+        .target(name: "HopTestSupport", path: "Tests/HopTestSupport"),
         .testTarget(name: "AppSpecTests", dependencies: ["AppSpec"]),
-        .testTarget(name: "HopStoreTests", dependencies: ["HopStore"]),
-        .testTarget(name: "NixBuildTests", dependencies: ["NixBuild", "HopStore"], exclude: ["Snapshots"]),
-        .testTarget(name: "ProvenanceTests", dependencies: ["Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "AppSpec"], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "HopStoreTests", dependencies: ["HopTestSupport", "HopStore"]),
+        .testTarget(name: "NixBuildTests", dependencies: ["HopTestSupport", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
+        .testTarget(name: "ProvenanceTests", dependencies: ["HopTestSupport", "Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["HopTestSupport", "Runtime", "AppSpec"], exclude: ["Snapshots"]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

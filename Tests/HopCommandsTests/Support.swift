@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HopBasics
+@_exported import HopTestSupport
 
 extension Tag {
     @Tag static var integration: Self
@@ -52,13 +53,6 @@ let seedsReady: Bool = {
     if r?.status != 0 { print("seed import failed: \(r?.stderr ?? "no result")") }
     return r?.status == 0
 }()
-
-func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-test-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    return try body(dir)
-}
 
 func copyTree(_ from: String, _ to: String) throws {
     let r = try SystemRunner().run(Command("cp", ["-R", from, to]))

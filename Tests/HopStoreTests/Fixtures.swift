@@ -1,14 +1,6 @@
 import Foundation
 @testable import HopStore
-
-/// Runs `body` with a fresh directory that is removed afterwards, whatever happens.
-func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    let dir = FileManager.default.temporaryDirectory
-        .appendingPathComponent("hopstore-test-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    return try body(dir)
-}
+@_exported import HopTestSupport
 
 /// A date that is whole milliseconds, so it survives storage exactly.
 func millis(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }

@@ -13,8 +13,8 @@ struct SBOMRenderTests {
           arguments: [(false, "sbom-runtime"), (true, "sbom-buildtime")])
     func snapshots(buildtime: Bool, name: String) throws {
         let input = try S.syntheticInput(buildtime: buildtime)
-        try S.assertSnapshot(CycloneDX.render(input), named: name + ".cdx.json")
-        try S.assertSnapshot(SPDX.render(input), named: name + ".spdx.json")
+        try assertSnapshot(CycloneDX.render(input), named: name + ".cdx.json")
+        try assertSnapshot(SPDX.render(input), named: name + ".spdx.json")
     }
 
     @Test("rendering is byte-reproducible, whatever order the input lists things in", arguments: [false, true])

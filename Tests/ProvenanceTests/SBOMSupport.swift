@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HopBasics
+@_exported import HopTestSupport
 import HopStore
 import NixBuild
 @testable import Provenance
@@ -17,32 +18,6 @@ enum SBOMTestSupport {
     static let testsDirectory: URL = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
     static let repoRoot: String = testsDirectory.deletingLastPathComponent().deletingLastPathComponent().path
     static let venv = repoRoot + "/.venv-test"
-
-    /// Compares `text` with Snapshots/<name>. With HOP_RECORD_SNAPSHOTS=1 it writes the snapshot
-    /// and fails, so a recording run can never pass by accident.
-    static func assertSnapshot(_ text: String, named name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-        let dir = testsDirectory.appendingPathComponent("Snapshots")
-        let file = dir.appendingPathComponent(name)
-        if ProcessInfo.processInfo.environment["HOP_RECORD_SNAPSHOTS"] == "1" {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try text.write(to: file, atomically: true, encoding: .utf8)
-            Issue.record("recorded snapshot \(name); run again without HOP_RECORD_SNAPSHOTS", sourceLocation: sourceLocation)
-            return
-        }
-        guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-            Issue.record("missing snapshot \(name); record it with HOP_RECORD_SNAPSHOTS=1", sourceLocation: sourceLocation)
-            return
-        }
-        #expect(text == expected, "snapshot \(name) differs", sourceLocation: sourceLocation)
-    }
-
-    /// A temporary directory removed when `body` returns.
-    static func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-sbom-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        return try body(dir)
-    }
 
     /// The validator venv's python; records a failure (never a skip) when the venv is missing.
     static func venvTool(_ name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> String? {

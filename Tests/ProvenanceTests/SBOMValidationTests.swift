@@ -59,7 +59,7 @@ struct SBOMValidationTests {
     @Test("Buildtime.load reads a real derivation graph: outputs used, sources, pname/version")
     func buildtimeFromNix() throws {
         let runner = SystemRunner()
-        try S.withTemporaryDirectory { dir in
+        try withTemporaryDirectory { dir in
             let expr = dir + "/graph.nix"
             try """
             let
@@ -143,7 +143,7 @@ struct SBOMValidationTests {
                   let derivations = try? Buildtime.derivations(drv: deriver, runner: runner) else { continue }
             return RealApp(out: path, deriver: deriver, closure: closure, derivations: derivations)
         }
-        return try S.withTemporaryDirectory { dir in
+        return try withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: dir + "/hop-sbom-real", withIntermediateDirectories: true)
             try "print('hello')\n".write(toFile: dir + "/hop-sbom-real/app.py", atomically: true, encoding: .utf8)
             let out = try runner.output(Command("nix-store", ["--add", dir + "/hop-sbom-real"]),

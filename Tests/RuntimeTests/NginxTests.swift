@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HopTestSupport
 import AppSpec
 import HopBasics
 import Runtime
@@ -8,32 +9,6 @@ import Glibc
 #endif
 
 // MARK: - Helpers (distinct names so they never clash with other RuntimeTests support files)
-
-/// Compares `text` with Snapshots/<name>. With HOP_RECORD_SNAPSHOTS=1 it writes the snapshot and
-/// fails, so a recording run can never pass by accident.
-private func assertNginxSnapshot(_ text: String, named name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
-    let file = dir.appendingPathComponent(name)
-    if ProcessInfo.processInfo.environment["HOP_RECORD_SNAPSHOTS"] == "1" {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try text.write(to: file, atomically: true, encoding: .utf8)
-        Issue.record("recorded snapshot \(name); run again without HOP_RECORD_SNAPSHOTS", sourceLocation: sourceLocation)
-        return
-    }
-    guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-        Issue.record("missing snapshot \(name); record it with HOP_RECORD_SNAPSHOTS=1", sourceLocation: sourceLocation)
-        return
-    }
-    #expect(text == expected, "snapshot \(name) differs", sourceLocation: sourceLocation)
-}
-
-/// A temporary directory removed when `body` returns.
-private func withNginxTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-nginx-test-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    return try body(dir)
-}
 
 /// Writes a self-contained main config into `dir` (everything nginx writes stays under `dir`;
 /// nothing under /etc or /var is read) that includes the preamble and `site`. Returns its path.
@@ -117,21 +92,21 @@ private func expectInvalidInput(_ spec: GenerationSpec, tls: NginxSite.TLS? = ni
 @Suite("nginx site rendering", .tags(.nginxSmall))
 struct NginxSiteRenderingTests {
     @Test func socketUpstreamWithDomainsAndStaticPaths() throws {
-        try assertNginxSnapshot(try NginxSite.render(socketSpec), named: "socket-domains-static.nginx.conf")
+        try assertSnapshot(try NginxSite.render(socketSpec), named: "socket-domains-static.nginx.conf")
     }
 
     @Test func tcpUpstreamCatchAll() throws {
-        try assertNginxSnapshot(try NginxSite.render(tcpSpec), named: "tcp-catch-all.nginx.conf")
+        try assertSnapshot(try NginxSite.render(tcpSpec), named: "tcp-catch-all.nginx.conf")
     }
 
     @Test func tlsVariant() throws {
         let tls = NginxSite.TLS(certificate: "/var/lib/hop/tls/app.example.com/cert.pem",
                                 key: "/var/lib/hop/tls/app.example.com/key.pem")
-        try assertNginxSnapshot(try NginxSite.render(spec(domains: ["app.example.com"]), tls: tls), named: "tls.nginx.conf")
+        try assertSnapshot(try NginxSite.render(spec(domains: ["app.example.com"]), tls: tls), named: "tls.nginx.conf")
     }
 
     @Test func preamble() throws {
-        try assertNginxSnapshot(NginxSite.httpPreamble(), named: "preamble.nginx.conf")
+        try assertSnapshot(NginxSite.httpPreamble(), named: "preamble.nginx.conf")
     }
 
     @Test func renderingIsDeterministic() throws {
@@ -200,22 +175,22 @@ struct NginxSiteRenderingTests {
 @Suite("nginx accepts rendered sites", .tags(.nginxIntegration), .serialized)
 struct NginxConfigTestTests {
     @Test func socketSiteIsAccepted() throws {
-        try withNginxTemporaryDirectory { dir in try expectNginxAccepts(try NginxSite.render(socketSpec), in: dir) }
+        try withTemporaryDirectory { dir in try expectNginxAccepts(try NginxSite.render(socketSpec), in: dir) }
     }
 
     @Test func tcpCatchAllSiteIsAccepted() throws {
-        try withNginxTemporaryDirectory { dir in try expectNginxAccepts(try NginxSite.render(tcpSpec), in: dir) }
+        try withTemporaryDirectory { dir in try expectNginxAccepts(try NginxSite.render(tcpSpec), in: dir) }
     }
 
     @Test func tlsSiteIsAccepted() throws {
-        try withNginxTemporaryDirectory { dir in
+        try withTemporaryDirectory { dir in
             let tls = try makeSelfSignedCertificate(in: dir)
             try expectNginxAccepts(try NginxSite.render(spec(domains: ["app.example.com"]), tls: tls), in: dir)
         }
     }
 
     @Test func twoSitesOnOnePortAreAccepted() throws {
-        try withNginxTemporaryDirectory { dir in
+        try withTemporaryDirectory { dir in
             let a = try NginxSite.render(socketSpec)
             let b = try NginxSite.render(spec(app: "other", domains: ["other.example.com"]))
             let c = try NginxSite.render(tcpSpec)
@@ -225,7 +200,7 @@ struct NginxConfigTestTests {
 
     /// A broken site must make `nginx -t` fail, or the checks above prove nothing.
     @Test func nginxTestRejectsBrokenConfig() throws {
-        try withNginxTemporaryDirectory { dir in
+        try withTemporaryDirectory { dir in
             let config = try writeNginxMainConfig(in: dir, site: "server { listen 18080; bogus_directive on; }\n")
             let result = try SystemRunner().run(Command("nginx", ["-t", "-q"] + nginxArguments(dir: dir, config: config)))
             #expect(!result.succeeded)
@@ -279,7 +254,7 @@ HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 @Suite("nginx serves a rendered site", .tags(.nginxIntegration), .serialized)
 struct NginxLiveTests {
     @Test func servesStaticFilesAndProxiesToTheUpstream() throws {
-        try withNginxTemporaryDirectory { dir in
+        try withTemporaryDirectory { dir in
             // The static directory must be a real store path: the renderer refuses anything else.
             let publicDir = "\(dir)/hop-nginx-test-public"
             try FileManager.default.createDirectory(atPath: publicDir, withIntermediateDirectories: true)

@@ -2,27 +2,10 @@ import Foundation
 import Testing
 import AppSpec
 import HopBasics
+import HopTestSupport
 @testable import Runtime
 
 // Helpers are fileprivate so other RuntimeTests files may use the same names.
-
-/// Compares `text` with Snapshots/<name>. With HOP_RECORD_SNAPSHOTS=1 it writes the snapshot and
-/// fails, so a recording run can never pass by accident.
-fileprivate func assertUnitSnapshot(_ text: String, named name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
-    let file = dir.appendingPathComponent(name)
-    if ProcessInfo.processInfo.environment["HOP_RECORD_SNAPSHOTS"] == "1" {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try text.write(to: file, atomically: true, encoding: .utf8)
-        Issue.record("recorded snapshot \(name); run again without HOP_RECORD_SNAPSHOTS", sourceLocation: sourceLocation)
-        return
-    }
-    guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-        Issue.record("missing snapshot \(name); record it with HOP_RECORD_SNAPSHOTS=1", sourceLocation: sourceLocation)
-        return
-    }
-    #expect(text == expected, "snapshot \(name) differs", sourceLocation: sourceLocation)
-}
 
 /// Runs `body` and returns the HopError it throws (nil, recorded as an issue, when it throws none).
 fileprivate func unitError(_ body: () throws -> Void, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> HopError? {
@@ -109,7 +92,7 @@ fileprivate func realLauncherOut() throws -> String {
         let (name, make, jit, _) = cases[index]
         let (spec, process) = make(name == "node-jit" ? fakeNodeOut : fakeOut)
         let text = try UnitRenderer.render(spec, process: process, allowJIT: jit)
-        try assertUnitSnapshot(text, named: "\(name).service")
+        try assertSnapshot(text, named: "\(name).service")
     }
 
     @Test func jitLeavesOutOnlyMemoryDenyWriteExecute() throws {
