@@ -3,6 +3,7 @@ import AppSpec
 import HopBasics
 import HopStore
 import NixBuild
+import Provenance
 
 /// Options a build takes from the command line or a test.
 public struct BuildOptions: Sendable {
@@ -58,22 +59,23 @@ public struct BuildPipeline: Sendable {
         // 2. Toolchain: seeds must be imported (checked before any write).
         let dbExists = FileManager.default.fileExists(atPath: home.database)
         let existingDB = dbExists ? try HopDatabase(path: home.database) : nil
-        let toolchain: ToolchainChoice
+        // The Nix library's content-addressed path, so it is added only when missing; checked in
+        // the same nix-store call as the seeds.
+        let libDir = try NixLibrary.locate()
+        let libPath = FixedOutputPath.recursive(name: Self.nixLibName, narSHA256Hex: try NAR.hash(path: libDir).hex)
         var seedRecords: [SeedRecord] = []
-        if let np = options.nixpkgs {
-            toolchain = .nixpkgs(url: np.url, sha256: np.sha256)
-        } else {
-            var seeds: [String: String] = [:]
+        if options.nixpkgs == nil {
             for kind in Self.seedKinds(for: spec.build.builder) {
-                guard let s = try existingDB?.seed(name: kind.rawValue), nix.isValid(s.storePath) else {
-                    throw HopError(.environment, "the \(kind.rawValue) seed is not imported; a \(spec.build.builder.rawValue) build needs it",
-                                   hint: "run `hop seed import \(kind.rawValue)` (or `hop seed import --all`)")
-                }
-                seeds[kind.rawValue] = s.storePath
+                guard let s = try existingDB?.seed(name: kind.rawValue) else { throw Self.missingSeed(kind, spec) }
                 seedRecords.append(s)
             }
-            toolchain = .seed(seeds)
         }
+        let invalid = try nix.invalidPaths(seedRecords.map(\.storePath) + [libPath])
+        if let missing = seedRecords.first(where: { invalid.contains($0.storePath) }), let kind = SeedKind(rawValue: missing.name) {
+            throw Self.missingSeed(kind, spec)
+        }
+        let toolchain: ToolchainChoice = options.nixpkgs.map { .nixpkgs(url: $0.url, sha256: $0.sha256) }
+            ?? .seed(Dictionary(uniqueKeysWithValues: seedRecords.map { ($0.name, $0.storePath) }))
         // 3. Lock: a committed hop.lock must be current; otherwise reuse the last build's lock for
         //    the same inputs, or resolve now.
         let lock = try lockFor(appDir: appDir, spec: spec, db: existingDB, options: options)
@@ -95,7 +97,7 @@ public struct BuildPipeline: Sendable {
         for p in lock.npm where p.url.hasPrefix("file://") {
             try addLocalNpmTarball(p, scratch: scratch)
         }
-        let nixLib = try addNixLibrary(scratch: scratch)
+        let nixLib = invalid.contains(libPath) ? try addNixLibrary(libDir, scratch: scratch) : libPath
 
         var plan = BuildPlan(app: spec.name, version: spec.metadata.version ?? "0", builder: spec.build.builder,
                              toolchain: toolchain, nixLib: nixLib,
@@ -213,10 +215,16 @@ public struct BuildPipeline: Sendable {
         return out.split(separator: "\n").map(String.init)
     }
 
+    static let nixLibName = "hop-nix-lib"
+
+    static func missingSeed(_ kind: SeedKind, _ spec: AppSpec) -> HopError {
+        HopError(.environment, "the \(kind.rawValue) seed is not imported; a \(spec.build.builder.rawValue) build needs it",
+                 hint: "run `hop seed import \(kind.rawValue)` (or `hop seed import --all`)")
+    }
+
     /// hop's Nix library as a content-addressed store path (named hop-nix-lib).
-    func addNixLibrary(scratch: String) throws -> String {
-        let src = try NixLibrary.locate()
-        let dest = scratch + "/hop-nix-lib"
+    func addNixLibrary(_ src: String, scratch: String) throws -> String {
+        let dest = scratch + "/" + Self.nixLibName
         try runner.output(Command("cp", ["-r", src, dest])) { HopError(.environment, "copying the Nix library failed: \($0.stderrTail(3))") }
         return try nix.addFixed(dest, recursive: true)
     }

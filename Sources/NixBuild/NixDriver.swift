@@ -43,6 +43,14 @@ public struct NixDriver: Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The paths among `paths` that are not valid in the store, in one nix-store call.
+    public func invalidPaths(_ paths: [String]) throws -> Set<String> {
+        if paths.isEmpty { return [] }
+        let out = try runner.output(Command("nix-store", ["--check-validity", "--print-invalid"] + paths),
+                                    failure: nixFailure("nix-store --check-validity"))
+        return Set(out.split(separator: "\n").map(String.init))
+    }
+
     public func isValid(_ storePath: String) -> Bool {
         (try? runner.run(Command("nix-store", ["--check-validity", storePath])))?.succeeded ?? false
     }

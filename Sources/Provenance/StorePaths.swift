@@ -21,4 +21,12 @@ public enum FixedOutputPath {
         let digest = Array(SHA256.hash(data: Data(fingerprint.utf8)))
         return storeDir + "/" + NixBase32.encode(compress(digest, to: 20)) + "-" + name
     }
+
+    /// /nix/store/<hash>-<name> for a directory added with `--add-fixed --recursive sha256`
+    /// (no references): Nix names it by the "source" type and the NAR's sha256.
+    public static func recursive(name: String, narSHA256Hex hex: String, storeDir: String = "/nix/store") -> String {
+        let fingerprint = "source:sha256:\(hex):\(storeDir):\(name)"
+        let digest = Array(SHA256.hash(data: Data(fingerprint.utf8)))
+        return storeDir + "/" + NixBase32.encode(compress(digest, to: 20)) + "-" + name
+    }
 }
