@@ -26,7 +26,7 @@ public enum ToolchainChoice: Sendable, Hashable {
 }
 
 /// Everything a generated expression needs: pure values, produced by the build pipeline.
-public struct BuildPlan: Sendable, Hashable {
+public struct BuildPlan: Sendable {
     public var app: String
     public var version: String
     public var builder: Builder
@@ -49,8 +49,6 @@ public struct BuildPlan: Sendable, Hashable {
         self.nixLib = nixLib; self.source = source
     }
 
-    public static func == (a: BuildPlan, b: BuildPlan) -> Bool { NixExpr.render(a) == NixExpr.render(b) }
-    public func hash(into h: inout Hasher) { h.combine(NixExpr.render(self)) }
 }
 
 /// Renders the per-build Nix expression. Pure: the same plan gives the same text, byte for byte.
