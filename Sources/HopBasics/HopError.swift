@@ -24,7 +24,7 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 public struct HopError: Error, CustomStringConvertible, Sendable {
     /// A stable category. `exitCode` is part of hop's CLI contract.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck, verificationFailed }
+        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck, verificationFailed, rolledBack, busy }
         private let kind: Kind
         private init(_ k: Kind) { kind = k }
 
@@ -42,6 +42,11 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
         public static let couldNotCheck = Code(.couldNotCheck)
         /// A signature or a digest does not match: the store or a document was changed. Exit 7.
         public static let verificationFailed = Code(.verificationFailed)
+        /// A deploy or config change did not take: the new generation failed its health gate or
+        /// watch window and the previous one serves again. Exit 8.
+        public static let rolledBack = Code(.rolledBack)
+        /// Another hop command holds the app's lock. Exit 9.
+        public static let busy = Code(.busy)
         /// A bug in hop. Exit 70 (EX_SOFTWARE).
         public static let internalError = Code(.internalError)
 
@@ -54,6 +59,8 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
             case .notReproducible: 5
             case .couldNotCheck: 6
             case .verificationFailed: 7
+            case .rolledBack: 8
+            case .busy: 9
             case .internalError: 70
             }
         }

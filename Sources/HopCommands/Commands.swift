@@ -14,7 +14,10 @@ public struct Hop: ParsableCommand {
         subcommands: [BuildCommand.self, BuildsCommand.self, ShowCommand.self, ClosureCommand.self,
                       LockCommand.self, SeedCommand.self, DoctorCommand.self,
                       SBOMCommand.self, ProvenanceCommand.self, KeyCommand.self, VerifyCommand.self, NarHashCommand.self,
-                      HostCommand.self])
+                      HostCommand.self, DeployCommand.self, RollbackCommand.self, GenerationsCommand.self, GCCommand.self,
+                      ConfigCommand.self, ConfigSetAlias.self, ConfigUnsetAlias.self, AppsCommand.self, PsCommand.self,
+                      ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
+                      RunCommand.self, DestroyCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,

@@ -9,15 +9,25 @@ struct HostCommand: ParsableCommand {
         abstract: "A private, real systemd for machines where systemd is not PID 1 (containers, CI).",
         subcommands: [Up.self, Down.self, Status.self])
 
-    static func host() -> PrivateHost { PrivateHost(stateDir: HopHome.fromEnvironment().root + "/host") }
+    static func host() -> PrivateHost {
+        let home = HopHome.fromEnvironment()
+        return PrivateHost(stateDir: home.root + "/host", shared: [home.root])
+    }
 
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "up", abstract: "Boot it (no-op when it runs).")
+        @Option(name: .customLong("http-port"), help: "The port nginx serves apps on (default 80, or the last one given).") var httpPort: Int?
         @Flag var json = false
         func run() throws {
             Hop.jsonMode = json
+            let home = HopHome.fromEnvironment()
+            try home.ensure()
             let h = HostCommand.host()
             let p = try h.up()
+            let service = try ServiceHost.resolve(home: home)
+            let front = NginxFront(home: home, host: service)
+            if let httpPort { try front.setHTTPPort(httpPort) }
+            try front.ensureRunning()
             if json { Out.json(["pid": Int(p), "state": h.state()]) } else { Out.line("private systemd up (pid \(p), \(h.state()))") }
         }
     }

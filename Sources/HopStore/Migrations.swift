@@ -12,6 +12,7 @@ enum Migrations {
     /// hop's schema history, oldest first. The last entry's version is the schema this hop writes.
     static let all: [Migration] = [
         Migration(version: 1, sql: schemaV1),
+        Migration(version: 2, sql: schemaV2),
     ]
 
     /// The schema version this build of hop knows.
@@ -130,5 +131,32 @@ private let schemaV1 = """
         nar_hash    TEXT NOT NULL,
         origin      TEXT NOT NULL,
         imported_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """
+
+/// Schema v2: the runtime. `generations` are what `hop deploy` activates (one row per Nix profile
+/// generation of an app); `config` holds each app's config values (they never enter /nix/store).
+/// A generation keeps its build's id without a foreign key: `hop gc` may drop a build record
+/// while its generation is still listed.
+private let schemaV2 = """
+    CREATE TABLE generations (
+        app         TEXT    NOT NULL,
+        number      INTEGER NOT NULL CHECK (number >= 1),
+        build_id    INTEGER NOT NULL,
+        store_path  TEXT    NOT NULL CHECK (substr(store_path, 1, 11) = '/nix/store/'),
+        app_path    TEXT    NOT NULL,
+        scale_json  TEXT    NOT NULL,
+        config_hash TEXT    NOT NULL,
+        ports_json  TEXT    NOT NULL DEFAULT '[]',
+        status      TEXT    NOT NULL CHECK (status IN ('pending', 'active', 'retired', 'failed')),
+        reason      TEXT,
+        created_at  TEXT    NOT NULL,
+        PRIMARY KEY (app, number)
+    ) WITHOUT ROWID;
+    CREATE TABLE config (
+        app   TEXT NOT NULL,
+        key   TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
     ) WITHOUT ROWID;
     """

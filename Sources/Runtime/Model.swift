@@ -21,6 +21,8 @@ public enum Upstream: Sendable, Hashable {
     case socket(path: String)
     /// 127.0.0.1:PORT for processes that bind TCP `$PORT` (a switch rewrites this and reloads).
     case tcp(port: Int)
+    /// No app process serves HTTP: nginx serves `siteRoot` itself (a static site).
+    case none
 }
 
 /// Everything the renderers need for one app generation: pure values, validated before use.
@@ -40,6 +42,8 @@ public struct GenerationSpec: Sendable, Hashable {
     public var domains: [String]
     /// URL prefix → absolute directory inside the closure, served by nginx directly.
     public var staticPaths: [String: String]
+    /// When set, `location /` serves files from this directory (a static site; upstream `.none`).
+    public var siteRoot: String?
     /// Request body limit for nginx, e.g. "10m".
     public var clientMaxBodySize: String
     /// nginx listen port (80 on a real host; a high port in tests).
@@ -47,9 +51,9 @@ public struct GenerationSpec: Sendable, Hashable {
 
     public init(app: String, generation: Int, outPath: String, processes: [RuntimeProcess], environmentFile: String,
                 limits: Limits = Limits(), upstream: Upstream, socketPath: String? = nil, domains: [String] = [],
-                staticPaths: [String: String] = [:], clientMaxBodySize: String = "10m", listenPort: Int = 80) {
+                staticPaths: [String: String] = [:], siteRoot: String? = nil, clientMaxBodySize: String = "10m", listenPort: Int = 80) {
         self.app = app; self.generation = generation; self.outPath = outPath; self.processes = processes
         self.environmentFile = environmentFile; self.limits = limits; self.upstream = upstream; self.socketPath = socketPath
-        self.domains = domains; self.staticPaths = staticPaths; self.clientMaxBodySize = clientMaxBodySize; self.listenPort = listenPort
+        self.domains = domains; self.staticPaths = staticPaths; self.siteRoot = siteRoot; self.clientMaxBodySize = clientMaxBodySize; self.listenPort = listenPort
     }
 }

@@ -67,7 +67,7 @@ public enum NginxSite {
         let domains = try checkedDomains(spec.domains, context: context)
         let statics = try checkedStaticPaths(spec.staticPaths, context: context)
 
-        let server: String
+        var server: String?
         switch spec.upstream {
         case .socket(let path):
             let checked = try checkedPath(path, field: "upstream socket path", context: context)
@@ -76,9 +76,19 @@ public enum NginxSite {
                 throw HopError.invalid("\(context): the upstream socket path `\(checked)` is \(checked.utf8.count) bytes long; a unix socket path holds at most 107",
                                        hint: "use a shorter directory for the app's sockets")
             }
-            server = "unix:\(checked)"
+            server = "server unix:\(checked);"
         case .tcp(let upstreamPort):
-            server = "127.0.0.1:\(try checkedPort(upstreamPort, field: "upstream TCP port", context: context))"
+            let first = try checkedPort(upstreamPort, field: "upstream TCP port", context: context)
+            let count = max(1, spec.processes.first { $0.kind == .web || $0.kind == .wsgi }?.instances ?? 1)
+            let last = try checkedPort(first + count - 1, field: "last upstream TCP port", context: context)
+            server = (first...last).map { "server 127.0.0.1:\($0);" }.joined(separator: "\n    ")
+        case .none:
+            server = nil
+        }
+        let siteRoot = try spec.siteRoot.map { try checkedServedDirectory($0, field: "site root", context: context) }
+        if server == nil && siteRoot == nil {
+            throw HopError.invalid("\(context): the app has neither a web process nor a static site root",
+                                   hint: "add a `web:` or `wsgi:` process, or a `static: /:dir` mapping")
         }
         let tlsChecked: (cert: String, key: String, port: Int)? = try tls.map {
             (try checkedPath($0.certificate, field: "TLS certificate path", context: context),
@@ -92,14 +102,19 @@ public enum NginxSite {
 
         let upstream = upstreamName(app: app)
         let isDefault = domains.isEmpty ? " default_server" : ""
-        var out = """
-        # hop: app \(app) generation \(spec.generation) (generated; do not edit)
-        upstream \(upstream) {
-            server \(server);
-            keepalive 16;
-            keepalive_timeout 60s;
-        }
+        var out = "# hop: app \(app) (generated; do not edit)\n"
+        if let server {
+            out += """
+            upstream \(upstream) {
+                \(server)
+                keepalive 16;
+                keepalive_timeout 60s;
+            }
 
+
+            """
+        }
+        out += """
         server {
             listen \(port)\(isDefault);
             listen [::]:\(port)\(isDefault);
@@ -130,6 +145,22 @@ public enum NginxSite {
                 }
 
             """
+        }
+        if let siteRoot, server == nil {
+            out += """
+
+                location / {
+                    root \(siteRoot);
+                    index index.html;
+                    try_files $uri $uri/ =404;
+                    etag off;
+                    if_modified_since off;
+                    add_header Cache-Control "no-cache" always;
+                }
+            }
+
+            """
+            return out
         }
         out += """
 
@@ -244,15 +275,23 @@ public enum NginxSite {
                 throw HopError.invalid("\(context): the \(field) \(shown(prefix)) is the same location as another prefix (`\(location)`)",
                                        hint: "list each static prefix once")
             }
-            let dirField = "static directory for `\(prefix)`"
-            let directory = try checkedPath(dir, field: dirField, context: context)
-            guard directory.hasPrefix("/nix/store/"), directory.count > "/nix/store/".count else {
-                throw HopError.invalid("\(context): the \(dirField) \(shown(dir)) is not inside /nix/store",
-                                       hint: "static directories are served from the app's closure: /nix/store/…-app/…")
-            }
+            let directory = try checkedServedDirectory(dir, field: "static directory for `\(prefix)`", context: context)
             result.append((location, directory + "/"))
         }
         return result
+    }
+
+    /// A directory nginx serves: inside /nix/store (the app's closure) or under /run/hop/ (hop's
+    /// per-app `current` symlink into the closure, which lets a switch happen without a reload).
+    private static func checkedServedDirectory(_ dir: String, field: String, context: String) throws -> String {
+        let directory = try checkedPath(dir, field: field, context: context)
+        let inStore = directory.hasPrefix("/nix/store/") && directory.count > "/nix/store/".count
+        let inRuntime = directory.hasPrefix("/run/hop/") && directory.count > "/run/hop/".count
+        guard inStore || inRuntime else {
+            throw HopError.invalid("\(context): the \(field) \(shown(dir)) is not inside /nix/store or /run/hop",
+                                   hint: "static directories are served from the app's closure: /nix/store/…-app/…")
+        }
+        return directory
     }
 
     private static func checkScalars(_ value: String, field: String, context: String) throws {

@@ -9,9 +9,14 @@ import HopBasics
 public struct PrivateHost: Sendable {
     public let stateDir: String
     public let runner: any ProcessRunner
+    /// Directories the host's services must see at the same path (hop's home: env files, nginx
+    /// config). One under /tmp or /run would be hidden by the namespace's own tmpfs, so it is
+    /// bind-mounted back in at the same path before systemd starts.
+    public let shared: [String]
 
-    public init(stateDir: String, runner: any ProcessRunner = SystemRunner()) {
+    public init(stateDir: String, shared: [String] = [], runner: any ProcessRunner = SystemRunner()) {
         self.stateDir = stateDir
+        self.shared = shared
         self.runner = runner
     }
 
@@ -45,8 +50,19 @@ public struct PrivateHost: Sendable {
         }
         // The inner shell runs as the namespace's PID 1 and execs systemd only if both tmpfs
         // mounts succeeded.
-        let inner = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && "
-            + "exec /lib/systemd/systemd --system --unit=basic.target --show-status=no"
+        var inner = ""
+        let hidden = shared.filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
+        // A tmpfs on /mnt (private to the namespace) holds the bind mounts while /tmp and /run
+        // are replaced; nothing is written to the host's /mnt.
+        if !hidden.isEmpty { inner += "mount -t tmpfs tmpfs /mnt && " }
+        for (i, dir) in hidden.enumerated() {
+            inner += "mkdir -p /mnt/\(i) && mount --bind \(shellQuote(dir)) /mnt/\(i) && "
+        }
+        inner += "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && "
+        for (i, dir) in hidden.enumerated() {
+            inner += "mkdir -p \(shellQuote(dir)) && mount --move /mnt/\(i) \(shellQuote(dir)) && "
+        }
+        inner += "exec /lib/systemd/systemd --system --unit=basic.target --show-status=no"
         let launch = "echo $$ > \(shellQuote(launcherPidFile)); exec unshare -p -f -m --mount-proc --propagation private /bin/sh -c \(shellQuote(inner))"
         let r = try runner.run(Command("/usr/bin/setsid", ["-f", "/bin/sh", "-c", launch + " </dev/null >/dev/null 2>&1"]))
         guard r.succeeded else { throw HopError(.environment, "could not start the private systemd", detail: r.stderrTail(5)) }

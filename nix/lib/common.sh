@@ -38,6 +38,16 @@ hop_launchers() {
     chmod 0555 "$out/bin/$pname"
     i=$((i + 1))
   done
+  # `hop run APP -- CMD`: any command in the same environment as the processes.
+  {
+    echo "#!$shell"
+    echo "# hop launcher: one-off commands (hop run)"
+    echo "cd $out/app"
+    echo "export PATH=$out/libexec:$runtimePath:\${PATH:-/usr/bin:/bin}"
+    [ -z "$envExports" ] || printf '%s\n' "$envExports"
+    echo 'exec "$@"'
+  } > "$out/bin/.hop-run"
+  chmod 0555 "$out/bin/.hop-run"
 }
 
 hop_manifest() {

@@ -1,0 +1,175 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+import NixBuild
+import Runtime
+
+/// The runtime side of hop for one app: turns a recorded build plus the app's scale and config
+/// into a generation (a store path in the app's profile) and activates it through `Activator`.
+/// Every method runs with the app's lock held and first finishes or undoes whatever a killed hop
+/// left behind.
+struct AppRuntime {
+    let home: HopHome
+    let db: HopDatabase
+    let host: ServiceHost
+    let runner: any ProcessRunner
+    var activator: Activator
+
+    init(home: HopHome, db: HopDatabase, runner: any ProcessRunner = SystemRunner(), log: @escaping (String) -> Void = { Out.err("hop: " + $0) }) throws {
+        self.home = home
+        self.db = db
+        self.runner = runner
+        self.host = try ServiceHost.resolve(home: home, runner: runner)
+        self.activator = Activator(home: home, host: host, db: db, log: log)
+    }
+
+    /// Takes the app's lock and recovers an interrupted activation; the lock lives as long as the result.
+    func lock(_ app: String) throws -> AppLock {
+        let lock = try AppLock(home: home, app: app)
+        if let message = try activator.recover(app) { Out.err("hop: \(message)") }
+        return lock
+    }
+
+    func envFile(_ app: String, _ n: Int) -> String { home.apps + "/\(app)/env/g\(n).env" }
+
+    /// The config as an EnvironmentFile: one `KEY="value"` per line, with the characters systemd
+    /// treats specially inside double quotes (`"`, `\`, `` ` ``, `$`) escaped. Root-only (0600).
+    static func environmentFileText(_ config: [(key: String, value: String)]) -> String {
+        var out = "# hop: config values (generated; do not edit — use `hop config set`)\n"
+        for (k, v) in config {
+            var escaped = ""
+            for c in v { if "\"\\`$".contains(c) { escaped.append("\\") }; escaped.append(c) }
+            out += "\(k)=\"\(escaped)\"\n"
+        }
+        return out
+    }
+
+    static func configHash(_ config: [(key: String, value: String)]) -> String {
+        sha256Hex(Data(environmentFileText(config).utf8))
+    }
+
+    /// Builds and activates a new generation of `build` unless the serving one already runs the same
+    /// build, scale and config (then nothing changes: a no-op). Returns the generation serving afterwards.
+    func rollout(build: BuildRecord, scale requested: [String: Int]? = nil, watch: Double, force: Bool = false, op: String = "deploy")
+        throws -> (generation: GenerationRecord, noop: Bool) {
+        let app = build.app
+        guard let spec = try? JSONDecoder().decode(AppSpec.self, from: Data(build.specJSON.utf8)) else {
+            throw HopError(.internalError, "build \(build.id) of \(app) has unreadable metadata", hint: "build the app again")
+        }
+        let current = try db.activeGeneration(app: app)
+        var scale: [String: Int] = [:]
+        for p in spec.processes where p.kind != .static {
+            switch p.kind {
+            case .web, .wsgi, .daemon: scale[p.name] = 1
+            default: scale[p.name] = 0
+            }
+            if let c = current?.scale[p.name] { scale[p.name] = c }
+            if let r = requested?[p.name] { scale[p.name] = r }
+        }
+        if let requested {
+            for name in requested.keys where scale[name] == nil {
+                throw HopError.invalid("\(app) has no process `\(name)`", hint: "its processes: \(scale.keys.sorted().joined(separator: ", "))")
+            }
+        }
+        let config = try db.config(app: app)
+        let configHash = Self.configHash(config)
+        if !force, let current, current.buildID == build.id, current.scale == scale, current.configHash == configHash,
+           (try? activator.unitProblem(current, GenerationManifest.read(storePath: current.storePath))) == .some(nil) {
+            return (current, true)
+        }
+        guard let busybox = try db.seed(name: "busybox")?.storePath else {
+            throw HopError(.environment, "the busybox seed is not imported", hint: "run `hop seed import`")
+        }
+        let number = try nextNumber(app)
+        let envPath = envFile(app, number)
+        try FileManager.default.createDirectory(atPath: (envPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try writeSecret(envPath, Self.environmentFileText(config))
+        var plan = GenerationPlan(app: app, number: number, buildID: build.id, appPath: build.outPath, spec: spec, scale: scale,
+                                  basePort: nil, environmentFile: envPath, listenPort: NginxFront(home: home, host: host).httpPort,
+                                  configHash: configHash)
+        if case .tcp = plan.upstream { plan.basePort = try allocatePorts(count: max(1, scale[plan.webProcess!.name] ?? 1)) }
+        let exprFile = home.apps + "/\(app)/generation.nix"
+        try plan.expression(busybox: busybox).write(toFile: exprFile, atomically: true, encoding: .utf8)
+        let nix = NixDriver(runner: runner)
+        let drv = try nix.instantiate(exprFile)
+        try nix.build(drv: drv, root: activator.profileLink(app, number))
+        let storePath = try FileManager.default.destinationOfSymbolicLink(atPath: activator.profileLink(app, number))
+        let record = GenerationRecord(app: app, number: number, buildID: build.id, storePath: storePath, appPath: build.outPath,
+                                      scale: scale, configHash: configHash, ports: plan.ports, status: .pending, createdAt: Date())
+        try db.putGeneration(record)
+        try activator.activate(record, from: current, op: op, watch: watch)
+        return (try db.generation(app: app, number: number) ?? record, false)
+    }
+
+    func nextNumber(_ app: String) throws -> Int {
+        var n = try db.generations(app: app).map(\.number).max() ?? 0
+        let links = (try? FileManager.default.contentsOfDirectory(atPath: home.apps + "/" + app)) ?? []
+        for l in links where l.hasPrefix("profile-") && l.hasSuffix("-link") {
+            if let k = Int(l.dropFirst("profile-".count).dropLast("-link".count)) { n = max(n, k) }
+        }
+        return n + 1
+    }
+
+    /// The lowest block of `count` free ports in 20000–29999: not held by a live generation and
+    /// not bound on the machine now.
+    func allocatePorts(count: Int) throws -> Int {
+        let used = try db.portsInUse()
+        var base = 20000
+        while base + count <= 30000 {
+            let block = base..<(base + count)
+            if block.allSatisfy({ !used.contains($0) && portIsFree($0) }) { return base }
+            base += 1
+        }
+        throw HopError(.environment, "no free block of \(count) TCP ports in 20000–29999", hint: "run `hop gc` or scale down")
+    }
+
+    func portIsFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+
+    /// Activates an existing generation (rollback): its units come from its store path.
+    func switchTo(_ target: GenerationRecord, op: String) throws {
+        guard FileManager.default.fileExists(atPath: target.storePath) else {
+            throw HopError(.notFound, "generation \(target.number) of \(target.app) is no longer in the store", hint: "it was collected; deploy again")
+        }
+        let current = try db.activeGeneration(app: target.app)
+        if current?.number == target.number { return }
+        try activator.activate(target, from: current, op: op, watch: 0)
+    }
+
+    /// Instance units of the serving generation with their state.
+    func processes(_ g: GenerationRecord) throws -> [[String: String]] {
+        let m = try GenerationManifest.read(storePath: g.storePath)
+        var units: [String] = []
+        for (name, count) in m.scale.sorted(by: { $0.key < $1.key }) where count > 0 {
+            for i in 1...count { units.append(try UnitRenderer.instanceName(app: g.app, process: name, generation: g.number, instance: i)) }
+        }
+        return try host.show(units, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent", "ActiveEnterTimestamp"])
+    }
+}
+
+/// Writes a root-only file (0600) atomically; its directory is created 0700.
+func writeSecret(_ path: String, _ text: String) throws {
+    let dir = (path as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let tmp = dir + "/.\(getpid()).tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw HopError(.environment, "could not create \(tmp)") }
+    let bytes = Array(text.utf8)
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    fsync(fd)
+    close(fd)
+    guard n == bytes.count, rename(tmp, path) == 0 else {
+        unlink(tmp)
+        throw HopError(.environment, "could not write \(path)")
+    }
+}

@@ -1,0 +1,467 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+
+/// What a generation's store path says about how to run and check it (`manifest.json`).
+public struct GenerationManifest: Sendable, Codable {
+    public var app: String
+    public var generation: Int
+    public var build: Int64
+    public var appPath: String
+    public var scale: [String: Int]
+    public var ports: [Int]
+    public var socket: String?
+    public var healthcheck: HealthCheck?
+
+    public static func read(storePath: String) throws -> GenerationManifest {
+        let file = storePath + "/manifest.json"
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw HopError(.notFound, "the generation at \(storePath) has no manifest", hint: "was it collected by the Nix GC? deploy again")
+        }
+        return try JSONDecoder().decode(GenerationManifest.self, from: data)
+    }
+}
+
+/// A deploy's or rollback's intent, written before anything changes, so a hop killed at any step
+/// leaves enough for the next hop command to finish or undo it (`Activator.recover`).
+public struct Journal: Sendable, Codable, Equatable {
+    public enum Phase: String, Sendable, Codable {
+        /// The target's units are being installed and started; the old generation serves.
+        case starting
+        /// The target passed its health gate; the pointers are being swapped to it.
+        case switching
+        /// The target serves; the old generation is still running, ready to take over again.
+        case watching
+        /// The target stays; the old generation is being stopped.
+        case retiring
+    }
+    public var op: String
+    public var app: String
+    public var from: Int?
+    public var to: Int
+    public var phase: Phase
+}
+
+/// Kills hop with SIGKILL at a named step when `HOP_FAULT` names it (`deploy:started`, …): the
+/// fault-injection seam the crash-safety tests use. Does nothing otherwise.
+public func faultPoint(_ name: String) {
+    guard let wanted = ProcessInfo.processInfo.environment["HOP_FAULT"], !wanted.isEmpty else { return }
+    if wanted.split(separator: ",").contains(where: { $0 == name }) {
+        kill(getpid(), SIGKILL)
+    }
+}
+
+/// An exclusive lock per app (flock on `$HOP_HOME/apps/<app>/lock`), released when the process
+/// exits, even by SIGKILL.
+public final class AppLock {
+    private let fd: Int32
+    public init(home: HopHome, app: String, wait: Double = 30) throws {
+        let dir = home.apps + "/" + app
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        fd = open(dir + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw HopError(.environment, "cannot open the lock of app \(app)") }
+        let deadline = Date().addingTimeInterval(wait)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if Date() > deadline {
+                close(fd)
+                throw HopError(.busy, "another hop command is changing app \(app)", hint: "wait for it to finish, then try again")
+            }
+            usleep(50_000)
+        }
+    }
+    deinit { flock(fd, LOCK_UN); close(fd) }
+}
+
+/// Activates generations: installs and starts units, gates on health, swaps the socket and
+/// `current` symlinks with rename(2), watches, retires the old generation, and records each step.
+/// The previous generation keeps serving until the new one has passed its health gate, and keeps
+/// running until the watch window is over, so a bad generation is undone by one rename.
+public struct Activator {
+    public let home: HopHome
+    public let host: ServiceHost
+    public let db: HopDatabase
+    public let nginx: NginxFront
+    public var log: (String) -> Void
+    /// Seconds to let in-flight requests finish on the old generation before stopping it.
+    public var drain: Double = 0.5
+
+    public init(home: HopHome, host: ServiceHost, db: HopDatabase, log: @escaping (String) -> Void = { _ in }) {
+        self.home = home; self.host = host; self.db = db
+        self.nginx = NginxFront(home: home, host: host)
+        self.log = log
+    }
+
+    func appDir(_ app: String) -> String { home.apps + "/" + app }
+    func journalPath(_ app: String) -> String { appDir(app) + "/journal.json" }
+    public func profileLink(_ app: String, _ n: Int) -> String { appDir(app) + "/profile-\(n)-link" }
+    public func profile(_ app: String) -> String { appDir(app) + "/profile" }
+
+    // MARK: Journal
+
+    public func journal(_ app: String) -> Journal? {
+        guard let data = FileManager.default.contents(atPath: journalPath(app)) else { return nil }
+        return try? JSONDecoder().decode(Journal.self, from: data)
+    }
+
+    func writeJournal(_ j: Journal) throws {
+        let data = try JSONEncoder.sortedKeys.encode(j)
+        try writeAtomically(journalPath(j.app), String(decoding: data, as: UTF8.self), mode: 0o600)
+    }
+
+    func clearJournal(_ app: String) { unlink(journalPath(app)) }
+
+    // MARK: Units
+
+    /// Copies the generation's unit files (and drop-ins) into the host's unit directory.
+    func installUnits(_ g: GenerationRecord) throws {
+        let fm = FileManager.default
+        let src = g.storePath + "/units"
+        let dst = host.path(host.unitDirectory)
+        guard let names = try? fm.contentsOfDirectory(atPath: src) else { return }
+        for name in names.sorted() {
+            var isDir: ObjCBool = false
+            fm.fileExists(atPath: src + "/" + name, isDirectory: &isDir)
+            if isDir.boolValue {
+                for inner in try fm.contentsOfDirectory(atPath: src + "/" + name) {
+                    try writeIfChanged(dst + "/" + name + "/" + inner, try String(contentsOfFile: src + "/" + name + "/" + inner, encoding: .utf8))
+                }
+            } else {
+                try writeIfChanged(dst + "/" + name, try String(contentsOfFile: src + "/" + name, encoding: .utf8))
+            }
+        }
+        try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
+    }
+
+    /// The unit files of generation `n` of `app` present in the unit directory.
+    func installedUnitFiles(app: String, number n: Int) -> [String] {
+        let dir = host.path(host.unitDirectory)
+        let prefix = "hop-\(app)-g\(n)-"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
+    }
+
+    /// Stops every unit of generation `n` and removes its unit files.
+    public func stopAndRemove(app: String, number n: Int) throws {
+        let pattern = "hop-\(app)-g\(n)-*"
+        try host.systemctl(["stop", pattern])
+        try host.systemctl(["reset-failed", pattern])
+        let dir = host.path(host.unitDirectory)
+        let files = installedUnitFiles(app: app, number: n)
+        for f in files { try? FileManager.default.removeItem(atPath: dir + "/" + f) }
+        if !files.isEmpty { try host.systemctl(["daemon-reload"]) }
+    }
+
+    /// Starts the generation's socket, release and process instances.
+    func start(_ g: GenerationRecord, _ m: GenerationManifest) throws {
+        let gs = try runtimeNames(g, m)
+        if !gs.sockets.isEmpty { try host.systemctlChecked(["start"] + gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)") }
+        for release in gs.releases {
+            log("running release step \(release)")
+            let r = try host.systemctl(["start", release])
+            if !r.succeeded {
+                throw HopError(.rolledBack, "the release step of \(g.app) generation \(g.number) failed",
+                               hint: "see `hop logs \(g.app) --process release`", detail: r.stderrTail(5))
+            }
+        }
+        if !gs.instances.isEmpty {
+            let r = try host.systemctl(["start"] + gs.instances)
+            if !r.succeeded {
+                throw HopError(.rolledBack, "systemd could not start \(g.app) generation \(g.number)", detail: r.stderrTail(6))
+            }
+        }
+    }
+
+    struct Names { var sockets: [String]; var releases: [String]; var instances: [String] }
+
+    func runtimeNames(_ g: GenerationRecord, _ m: GenerationManifest) throws -> Names {
+        var names = Names(sockets: [], releases: [], instances: [])
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: g.storePath + "/units")) ?? []
+        for f in files.sorted() {
+            if f.hasSuffix(".socket") { names.sockets.append(f); continue }
+            guard f.hasSuffix("@.service") else { continue }
+            let process = String(f.dropFirst("hop-\(g.app)-g\(g.number)-".count).dropLast("@.service".count))
+            let count = m.scale[process] ?? 0
+            let text = (try? String(contentsOfFile: g.storePath + "/units/" + f, encoding: .utf8)) ?? ""
+            if text.contains("\nType=oneshot\n") {
+                if process == "release" { names.releases.append(try UnitRenderer.instanceName(app: g.app, process: process, generation: g.number, instance: 1)) }
+                continue
+            }
+            for i in 0..<count {
+                names.instances.append(try UnitRenderer.instanceName(app: g.app, process: process, generation: g.number, instance: i + 1))
+            }
+        }
+        return names
+    }
+
+    // MARK: Health
+
+    /// The expected answer: `[healthcheck]` when given (status 200–399 and its `contains`), else any
+    /// answer below 500 on `/`.
+    func healthProblem(_ r: ProbeResponse, _ hc: HealthCheck?) -> String? {
+        if let hc {
+            guard (200..<400).contains(r.status) else { return "answered HTTP \(r.status) on \(hc.path) (expected 200–399)" }
+            if let c = hc.contains, !r.body.contains(c) {
+                return "answered HTTP \(r.status) on \(hc.path) without the expected text `\(c)`"
+            }
+            return nil
+        }
+        return r.status < 500 ? nil : "answered HTTP \(r.status) on / (expected below 500)"
+    }
+
+    func probeTargets(_ m: GenerationManifest) -> [ProbeTarget] {
+        if let socket = m.socket {
+            let dir = (socket as NSString).deletingLastPathComponent
+            return [.unix(directory: host.path(dir), name: (socket as NSString).lastPathComponent)]
+        }
+        return m.ports.map { .tcp(port: $0) }
+    }
+
+    /// Why the generation's instances are unhealthy right now (restarted, failed, inactive), or nil.
+    public func unitProblem(_ g: GenerationRecord, _ m: GenerationManifest) throws -> String? {
+        let names = try runtimeNames(g, m)
+        let props = try host.show(names.instances, properties: ["Id", "ActiveState", "SubState", "NRestarts", "Result", "ExecMainStatus"])
+        for p in props {
+            let id = p["Id"] ?? "?"
+            if let n = Int(p["NRestarts"] ?? "0"), n > 0 {
+                return "\(id) exited (status \(p["ExecMainStatus"] ?? "?")) and was restarted \(n) time\(n == 1 ? "" : "s")"
+            }
+            let state = p["ActiveState"] ?? ""
+            if state == "failed" || state == "inactive" || (state == "activating" && p["SubState"] == "auto-restart") {
+                return "\(id) is \(state) (\(p["Result"] ?? "?"), exit status \(p["ExecMainStatus"] ?? "?"))"
+            }
+        }
+        return nil
+    }
+
+    /// Waits until every instance answers its health check, or throws `.rolledBack` with the reason.
+    public func healthGate(_ g: GenerationRecord, _ m: GenerationManifest) throws {
+        let hc = m.healthcheck
+        let targets = probeTargets(m)
+        let interval = max(0.05, hc?.interval ?? 1)
+        let timeout = max(0.5, hc?.timeout ?? 5)
+        let retries = max(1, hc?.retries ?? 10)
+        let path = hc?.path ?? "/"
+        let hostName = "\(g.app).localhost"
+        let deadline = Date().addingTimeInterval(Double(retries) * interval + timeout)
+        var badAnswers = 0
+        var last = "no answer yet"
+        // A short settle for processes that serve nothing (workers): they must stay up briefly.
+        if targets.isEmpty { usleep(300_000) }
+        while true {
+            if let problem = try unitProblem(g, m) {
+                throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: \(problem)",
+                               hint: "see `hop logs \(g.app)`")
+            }
+            var pending: String?
+            for t in targets {
+                do {
+                    let r = try HealthProbe.get(t, path: path, host: hostName, timeout: min(timeout, max(0.2, deadline.timeIntervalSinceNow)))
+                    if let problem = healthProblem(r, hc) { pending = problem; badAnswers += 1; break }
+                } catch let e as HopError {
+                    pending = e.message
+                    break
+                }
+            }
+            guard let problem = pending else { return }
+            last = problem
+            if badAnswers >= retries || Date() > deadline {
+                throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: \(last)",
+                               hint: "fix the app or its [healthcheck]; the previous generation still serves")
+            }
+            // Not listening yet: poll quickly; a wrong answer: wait the configured interval.
+            usleep(useconds_t((problem.contains("answered") ? interval : 0.1) * 1_000_000))
+        }
+    }
+
+    // MARK: Pointers
+
+    /// Points `/run/hop/<app>/current` and `web.sock` at generation `g` (rename(2), atomic), then
+    /// installs its nginx site (a reload only when the text changed: TCP ports, domains).
+    func point(_ app: String, to g: GenerationRecord?, manifest m: GenerationManifest?) throws {
+        let paths = AppRuntimePaths(app: app)
+        let dir = host.path(paths.directory)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        guard let g, let m else {
+            unlink(host.path(paths.current)); unlink(host.path(paths.socketLink))
+            try nginx.remove(app: app)
+            return
+        }
+        try swapSymlink(at: host.path(paths.current), to: g.storePath)
+        if m.socket != nil {
+            try swapSymlink(at: host.path(paths.socketLink), to: "g\(g.number)/web.sock")
+        } else {
+            unlink(host.path(paths.socketLink))
+        }
+        let site = try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8)
+        if try nginx.install(site: site, app: app) { log("nginx reloaded (site of \(app) changed)") }
+    }
+
+    func swapSymlink(at path: String, to target: String) throws {
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == target { return }
+        let tmp = path + ".new-\(getpid())"
+        unlink(tmp)
+        guard symlink(target, tmp) == 0, rename(tmp, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(tmp)
+            throw HopError(.environment, "could not point \(path) at \(target): \(message)")
+        }
+    }
+
+    /// Points the app's Nix profile at generation `n` (`profile -> profile-N-link`), atomically.
+    func setProfile(_ app: String, _ n: Int?) throws {
+        guard let n else { unlink(profile(app)); return }
+        try swapSymlink(at: profile(app), to: "profile-\(n)-link")
+    }
+
+    // MARK: Switch
+
+    /// Makes `target` the serving generation of its app, with `from` (the serving one, if any)
+    /// serving until `target` is healthy and staying ready until the watch window is over.
+    /// Throws `.rolledBack` (the old generation serves again) when the target fails.
+    public func activate(_ target: GenerationRecord, from: GenerationRecord?, op: String, watch: Double) throws {
+        let app = target.app
+        let m = try GenerationManifest.read(storePath: target.storePath)
+        var j = Journal(op: op, app: app, from: from?.number, to: target.number, phase: .starting)
+        try writeJournal(j)
+        faultPoint("\(op):journal")
+        try db.setGenerationStatus(app: app, number: target.number, .pending)
+        try nginx.ensureRunning()
+        do {
+            try installUnits(target)
+            faultPoint("\(op):installed")
+            try start(target, m)
+            faultPoint("\(op):started")
+            log("health gate: \(probeTargets(m).map(\.description).joined(separator: ", ").ifEmpty("processes stay up"))")
+            try healthGate(target, m)
+        } catch {
+            let reason = (error as? HopError)?.message ?? "\(error)"
+            try? undo(target, reason: reason)
+            throw error
+        }
+        j.phase = .switching
+        try writeJournal(j)
+        faultPoint("\(op):gated")
+        try point(app, to: target, manifest: m)
+        try setProfile(app, target.number)
+        faultPoint("\(op):switched")
+        if watch > 0, from != nil {
+            j.phase = .watching
+            try writeJournal(j)
+            log("watching generation \(target.number) for \(watch) s")
+            if let problem = try watchProblem(target, m, seconds: watch) {
+                try revert(target, to: from!, reason: "failed in its watch window: \(problem)")
+                throw HopError(.rolledBack, "generation \(target.number) of \(app) \(problem); rolled back to generation \(from!.number)",
+                               hint: "see `hop logs \(app)`; generation \(from!.number) serves")
+            }
+        }
+        j.phase = .retiring
+        try writeJournal(j)
+        try finish(target, from: from?.number)
+    }
+
+    /// After the switch: the target is recorded as active, and the old generation is drained and stopped.
+    func finish(_ target: GenerationRecord, from: Int?) throws {
+        try db.setGenerationStatus(app: target.app, number: target.number, .active)
+        faultPoint("\(journal(target.app)?.op ?? "deploy"):recorded")
+        if let from, from != target.number {
+            if drain > 0 { usleep(useconds_t(drain * 1_000_000)) }
+            try stopAndRemove(app: target.app, number: from)
+            faultPoint("\(journal(target.app)?.op ?? "deploy"):retired")
+        }
+        clearJournal(target.app)
+    }
+
+    /// Before the switch: stop and remove the target, mark it failed. The old generation was never touched.
+    func undo(_ target: GenerationRecord, reason: String) throws {
+        try stopAndRemove(app: target.app, number: target.number)
+        try db.setGenerationStatus(app: target.app, number: target.number, .failed, reason: reason)
+        clearJournal(target.app)
+    }
+
+    /// After the switch: point back at `from` (still running), then stop the target.
+    func revert(_ target: GenerationRecord, to from: GenerationRecord, reason: String) throws {
+        let fm = try GenerationManifest.read(storePath: from.storePath)
+        if try unitProblem(from, fm) != nil {
+            // The old generation is not running (stopped by hand, say): start it and gate it first.
+            try installUnits(from)
+            try start(from, fm)
+            try healthGate(from, fm)
+        }
+        try point(target.app, to: from, manifest: fm)
+        try setProfile(target.app, from.number)
+        try db.setGenerationStatus(app: target.app, number: from.number, .active)
+        try stopAndRemove(app: target.app, number: target.number)
+        try db.setGenerationStatus(app: target.app, number: target.number, .failed, reason: reason)
+        clearJournal(target.app)
+    }
+
+    func watchProblem(_ g: GenerationRecord, _ m: GenerationManifest, seconds: Double) throws -> String? {
+        let end = Date().addingTimeInterval(seconds)
+        var lastProbe = Date.distantPast
+        while Date() < end {
+            if let p = try unitProblem(g, m) { return p }
+            if Date().timeIntervalSince(lastProbe) >= 1 {
+                lastProbe = Date()
+                for t in probeTargets(m) {
+                    do {
+                        let r = try HealthProbe.get(t, path: m.healthcheck?.path ?? "/", host: "\(g.app).localhost", timeout: 5)
+                        if let p = healthProblem(r, m.healthcheck) { return p }
+                    } catch let e as HopError { return e.message }
+                }
+            }
+            usleep(200_000)
+        }
+        return nil
+    }
+
+    // MARK: Recovery
+
+    /// Finishes or undoes an activation a killed hop left behind (call with the app lock held).
+    /// Before the switch the target is undone; after it the target stays if it is healthy,
+    /// otherwise the old generation (still running) takes over again.
+    @discardableResult
+    public func recover(_ app: String) throws -> String? {
+        guard let j = journal(app) else { return nil }
+        guard let target = try db.generation(app: app, number: j.to) else { clearJournal(app); return nil }
+        let from = try j.from.flatMap { try db.generation(app: app, number: $0) }
+        switch j.phase {
+        case .starting:
+            try undo(target, reason: "interrupted before its switch")
+            try setProfile(app, from?.number)
+            if let from { try point(app, to: from, manifest: try GenerationManifest.read(storePath: from.storePath)) }
+            return "an interrupted \(j.op) to generation \(j.to) was undone; generation \(j.from.map(String.init) ?? "none") serves"
+        case .switching, .watching:
+            let m = try GenerationManifest.read(storePath: target.storePath)
+            var problem = try unitProblem(target, m)
+            if problem == nil {
+                do { try healthGate(target, m) } catch let e as HopError { problem = e.message }
+            }
+            if problem == nil || from == nil {
+                try point(app, to: target, manifest: m)
+                try setProfile(app, target.number)
+                try finish(target, from: from?.number)
+                return "an interrupted \(j.op) to generation \(j.to) was completed"
+            }
+            try revert(target, to: from!, reason: "interrupted, then unhealthy: \(problem!)")
+            return "an interrupted \(j.op) to generation \(j.to) was undone (\(problem!)); generation \(from!.number) serves"
+        case .retiring:
+            let m = try GenerationManifest.read(storePath: target.storePath)
+            try point(app, to: target, manifest: m)
+            try setProfile(app, target.number)
+            try finish(target, from: from?.number)
+            return "an interrupted \(j.op) to generation \(j.to) was completed"
+        }
+    }
+}
+
+extension String {
+    func ifEmpty(_ other: String) -> String { isEmpty ? other : self }
+}
+
+extension JSONEncoder {
+    static var sortedKeys: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import AppSpec
+import HopBasics
+import NixBuild
+
+/// Paths of one app as its services see them. `/run/hop/<app>` holds two symlinks hop swaps with
+/// rename(2): `current` (the serving generation's store path) and `web.sock` (its socket).
+public struct AppRuntimePaths: Sendable, Hashable {
+    public let app: String
+    public init(app: String) { self.app = app }
+    public var directory: String { "/run/hop/\(app)" }
+    public var current: String { directory + "/current" }
+    public var socketLink: String { directory + "/web.sock" }
+    public func generationDirectory(_ n: Int) -> String { directory + "/g\(n)" }
+    public func socket(_ n: Int) -> String { generationDirectory(n) + "/web.sock" }
+}
+
+/// Everything one generation is made of, decided before anything runs: the build it runs, how
+/// many instances of each process, the ports or socket it serves on, and where its config lives.
+public struct GenerationPlan: Sendable {
+    public var app: String
+    public var number: Int
+    public var buildID: Int64
+    public var appPath: String
+    public var spec: AppSpec
+    /// Process name → instances (processes not named run one instance; static processes none).
+    public var scale: [String: Int]
+    /// First TCP port of the web process's instances (TCP apps only).
+    public var basePort: Int?
+    public var environmentFile: String
+    public var listenPort: Int
+    public var configHash: String
+
+    public init(app: String, number: Int, buildID: Int64, appPath: String, spec: AppSpec, scale: [String: Int],
+                basePort: Int?, environmentFile: String, listenPort: Int, configHash: String) {
+        self.app = app; self.number = number; self.buildID = buildID; self.appPath = appPath; self.spec = spec
+        self.scale = scale; self.basePort = basePort; self.environmentFile = environmentFile
+        self.listenPort = listenPort; self.configHash = configHash
+    }
+
+    public var paths: AppRuntimePaths { AppRuntimePaths(app: app) }
+
+    /// The process that serves HTTP (`web` or `wsgi`), if any.
+    public var webProcess: AppProcess? { spec.processes.first { $0.kind == .web || $0.kind == .wsgi } }
+
+    /// Processes that become units, with their instance counts.
+    public var runtimeProcesses: [RuntimeProcess] {
+        spec.processes.filter { $0.kind != .static }.sorted { $0.name < $1.name }.map { p in
+            let defaultCount: Int
+            switch p.kind {
+            case .cron, .release: defaultCount = 0
+            default: defaultCount = 1
+            }
+            return RuntimeProcess(name: p.name, kind: p.kind, launcher: appPath + "/bin/" + p.name,
+                                  instances: scale[p.name] ?? defaultCount)
+        }
+    }
+
+    /// `wsgi:` apps are served on a systemd-owned unix socket; `web:` apps bind TCP `$PORT`.
+    public var upstream: Upstream {
+        guard let web = webProcess else { return .none }
+        if web.kind == .wsgi { return .socket(path: paths.socketLink) }
+        return .tcp(port: basePort ?? 0)
+    }
+
+    /// The TCP ports of the web instances.
+    public var ports: [Int] {
+        guard case .tcp(let base) = upstream, let web = webProcess else { return [] }
+        let n = scale[web.name] ?? 1
+        return n > 0 ? Array(base..<(base + n)) : []
+    }
+
+    /// URL prefix → directory (as nginx sees it, through `current`); the `/` mapping of a
+    /// `static:` process becomes the site root instead.
+    var servedDirectories: (root: String?, prefixes: [String: String]) {
+        var prefixes: [String: String] = [:]
+        var root: String?
+        let base = paths.current + "/app/app"
+        func dir(_ d: String) -> String {
+            let clean = d.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
+            return clean.isEmpty ? base : base + "/" + clean
+        }
+        for p in spec.processes where p.kind == .static {
+            let parts = p.command.split(separator: ":", maxSplits: 1).map(String.init)
+            let (prefix, d) = parts.count == 2 ? (parts[0], parts[1]) : ("/", parts[0])
+            if prefix == "/" { root = dir(d) } else { prefixes[prefix] = dir(d) }
+        }
+        for (prefix, d) in spec.staticPaths { if prefix == "/" { root = dir(d) } else { prefixes[prefix] = dir(d) } }
+        return (root, prefixes)
+    }
+
+    /// Server names: `[domains]`, or `<app>.localhost` when there are none.
+    public var serverNames: [String] { spec.domains.isEmpty ? ["\(app).localhost"] : spec.domains }
+
+    public var generationSpec: GenerationSpec {
+        let served = servedDirectories
+        return GenerationSpec(app: app, generation: number, outPath: appPath, processes: runtimeProcesses,
+                              environmentFile: environmentFile, limits: spec.limits, upstream: upstream,
+                              socketPath: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
+                              domains: serverNames, staticPaths: served.prefixes,
+                              siteRoot: webProcess == nil ? served.root : nil, listenPort: listenPort)
+    }
+
+    /// Instance unit names of every process, in start order (workers before web).
+    public var instanceUnits: [String] {
+        get throws {
+            try runtimeProcesses.filter { $0.kind.isLongRunning }.flatMap { p in
+                try (0..<p.instances).map { try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: $0 + 1) }
+            }
+        }
+    }
+
+    public var socketUnits: [String] {
+        get throws {
+            guard let web = webProcess, web.kind == .wsgi else { return [] }
+            return [try UnitRenderer.socketUnitName(app: app, process: web.name, generation: number)]
+        }
+    }
+
+    /// The nginx site: the same text for every generation that serves the same way (a switch
+    /// between socket generations leaves it untouched, so nginx is not reloaded).
+    public func site() throws -> String { try NginxSite.render(generationSpec) }
+
+    /// Every file of the generation, by path relative to its store path (pure).
+    public func files() throws -> [String: String] {
+        let gs = generationSpec
+        var files: [String: String] = [:]
+        for p in gs.processes {
+            let allowJIT = spec.build.builder == .node
+            files["units/" + (try UnitRenderer.unitName(app: app, process: p.name, generation: number))] =
+                try UnitRenderer.render(gs, process: p, allowJIT: allowJIT)
+            if p.kind == .wsgi {
+                files["units/" + (try UnitRenderer.socketUnitName(app: app, process: p.name, generation: number))] =
+                    try UnitRenderer.renderSocket(gs, process: p)
+            }
+            if p.kind == .web, case .tcp(let base) = gs.upstream {
+                for i in 0..<p.instances {
+                    let name = try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: i + 1)
+                    files["units/\(name).d/port.conf"] = "# hop: this instance's port\n[Service]\nEnvironment=PORT=\(base + i)\n"
+                }
+            }
+        }
+        files["nginx-site.conf"] = try site()
+        files["manifest.json"] = manifestJSON()
+        return files
+    }
+
+    func manifestJSON() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        struct M: Encodable {
+            var app: String; var generation: Int; var build: Int64; var appPath: String
+            var scale: [String: Int]; var ports: [Int]; var socket: String?; var configHash: String
+            var healthcheck: HealthCheck?
+        }
+        let m = M(app: app, generation: number, build: buildID, appPath: appPath, scale: Dictionary(uniqueKeysWithValues: runtimeProcesses.map { ($0.name, $0.instances) }),
+                  ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil, configHash: configHash,
+                  healthcheck: spec.healthcheck)
+        return String(decoding: (try? enc.encode(m)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
+    }
+
+    /// The Nix expression whose output is the generation: the files above plus an `app` symlink to
+    /// the build, so the generation's closure is {app build, units, nginx site, manifest}. Built in
+    /// the sandbox with the busybox seed; no config value is in it.
+    public func expression(busybox: String) throws -> String {
+        let files = try self.files().sorted { $0.key < $1.key }
+        var attrs = ""
+        for (i, f) in files.enumerated() {
+            attrs += "  f\(i) = \(NixExpr.string(f.value));\n"
+        }
+        let names = files.map(\.key).joined(separator: " ")
+        let passAsFile = (0..<files.count).map { "\"f\($0)\"" }.joined(separator: " ")
+        let script = """
+            mkdir -p $out
+            ln -s $app $out/app
+            i=0
+            for name in $fileNames; do
+              eval src=\\$f${i}Path
+              mkdir -p "$out/$(dirname "$name")"
+              cp "$src" "$out/$name"
+              chmod 0444 "$out/$name"
+              i=$((i + 1))
+            done
+            """
+        return """
+        # hop generation \(number) of \(app) (generated; do not edit)
+        let
+          busybox = builtins.storePath \(NixExpr.string(busybox));
+          app = builtins.storePath \(NixExpr.string(appPath));
+        in
+        derivation {
+          name = \(NixExpr.string("hop-\(app)-g\(number)"));
+          system = "x86_64-linux";
+          builder = "${busybox}/bin/sh";
+          args = [ "-e" "-c" \(NixExpr.string(script)) ];
+          PATH = "${busybox}/bin";
+          inherit app;
+          fileNames = \(NixExpr.string(names));
+          passAsFile = [ \(passAsFile) ];
+        \(attrs)}
+
+        """
+    }
+}
+
+extension ProcessKind {
+    /// Web, wsgi and daemon processes run as instances; release and cron run once.
+    var isLongRunning: Bool {
+        switch self {
+        case .web, .wsgi, .daemon: return true
+        case .release, .cron, .static: return false
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import HopBasics
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a probe connects: a unix socket (by directory + name, so long paths such as
+/// `/proc/PID/root/run/hop/…` still fit in `sun_path`) or a loopback TCP port.
+public enum ProbeTarget: Sendable, Hashable, CustomStringConvertible {
+    case unix(directory: String, name: String)
+    case tcp(port: Int)
+    public var description: String {
+        switch self {
+        case .unix(let d, let n): return "unix:\(d)/\(n)"
+        case .tcp(let p): return "127.0.0.1:\(p)"
+        }
+    }
+}
+
+/// The answer to one HTTP GET.
+public struct ProbeResponse: Sendable, Hashable {
+    public var status: Int
+    public var body: String
+}
+
+/// A minimal HTTP/1.1 client for health checks: one GET, `Connection: close`, a deadline for the
+/// whole exchange. Enough for a health gate; not a general client.
+public enum HealthProbe {
+    /// Sends `GET path` with `Host: host` and returns the status and body, or throws `.environment`
+    /// describing what failed (connect, timeout, malformed answer).
+    public static func get(_ target: ProbeTarget, path: String, host: String, timeout: Double) throws -> ProbeResponse {
+        let deadline = Date().addingTimeInterval(timeout)
+        let fd = try connect(target, deadline: deadline)
+        defer { close(fd) }
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: hop-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        try writeAll(fd, Array(request.utf8), deadline: deadline, target: target)
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            try wait(fd, events: Int16(POLLIN), deadline: deadline, target: target, what: "an answer")
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw HopError(.environment, "reading from \(target) failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+            if data.count > 4 << 20 { break }
+        }
+        return try parse(data, target: target)
+    }
+
+    /// Parses a whole HTTP/1.x response (chunked bodies are decoded).
+    static func parse(_ data: [UInt8], target: ProbeTarget) throws -> ProbeResponse {
+        let text = String(decoding: data, as: UTF8.self)
+        guard let headerEnd = text.range(of: "\r\n\r\n") else {
+            throw HopError(.environment, "\(target) closed the connection without a complete HTTP answer")
+        }
+        let head = text[..<headerEnd.lowerBound]
+        let statusLine = head.split(separator: "\r\n", omittingEmptySubsequences: false).first ?? ""
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
+            throw HopError(.environment, "\(target) answered `\(statusLine.prefix(80))`, which is not an HTTP status line")
+        }
+        var body = String(text[headerEnd.upperBound...])
+        if head.lowercased().contains("transfer-encoding: chunked") { body = dechunk(body) }
+        return ProbeResponse(status: status, body: body)
+    }
+
+    static func dechunk(_ s: String) -> String {
+        var out = "", rest = Substring(s)
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound].split(separator: ";").first ?? "", radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            let utf8 = rest[start...].utf8
+            guard utf8.count >= size else { out += rest[start...]; break }
+            let end = utf8.index(utf8.startIndex, offsetBy: size)
+            out += String(rest[start..<end])
+            rest = rest[end...].dropFirst(2)
+        }
+        return out
+    }
+
+    private static func connect(_ target: ProbeTarget, deadline: Date) throws -> Int32 {
+        switch target {
+        case .unix(let directory, let name):
+            let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dirFD >= 0 else {
+                throw HopError(.environment, "\(target): the socket directory cannot be opened: \(String(cString: strerror(errno)))")
+            }
+            defer { close(dirFD) }
+            let path = "/proc/self/fd/\(dirFD)/\(name)"
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { throw HopError(.environment, "socket(AF_UNIX) failed") }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw HopError(.environment, "socket path too long: \(path)") }
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                for (i, b) in bytes.enumerated() { raw[i] = b }
+                raw[bytes.count] = 0
+            }
+            let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            try finishConnect(fd, r, target: target, deadline: deadline)
+            return fd
+        case .tcp(let port):
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { throw HopError(.environment, "socket(AF_INET) failed") }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
+            let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            try finishConnect(fd, r, target: target, deadline: deadline)
+            return fd
+        }
+    }
+
+    private static func finishConnect(_ fd: Int32, _ r: Int32, target: ProbeTarget, deadline: Date) throws {
+        if r == 0 { return }
+        guard errno == EINPROGRESS || errno == EAGAIN else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw HopError(.environment, "connecting to \(target) failed: \(message)")
+        }
+        do { try wait(fd, events: Int16(POLLOUT), deadline: deadline, target: target, what: "the connection") } catch { close(fd); throw error }
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        if err != 0 {
+            close(fd)
+            throw HopError(.environment, "connecting to \(target) failed: \(String(cString: strerror(err)))")
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], deadline: Date, target: ProbeTarget) throws {
+        var offset = 0
+        while offset < bytes.count {
+            try wait(fd, events: Int16(POLLOUT), deadline: deadline, target: target, what: "sending the request")
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw HopError(.environment, "sending to \(target) failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+
+    private static func wait(_ fd: Int32, events: Int16, deadline: Date, target: ProbeTarget, what: String) throws {
+        while true {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw HopError(.environment, "\(target): timed out waiting for \(what)") }
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            let r = poll(&p, 1, Int32(min(remaining * 1000, 60_000)) + 1)
+            if r > 0 { return }
+            if r < 0 && errno != EINTR { throw HopError(.environment, "poll on \(target) failed") }
+        }
+    }
+}

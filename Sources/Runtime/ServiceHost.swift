@@ -1,0 +1,88 @@
+import Foundation
+import HopBasics
+
+/// The systemd hop runs apps under, and the view of its filesystem: the private host booted by
+/// `hop host up` (its /run is reached from outside as /proc/PID/root/run), or the machine's own
+/// systemd when it is PID 1.
+public struct ServiceHost: Sendable {
+    public enum Kind: String, Sendable { case privateHost = "private", native }
+    public let kind: Kind
+    /// Prefix that turns a path as the host's services see it into a path hop can open.
+    public let rootPrefix: String
+    /// The private host's PID 1 (nil for the native host).
+    public let pid: Int32?
+    public let runner: any ProcessRunner
+
+    /// The private host for `home` when it runs, else the native systemd when it is PID 1.
+    public static func resolve(home: HopHome, runner: any ProcessRunner = SystemRunner()) throws -> ServiceHost {
+        let priv = PrivateHost(stateDir: home.root + "/host", runner: runner)
+        if let p = priv.pid() {
+            return ServiceHost(kind: .privateHost, rootPrefix: "/proc/\(p)/root", pid: p, runner: runner)
+        }
+        if let comm = try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8),
+           comm.trimmingCharacters(in: .whitespacesAndNewlines) == "systemd",
+           FileManager.default.fileExists(atPath: "/run/systemd/system") {
+            return ServiceHost(kind: .native, rootPrefix: "", pid: nil, runner: runner)
+        }
+        throw HopError(.environment, "no systemd to run apps under: systemd is not PID 1 here and the private host is not running",
+                       hint: "run `hop host up` (a private systemd for containers and CI)")
+    }
+
+    /// A path as the services see it, made openable by hop.
+    public func path(_ servicePath: String) -> String { rootPrefix + servicePath }
+
+    /// Where hop installs units (as the services see it): the runtime unit directory.
+    public var unitDirectory: String { "/run/systemd/system" }
+
+    /// Runs a program inside the host's namespaces (directly on a native host).
+    public func command(_ executable: String, _ arguments: [String]) -> Command {
+        if let pid { return Command("nsenter", ["-t", "\(pid)", "-m", "-p", executable] + arguments) }
+        return Command(executable, arguments)
+    }
+
+    public func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
+        try runner.run(command(executable, arguments))
+    }
+
+    /// systemctl; a non-zero exit is a result, not an error.
+    @discardableResult
+    public func systemctl(_ args: [String]) throws -> ProcessResult {
+        try run("systemctl", args)
+    }
+
+    /// systemctl that must succeed.
+    public func systemctlChecked(_ args: [String], what: String) throws {
+        let r = try systemctl(args)
+        guard r.succeeded else {
+            throw HopError(.environment, "\(what) failed: systemctl \(args.joined(separator: " ")) exited \(r.status)",
+                           hint: "see `hop logs` for the app's journal", detail: r.stderrTail(8))
+        }
+    }
+
+    /// Unit properties (`systemctl show -p …`) for several units at once, in order.
+    public func show(_ units: [String], properties: [String]) throws -> [[String: String]] {
+        guard !units.isEmpty else { return [] }
+        let r = try systemctl(["show", "--no-pager", "-p", properties.joined(separator: ",")] + units)
+        var result: [[String: String]] = []
+        for block in r.stdoutText.components(separatedBy: "\n\n") where !block.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            var d: [String: String] = [:]
+            for line in block.split(separator: "\n") {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                d[String(line[..<eq])] = String(line[line.index(after: eq)...])
+            }
+            result.append(d)
+        }
+        return result
+    }
+
+    /// Unit names (loaded or not-found) matching a glob, e.g. `hop-blog-*`.
+    public func units(matching pattern: String) throws -> [String] {
+        let r = try systemctl(["list-units", "--all", "--plain", "--no-legend", "--no-pager", pattern])
+        let files = try systemctl(["list-unit-files", "--plain", "--no-legend", "--no-pager", pattern])
+        var names = Set<String>()
+        for line in (r.stdoutText + "\n" + files.stdoutText).split(separator: "\n") {
+            if let first = line.split(separator: " ").first { names.insert(String(first)) }
+        }
+        return names.sorted()
+    }
+}
