@@ -113,8 +113,11 @@ public struct Activator {
 
     // MARK: Units
 
-    /// Copies the generation's unit files (and drop-ins) into the host's unit directory.
+    /// Copies the generation's unit files (and drop-ins) into the host's unit directory; systemd
+    /// reloads only when a file changed (a rollback to a generation whose units are still
+    /// installed skips it).
     func installUnits(_ g: GenerationRecord) throws {
+        var changed = false
         let fm = FileManager.default
         let src = g.storePath + "/units"
         let dst = host.path(host.unitDirectory)
@@ -124,13 +127,13 @@ public struct Activator {
             fm.fileExists(atPath: src + "/" + name, isDirectory: &isDir)
             if isDir.boolValue {
                 for inner in try fm.contentsOfDirectory(atPath: src + "/" + name) {
-                    try writeIfChanged(dst + "/" + name + "/" + inner, try String(contentsOfFile: src + "/" + name + "/" + inner, encoding: .utf8))
+                    changed = try writeIfChanged(dst + "/" + name + "/" + inner, try String(contentsOfFile: src + "/" + name + "/" + inner, encoding: .utf8)) || changed
                 }
             } else {
-                try writeIfChanged(dst + "/" + name, try String(contentsOfFile: src + "/" + name, encoding: .utf8))
+                changed = try writeIfChanged(dst + "/" + name, try String(contentsOfFile: src + "/" + name, encoding: .utf8)) || changed
             }
         }
-        try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
+        if changed { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
     }
 
     /// The unit files of generation `n` of `app` present in the unit directory.
@@ -142,13 +145,33 @@ public struct Activator {
 
     /// Stops every unit of generation `n` and removes its unit files.
     public func stopAndRemove(app: String, number n: Int) throws {
-        let pattern = "hop-\(app)-g\(n)-*"
-        try host.systemctl(["stop", pattern])
-        try host.systemctl(["reset-failed", pattern])
+        try stop(app: app, number: n)
         let dir = host.path(host.unitDirectory)
         let files = installedUnitFiles(app: app, number: n)
         for f in files { try? FileManager.default.removeItem(atPath: dir + "/" + f) }
         if !files.isEmpty { try host.systemctl(["daemon-reload"]) }
+    }
+
+    /// Stops every unit of generation `n` (its unit files stay, so starting it again is quick).
+    public func stop(app: String, number n: Int) throws {
+        let pattern = "hop-\(app)-g\(n)-*"
+        try host.systemctl(["stop", pattern])
+        try host.systemctl(["reset-failed", pattern])
+    }
+
+    /// Removes the unit files of every generation of `app` except `keep` (stopped ones only).
+    public func pruneUnitFiles(app: String, keep: Set<Int>) throws {
+        let dir = host.path(host.unitDirectory)
+        let prefix = "hop-\(app)-g"
+        var removed = false
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasPrefix(prefix) {
+            let digits = f.dropFirst(prefix.count).prefix { $0.isNumber }
+            guard let n = Int(digits), !keep.contains(n) else { continue }
+            try stop(app: app, number: n)
+            try? FileManager.default.removeItem(atPath: dir + "/" + f)
+            removed = true
+        }
+        if removed { try host.systemctl(["daemon-reload"]) }
     }
 
     /// Starts the generation's socket, release and process instances.
@@ -325,7 +348,7 @@ public struct Activator {
         try writeJournal(j)
         faultPoint("\(op):journal")
         try db.setGenerationStatus(app: app, number: target.number, .pending)
-        try nginx.ensureRunning()
+        if !FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) { try nginx.ensureRunning() }
         do {
             try installUnits(target)
             faultPoint("\(op):installed")
@@ -365,7 +388,10 @@ public struct Activator {
         faultPoint("\(journal(target.app)?.op ?? "deploy"):recorded")
         if let from, from != target.number {
             if drain > 0 { usleep(useconds_t(drain * 1_000_000)) }
-            try stopAndRemove(app: target.app, number: from)
+            // The previous generation is stopped but its unit files stay installed, so rolling
+            // back to it needs no systemd reload; older ones are removed.
+            try stop(app: target.app, number: from)
+            try pruneUnitFiles(app: target.app, keep: [target.number, from])
             faultPoint("\(journal(target.app)?.op ?? "deploy"):retired")
         }
         clearJournal(target.app)
