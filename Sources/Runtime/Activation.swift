@@ -453,6 +453,8 @@ public struct Activator {
         switch j.phase {
         case .starting:
             try undo(target, reason: "interrupted before its switch")
+            // A rollback's target served before; being interrupted says nothing against it.
+            if j.op == "rollback" { try db.setGenerationStatus(app: app, number: target.number, .retired) }
             try setProfile(app, from?.number)
             if let from { try point(app, to: from, manifest: try GenerationManifest.read(storePath: from.storePath)) }
             return "an interrupted \(j.op) to generation \(j.to) was undone; generation \(j.from.map(String.init) ?? "none") serves"

@@ -145,16 +145,18 @@ public struct GenerationPlan: Sendable {
         return files
     }
 
+    /// No config value — not even a hash of the values, which would let anyone who can read the
+    /// store test guesses — goes into the manifest.
     func manifestJSON() -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
         struct M: Encodable {
             var app: String; var generation: Int; var build: Int64; var appPath: String
-            var scale: [String: Int]; var ports: [Int]; var socket: String?; var configHash: String
+            var scale: [String: Int]; var ports: [Int]; var socket: String?
             var healthcheck: HealthCheck?
         }
         let m = M(app: app, generation: number, build: buildID, appPath: appPath, scale: Dictionary(uniqueKeysWithValues: runtimeProcesses.map { ($0.name, $0.instances) }),
-                  ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil, configHash: configHash,
+                  ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
                   healthcheck: spec.healthcheck)
         return String(decoding: (try? enc.encode(m)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
     }

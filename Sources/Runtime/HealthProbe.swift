@@ -68,16 +68,17 @@ public enum HealthProbe {
     }
 
     static func dechunk(_ s: String) -> String {
-        var out = "", rest = Substring(s)
-        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound].split(separator: ";").first ?? "", radix: 16), size > 0 {
-            let start = lineEnd.upperBound
-            let utf8 = rest[start...].utf8
-            guard utf8.count >= size else { out += rest[start...]; break }
-            let end = utf8.index(utf8.startIndex, offsetBy: size)
-            out += String(rest[start..<end])
-            rest = rest[end...].dropFirst(2)
+        var bytes = Array(s.utf8)[...]
+        var out = [UInt8]()
+        while let cr = bytes.firstIndex(of: 13), bytes.index(after: cr) < bytes.endIndex, bytes[bytes.index(after: cr)] == 10 {
+            let sizeText = String(decoding: bytes[..<cr], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size > 0 else { break }
+            let start = cr + 2
+            let end = min(bytes.endIndex, start + size)
+            out += bytes[start..<end]
+            bytes = bytes[min(bytes.endIndex, end + 2)...]
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     private static func connect(_ target: ProbeTarget, deadline: Date) throws -> Int32 {

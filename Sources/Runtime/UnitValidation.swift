@@ -20,8 +20,14 @@ public enum UnitValidation {
     /// `ExecStart=` program must exist on this machine: verify checks it.
     /// - Throws: `.invalidInput` for a name that is not a plain unit file name or text with NUL
     ///   (nothing is written then); `.environment` when systemd-analyze cannot be run.
-    public static func verify(unitText: String, name: String, runner: any ProcessRunner = SystemRunner()) throws -> [String] {
+    /// `companions` are units it refers to (a service's socket unit), written beside it.
+    public static func verify(unitText: String, name: String, companions: [String: String] = [:],
+                              runner: any ProcessRunner = SystemRunner()) throws -> [String] {
         try withUnitFile(unitText: unitText, name: name) { path in
+            for (companion, text) in companions {
+                try checkUnitFileName(companion)
+                try Data(text.utf8).write(to: URL(fileURLWithPath: (path as NSString).deletingLastPathComponent + "/" + companion))
+            }
             let result = try runner.run(Command("systemd-analyze", ["verify", "--man=no", path], environment: quietEnvironment))
             var problems: [String] = []
             let lines = (result.stderrText + "\n" + result.stdoutText).split(separator: "\n").map { String($0) }

@@ -79,9 +79,10 @@ public enum UnitRenderer {
                 }
                 environment.append("PORT=\(port)")
             case .socket:
-                guard spec.socketPath != nil else {
+                guard let socketPath = spec.socketPath else {
                     throw HopError.invalid("`\(spec.app)` generation \(spec.generation) uses a socket upstream but has no socket path")
                 }
+                try checkSocketPath(socketPath)
                 // systemd owns the listening socket (see `renderSocket`) and passes it as fd 3 to
                 // every instance (LISTEN_FDS), so instances share it and it outlives restarts.
                 // gunicorn picks it up by itself; naming it again (`--bind fd://3`) would make
@@ -187,11 +188,7 @@ public enum UnitRenderer {
         guard case .socket = spec.upstream, let socketPath = spec.socketPath else {
             throw HopError.invalid("`\(spec.app)` generation \(spec.generation) is not served on a socket")
         }
-        try checkPath(socketPath, what: "the socket path")
-        guard socketPath.utf8.count <= 107 else {
-            throw HopError.invalid("the socket path `\(socketPath)` is longer than the 107 bytes a unix socket path holds",
-                                   hint: "use a shorter app name")
-        }
+        try checkSocketPath(socketPath)
         try checkProcess(socketGroup.replacingOccurrences(of: "-", with: "_"))
         let service = try instanceName(app: spec.app, process: process.name, generation: spec.generation, instance: 1)
         return [
@@ -254,6 +251,19 @@ public enum UnitRenderer {
               components[2].dropFirst(32).first == "-" else {
             throw HopError.invalid("\(what) `\(printable(path))` is not inside /nix/store",
                                    hint: "hop runs only what it built: point at a path inside the app's closure")
+        }
+    }
+
+    /// A socket path systemd creates: normalized, under /run, short enough for `sun_path`.
+    static func checkSocketPath(_ socketPath: String) throws {
+        try checkPath(socketPath, what: "the socket path")
+        guard socketPath.hasPrefix("/run/"), socketPath.split(separator: "/").count >= 3 else {
+            throw HopError.invalid("the socket path `\(socketPath)` is not inside a directory under /run",
+                                   hint: "use a path like /run/hop/<app>/g<generation>/web.sock")
+        }
+        guard socketPath.utf8.count <= 107 else {
+            throw HopError.invalid("the socket path `\(socketPath)` is longer than the 107 bytes a unix socket path holds",
+                                   hint: "use a shorter app name")
         }
     }
 

@@ -36,7 +36,7 @@ fileprivate func wsgiSpec(out: String = fakeOut) -> (GenerationSpec, RuntimeProc
     let spec = GenerationSpec(app: "shop.example", generation: 12, outPath: out, processes: [web],
                               environmentFile: "/var/lib/hop/env/shop.example.env",
                               upstream: .socket(path: "/run/hop/shop.example/web.sock"),
-                              socketPath: "/run/hop-shop.example-g12/web.sock")
+                              socketPath: "/run/hop/shop.example/g12/web.sock")
     return (spec, web)
 }
 
@@ -109,7 +109,12 @@ fileprivate func realLauncherOut() throws -> String {
             let (spec, process) = make(out)
             let text = try UnitRenderer.render(spec, process: process, allowJIT: jit)
             let unitName = try UnitRenderer.unitName(app: spec.app, process: process.name, generation: spec.generation)
-            let problems = try UnitValidation.verify(unitText: text, name: unitName)
+            var companions: [String: String] = [:]
+            if process.kind == .wsgi {
+                companions[try UnitRenderer.socketUnitName(app: spec.app, process: process.name, generation: spec.generation)] =
+                    try UnitRenderer.renderSocket(spec, process: process)
+            }
+            let problems = try UnitValidation.verify(unitText: text, name: unitName, companions: companions)
             #expect(problems.isEmpty, "\(name): \(problems)")
         }
     }

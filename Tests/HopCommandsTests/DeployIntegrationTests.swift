@@ -1,0 +1,289 @@
+import Foundation
+import Testing
+import HopBasics
+import Runtime
+
+/// One private systemd host (with nginx) for every deploy test of the run, on the shared home, torn
+/// down when the test process exits.
+let deployHost: (port: Int, ready: Bool) = {
+    guard seedsReady else { return (0, false) }
+    var port = Int.random(in: 18100...18999)
+    for candidate in (port..<19000) where portFree(candidate) { port = candidate; break }
+    let r = try? hop(["host", "up", "--http-port", "\(port)", "--json"])
+    atexit { try? PrivateHost(stateDir: sharedHome.root + "/host").down() }
+    if r?.status != 0 { print("host up failed: \(r?.stderr ?? "")") }
+    return (port, r?.status == 0)
+}()
+
+func portFree(_ port: Int) -> Bool {
+    let r = try? SystemRunner().run(Command("sh", ["-c", "! (exec 3<>/dev/tcp/127.0.0.1/\(port)) 2>/dev/null"]))
+    return r?.succeeded ?? false
+}
+
+/// GET through the front nginx with the app's host name; (status, body), status 0 when unreachable.
+func fetch(_ app: String, _ path: String = "/") -> (status: Int, body: String) {
+    let r = try? SystemRunner().run(Command("curl", ["-s", "--max-time", "5", "-H", "Host: \(app).localhost",
+                                                     "-w", "\n%{http_code}", "http://127.0.0.1:\(deployHost.port)\(path)"]))
+    guard let out = r?.stdoutText, let nl = out.lastIndex(of: "\n") else { return (0, "") }
+    return (Int(out[out.index(after: nl)...]) ?? 0, String(out[..<nl]))
+}
+
+/// hop with extra environment (HOP_FAULT, the wheelhouse).
+@discardableResult
+func hopEnv(_ args: [String], _ env: [String: String?] = [:]) throws -> CLIResult {
+    var e: [String: String?] = ["HOP_HOME": sharedHome.root, "HOP_FIND_LINKS": wheelhouse]
+    for (k, v) in env { e[k] = v }
+    let r = try SystemRunner().run(Command(hopBinary, args, environment: e))
+    return CLIResult(status: r.status, stdout: r.stdoutText, stderr: r.stderrText)
+}
+
+/// A copy of the Flask fixture with its greeting (and optionally more) changed.
+func flaskVariant(_ dir: String, greeting: String, extraPython: String = "", toml: String? = nil) throws -> String {
+    let app = dir + "/src-\(UUID().uuidString.prefix(8))"
+    try copyTree(fixtures + "/flask-app", app)
+    var code = try String(contentsOfFile: app + "/app.py", encoding: .utf8)
+    code = code.replacingOccurrences(of: "Hello from Flask on hop", with: greeting)
+    try (code + extraPython).write(toFile: app + "/app.py", atomically: true, encoding: .utf8)
+    if let toml { try toml.write(toFile: app + "/hop3.toml", atomically: true, encoding: .utf8) }
+    return app
+}
+
+func generations(_ app: String) throws -> [[String: Any]] {
+    let r = try hopEnv(["generations", app, "--json"])
+    return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
+}
+
+func activeNumber(_ app: String) throws -> Int? {
+    try generations(app).first { $0["current"] as? Bool == true }?["generation"] as? Int
+}
+
+@Suite("Deploy, rollback and the runtime against real systemd and nginx", .tags(.integration), .serialized)
+struct DeployIntegrationTests {
+    @Test("deploy Flask, fetch through nginx, redeploy a change, roll back, list generations")
+    func deployRedeployRollback() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-flask"
+            let v1 = try flaskVariant(dir, greeting: "hello v1")
+            let d1 = try hopEnv(["deploy", v1, "--app", app, "--watch", "0", "--json"])
+            #expect(d1.status == 0, "\(d1.stderr)")
+            #expect(fetch(app).body == "hello v1\n")
+            // No change: no new generation.
+            let again = try hopEnv(["deploy", v1, "--app", app, "--json"])
+            #expect(again.status == 0 && json(again.stdout)["noop"] as? Bool == true, "\(again.stdout)\(again.stderr)")
+            let v2 = try flaskVariant(dir, greeting: "hello v2")
+            let d2 = try hopEnv(["deploy", v2, "--app", app, "--watch", "1", "--json"])
+            #expect(d2.status == 0, "\(d2.stderr)")
+            #expect(fetch(app).body == "hello v2\n")
+            let n2 = try #require(json(d2.stdout)["generation"] as? Int)
+            let rb = try hopEnv(["rollback", app, "--json"])
+            #expect(rb.status == 0, "\(rb.stderr)")
+            #expect(fetch(app).body == "hello v1\n")
+            let gens = try generations(app)
+            #expect(gens.count == 2)
+            #expect(try activeNumber(app) == n2 - 1)
+            // The profile is a Nix profile: nix-env agrees on the generations and the current one.
+            let nixEnv = try SystemRunner().run(Command("nix-env", ["--list-generations", "--profile", sharedHome.apps + "/\(app)/profile"]))
+            #expect(nixEnv.succeeded && nixEnv.stdoutText.contains("(current)"), "\(nixEnv.stdoutText)\(nixEnv.stderrText)")
+            // The generation's closure holds the app build, its units, the site and the manifest.
+            let current = try #require(gens.first { $0["current"] as? Bool == true }?["storePath"] as? String)
+            for file in ["manifest.json", "nginx-site.conf", "app/bin/wsgi"] {
+                #expect(FileManager.default.fileExists(atPath: current + "/" + file), "\(file)")
+            }
+            // Roll forward to a named generation.
+            #expect(try hopEnv(["rollback", app, "--to", "\(n2)"]).status == 0)
+            #expect(fetch(app).body == "hello v2\n")
+            let destroyed = try hopEnv(["destroy", app, "--purge"])
+            #expect(destroyed.status == 0, "\(destroyed.stderr)")
+            #expect(fetch(app).status == 404)
+        }
+    }
+
+    @Test("a static site is served by nginx itself; destroy removes it")
+    func staticSite() throws {
+        try #require(deployHost.ready)
+        let app = "it-static"
+        let d = try hopEnv(["deploy", fixtures + "/static-site", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let page = fetch(app)
+        #expect(page.status == 200 && page.body.contains("Hello from a static site"))
+        #expect(fetch(app, "/css/site.css").status == 200)
+        #expect(fetch(app, "/missing").status == 404)
+        #expect(try hopEnv(["destroy", app]).status == 0)
+        #expect(fetch(app).status == 404)
+        #expect(try generations(app).isEmpty)
+    }
+
+    @Test("scale to 2 instances; config reaches the app from a root-only file and never the store")
+    func scaleAndConfig() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-config"
+            let src = try flaskVariant(dir, greeting: "config app")
+            #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
+            let scaled = try hopEnv(["scale", app, "wsgi=2", "--watch", "0"])
+            #expect(scaled.status == 0, "\(scaled.stderr)")
+            let ps = json(try hopEnv(["ps", app, "--json"]).stdout)
+            let procs = ps["processes"] as? [[String: Any]] ?? []
+            #expect(procs.count == 2 && procs.allSatisfy { $0["state"] as? String == "active" }, "\(ps)")
+            #expect(fetch(app).body == "config app\n")
+
+            let secret = "hop-secret-\(UUID().uuidString)"
+            let set = try hopEnv(["config:set", app, "API_TOKEN=\(secret)", "QUOTED=a \"b\" $c `d` \\e", "--watch", "0"])
+            #expect(set.status == 0, "\(set.stderr)")
+            let run = try hopEnv(["run", app, "--", "sh", "-c", "printf '%s|%s' \"$API_TOKEN\" \"$QUOTED\""])
+            #expect(run.status == 0 && run.stdout == "\(secret)|a \"b\" $c `d` \\e", "\(run.stdout)\(run.stderr)")
+            #expect(fetch(app).body == "config app\n")
+            // Scale survives a config change.
+            #expect((json(try hopEnv(["ps", app, "--json"]).stdout)["processes"] as? [Any])?.count == 2)
+
+            // The env file is root-only and outside the store.
+            let active = try #require(try activeNumber(app))
+            let envFile = sharedHome.apps + "/\(app)/env/g\(active).env"
+            let attrs = try FileManager.default.attributesOfItem(atPath: envFile)
+            #expect((attrs[.posixPermissions] as? Int) == 0o600)
+            // The secret is in no store path hop created for the app: every generation's closure
+            // and every derivation hop wrote for it.
+            var paths = Set<String>()
+            for g in try generations(app) {
+                guard let p = g["storePath"] as? String else { continue }
+                let closure = try SystemRunner().run(Command("nix-store", ["-qR", p]))
+                paths.formUnion(closure.stdoutText.split(separator: "\n").map(String.init))
+                let drv = try SystemRunner().run(Command("nix-store", ["-qd", p]))
+                paths.insert(drv.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            #expect(paths.count > 3)
+            let grep = try SystemRunner().run(Command("grep", ["-rlF", secret] + paths.sorted()))
+            #expect(grep.stdoutText.isEmpty, "secret found in \(grep.stdoutText)")
+            #expect(grep.status == 1)
+
+            // Unset, then the old value is gone.
+            #expect(try hopEnv(["config", "unset", app, "API_TOKEN", "--watch", "0"]).status == 0)
+            let after = try hopEnv(["run", app, "--", "sh", "-c", "printf '%s' \"${API_TOKEN:-unset}\""])
+            #expect(after.stdout == "unset")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
+    }
+
+    @Test("a TCP $PORT app gets a port per instance; nginx balances over them after a reload")
+    func tcpApp() throws {
+        try #require(deployHost.ready)
+        let app = "it-tcp"
+        let d = try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(fetch(app).body.contains("Hello from the Python standard library"))
+        #expect(try hopEnv(["scale", app, "web=2", "--watch", "0"]).status == 0)
+        let site = try String(contentsOfFile: sharedHome.root + "/nginx/sites/\(app).conf", encoding: .utf8)
+        #expect(site.components(separatedBy: "server 127.0.0.1:").count == 3, "\(site)")
+        for _ in 0..<4 { #expect(fetch(app).status == 200) }
+        #expect(try hopEnv(["destroy", app]).status == 0)
+    }
+
+    enum Broken: String, CaseIterable { case exitsAtStart, answers500, wrongBody, diesAfterSwitch }
+
+    @Test("a broken deploy is rolled back automatically, exits 8 and the old generation keeps serving", arguments: Broken.allCases)
+    func brokenDeploy(_ kind: Broken) throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-broken-\(kind.rawValue.lowercased())"
+            let good = try flaskVariant(dir, greeting: "good")
+            #expect(try hopEnv(["deploy", good, "--app", app, "--watch", "0"]).status == 0)
+            let before = try activeNumber(app)
+            let bad: String
+            var watch = "0"
+            switch kind {
+            case .exitsAtStart:
+                bad = try flaskVariant(dir, greeting: "bad", extraPython: "\nraise SystemExit('broken on purpose')\n")
+            case .answers500:
+                bad = try flaskVariant(dir, greeting: "bad", extraPython: "\n@app.route('/boom')\ndef boom():\n    return 'no', 500\n",
+                                       toml: "[healthcheck]\npath = \"/boom\"\ntimeout = 2\nretries = 2\ninterval = 0.2\n")
+            case .wrongBody:
+                bad = try flaskVariant(dir, greeting: "bad", toml: "[healthcheck]\npath = \"/health\"\ncontains = \"ready\"\ntimeout = 2\nretries = 2\ninterval = 0.2\n")
+            case .diesAfterSwitch:
+                bad = try flaskVariant(dir, greeting: "bad", extraPython: "\nimport os, signal, threading\nthreading.Timer(1.5, lambda: os.kill(os.getppid(), signal.SIGKILL)).start()\n")
+                watch = "6"
+            }
+            let r = try hopEnv(["deploy", bad, "--app", app, "--watch", watch])
+            #expect(r.status == 8, "\(r.stdout)\(r.stderr)")
+            #expect(r.stderr.contains("generation"), "\(r.stderr)")
+            #expect(fetch(app).body == "good\n")
+            #expect(try activeNumber(app) == before)
+            let failed = try generations(app).filter { $0["status"] as? String == "failed" }
+            #expect(failed.count == 1)
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
+    }
+
+    static let faultPoints = ["deploy:journal", "deploy:installed", "deploy:started", "deploy:gated", "deploy:switched",
+                              "deploy:recorded", "deploy:retired", "rollback:started", "rollback:switched", "rollback:recorded"]
+
+    @Test("hop killed with SIGKILL at a step of deploy or rollback: the app keeps answering and the next command leaves one consistent state",
+          arguments: faultPoints)
+    func killedMidway(_ point: String) throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-kill-" + point.replacingOccurrences(of: ":", with: "-")
+            let v1 = try flaskVariant(dir, greeting: "one")
+            let v2 = try flaskVariant(dir, greeting: "two")
+            #expect(try hopEnv(["deploy", v1, "--app", app, "--watch", "0"]).status == 0)
+            if point.hasPrefix("rollback") {
+                #expect(try hopEnv(["deploy", v2, "--app", app, "--watch", "0"]).status == 0)
+            }
+            let args = point.hasPrefix("rollback") ? ["rollback", app] : ["deploy", v2, "--app", app, "--watch", "1"]
+            let killed = try hopEnv(args, ["HOP_FAULT": point])
+            #expect(killed.status != 0, "hop was not killed at \(point)")
+            // Serving never went dark.
+            let during = fetch(app)
+            #expect(during.status == 200 && ["one\n", "two\n"].contains(during.body), "\(during)")
+            // The next command recovers: one active generation, no journal, nginx serves it.
+            let gens = try generations(app)
+            let active = gens.filter { $0["status"] as? String == "active" }
+            #expect(active.count == 1, "\(gens)")
+            #expect(gens.allSatisfy { $0["status"] as? String != "pending" }, "\(gens)")
+            #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/journal.json"))
+            let activeStore = active.first?["storePath"] as? String ?? ""
+            let expected = (try? String(contentsOfFile: activeStore + "/app/app/app.py", encoding: .utf8))?.contains("\"one\"") == true ? "one\n" : "two\n"
+            #expect(fetch(app).body == expected)
+            // Only the active generation's instances run.
+            let ps = json(try hopEnv(["ps", app, "--json"]).stdout)
+            #expect((ps["processes"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "active" }, "\(ps)")
+            let running = try SystemRunner().run(Command("nsenter", ["-t", "\(PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0)", "-m", "-p",
+                                                                   "systemctl", "list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-g*@*.service"]))
+            let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
+                line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
+            })
+            #expect(gensRunning.count == 1, "\(running.stdoutText)")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
+    }
+
+    @Test("hostile app names, config keys and domains are refused with exit 2 before anything is written")
+    func hostileInput() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let sites = Set((try? FileManager.default.contentsOfDirectory(atPath: sharedHome.root + "/nginx/sites")) ?? [])
+            for name in ["bad;name", "../etc", "a{b", "x\ny", "аpp"] {
+                let r = try hopEnv(["deploy", fixtures + "/static-site", "--app", name])
+                #expect(r.status == 2, "\(name): \(r.stderr)")
+                #expect(try hopEnv(["config", "set", name, "A=b"]).status == 2)
+                #expect(try hopEnv(["rollback", name]).status == 2)
+            }
+            for key in ["A;B", "1X", "PORT", "A-B", "É"] {
+                #expect(try hopEnv(["config", "set", "it-hostile", "\(key)=v"]).status == 2, "\(key)")
+            }
+            for domain in ["evil.com;", "a{b}.com", "xn--80ak6aa92e.com\n", "ехаmple.com", "../x"] {
+                let src = dir + "/d-\(UUID().uuidString.prefix(6))"
+                try copyTree(fixtures + "/static-site", src)
+                try "[domains]\nnames = [\(jsonString(domain))]\n".write(toFile: src + "/hop3.toml", atomically: true, encoding: .utf8)
+                let r = try hopEnv(["deploy", src, "--app", "it-hostile"])
+                #expect(r.status == 2, "\(domain): \(r.stdout)\(r.stderr)")
+            }
+            #expect(try generations("it-hostile").isEmpty)
+            #expect(Set((try? FileManager.default.contentsOfDirectory(atPath: sharedHome.root + "/nginx/sites")) ?? []) == sites)
+        }
+    }
+}
+
+func jsonString(_ s: String) -> String {
+    String(decoding: (try? JSONSerialization.data(withJSONObject: [s])) ?? Data("[\"\"]".utf8), as: UTF8.self).dropFirst().dropLast().description
+}
