@@ -15,7 +15,7 @@ struct PrivateHostTests {
             defer { try? FileManager.default.removeItem(atPath: sentinel) }
             let home = HopHome(root: dir + "/home")
             #expect(try hop(["seed", "import", "busybox"], home: home).status == 0)
-            let up = try hop(["host", "up", "--json"], home: home)
+            let up = try hop(["host", "up", "--http-port", "\(Int.random(in: 19100...19900))", "--json"], home: home)
             let host = PrivateHost(stateDir: home.root + "/host")
             defer { try? host.down() }
             #expect(up.status == 0, "\(up.stdout)\(up.stderr)")
