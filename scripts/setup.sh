@@ -10,7 +10,8 @@ log() { printf 'setup: %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "setup: run as root (hop manages /nix and /var/lib/hop)" >&2; exit 2; }
 
 pkgs=(nix-bin libarchive-dev libsqlite3-dev sqlite3 busybox-static patchelf git
-      python3 python3-venv python3-pip golang-go nodejs ca-certificates hyperfine bc curl)
+      python3 python3-venv python3-pip golang-go nodejs ca-certificates hyperfine bc curl
+      wrk procps systemd util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -104,10 +104,12 @@ extension HopDatabase {
         }
     }
 
-    /// Every TCP port held by a generation that is pending or active (of any app).
+    /// Every TCP port held by a generation hop still keeps (of any app). A retired generation keeps
+    /// its ports: a rollback starts it on them again, so no newer generation may take them (it would
+    /// still be serving on them when the rollback's health gate runs). `hop gc` frees them.
     public func portsInUse() throws -> Set<Int> {
         let texts = try db.read { conn in
-            try conn.prepare("SELECT ports_json FROM generations WHERE status IN ('pending', 'active')").rows([]) { try $0.text(0) }
+            try conn.prepare("SELECT ports_json FROM generations").rows([]) { try $0.text(0) }
         }
         var ports = Set<Int>()
         for t in texts { ports.formUnion((try? JSONDecoder().decode([Int].self, from: Data(t.utf8))) ?? []) }

@@ -300,14 +300,15 @@ public struct Activator {
 
     /// Points `/run/hop/<app>/current` and `web.sock` at generation `g` (rename(2), atomic), then
     /// installs its nginx site (a reload only when the text changed: TCP ports, domains).
-    func point(_ app: String, to g: GenerationRecord?, manifest m: GenerationManifest?) throws {
+    @discardableResult
+    func point(_ app: String, to g: GenerationRecord?, manifest m: GenerationManifest?) throws -> Set<String> {
         let paths = AppRuntimePaths(app: app)
         let dir = host.path(paths.directory)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         guard let g, let m else {
             unlink(host.path(paths.current)); unlink(host.path(paths.socketLink))
             try nginx.remove(app: app)
-            return
+            return []
         }
         try swapSymlink(at: host.path(paths.current), to: g.storePath)
         if m.socket != nil {
@@ -316,7 +317,9 @@ public struct Activator {
             unlink(host.path(paths.socketLink))
         }
         let site = try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8)
-        if try nginx.install(site: site, app: app) { log("nginx reloaded (site of \(app) changed)") }
+        guard let oldWorkers = try nginx.install(site: site, app: app) else { return [] }
+        log("nginx reloaded (site of \(app) changed)")
+        return oldWorkers
     }
 
     func swapSymlink(at path: String, to target: String) throws {
@@ -364,7 +367,7 @@ public struct Activator {
         j.phase = .switching
         try writeJournal(j)
         faultPoint("\(op):gated")
-        try point(app, to: target, manifest: m)
+        let oldWorkers = try point(app, to: target, manifest: m)
         try setProfile(app, target.number)
         faultPoint("\(op):switched")
         if watch > 0, from != nil {
@@ -379,15 +382,21 @@ public struct Activator {
         }
         j.phase = .retiring
         try writeJournal(j)
-        try finish(target, from: from?.number)
+        try finish(target, from: from?.number, oldWorkers: oldWorkers)
     }
 
     /// After the switch: the target is recorded as active, and the old generation is drained and stopped.
-    func finish(_ target: GenerationRecord, from: Int?) throws {
+    /// `oldWorkers` are nginx workers from before a reload (TCP switches): they may still proxy
+    /// kept-alive connections to the old generation, so it is stopped only once they are gone.
+    func finish(_ target: GenerationRecord, from: Int?, oldWorkers: Set<String> = []) throws {
         try db.setGenerationStatus(app: target.app, number: target.number, .active)
         faultPoint("\(journal(target.app)?.op ?? "deploy"):recorded")
         if let from, from != target.number {
             if drain > 0 { usleep(useconds_t(drain * 1_000_000)) }
+            if !oldWorkers.isEmpty {
+                log("waiting for nginx's old workers to finish their connections")
+                nginx.waitForExit(oldWorkers)
+            }
             // The previous generation is stopped but its unit files stay installed, so rolling
             // back to it needs no systemd reload; older ones are removed.
             try stop(app: target.app, number: from)

@@ -36,6 +36,9 @@ public struct NginxFront: Sendable {
         worker_processes auto;
         pid /run/hop/nginx.pid;
         error_log stderr warn;
+        # After a reload, old workers finish the keep-alive connections they hold (proxying to the
+        # old upstream meanwhile); this bounds how long hop waits before stopping that upstream.
+        worker_shutdown_timeout 10s;
         events { worker_connections 4096; }
         http {
             include /etc/nginx/mime.types;
@@ -114,7 +117,8 @@ public struct NginxFront: Sendable {
 
     /// Graceful reload that returns once new workers (with the new config) run: nginx's reload
     /// signal is asynchronous, and a deploy must not report a switch the front does not serve yet.
-    public func reload() throws {
+    @discardableResult
+    public func reload() throws -> Set<String> {
         try test()
         let before = Set(workers().keys)
         try host.systemctlChecked(["reload", Self.unit], what: "reloading nginx")
@@ -124,9 +128,18 @@ public struct NginxFront: Sendable {
             let now = workers()
             let fresh = now.keys.contains { !before.contains($0) }
             let oldAccepting = now.contains { before.contains($0.key) && !$0.value.contains("shutting down") }
-            if fresh && !oldAccepting { return }
+            if fresh && !oldAccepting { return before }
             usleep(20_000)
         }
+        return before
+    }
+
+    /// Waits until none of `pids` (workers from before a reload) runs any more: until then they may
+    /// still proxy requests on kept-alive client connections to the old upstream.
+    public func waitForExit(_ pids: Set<String>, timeout: Double = 15) {
+        guard !pids.isEmpty else { return }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline, !Set(workers().keys).isDisjoint(with: pids) { usleep(50_000) }
     }
 
     /// nginx's workers: PID → process title (as the service host numbers them).
@@ -144,21 +157,21 @@ public struct NginxFront: Sendable {
 
     public func sitePath(app: String) -> String { sitesDirectory + "/\(app).conf" }
 
-    /// Installs `site` for `app`; returns whether nginx was reloaded. On a failed `nginx -t` the
-    /// previous file (or its absence) is restored and the error thrown.
+    /// Installs `site` for `app`; returns the workers from before the reload (nil when the site
+    /// was unchanged and nothing was reloaded). On a failed `nginx -t` the previous file (or its
+    /// absence) is restored and the error thrown.
     @discardableResult
-    public func install(site: String, app: String) throws -> Bool {
+    public func install(site: String, app: String) throws -> Set<String>? {
         let path = sitePath(app: app)
         let previous = try? String(contentsOfFile: path, encoding: .utf8)
-        if previous == site { return false }
+        if previous == site { return nil }
         try writeAtomically(path, site)
         do {
-            try reload()
+            return try reload()
         } catch {
             if let previous { try? writeAtomically(path, previous) } else { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
-        return true
     }
 
     /// Removes `app`'s site and reloads (no-op when absent).
