@@ -467,6 +467,7 @@ struct DestroyCommand: ParsableCommand {
         try rt.db.forgetApp(app, config: purge)
         if purge {
             for d in ["/var/lib/private/hop/\(app)", "/var/lib/hop/\(app)"] { try? FileManager.default.removeItem(atPath: rt.host.path(d)) }
+            try? FileManager.default.removeItem(atPath: rt.home.root + "/tls/" + app)
         }
         if json { Out.json(["app": app, "destroyed": true, "purged": purge]) } else { Out.line("\(app): destroyed\(purge ? " (config and data purged)" : "; config and data kept (use --purge to delete them)")") }
     }

@@ -89,6 +89,7 @@ struct AppRuntime {
         var plan = GenerationPlan(app: app, number: number, buildID: build.id, appPath: build.outPath, spec: spec, scale: scale,
                                   basePort: nil, environmentFile: envPath, listenPort: NginxFront(home: home, host: host).httpPort,
                                   configHash: configHash)
+        plan.tls = try NginxFront(home: home, host: host).certificate(app: app, serverNames: plan.serverNames, runner: runner)
         if case .tcp = plan.upstream { plan.basePort = try allocatePorts(count: max(1, scale[plan.webProcess!.name] ?? 1)) }
         let exprFile = home.apps + "/\(app)/generation.nix"
         try plan.expression(busybox: busybox).write(toFile: exprFile, atomically: true, encoding: .utf8)

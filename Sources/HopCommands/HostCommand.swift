@@ -17,16 +17,22 @@ struct HostCommand: ParsableCommand {
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "up", abstract: "Boot it (no-op when it runs).")
         @Option(name: .customLong("http-port"), help: "The port nginx serves apps on (default 80, or the last one given).") var httpPort: Int?
+        @Option(name: .customLong("https-port"), help: "Also serve TLS on this port (certificates in $HOP_HOME/tls/<app>; self-signed when none is given).") var httpsPort: Int?
         @Flag var json = false
         func run() throws {
             Hop.jsonMode = json
             let home = HopHome.fromEnvironment()
+            for (flag, port) in [("--http-port", httpPort), ("--https-port", httpsPort)] {
+                if let port, !(1...65535).contains(port) { throw HopError.invalid("\(flag) \(port) is not a TCP port", hint: "use 1–65535") }
+            }
+            if let httpPort, httpPort == httpsPort { throw HopError.invalid("--http-port and --https-port are both \(httpPort)") }
             try home.ensure()
             let h = HostCommand.host()
             let p = try h.up()
             let service = try ServiceHost.resolve(home: home)
             let front = NginxFront(home: home, host: service)
             if let httpPort { try front.setHTTPPort(httpPort) }
+            if let httpsPort { try front.setHTTPSPort(httpsPort) }
             try front.ensureRunning()
             if json { Out.json(["pid": Int(p), "state": h.state()]) } else { Out.line("private systemd up (pid \(p), \(h.state()))") }
         }

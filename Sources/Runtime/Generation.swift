@@ -30,6 +30,8 @@ public struct GenerationPlan: Sendable {
     public var environmentFile: String
     public var listenPort: Int
     public var configHash: String
+    /// The TLS listener (certificate paths outside the store), when TLS is on.
+    public var tls: NginxSite.TLS?
 
     public init(app: String, number: Int, buildID: Int64, appPath: String, spec: AppSpec, scale: [String: Int],
                 basePort: Int?, environmentFile: String, listenPort: Int, configHash: String) {
@@ -119,7 +121,7 @@ public struct GenerationPlan: Sendable {
 
     /// The nginx site: the same text for every generation that serves the same way (a switch
     /// between socket generations leaves it untouched, so nginx is not reloaded).
-    public func site() throws -> String { try NginxSite.render(generationSpec) }
+    public func site() throws -> String { try NginxSite.render(generationSpec, tls: tls) }
 
     /// Every file of the generation, by path relative to its store path (pure).
     public func files() throws -> [String: String] {

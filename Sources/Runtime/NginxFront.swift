@@ -16,10 +16,54 @@ public struct NginxFront: Sendable {
     public var sitesDirectory: String { directory + "/sites" }
     public var mainConfig: String { directory + "/nginx.conf" }
     var portFile: String { directory + "/http-port" }
+    var tlsPortFile: String { directory + "/https-port" }
 
     /// The plain-HTTP port sites listen on: set by `hop host up --http-port`, default 80.
     public var httpPort: Int {
         (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 80
+    }
+
+    /// The TLS port, when `hop host up --https-port N` turned TLS on (off by default).
+    public var httpsPort: Int? {
+        (try? String(contentsOfFile: tlsPortFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    public func setHTTPSPort(_ port: Int) throws {
+        guard (1...65535).contains(port), port != httpPort else {
+            throw HopError.invalid("--https-port \(port) is not a TCP port distinct from the HTTP port", hint: "use e.g. 443")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try "\(port)\n".write(toFile: tlsPortFile, atomically: true, encoding: .utf8)
+    }
+
+    /// The certificate and key for `serverNames`: the operator's files when present, otherwise a
+    /// self-signed fallback made now (`openssl req -x509`, P-256, one year, every name a SAN). The
+    /// key is root-only and outside the store; the site only names the paths.
+    public func certificate(app: String, serverNames: [String], runner: any ProcessRunner = SystemRunner()) throws -> NginxSite.TLS? {
+        guard let port = httpsPort, let first = serverNames.first else { return nil }
+        let dir = home.root + "/tls/" + app
+        let cert = dir + "/cert.pem", key = dir + "/key.pem"
+        let namesFile = dir + "/names"
+        let names = serverNames.joined(separator: " ")
+        let fm = FileManager.default
+        let selfSigned = (try? String(contentsOfFile: namesFile, encoding: .utf8)) != nil
+        let stale = selfSigned && (try? String(contentsOfFile: namesFile, encoding: .utf8)) != names
+        if !fm.fileExists(atPath: cert) || !fm.fileExists(atPath: key) || stale {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let san = serverNames.map { "DNS:\($0)" }.joined(separator: ",")
+            let r = try runner.run(Command("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                        "-days", "365", "-subj", "/CN=\(first)", "-addext", "subjectAltName=\(san)",
+                                                        "-keyout", key + ".new", "-out", cert + ".new"]))
+            guard r.succeeded else {
+                throw HopError(.environment, "could not make a self-signed certificate for \(app)", hint: "is openssl installed?", detail: r.stderrTail(5))
+            }
+            chmod(key + ".new", 0o600)
+            guard rename(key + ".new", key) == 0, rename(cert + ".new", cert) == 0 else {
+                throw HopError(.environment, "could not put the certificate of \(app) in place")
+            }
+            try names.write(toFile: namesFile, atomically: true, encoding: .utf8)
+        }
+        return NginxSite.TLS(certificate: cert, key: key, port: port)
     }
 
     public func setHTTPPort(_ port: Int) throws {

@@ -114,6 +114,30 @@ struct DeployIntegrationTests {
         #expect(try generations(app).isEmpty)
     }
 
+    @Test("TLS: a self-signed fallback certificate, its key root-only and outside the store")
+    func tlsFallback() throws {
+        try #require(deployHost.ready)
+        var tlsPort = Int.random(in: 19000...19090)
+        while !portFree(tlsPort) { tlsPort += 1 }
+        let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--https-port", "\(tlsPort)"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let app = "it-tls"
+        let d = try hopEnv(["deploy", fixtures + "/static-site", "--app", app, "--watch", "0", "--json"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let r = try SystemRunner().run(Command("curl", ["-sk", "--max-time", "5", "--resolve", "\(app).localhost:\(tlsPort):127.0.0.1",
+                                                        "https://\(app).localhost:\(tlsPort)/"]))
+        #expect(r.stdoutText.contains("Hello from a static site"), "\(r.stdoutText)\(r.stderrText)")
+        let key = sharedHome.root + "/tls/\(app)/key.pem"
+        #expect((try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int) == 0o600)
+        let keyBody = try String(contentsOfFile: key, encoding: .utf8).split(separator: "\n").dropFirst().first.map(String.init) ?? "missing"
+        let store = try #require(json(d.stdout)["storePath"] as? String)
+        let closure = try SystemRunner().run(Command("nix-store", ["-qR", store])).stdoutText.split(separator: "\n").map(String.init)
+        let grep = try SystemRunner().run(Command("grep", ["-rlF", keyBody] + closure))
+        #expect(grep.status == 1 && grep.stdoutText.isEmpty, "key material in \(grep.stdoutText)")
+        #expect(try String(contentsOfFile: store + "/nginx-site.conf", encoding: .utf8).contains("ssl_certificate_key \(key);"))
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
     @Test("scale to 2 instances; config reaches the app from a root-only file and never the store")
     func scaleAndConfig() throws {
         try #require(deployHost.ready)

@@ -267,7 +267,7 @@ struct HopDatabaseTests {
             let db = try HopDatabase(path: path)
             #expect(Set(ids).count == 4)
             #expect(try db.builds().count == 4)
-            #expect(try rowCount(db, "schema_migrations") == 1)
+            #expect(try rowCount(db, "schema_migrations") == HopDatabase.schemaVersion)
             for id in ids { #expect(try db.closure(buildID: id).count == 200) }
         }
     }

@@ -71,7 +71,7 @@ struct MigrationTests {
             }
             let error = #expect(throws: HopError.self) { try HopDatabase(path: path) }
             #expect(error?.code == .environment)
-            #expect(error?.message == "database schema v5 is newer than this hop (v1); upgrade hop")
+            #expect(error?.message == "database schema v5 is newer than this hop (v\(HopDatabase.schemaVersion)); upgrade hop")
             #expect(error?.hint?.contains(path) == true)
         }
     }
