@@ -147,6 +147,7 @@ struct GCCommand: ParsableCommand {
                 try rt.db.deleteGeneration(app: app, number: g.number)
                 removed.append(["app": app, "generation": g.number])
             }
+            try rt.activator.pruneUnitFiles(app: app, keep: Set(try rt.db.generations(app: app).map(\.number)))
         }
         if json { Out.json(["removed": removed]) } else {
             Out.line(removed.isEmpty ? "nothing to drop" : "dropped \(removed.count) generation\(removed.count == 1 ? "" : "s"); `nix-store --gc` frees their store paths")

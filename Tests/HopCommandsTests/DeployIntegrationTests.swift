@@ -93,6 +93,15 @@ struct DeployIntegrationTests {
             // Roll forward to a named generation.
             #expect(try hopEnv(["rollback", app, "--to", "\(n2)"]).status == 0)
             #expect(fetch(app).body == "hello v2\n")
+            // The journal has the app's processes.
+            let logs = try hopEnv(["logs", app, "-n", "200"])
+            #expect(logs.status == 0 && logs.stdout.contains("hop-\(app)-g"), "\(logs.stdout.suffix(400))\(logs.stderr)")
+            // gc keeps only the serving generation; the dropped one's profile link (its GC root) goes.
+            let gc = try hopEnv(["gc", "--keep", "0", "--app", app, "--json"])
+            #expect(gc.status == 0, "\(gc.stderr)")
+            #expect(try generations(app).map { $0["generation"] as? Int } == [n2])
+            #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/profile-\(n2 - 1)-link"))
+            #expect(fetch(app).body == "hello v2\n")
             let destroyed = try hopEnv(["destroy", app, "--purge"])
             #expect(destroyed.status == 0, "\(destroyed.stderr)")
             #expect(fetch(app).status == 404)

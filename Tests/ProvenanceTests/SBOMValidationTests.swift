@@ -134,7 +134,8 @@ struct SBOMValidationTests {
     /// store here, which has a real closure but no derivation.
     static func realApp(runner: any ProcessRunner) throws -> RealApp {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/nix/store")) ?? []
-        let candidates = entries.filter { $0.contains("-flask-app-") && !$0.hasSuffix(".drv") && !$0.hasSuffix(".lock") && !$0.contains("source") }.sorted()
+        // App builds are named `<hash>-flask-app-<version>` (a deploy's generation, `<hash>-hop-flask-app-gN`, is not one).
+        let candidates = entries.filter { $0.dropFirst(33).hasPrefix("flask-app-") && !$0.hasSuffix(".drv") && !$0.hasSuffix(".lock") && !$0.contains("source") }.sorted()
         for name in candidates {
             let path = "/nix/store/" + name
             guard let closure = try? pathInfo(path, runner: runner),
