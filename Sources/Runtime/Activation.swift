@@ -56,7 +56,9 @@ public func faultPoint(_ name: String) {
 /// exits, even by SIGKILL.
 public final class AppLock {
     private let fd: Int32
-    public init(home: HopHome, app: String, wait: Double = 30) throws {
+    /// Waits up to `wait` seconds (default 30, or `$HOP_LOCK_WAIT`) for another hop command to finish.
+    public init(home: HopHome, app: String, wait: Double? = nil) throws {
+        let wait = wait ?? ProcessInfo.processInfo.environment["HOP_LOCK_WAIT"].flatMap(Double.init) ?? 30
         let dir = home.apps + "/" + app
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         fd = open(dir + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

@@ -290,6 +290,24 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("a second command on an app whose lock is held waits, then exits 9 without touching it")
+    func lockIsExclusive() throws {
+        try #require(deployHost.ready)
+        let app = "it-lock"
+        #expect(try hopEnv(["deploy", fixtures + "/static-site", "--app", app, "--watch", "0"]).status == 0)
+        let before = try generations(app)
+        do {
+            let held = try AppLock(home: sharedHome, app: app)
+            let r = try hopEnv(["deploy", fixtures + "/static-site", "--app", app, "--force", "--watch", "0"], ["HOP_LOCK_WAIT": "1"])
+            #expect(r.status == 9, "\(r.stderr)")
+            #expect(r.stderr.contains("another hop command"))
+            withExtendedLifetime(held) {}
+        }
+        #expect(try generations(app).count == before.count)
+        #expect(fetch(app).status == 200)
+        #expect(try hopEnv(["destroy", app]).status == 0)
+    }
+
     @Test("hostile app names, config keys and domains are refused with exit 2 before anything is written")
     func hostileInput() throws {
         try #require(deployHost.ready)

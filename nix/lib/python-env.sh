@@ -10,6 +10,6 @@ PYTHONDONTWRITEBYTECODE=1 "$python/bin/python$pythonVersion" -I "$installer" "$o
 # Bytecode now, not at every start: the store is read-only, so without this each process start
 # compiles every imported module again (~0.6 s for Flask + gunicorn). unchecked-hash pycs do not
 # depend on mtimes, and marshal output for the same sources and interpreter is deterministic.
-"$python/bin/python$pythonVersion" -I -m compileall -q -o 0 --invalidation-mode unchecked-hash \
+"$python/bin/python$pythonVersion" -I -B -m compileall -f -q -o 0 --invalidation-mode unchecked-hash \
   "$out/lib/python$pythonVersion/site-packages" >/dev/null \
   || echo "hop: some modules did not compile to bytecode; Python compiles them when imported"

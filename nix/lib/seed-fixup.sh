@@ -32,3 +32,20 @@ while IFS= read -r f; do
   fi
 done < "$TMPDIR/files"
 echo "seed-fixup: patched $n ELF files in $out"
+
+# Python: the standard library's bytecode now. At run time the store is read-only to apps, so
+# without it every process start compiles each stdlib module it imports again (and a store Python
+# run as root outside the sandbox would write __pycache__ into the store, changing its NAR hash).
+# unchecked-hash pycs do not depend on mtimes; compiling the same sources with the same interpreter
+# gives the same bytes. -B: the compiling interpreter must not write its own (mtime-stamped) pycs
+# on import, which compileall would then keep; -f rewrites them all. Tests and GUI modules are left out.
+for py in "$out"/bin/python3.[0-9]*; do
+  case "$py" in *-config | *m) continue ;; esac
+  [ -x "$py" ] || continue
+  lib="$out/lib/${py##*/}"
+  [ -d "$lib" ] || continue
+  "$py" -I -B -m compileall -f -q -o 0 --invalidation-mode unchecked-hash \
+    -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|ensurepip|site-packages)/' "$lib" >/dev/null \
+    || echo "seed-fixup: some modules of $lib did not compile to bytecode"
+  echo "seed-fixup: compiled the standard library in $lib"
+done
