@@ -42,6 +42,8 @@ struct DeployCommand: ParsableCommand {
         guard watch >= 0, watch <= 3600 else { throw HopError.invalid("--watch \(watch) is not between 0 and 3600 seconds") }
         let home = HopHome.fromEnvironment()
         let t0 = Date()
+        // Where it will run is checked first: no build is recorded for a deploy that cannot happen.
+        _ = try ServiceHost.resolve(home: home)
         var opts = BuildOptions()
         opts.appName = app
         opts.index = indexOptions.index

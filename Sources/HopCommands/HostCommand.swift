@@ -34,7 +34,27 @@ struct HostCommand: ParsableCommand {
             if let httpPort { try front.setHTTPPort(httpPort) }
             if let httpsPort { try front.setHTTPSPort(httpsPort) }
             try front.ensureRunning()
-            if json { Out.json(["pid": Int(p), "state": h.state()]) } else { Out.line("private systemd up (pid \(p), \(h.state()))") }
+            // A fresh host has none of the apps' runtime state: bring every serving generation back.
+            var restored: [String] = [], failed: [String: String] = [:]
+            if FileManager.default.fileExists(atPath: home.database) {
+                let rt = try AppRuntime(home: home, db: try openDB(home))
+                for app in try rt.db.deployedApps() {
+                    let lock = try rt.lock(app)
+                    defer { withExtendedLifetime(lock) {} }
+                    guard let g = try rt.db.activeGeneration(app: app), !rt.activator.isServing(g) else { continue }
+                    do {
+                        try rt.activator.restore(g)
+                        restored.append(app)
+                    } catch let e as HopError {
+                        failed[app] = e.message
+                        Out.err("hop: \(app) generation \(g.number) did not come back: \(e.message)")
+                    }
+                }
+            }
+            if json { Out.json(["pid": Int(p), "state": h.state(), "restored": restored, "failed": failed]) } else {
+                Out.line("private systemd up (pid \(p), \(h.state()))" + (restored.isEmpty ? "" : "; serving again: \(restored.joined(separator: ", "))"))
+            }
+            if !failed.isEmpty { throw ExitCode(8) }
         }
     }
     struct Down: ParsableCommand {

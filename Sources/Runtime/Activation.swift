@@ -453,6 +453,25 @@ public struct Activator {
 
     // MARK: Recovery
 
+    /// Brings a recorded active generation back after the service host lost its runtime state
+    /// (a reboot, `hop host down`): units, instances, health gate, then the symlinks and the site.
+    public func restore(_ g: GenerationRecord) throws {
+        let m = try GenerationManifest.read(storePath: g.storePath)
+        if !FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) { try nginx.ensureRunning() }
+        try installUnits(g)
+        try start(g, m)
+        try healthGate(g, m)
+        try point(g.app, to: g, manifest: m)
+        try setProfile(g.app, g.number)
+    }
+
+    /// Whether the generation serves right now: its instances run and `current` points at it.
+    public func isServing(_ g: GenerationRecord) -> Bool {
+        guard (try? FileManager.default.destinationOfSymbolicLink(atPath: host.path(AppRuntimePaths(app: g.app).current))) == g.storePath,
+              let m = try? GenerationManifest.read(storePath: g.storePath) else { return false }
+        return (try? unitProblem(g, m)) == .some(nil)
+    }
+
     /// Finishes or undoes an activation a killed hop left behind (call with the app lock held).
     /// Before the switch the target is undone; after it the target stays if it is healthy,
     /// otherwise the old generation (still running) takes over again.

@@ -290,6 +290,23 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("after the host goes down and up again, the serving generations serve again")
+    func hostRestartRestores() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-restart"
+            let src = try flaskVariant(dir, greeting: "back again")
+            #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
+            #expect(try hopEnv(["host", "down"]).status == 0)
+            #expect(fetch(app).status == 0)
+            let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
+            #expect(up.status == 0, "\(up.stderr)")
+            #expect((json(up.stdout)["restored"] as? [String])?.contains(app) == true, "\(up.stdout)")
+            #expect(fetch(app).body == "back again\n")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
+    }
+
     @Test("a second command on an app whose lock is held waits, then exits 9 without touching it")
     func lockIsExclusive() throws {
         try #require(deployHost.ready)
