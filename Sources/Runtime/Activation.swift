@@ -196,13 +196,14 @@ public struct Activator {
         }
     }
 
-    struct Names { var sockets: [String]; var releases: [String]; var instances: [String] }
+    struct Names { var sockets: [String]; var releases: [String]; var instances: [String]; var timers: [String] }
 
     func runtimeNames(_ g: GenerationRecord, _ m: GenerationManifest) throws -> Names {
-        var names = Names(sockets: [], releases: [], instances: [])
+        var names = Names(sockets: [], releases: [], instances: [], timers: [])
         let files = (try? FileManager.default.contentsOfDirectory(atPath: g.storePath + "/units")) ?? []
         for f in files.sorted() {
             if f.hasSuffix(".socket") { names.sockets.append(f); continue }
+            if f.hasSuffix(".timer") { names.timers.append(f); continue }
             guard f.hasSuffix("@.service") else { continue }
             let process = String(f.dropFirst("hop-\(g.app)-g\(g.number)-".count).dropLast("@.service".count))
             let count = m.scale[process] ?? 0
@@ -405,7 +406,16 @@ public struct Activator {
             try pruneUnitFiles(app: target.app, keep: [target.number, from])
             faultPoint("\(journal(target.app)?.op ?? "deploy"):retired")
         }
+        try startTimers(target)
         clearJournal(target.app)
+    }
+
+    /// Cron timers start only when their generation serves alone, so a scheduled job never runs
+    /// twice during a switch.
+    func startTimers(_ g: GenerationRecord) throws {
+        guard let m = try? GenerationManifest.read(storePath: g.storePath) else { return }
+        let timers = try runtimeNames(g, m).timers
+        if !timers.isEmpty { try host.systemctlChecked(["start"] + timers, what: "starting the cron timers of \(g.app)") }
     }
 
     /// Before the switch: stop and remove the target, mark it failed. The old generation was never touched.
@@ -428,6 +438,7 @@ public struct Activator {
         try setProfile(target.app, from.number)
         try db.setGenerationStatus(app: target.app, number: from.number, .active)
         try stopAndRemove(app: target.app, number: target.number)
+        try startTimers(from)
         try db.setGenerationStatus(app: target.app, number: target.number, .failed, reason: reason)
         clearJournal(target.app)
     }
@@ -463,6 +474,7 @@ public struct Activator {
         try healthGate(g, m)
         try point(g.app, to: g, manifest: m)
         try setProfile(g.app, g.number)
+        try startTimers(g)
     }
 
     /// Whether the generation serves right now: its instances run and `current` points at it.

@@ -135,6 +135,10 @@ public struct GenerationPlan: Sendable {
                 files["units/" + (try UnitRenderer.socketUnitName(app: app, process: p.name, generation: number))] =
                     try UnitRenderer.renderSocket(gs, process: p)
             }
+            if case .cron(let schedule) = p.kind {
+                let name = try UnitRenderer.unitName(app: app, process: p.name, generation: number).replacingOccurrences(of: "@.service", with: ".timer")
+                files["units/" + name] = try CronTimer.render(app: app, process: p.name, generation: number, schedule: schedule)
+            }
             if p.kind == .web, case .tcp(let base) = gs.upstream {
                 for i in 0..<p.instances {
                     let name = try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: i + 1)

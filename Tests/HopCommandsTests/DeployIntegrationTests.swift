@@ -290,6 +290,29 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("a cron process becomes a systemd timer of the serving generation")
+    func cronTimer() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-cron"
+            let src = try flaskVariant(dir, greeting: "cron app")
+            try "wsgi: app:app\ncron: */5 * * * * echo tick\n".write(toFile: src + "/Procfile", atomically: true, encoding: .utf8)
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(d.status == 0, "\(d.stderr)")
+            let n = try #require(try activeNumber(app))
+            let pid = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+            let timers = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemctl", "list-timers", "--all", "--no-legend", "--no-pager"]))
+            #expect(timers.stdoutText.contains("hop-\(app)-g\(n)-cron.timer"), "\(timers.stdoutText)")
+            // The job runs in the app's environment when started by hand, as the timer would.
+            let run = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemctl", "start", "hop-\(app)-g\(n)-cron@1.service"]))
+            #expect(run.succeeded, "\(run.stderrText)")
+            #expect(try hopEnv(["logs", app, "--process", "cron"]).stdout.contains("tick"))
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            let after = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemctl", "list-timers", "--all", "--no-legend", "--no-pager"]))
+            #expect(!after.stdoutText.contains("hop-\(app)-"))
+        }
+    }
+
     @Test("after the host goes down and up again, the serving generations serve again")
     func hostRestartRestores() throws {
         try #require(deployHost.ready)
