@@ -103,6 +103,14 @@ public struct NixDriver: Sendable {
         var args = Self.options + ["--realise", drv, "--check"]
         if keep { args.append("--keep-failed") }
         let r = try runner.run(Command("nix-store", args))
+        // --keep-failed is for the `.check` output; the build directory it also keeps in /tmp is
+        // not needed (the differences are read from the two outputs), so it is removed.
+        for line in r.stderrText.split(separator: "\n") where line.contains("keeping build directory '") {
+            let parts = line.split(separator: "'")
+            if parts.count >= 2, parts[1].hasPrefix("/tmp/nix-build-") || parts[1].hasPrefix("/build/") {
+                try? FileManager.default.removeItem(atPath: String(parts[1]))
+            }
+        }
         if r.succeeded { return (true, r.stderrText) }
         if r.stderrText.contains("may not be deterministic") { return (false, r.stderrText) }
         throw HopError(.couldNotCheck, "the rebuild check of \(drv) could not run", detail: r.stderrTail(15))

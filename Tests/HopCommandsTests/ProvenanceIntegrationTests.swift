@@ -140,8 +140,12 @@ struct ProvenanceIntegrationTests {
             try "[build]\nbuilder = \"static\"\nbuild = [\"head -c 16 /dev/urandom > random.bin\"]\n"
                 .write(toFile: app + "/hop3.toml", atomically: true, encoding: .utf8)
             #expect(try hop(["build", app]).status == 0)
+            let kept = { Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("nix-build-noisy") }) }
+            let keptBefore = kept()
             let r = try hop(["verify", "noisy", "--rebuild-only", "--json"])
             #expect(r.status == 5, "\(r.stdout)\(r.stderr)")
+            // The kept build directory is removed; only the `.check` output stays.
+            #expect(kept().subtracting(keptBefore).isEmpty)
             let rebuild = json(r.stdout)["rebuild"] as? [String: Any]
             #expect(rebuild?["reproducible"] as? Bool == false)
             let diffs = rebuild?["differences"] as? [[String: Any]] ?? []
