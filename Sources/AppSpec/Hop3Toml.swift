@@ -9,7 +9,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "metadata": ["id", "version", "title", "description", "license", "homepage"],
     "build": ["builder", "toolchain", "before-build", "build", "packages", "pip-install", "ignore"],
     "run": ["start", "before-run", "workers"],
-    "healthcheck": ["path", "contains", "interval", "timeout", "retries"],
+    "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries"],
     "domains": ["names"],
     "backup": ["paths"],
     "limits": ["memory", "cpu", "processes"],
@@ -382,6 +382,13 @@ struct Hop3Reader {
                                            hint: "percent-encode it (a space is `%20`)")
                 }
                 check.path = path
+            case "status":
+                let status = try positiveInt(entry, in: "healthcheck", max: 599)
+                guard status >= 100 else {
+                    throw HopError.invalid("`[healthcheck] status` \(status) is not an HTTP status", at: at(entry.node.position),
+                                           hint: "write the status the health path answers, e.g. `status = 200` or `status = 204`")
+                }
+                check.status = status
             case "contains": check.contains = try string(entry, in: "healthcheck")
             case "interval": check.interval = try positiveSeconds(entry, in: "healthcheck")
             case "timeout": check.timeout = try positiveSeconds(entry, in: "healthcheck")

@@ -76,6 +76,8 @@ public struct RunSection: Sendable, Hashable, Codable {
 
 public struct HealthCheck: Sendable, Hashable, Codable {
     public var path: String = "/"
+    /// The exact status the check expects; nil accepts 200–399.
+    public var status: Int?
     public var contains: String?
     public var interval: Double = 1
     public var timeout: Double = 5

@@ -225,7 +225,11 @@ public struct Activator {
     /// answer below 500 on `/`.
     func healthProblem(_ r: ProbeResponse, _ hc: HealthCheck?) -> String? {
         if let hc {
-            guard (200..<400).contains(r.status) else { return "answered HTTP \(r.status) on \(hc.path) (expected 200–399)" }
+            if let expected = hc.status {
+                guard r.status == expected else { return "answered HTTP \(r.status) on \(hc.path) (expected \(expected))" }
+            } else {
+                guard (200..<400).contains(r.status) else { return "answered HTTP \(r.status) on \(hc.path) (expected 200–399)" }
+            }
             if let c = hc.contains, !r.body.contains(c) {
                 return "answered HTTP \(r.status) on \(hc.path) without the expected text `\(c)`"
             }

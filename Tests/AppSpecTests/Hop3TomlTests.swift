@@ -38,6 +38,7 @@ struct Hop3TomlTests {
 
     [healthcheck]
     path = "/healthz"
+    status = 204
     contains = "ok"
     interval = 2
     timeout = 1.5
@@ -83,6 +84,7 @@ struct Hop3TomlTests {
         #expect(spec.ports == ["web": 8000])
         var health = HealthCheck()
         health.path = "/healthz"
+        health.status = 204
         health.contains = "ok"
         health.interval = 2
         health.timeout = 1.5
@@ -182,6 +184,8 @@ struct Hop3TomlTests {
                 message: "`[port] web` must be a port number, found string", hint: "without quotes"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[port.web]\nhost = 1", line: 4, column: 1,
                 message: "unknown key `host` in [port.web]", hint: "`container`"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[healthcheck]\nstatus = 42", line: 4, column: 10,
+                message: "is not an HTTP status", hint: "status = 200"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[healthcheck]\ntimeout = -1", line: 4, column: 11,
                 message: "positive number of seconds", hint: "timeout = 5"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[healthcheck]\nretries = \"3\"", line: 4, column: 11,

@@ -212,7 +212,7 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app]).status == 0)
     }
 
-    enum Broken: String, CaseIterable { case exitsAtStart, answers500, wrongBody, diesAfterSwitch }
+    enum Broken: String, CaseIterable { case exitsAtStart, answers500, wrongBody, wrongStatus, diesAfterSwitch }
 
     @Test("a broken deploy is rolled back automatically, exits 8 and the old generation keeps serving", arguments: Broken.allCases)
     func brokenDeploy(_ kind: Broken) throws {
@@ -232,6 +232,8 @@ struct DeployIntegrationTests {
                                        toml: "[healthcheck]\npath = \"/boom\"\ntimeout = 2\nretries = 2\ninterval = 0.2\n")
             case .wrongBody:
                 bad = try flaskVariant(dir, greeting: "bad", toml: "[healthcheck]\npath = \"/health\"\ncontains = \"ready\"\ntimeout = 2\nretries = 2\ninterval = 0.2\n")
+            case .wrongStatus:
+                bad = try flaskVariant(dir, greeting: "bad", toml: "[healthcheck]\npath = \"/health\"\nstatus = 204\ntimeout = 2\nretries = 2\ninterval = 0.2\n")
             case .diesAfterSwitch:
                 bad = try flaskVariant(dir, greeting: "bad", extraPython: "\nimport os, signal, threading\nthreading.Timer(1.5, lambda: os.kill(os.getppid(), signal.SIGKILL)).start()\n")
                 watch = "6"
