@@ -85,7 +85,7 @@ struct AppRuntime {
         let envPath = envFile(app, number)
         try FileManager.default.createDirectory(atPath: (envPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        try writeSecret(envPath, Self.environmentFileText(config))
+        try writeFileAtomically(envPath, Self.environmentFileText(config), mode: 0o600)
         var plan = GenerationPlan(app: app, number: number, buildID: build.id, appPath: build.outPath, spec: spec, scale: scale,
                                   basePort: nil, environmentFile: envPath, listenPort: NginxFront(home: home, host: host).httpPort,
                                   configHash: configHash)
@@ -155,22 +155,5 @@ struct AppRuntime {
             for i in 1...count { units.append(try UnitRenderer.instanceName(app: g.app, process: name, generation: g.number, instance: i)) }
         }
         return try host.show(units, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent", "ActiveEnterTimestamp"])
-    }
-}
-
-/// Writes a root-only file (0600) atomically; its directory is created 0700.
-func writeSecret(_ path: String, _ text: String) throws {
-    let dir = (path as NSString).deletingLastPathComponent
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    let tmp = dir + "/.\(getpid()).tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw HopError(.environment, "could not create \(tmp)") }
-    let bytes = Array(text.utf8)
-    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    fsync(fd)
-    close(fd)
-    guard n == bytes.count, rename(tmp, path) == 0 else {
-        unlink(tmp)
-        throw HopError(.environment, "could not write \(path)")
     }
 }

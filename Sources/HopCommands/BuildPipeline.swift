@@ -274,9 +274,7 @@ func jsonText(_ value: Any) -> String {
 }
 
 func specJSON(_ spec: AppSpec) -> String {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: (try? enc.encode(spec)) ?? Data(), as: UTF8.self)
+    String(decoding: (try? JSONEncoder.stable.encode(spec)) ?? Data(), as: UTF8.self)
 }
 
 /// The manifest each app output carries at $out/hop-app.json: what hop's runtime needs.

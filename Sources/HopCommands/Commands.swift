@@ -260,9 +260,7 @@ struct LockCommand: ParsableCommand {
         let spec = try AppSpecLoader.load(directory: dir, appName: app)
         let lock = try Locker.lock(appDir: dir, spec: spec, index: indexOptions.index, runner: SystemRunner())
         let text = lock.json()
-        let tmp = dir + "/.hop.lock.tmp"
-        try text.write(toFile: tmp, atomically: false, encoding: .utf8)
-        guard rename(tmp, dir + "/hop.lock") == 0 else { throw HopError(.environment, "cannot write \(dir)/hop.lock") }
+        try writeFileAtomically(dir + "/hop.lock", text)
         if json { Out.json(try JSONSerialization.jsonObject(with: Data(text.utf8))); return }
         Out.line("wrote \(dir)/hop.lock: \(lock.python.count + lock.npm.count + lock.go.count) artifacts (\(spec.build.builder.rawValue))")
         for w in lock.python { Out.line("  \(w.name) \(w.version)  sha256:\(w.sha256)") }

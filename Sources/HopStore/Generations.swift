@@ -47,8 +47,8 @@ extension HopDatabase {
     /// other generation of the app that was active becomes `.retired` in the same transaction.
     public func putGeneration(_ g: GenerationRecord) throws {
         let created = try Timestamp.encode(g.createdAt)
-        let scale = String(decoding: try JSONEncoder.sorted.encode(g.scale), as: UTF8.self)
-        let ports = String(decoding: try JSONEncoder.sorted.encode(g.ports), as: UTF8.self)
+        let scale = String(decoding: try JSONEncoder.stable.encode(g.scale), as: UTF8.self)
+        let ports = String(decoding: try JSONEncoder.stable.encode(g.ports), as: UTF8.self)
         try db.transaction { conn in
             if g.status == .active {
                 try conn.prepare("UPDATE generations SET status = 'retired' WHERE app = ? AND status = 'active' AND number != ?")
@@ -169,12 +169,4 @@ private func decodeGeneration(_ row: Statement) throws -> GenerationRecord {
     return GenerationRecord(app: try row.text(0), number: Int(try row.int64(1)), buildID: try row.int64(2), storePath: try row.text(3),
                             appPath: try row.text(4), scale: scale, configHash: try row.text(6), ports: ports, status: status,
                             reason: row.optionalText(9), createdAt: created)
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }
 }

@@ -23,11 +23,7 @@ public struct SigningKey: Sendable {
         try FileManager.default.createDirectory(atPath: home.root + "/keys", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let key = Curve25519.Signing.PrivateKey()
         let text = "hop-ed25519-private-key-v1\n" + key.rawRepresentation.base64EncodedString() + "\n"
-        let tmp = file + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
-              rename(tmp, file) == 0 else {
-            throw HopError(.environment, "cannot write \(file)")
-        }
+        try writeFileAtomically(file, text, mode: 0o600)
         return SigningKey(privateKey: key)
     }
 
@@ -104,8 +100,6 @@ public struct DSSEEnvelope: Sendable, Codable, Hashable {
     }
 
     public func json() throws -> Data {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try enc.encode(self)
+        try JSONEncoder.stable.encode(self)
     }
 }

@@ -107,8 +107,8 @@ public struct Activator {
     }
 
     func writeJournal(_ j: Journal) throws {
-        let data = try JSONEncoder.sortedKeys.encode(j)
-        try writeAtomically(journalPath(j.app), String(decoding: data, as: UTF8.self), mode: 0o600)
+        let data = try JSONEncoder.stable.encode(j)
+        try writeFileAtomically(journalPath(j.app), String(decoding: data, as: UTF8.self), mode: 0o600)
     }
 
     func clearJournal(_ app: String) { unlink(journalPath(app)) }
@@ -129,10 +129,10 @@ public struct Activator {
             fm.fileExists(atPath: src + "/" + name, isDirectory: &isDir)
             if isDir.boolValue {
                 for inner in try fm.contentsOfDirectory(atPath: src + "/" + name) {
-                    changed = try writeIfChanged(dst + "/" + name + "/" + inner, try String(contentsOfFile: src + "/" + name + "/" + inner, encoding: .utf8)) || changed
+                    changed = try writeFileIfChanged(dst + "/" + name + "/" + inner, try String(contentsOfFile: src + "/" + name + "/" + inner, encoding: .utf8)) || changed
                 }
             } else {
-                changed = try writeIfChanged(dst + "/" + name, try String(contentsOfFile: src + "/" + name, encoding: .utf8)) || changed
+                changed = try writeFileIfChanged(dst + "/" + name, try String(contentsOfFile: src + "/" + name, encoding: .utf8)) || changed
             }
         }
         if changed { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
@@ -530,12 +530,4 @@ public struct Activator {
 
 extension String {
     func ifEmpty(_ other: String) -> String { isEmpty ? other : self }
-}
-
-extension JSONEncoder {
-    static var sortedKeys: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }
 }

@@ -136,9 +136,9 @@ public struct NginxFront: Sendable {
         let fm = FileManager.default
         try fm.createDirectory(atPath: sitesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try? fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory)
-        var changed = try writeIfChanged(directory + "/preamble.conf", NginxSite.httpPreamble())
-        changed = try writeIfChanged(mainConfig, Self.renderMain(directory: directory, port: httpPort)) || changed
-        let unitChanged = try writeIfChanged(host.path(host.unitDirectory + "/" + Self.unit), Self.renderUnit(mainConfig: mainConfig))
+        var changed = try writeFileIfChanged(directory + "/preamble.conf", NginxSite.httpPreamble())
+        changed = try writeFileIfChanged(mainConfig, Self.renderMain(directory: directory, port: httpPort)) || changed
+        let unitChanged = try writeFileIfChanged(host.path(host.unitDirectory + "/" + Self.unit), Self.renderUnit(mainConfig: mainConfig))
         if unitChanged { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
         let active = try host.systemctl(["is-active", "--quiet", Self.unit]).succeeded
         if !active {
@@ -209,11 +209,11 @@ public struct NginxFront: Sendable {
         let path = sitePath(app: app)
         let previous = try? String(contentsOfFile: path, encoding: .utf8)
         if previous == site { return nil }
-        try writeAtomically(path, site)
+        try writeFileAtomically(path, site)
         do {
             return try reload()
         } catch {
-            if let previous { try? writeAtomically(path, previous) } else { try? FileManager.default.removeItem(atPath: path) }
+            if let previous { try? writeFileAtomically(path, previous) } else { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
     }
@@ -224,28 +224,5 @@ public struct NginxFront: Sendable {
         guard FileManager.default.fileExists(atPath: path) else { return }
         try FileManager.default.removeItem(atPath: path)
         try reload()
-    }
-}
-
-/// Writes `text` to `path` via a temporary file and rename; returns false when it already held it.
-@discardableResult
-func writeIfChanged(_ path: String, _ text: String, mode: Int = 0o644) throws -> Bool {
-    if (try? String(contentsOfFile: path, encoding: .utf8)) == text { return false }
-    try writeAtomically(path, text, mode: mode)
-    return true
-}
-
-/// Write-then-rename in the same directory, with `mode` set before the rename.
-func writeAtomically(_ path: String, _ text: String, mode: Int = 0o644) throws {
-    let dir = (path as NSString).deletingLastPathComponent
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let tmp = dir + "/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
-    guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
-        throw HopError(.environment, "could not write \(tmp)", hint: "check permissions and free space")
-    }
-    guard rename(tmp, path) == 0 else {
-        let message = String(cString: strerror(errno))
-        unlink(tmp)
-        throw HopError(.environment, "could not put \(path) in place: \(message)")
     }
 }
