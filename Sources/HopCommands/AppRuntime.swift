@@ -87,8 +87,7 @@ struct AppRuntime {
                                                 attributes: [.posixPermissions: 0o700])
         try writeFileAtomically(envPath, Self.environmentFileText(config), mode: 0o600)
         var plan = GenerationPlan(app: app, number: number, buildID: build.id, appPath: build.outPath, spec: spec, scale: scale,
-                                  basePort: nil, environmentFile: envPath, listenPort: NginxFront(home: home, host: host).httpPort,
-                                  configHash: configHash)
+                                  basePort: nil, environmentFile: envPath, listenPort: NginxFront(home: home, host: host).httpPort)
         plan.tls = try NginxFront(home: home, host: host).certificate(app: app, serverNames: plan.serverNames, runner: runner)
         if case .tcp = plan.upstream { plan.basePort = try allocatePorts(count: max(1, scale[plan.webProcess!.name] ?? 1)) }
         let exprFile = home.apps + "/\(app)/generation.nix"
@@ -150,10 +149,6 @@ struct AppRuntime {
     /// Instance units of the serving generation with their state.
     func processes(_ g: GenerationRecord) throws -> [[String: String]] {
         let m = try GenerationManifest.read(storePath: g.storePath)
-        var units: [String] = []
-        for (name, count) in m.scale.sorted(by: { $0.key < $1.key }) where count > 0 {
-            for i in 1...count { units.append(try UnitRenderer.instanceName(app: g.app, process: name, generation: g.number, instance: i)) }
-        }
-        return try host.show(units, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent", "ActiveEnterTimestamp"])
+        return try host.show(m.units.instances, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent", "ActiveEnterTimestamp"])
     }
 }

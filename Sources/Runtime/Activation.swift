@@ -13,6 +13,7 @@ public struct GenerationManifest: Sendable, Codable {
     public var ports: [Int]
     public var socket: String?
     public var healthcheck: HealthCheck?
+    public var units: GenerationUnits
 
     public static func read(storePath: String) throws -> GenerationManifest {
         let file = storePath + "/manifest.json"
@@ -178,7 +179,7 @@ public struct Activator {
 
     /// Starts the generation's socket, release and process instances.
     func start(_ g: GenerationRecord, _ m: GenerationManifest) throws {
-        let gs = try runtimeNames(g, m)
+        let gs = m.units
         if !gs.sockets.isEmpty { try host.systemctlChecked(["start"] + gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)") }
         for release in gs.releases {
             log("running release step \(release)")
@@ -194,29 +195,6 @@ public struct Activator {
                 throw HopError(.rolledBack, "systemd could not start \(g.app) generation \(g.number)", detail: r.stderrTail(6))
             }
         }
-    }
-
-    struct Names { var sockets: [String]; var releases: [String]; var instances: [String]; var timers: [String] }
-
-    func runtimeNames(_ g: GenerationRecord, _ m: GenerationManifest) throws -> Names {
-        var names = Names(sockets: [], releases: [], instances: [], timers: [])
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: g.storePath + "/units")) ?? []
-        for f in files.sorted() {
-            if f.hasSuffix(".socket") { names.sockets.append(f); continue }
-            if f.hasSuffix(".timer") { names.timers.append(f); continue }
-            guard f.hasSuffix("@.service") else { continue }
-            let process = String(f.dropFirst("hop-\(g.app)-g\(g.number)-".count).dropLast("@.service".count))
-            let count = m.scale[process] ?? 0
-            let text = (try? String(contentsOfFile: g.storePath + "/units/" + f, encoding: .utf8)) ?? ""
-            if text.contains("\nType=oneshot\n") {
-                if process == "release" { names.releases.append(try UnitRenderer.instanceName(app: g.app, process: process, generation: g.number, instance: 1)) }
-                continue
-            }
-            for i in 0..<count {
-                names.instances.append(try UnitRenderer.instanceName(app: g.app, process: process, generation: g.number, instance: i + 1))
-            }
-        }
-        return names
     }
 
     // MARK: Health
@@ -248,7 +226,7 @@ public struct Activator {
 
     /// Why the generation's instances are unhealthy right now (restarted, failed, inactive), or nil.
     public func unitProblem(_ g: GenerationRecord, _ m: GenerationManifest) throws -> String? {
-        let names = try runtimeNames(g, m)
+        let names = m.units
         let props = try host.show(names.instances, properties: ["Id", "ActiveState", "SubState", "NRestarts", "Result", "ExecMainStatus"])
         for p in props {
             let id = p["Id"] ?? "?"
@@ -358,7 +336,7 @@ public struct Activator {
         try writeJournal(j)
         faultPoint("\(op):journal")
         try db.setGenerationStatus(app: app, number: target.number, .pending)
-        if !FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) { try nginx.ensureRunning() }
+        try nginx.ensureStarted()
         do {
             try installUnits(target)
             faultPoint("\(op):installed")
@@ -389,15 +367,15 @@ public struct Activator {
         }
         j.phase = .retiring
         try writeJournal(j)
-        try finish(target, from: from?.number, oldWorkers: oldWorkers)
+        try finish(target, from: from?.number, op: op, oldWorkers: oldWorkers)
     }
 
     /// After the switch: the target is recorded as active, and the old generation is drained and stopped.
     /// `oldWorkers` are nginx workers from before a reload (TCP switches): they may still proxy
     /// kept-alive connections to the old generation, so it is stopped only once they are gone.
-    func finish(_ target: GenerationRecord, from: Int?, oldWorkers: Set<String> = []) throws {
+    func finish(_ target: GenerationRecord, from: Int?, op: String, oldWorkers: Set<String> = []) throws {
         try db.setGenerationStatus(app: target.app, number: target.number, .active)
-        faultPoint("\(journal(target.app)?.op ?? "deploy"):recorded")
+        faultPoint("\(op):recorded")
         if let from, from != target.number {
             if drain > 0 { usleep(useconds_t(drain * 1_000_000)) }
             if !oldWorkers.isEmpty {
@@ -408,7 +386,7 @@ public struct Activator {
             // back to it needs no systemd reload; older ones are removed.
             try stop(app: target.app, number: from)
             try pruneUnitFiles(app: target.app, keep: [target.number, from])
-            faultPoint("\(journal(target.app)?.op ?? "deploy"):retired")
+            faultPoint("\(op):retired")
         }
         try startTimers(target)
         clearJournal(target.app)
@@ -418,7 +396,7 @@ public struct Activator {
     /// twice during a switch.
     func startTimers(_ g: GenerationRecord) throws {
         guard let m = try? GenerationManifest.read(storePath: g.storePath) else { return }
-        let timers = try runtimeNames(g, m).timers
+        let timers = m.units.timers
         if !timers.isEmpty { try host.systemctlChecked(["start"] + timers, what: "starting the cron timers of \(g.app)") }
     }
 
@@ -472,7 +450,7 @@ public struct Activator {
     /// (a reboot, `hop host down`): units, instances, health gate, then the symlinks and the site.
     public func restore(_ g: GenerationRecord) throws {
         let m = try GenerationManifest.read(storePath: g.storePath)
-        if !FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) { try nginx.ensureRunning() }
+        try nginx.ensureStarted()
         try installUnits(g)
         try start(g, m)
         try healthGate(g, m)
@@ -511,20 +489,21 @@ public struct Activator {
                 do { try healthGate(target, m) } catch let e as HopError { problem = e.message }
             }
             if problem == nil || from == nil {
-                try point(app, to: target, manifest: m)
-                try setProfile(app, target.number)
-                try finish(target, from: from?.number)
-                return "an interrupted \(j.op) to generation \(j.to) was completed"
+                return try complete(j, target, m, from: from)
             }
             try revert(target, to: from!, reason: "interrupted, then unhealthy: \(problem!)")
             return "an interrupted \(j.op) to generation \(j.to) was undone (\(problem!)); generation \(from!.number) serves"
         case .retiring:
-            let m = try GenerationManifest.read(storePath: target.storePath)
-            try point(app, to: target, manifest: m)
-            try setProfile(app, target.number)
-            try finish(target, from: from?.number)
-            return "an interrupted \(j.op) to generation \(j.to) was completed"
+            return try complete(j, target, try GenerationManifest.read(storePath: target.storePath), from: from)
         }
+    }
+
+    /// Redoes the switch to the journal's target (idempotent) and retires the old generation.
+    private func complete(_ j: Journal, _ target: GenerationRecord, _ m: GenerationManifest, from: GenerationRecord?) throws -> String {
+        let oldWorkers = try point(target.app, to: target, manifest: m)
+        try setProfile(target.app, target.number)
+        try finish(target, from: from?.number, op: j.op, oldWorkers: oldWorkers)
+        return "an interrupted \(j.op) to generation \(j.to) was completed"
     }
 }
 

@@ -15,6 +15,18 @@ public struct AppRuntimePaths: Sendable, Hashable {
     public func socket(_ n: Int) -> String { generationDirectory(n) + "/web.sock" }
 }
 
+/// The units activation starts, by role (instance and socket names of one generation).
+public struct GenerationUnits: Sendable, Codable, Hashable {
+    /// Socket units, started first.
+    public var sockets: [String]
+    /// `release` instances: run once, must succeed, before the processes start.
+    public var releases: [String]
+    /// Long-running instances (web, wsgi, daemons), every instance of every process.
+    public var instances: [String]
+    /// Cron timers, started once the generation serves alone.
+    public var timers: [String]
+}
+
 /// Everything one generation is made of, decided before anything runs: the build it runs, how
 /// many instances of each process, the ports or socket it serves on, and where its config lives.
 public struct GenerationPlan: Sendable {
@@ -29,15 +41,14 @@ public struct GenerationPlan: Sendable {
     public var basePort: Int?
     public var environmentFile: String
     public var listenPort: Int
-    public var configHash: String
     /// The TLS listener (certificate paths outside the store), when TLS is on.
     public var tls: NginxSite.TLS?
 
     public init(app: String, number: Int, buildID: Int64, appPath: String, spec: AppSpec, scale: [String: Int],
-                basePort: Int?, environmentFile: String, listenPort: Int, configHash: String) {
+                basePort: Int?, environmentFile: String, listenPort: Int) {
         self.app = app; self.number = number; self.buildID = buildID; self.appPath = appPath; self.spec = spec
         self.scale = scale; self.basePort = basePort; self.environmentFile = environmentFile
-        self.listenPort = listenPort; self.configHash = configHash
+        self.listenPort = listenPort
     }
 
     public var paths: AppRuntimePaths { AppRuntimePaths(app: app) }
@@ -112,10 +123,20 @@ public struct GenerationPlan: Sendable {
         }
     }
 
-    public var socketUnits: [String] {
+    /// What activation starts, by role; written into the manifest so activation never has to
+    /// work it out again from unit files.
+    public var units: GenerationUnits {
         get throws {
-            guard let web = webProcess, web.kind == .wsgi else { return [] }
-            return [try UnitRenderer.socketUnitName(app: app, process: web.name, generation: number)]
+            var u = GenerationUnits(sockets: [], releases: [], instances: try instanceUnits, timers: [])
+            for p in runtimeProcesses {
+                switch p.kind {
+                case .wsgi: u.sockets.append(try UnitRenderer.socketUnitName(app: app, process: p.name, generation: number))
+                case .release: u.releases.append(try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: 1))
+                case .cron: u.timers.append(try CronTimer.timerName(app: app, process: p.name, generation: number))
+                default: break
+                }
+            }
+            return u
         }
     }
 
@@ -136,8 +157,8 @@ public struct GenerationPlan: Sendable {
                     try UnitRenderer.renderSocket(gs, process: p)
             }
             if case .cron(let schedule) = p.kind {
-                let name = try UnitRenderer.unitName(app: app, process: p.name, generation: number).replacingOccurrences(of: "@.service", with: ".timer")
-                files["units/" + name] = try CronTimer.render(app: app, process: p.name, generation: number, schedule: schedule)
+                files["units/" + (try CronTimer.timerName(app: app, process: p.name, generation: number))] =
+                    try CronTimer.render(app: app, process: p.name, generation: number, schedule: schedule)
             }
             if p.kind == .web, case .tcp(let base) = gs.upstream {
                 for i in 0..<p.instances {
@@ -147,24 +168,20 @@ public struct GenerationPlan: Sendable {
             }
         }
         files["nginx-site.conf"] = try site()
-        files["manifest.json"] = manifestJSON()
+        files["manifest.json"] = try manifestJSON()
         return files
     }
 
     /// No config value — not even a hash of the values, which would let anyone who can read the
     /// store test guesses — goes into the manifest.
-    func manifestJSON() -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
-        struct M: Encodable {
-            var app: String; var generation: Int; var build: Int64; var appPath: String
-            var scale: [String: Int]; var ports: [Int]; var socket: String?
-            var healthcheck: HealthCheck?
-        }
-        let m = M(app: app, generation: number, build: buildID, appPath: appPath, scale: Dictionary(uniqueKeysWithValues: runtimeProcesses.map { ($0.name, $0.instances) }),
-                  ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
-                  healthcheck: spec.healthcheck)
-        return String(decoding: (try? enc.encode(m)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
+    func manifestJSON() throws -> String {
+        let enc = JSONEncoder.stable
+        enc.outputFormatting.insert(.prettyPrinted)
+        let m = GenerationManifest(app: app, generation: number, build: buildID, appPath: appPath,
+                                   scale: Dictionary(uniqueKeysWithValues: runtimeProcesses.map { ($0.name, $0.instances) }),
+                                   ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
+                                   healthcheck: spec.healthcheck, units: try units)
+        return String(decoding: try enc.encode(m), as: UTF8.self) + "\n"
     }
 
     /// The Nix expression whose output is the generation: the files above plus an `app` symlink to

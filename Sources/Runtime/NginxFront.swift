@@ -149,6 +149,12 @@ public struct NginxFront: Sendable {
         }
     }
 
+    /// `ensureRunning` when nginx has no pid file in the host (the common case costs one stat,
+    /// not a systemctl round trip on every activation).
+    public func ensureStarted() throws {
+        if !FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) { try ensureRunning() }
+    }
+
     /// `nginx -t` on the whole config, inside the service host.
     public func test() throws {
         try FileManager.default.createDirectory(atPath: host.path("/run/hop"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])

@@ -5,8 +5,6 @@ import HopBasics
 /// `hop host up` (its /run is reached from outside as /proc/PID/root/run), or the machine's own
 /// systemd when it is PID 1.
 public struct ServiceHost: Sendable {
-    public enum Kind: String, Sendable { case privateHost = "private", native }
-    public let kind: Kind
     /// Prefix that turns a path as the host's services see it into a path hop can open.
     public let rootPrefix: String
     /// The private host's PID 1 (nil for the native host).
@@ -17,12 +15,12 @@ public struct ServiceHost: Sendable {
     public static func resolve(home: HopHome, runner: any ProcessRunner = SystemRunner()) throws -> ServiceHost {
         let priv = PrivateHost(stateDir: home.root + "/host", runner: runner)
         if let p = priv.pid() {
-            return ServiceHost(kind: .privateHost, rootPrefix: "/proc/\(p)/root", pid: p, runner: runner)
+            return ServiceHost(rootPrefix: "/proc/\(p)/root", pid: p, runner: runner)
         }
         if let comm = try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8),
            comm.trimmingCharacters(in: .whitespacesAndNewlines) == "systemd",
            FileManager.default.fileExists(atPath: "/run/systemd/system") {
-            return ServiceHost(kind: .native, rootPrefix: "", pid: nil, runner: runner)
+            return ServiceHost(rootPrefix: "", pid: nil, runner: runner)
         }
         throw HopError(.environment, "no systemd to run apps under: systemd is not PID 1 here and the private host is not running",
                        hint: "run `hop host up` (a private systemd for containers and CI)")
@@ -73,16 +71,5 @@ public struct ServiceHost: Sendable {
             result.append(d)
         }
         return result
-    }
-
-    /// Unit names (loaded or not-found) matching a glob, e.g. `hop-blog-*`.
-    public func units(matching pattern: String) throws -> [String] {
-        let r = try systemctl(["list-units", "--all", "--plain", "--no-legend", "--no-pager", pattern])
-        let files = try systemctl(["list-unit-files", "--plain", "--no-legend", "--no-pager", pattern])
-        var names = Set<String>()
-        for line in (r.stdoutText + "\n" + files.stdoutText).split(separator: "\n") {
-            if let first = line.split(separator: " ").first { names.insert(String(first)) }
-        }
-        return names.sorted()
     }
 }

@@ -19,7 +19,7 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
     hc.contains = "ok"
     spec.healthcheck = hc
     return GenerationPlan(app: "shop", number: 4, buildID: 9, appPath: appOut, spec: spec, scale: scale, basePort: basePort,
-                          environmentFile: "/var/lib/hop/apps/shop/env/g4.env", listenPort: 8080, configHash: "x")
+                          environmentFile: "/var/lib/hop/apps/shop/env/g4.env", listenPort: 8080)
 }
 
 @Suite struct GenerationTests {
