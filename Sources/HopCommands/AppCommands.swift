@@ -12,6 +12,29 @@ func checkedApp(_ app: String) throws -> String {
     return app
 }
 
+/// An app's runtime, opened with the app's lock held after recovering whatever a killed hop left
+/// behind; the lock is released when this goes away (keep it alive with `withExtendedLifetime`).
+final class LockedApp {
+    let app: String
+    let rt: AppRuntime
+    private let lock: AppLock
+
+    init(_ rawApp: String, json: Bool) throws {
+        Hop.jsonMode = json
+        app = try checkedApp(rawApp)
+        rt = try openRuntime()
+        lock = try rt.lock(app)
+    }
+
+    /// The generation serving now, or `.notFound`.
+    func serving() throws -> GenerationRecord {
+        guard let g = try rt.db.activeGeneration(app: app) else {
+            throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH")
+        }
+        return g
+    }
+}
+
 func openRuntime() throws -> AppRuntime {
     let home = HopHome.fromEnvironment()
     return try AppRuntime(home: home, db: try openDB(home))
@@ -75,11 +98,9 @@ struct RollbackCommand: ParsableCommand {
     @Option(help: "The generation to serve.") var to: Int?
     @Flag var json = false
     func run() throws {
-        Hop.jsonMode = json
-        let app = try checkedApp(self.app)
-        let rt = try openRuntime()
-        let lock = try rt.lock(app)
-        defer { withExtendedLifetime(lock) {} }
+        let locked = try LockedApp(self.app, json: json)
+        defer { withExtendedLifetime(locked) {} }
+        let (app, rt) = (locked.app, locked.rt)
         let t0 = Date()
         let gens = try rt.db.generations(app: app)
         guard let current = gens.first(where: { $0.status == .active }) else {
@@ -110,11 +131,9 @@ struct GenerationsCommand: ParsableCommand {
     @Argument var app: String
     @Flag var json = false
     func run() throws {
-        Hop.jsonMode = json
-        let app = try checkedApp(self.app)
-        let rt = try openRuntime()
-        let lock = try rt.lock(app)
-        defer { withExtendedLifetime(lock) {} }
+        let locked = try LockedApp(self.app, json: json)
+        defer { withExtendedLifetime(locked) {} }
+        let (app, rt) = (locked.app, locked.rt)
         let gens = try rt.db.generations(app: app)
         if json { Out.json(gens.map(generationJSON)); return }
         if gens.isEmpty { Out.line("\(app) has no generations"); return }
@@ -204,47 +223,50 @@ struct ConfigCommand: ParsableCommand {
     }
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set", abstract: "Set values; a deployed app restarts on them without downtime.")
-        @Argument var app: String
-        @Argument(help: "KEY=VALUE …") var assignments: [String]
-        @Option var watch: Double = 5
-        @Flag var json = false
-        func run() throws { Hop.jsonMode = json; try changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch, json: json) }
+        @OptionGroup var arguments: ConfigSetArguments
+        func run() throws { try arguments.run() }
     }
     struct Unset: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "unset", abstract: "Remove values; a deployed app restarts without them.")
-        @Argument var app: String
-        @Argument(help: "KEY …") var keys: [String]
-        @Option var watch: Double = 5
-        @Flag var json = false
-        func run() throws {
-            Hop.jsonMode = json
-            for k in keys { try checkConfigKey(k) }
-            try changeConfig(app: app, set: [], unset: keys, watch: watch, json: json)
-        }
+        @OptionGroup var arguments: ConfigUnsetArguments
+        func run() throws { try arguments.run() }
     }
 }
 
-/// `hop config:set APP K=V` (Heroku/Dokku spelling).
-struct ConfigSetAlias: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "config:set", abstract: "Same as `hop config set`.")
+struct ConfigSetArguments: ParsableArguments {
     @Argument var app: String
-    @Argument var assignments: [String]
-    @Option var watch: Double = 5
+    @Argument(help: "KEY=VALUE …") var assignments: [String]
+    @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
-    func run() throws { Hop.jsonMode = json; try changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch, json: json) }
+    func run() throws {
+        Hop.jsonMode = json
+        try changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch, json: json)
+    }
 }
 
-struct ConfigUnsetAlias: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "config:unset", abstract: "Same as `hop config unset`.")
+struct ConfigUnsetArguments: ParsableArguments {
     @Argument var app: String
-    @Argument var keys: [String]
-    @Option var watch: Double = 5
+    @Argument(help: "KEY …") var keys: [String]
+    @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
     func run() throws {
         Hop.jsonMode = json
         for k in keys { try checkConfigKey(k) }
         try changeConfig(app: app, set: [], unset: keys, watch: watch, json: json)
     }
+}
+
+/// `hop config:set APP K=V` (Heroku/Dokku spelling).
+struct ConfigSetAlias: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config:set", abstract: "Same as `hop config set`.")
+    @OptionGroup var arguments: ConfigSetArguments
+    func run() throws { try arguments.run() }
+}
+
+struct ConfigUnsetAlias: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config:unset", abstract: "Same as `hop config unset`.")
+    @OptionGroup var arguments: ConfigUnsetArguments
+    func run() throws { try arguments.run() }
 }
 
 /// Records the change; when the app is deployed, rolls out a generation with it. If that
@@ -309,12 +331,10 @@ struct PsCommand: ParsableCommand {
     @Argument var app: String
     @Flag var json = false
     func run() throws {
-        Hop.jsonMode = json
-        let app = try checkedApp(self.app)
-        let rt = try openRuntime()
-        let lock = try rt.lock(app)
-        defer { withExtendedLifetime(lock) {} }
-        guard let g = try rt.db.activeGeneration(app: app) else { throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH") }
+        let locked = try LockedApp(self.app, json: json)
+        defer { withExtendedLifetime(locked) {} }
+        let (app, rt) = (locked.app, locked.rt)
+        let g = try locked.serving()
         let procs = try rt.processes(g)
         if json {
             Out.json(["app": app, "generation": g.number, "processes": procs.map { p in
@@ -346,11 +366,11 @@ struct ScaleCommand: ParsableCommand {
             scale[parts[0]] = n
         }
         guard !scale.isEmpty else { throw HopError.invalid("no PROCESS=COUNT given") }
-        let rt = try openRuntime()
-        let lock = try rt.lock(app)
-        defer { withExtendedLifetime(lock) {} }
-        guard let g = try rt.db.activeGeneration(app: app), let build = try rt.db.build(id: g.buildID) else {
-            throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH")
+        let locked = try LockedApp(app, json: json)
+        defer { withExtendedLifetime(locked) {} }
+        let rt = locked.rt
+        guard let build = try rt.db.build(id: try locked.serving().buildID) else {
+            throw HopError(.notFound, "the build of \(app)'s serving generation is gone", hint: "deploy it again")
         }
         let r = try rt.rollout(build: build, scale: scale, watch: watch, op: "scale")
         if json { Out.json(generationJSON(r.generation)) } else {
@@ -361,11 +381,9 @@ struct ScaleCommand: ParsableCommand {
 
 struct StartStopCommand {
     static func act(_ verb: String, app rawApp: String, json: Bool) throws {
-        let app = try checkedApp(rawApp)
-        let rt = try openRuntime()
-        let lock = try rt.lock(app)
-        defer { withExtendedLifetime(lock) {} }
-        guard let g = try rt.db.activeGeneration(app: app) else { throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH") }
+        let locked = try LockedApp(rawApp, json: json)
+        defer { withExtendedLifetime(locked) {} }
+        let (app, rt, g) = (locked.app, locked.rt, try locked.serving())
         if verb == "restart" {
             guard let build = try rt.db.build(id: g.buildID) else { throw HopError(.notFound, "the build of \(app) is gone") }
             let r = try rt.rollout(build: build, watch: 0, force: true, op: "restart")
@@ -382,19 +400,19 @@ struct StartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an app's processes.")
     @Argument var app: String
     @Flag var json = false
-    func run() throws { Hop.jsonMode = json; try StartStopCommand.act("start", app: app, json: json) }
+    func run() throws { try StartStopCommand.act("start", app: app, json: json) }
 }
 struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop an app's processes (its site answers 502 until `hop start`).")
     @Argument var app: String
     @Flag var json = false
-    func run() throws { Hop.jsonMode = json; try StartStopCommand.act("stop", app: app, json: json) }
+    func run() throws { try StartStopCommand.act("stop", app: app, json: json) }
 }
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart an app without downtime (fresh instances, then switch).")
     @Argument var app: String
     @Flag var json = false
-    func run() throws { Hop.jsonMode = json; try StartStopCommand.act("restart", app: app, json: json) }
+    func run() throws { try StartStopCommand.act("restart", app: app, json: json) }
 }
 
 /// Replaces hop with `command` (stdin/stdout/stderr pass through); returns only on failure.
@@ -433,10 +451,11 @@ struct RunCommand: ParsableCommand {
     @Argument var app: String
     @Argument(parsing: .postTerminator) var command: [String]
     func run() throws {
-        let app = try checkedApp(self.app)
-        guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(app) -- CMD …") }
-        let rt = try openRuntime()
-        guard let g = try rt.db.activeGeneration(app: app) else { throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH") }
+        guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(self.app) -- CMD …") }
+        // The lock (and recovery) only while the generation is looked up: its descriptor is
+        // close-on-exec, so the one-off command does not hold it.
+        let locked = try LockedApp(self.app, json: false)
+        let (app, rt, g) = (locked.app, locked.rt, try locked.serving())
         let props = ["DynamicUser=yes", "PrivateUsers=yes", "StateDirectory=hop/\(app)", "ProtectSystem=strict", "ProtectHome=yes",
                      "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile=-\(rt.envFile(app, g.number))",
                      "WorkingDirectory=\(g.appPath)/app"]
@@ -453,11 +472,9 @@ struct DestroyCommand: ParsableCommand {
     @Flag(help: "Also delete its config values and state directory.") var purge = false
     @Flag var json = false
     func run() throws {
-        Hop.jsonMode = json
-        let app = try checkedApp(self.app)
-        let rt = try openRuntime()
-        let lock = try rt.lock(app)
-        defer { withExtendedLifetime(lock) {} }
+        let locked = try LockedApp(self.app, json: json)
+        defer { withExtendedLifetime(locked) {} }
+        let (app, rt) = (locked.app, locked.rt)
         let gens = try rt.db.generations(app: app)
         guard !gens.isEmpty || purge else { throw HopError(.notFound, "\(app) is not deployed") }
         for g in gens { try rt.activator.stopAndRemove(app: app, number: g.number) }
