@@ -66,7 +66,7 @@ struct DeployCommand: ParsableCommand {
         let home = HopHome.fromEnvironment()
         let t0 = Date()
         // Where it will run is checked first: no build is recorded for a deploy that cannot happen.
-        _ = try ServiceHost.resolve(home: home)
+        let host = try ServiceHost.resolve(home: home)
         var opts = BuildOptions()
         opts.appName = app
         opts.index = indexOptions.index
@@ -74,7 +74,7 @@ struct DeployCommand: ParsableCommand {
         // Validate and build first: bad input stops here, before the runtime is touched.
         let outcome = try BuildPipeline(home: home).build(path: path, options: opts)
         if !json { Out.endProgress() }
-        let rt = try AppRuntime(home: home, db: try openDB(home))
+        let rt = try AppRuntime(home: home, db: try openDB(home), host: host)
         let lock = try rt.lock(outcome.record.app)
         defer { withExtendedLifetime(lock) {} }
         let result = try rt.rollout(build: outcome.record, watch: watch, force: force)

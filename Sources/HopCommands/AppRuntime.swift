@@ -16,11 +16,12 @@ struct AppRuntime {
     let runner: any ProcessRunner
     var activator: Activator
 
-    init(home: HopHome, db: HopDatabase, runner: any ProcessRunner = SystemRunner(), log: @escaping (String) -> Void = { Out.err("hop: " + $0) }) throws {
+    init(home: HopHome, db: HopDatabase, host: ServiceHost? = nil, runner: any ProcessRunner = SystemRunner(),
+         log: @escaping (String) -> Void = { Out.err("hop: " + $0) }) throws {
         self.home = home
         self.db = db
         self.runner = runner
-        self.host = try ServiceHost.resolve(home: home, runner: runner)
+        self.host = try host ?? ServiceHost.resolve(home: home, runner: runner)
         self.activator = Activator(home: home, host: host, db: db, log: log)
     }
 

@@ -20,6 +20,11 @@ func portFree(_ port: Int) -> Bool {
     return r?.succeeded ?? false
 }
 
+/// systemctl inside the shared deploy host (PrivateHost's own seam).
+func hostSystemctl(_ args: [String]) throws -> ProcessResult {
+    try PrivateHost(stateDir: sharedHome.root + "/host").systemctl(args)
+}
+
 /// GET through the front nginx with the app's host name; (status, body), status 0 when unreachable.
 func fetch(_ app: String, _ path: String = "/") -> (status: Int, body: String) {
     let r = try? SystemRunner().run(Command("curl", ["-s", "--max-time", "5", "-H", "Host: \(app).localhost",
@@ -85,6 +90,10 @@ struct DeployIntegrationTests {
             // The profile is a Nix profile: nix-env agrees on the generations and the current one.
             let nixEnv = try SystemRunner().run(Command("nix-env", ["--list-generations", "--profile", sharedHome.apps + "/\(app)/profile"]))
             #expect(nixEnv.succeeded && nixEnv.stdoutText.contains("(current)"), "\(nixEnv.stdoutText)\(nixEnv.stderrText)")
+            // …and on the numbers: every generation hop lists, the current one marked.
+            let nixLines = nixEnv.stdoutText.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+            #expect(Set(nixLines.compactMap { $0.first.flatMap { Int($0) } }) == Set(gens.compactMap { $0["generation"] as? Int }), "\(nixEnv.stdoutText)")
+            #expect(nixLines.first { $0.last == "(current)" }?.first.flatMap { Int($0) } == n2 - 1, "\(nixEnv.stdoutText)")
             // The generation's closure holds the app build, its units, the site and the manifest.
             let current = try #require(gens.first { $0["current"] as? Bool == true }?["storePath"] as? String)
             for file in ["manifest.json", "nginx-site.conf", "app/bin/wsgi"] {
@@ -167,6 +176,15 @@ struct DeployIntegrationTests {
             let run = try hopEnv(["run", app, "--", "sh", "-c", "printf '%s|%s' \"$API_TOKEN\" \"$QUOTED\""])
             #expect(run.status == 0 && run.stdout == "\(secret)|a \"b\" $c `d` \\e", "\(run.stdout)\(run.stderr)")
             #expect(fetch(app).body == "config app\n")
+            // `hop run` exits with the command's status.
+            #expect(try hopEnv(["run", app, "--", "sh", "-c", "exit 3"]).status == 3)
+            // Each generation keeps the config it ran with: rolling back drops the new values,
+            // rolling forward brings them back.
+            let withSecret = try #require(try activeNumber(app))
+            #expect(try hopEnv(["rollback", app]).status == 0)
+            #expect(try hopEnv(["run", app, "--", "sh", "-c", "printf '%s' \"${API_TOKEN:-unset}\""]).stdout == "unset")
+            #expect(try hopEnv(["rollback", app, "--to", "\(withSecret)"]).status == 0)
+            #expect(try hopEnv(["run", app, "--", "sh", "-c", "printf '%s' \"$API_TOKEN\""]).stdout == secret)
             // Scale survives a config change.
             #expect((json(try hopEnv(["ps", app, "--json"]).stdout)["processes"] as? [Any])?.count == 2)
 
@@ -198,7 +216,7 @@ struct DeployIntegrationTests {
         }
     }
 
-    @Test("a TCP $PORT app gets a port per instance; nginx balances over them after a reload")
+    @Test("a TCP $PORT app gets a port per instance; each instance answers on its port and the site lists them all")
     func tcpApp() throws {
         try #require(deployHost.ready)
         let app = "it-tcp"
@@ -209,6 +227,13 @@ struct DeployIntegrationTests {
         let site = try String(contentsOfFile: sharedHome.root + "/nginx/sites/\(app).conf", encoding: .utf8)
         #expect(site.components(separatedBy: "server 127.0.0.1:").count == 3, "\(site)")
         for _ in 0..<4 { #expect(fetch(app).status == 200) }
+        let ports = try #require(try generations(app).first { $0["current"] as? Bool == true }?["ports"] as? [Int])
+        #expect(ports.count == 2)
+        for port in ports {
+            let direct = try SystemRunner().run(Command("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"]))
+            #expect(direct.stdoutText.contains("Hello from the Python standard library"), "port \(port): \(direct.stderrText)")
+            #expect(site.contains("server 127.0.0.1:\(port);"))
+        }
         #expect(try hopEnv(["destroy", app]).status == 0)
     }
 
@@ -282,12 +307,29 @@ struct DeployIntegrationTests {
             // Only the active generation's instances run.
             let ps = json(try hopEnv(["ps", app, "--json"]).stdout)
             #expect((ps["processes"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "active" }, "\(ps)")
-            let running = try SystemRunner().run(Command("nsenter", ["-t", "\(PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0)", "-m", "-p",
-                                                                   "systemctl", "list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-g*@*.service"]))
+            let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-g*@*.service"])
             let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
                 line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
             })
             #expect(gensRunning.count == 1, "\(running.stdoutText)")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
+    }
+
+    @Test("a config change whose generation fails is rolled back with its values: exit 8, the old config and generation stay")
+    func failedConfigChangeRestoresValues() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-config-fail"
+            let src = try flaskVariant(dir, greeting: "steady", extraPython: "\nimport os\nif os.environ.get('BREAK'):\n    raise SystemExit('BREAK is set')\n")
+            #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
+            #expect(try hopEnv(["config", "set", app, "KEEP=1", "--watch", "0"]).status == 0)
+            let before = try activeNumber(app)
+            let r = try hopEnv(["config", "set", app, "BREAK=1", "KEEP=2", "--watch", "0"])
+            #expect(r.status == 8, "\(r.stdout)\(r.stderr)")
+            #expect(json(try hopEnv(["config", app, "--json"]).stdout) as NSDictionary == ["KEEP": "1"] as NSDictionary)
+            #expect(try activeNumber(app) == before)
+            #expect(fetch(app).body == "steady\n")
             #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
         }
     }
@@ -302,15 +344,14 @@ struct DeployIntegrationTests {
             let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
             #expect(d.status == 0, "\(d.stderr)")
             let n = try #require(try activeNumber(app))
-            let pid = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
-            let timers = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemctl", "list-timers", "--all", "--no-legend", "--no-pager"]))
+            let timers = try hostSystemctl(["list-timers", "--all", "--no-legend", "--no-pager"])
             #expect(timers.stdoutText.contains("hop-\(app)-g\(n)-cron.timer"), "\(timers.stdoutText)")
             // The job runs in the app's environment when started by hand, as the timer would.
-            let run = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemctl", "start", "hop-\(app)-g\(n)-cron@1.service"]))
+            let run = try hostSystemctl(["start", "hop-\(app)-g\(n)-cron@1.service"])
             #expect(run.succeeded, "\(run.stderrText)")
             #expect(try hopEnv(["logs", app, "--process", "cron"]).stdout.contains("tick"))
             #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
-            let after = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemctl", "list-timers", "--all", "--no-legend", "--no-pager"]))
+            let after = try hostSystemctl(["list-timers", "--all", "--no-legend", "--no-pager"])
             #expect(!after.stdoutText.contains("hop-\(app)-"))
         }
     }
