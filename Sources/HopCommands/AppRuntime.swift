@@ -22,7 +22,7 @@ struct AppRuntime {
         self.db = db
         self.runner = runner
         self.host = try host ?? ServiceHost.resolve(home: home, runner: runner)
-        self.activator = Activator(home: home, host: host, db: db, log: log)
+        self.activator = Activator(home: home, host: self.host, db: db, log: log)
     }
 
     /// Takes the app's lock and recovers an interrupted activation; the lock lives as long as the result.
