@@ -10,6 +10,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
@@ -18,7 +20,7 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .target(name: "HopBasics"),
         .target(name: "AppSpec", dependencies: ["HopBasics"]),
-        .target(name: "HopStore", dependencies: ["HopBasics", "CSQLite"]),
+        .target(name: "HopStore", dependencies: ["HopBasics", "CSQLite", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "NixBuild", dependencies: [
             "AppSpec", "HopBasics", "CArchive",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -28,11 +30,23 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Runtime", dependencies: ["AppSpec", "NixBuild", "HopStore", "HopBasics"]),
+        // The operations every interface shares (CLI, HTTP API, dashboard, later git push).
+        .target(name: "HopCore", dependencies: [
+            "Runtime", "Provenance", "AppSpec", "NixBuild", "HopStore", "HopBasics",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "HopCommands", dependencies: [
-            "Runtime",
-            "Provenance",
-            "AppSpec", "NixBuild", "HopStore", "HopBasics",
+            "HopCore", "HopServer",
+            "Runtime", "Provenance", "AppSpec", "NixBuild", "HopStore", "HopBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // `hop server`: the HTTP API and the dashboard over HopCore (the only importer of Hummingbird).
+        .target(name: "HopServer", dependencies: [
+            "HopCore", "HopStore", "HopBasics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hop", dependencies: ["HopCommands"]),
         // Shared test helpers (snapshots, temporary directories); a library so every test target can use one copy.
@@ -42,7 +56,10 @@ let package = Package(
         .testTarget(name: "NixBuildTests", dependencies: ["HopTestSupport", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["HopTestSupport", "Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "RuntimeTests", dependencies: ["HopTestSupport", "Runtime", "AppSpec"], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "HopCoreTests", dependencies: ["HopTestSupport", "HopCore", "HopStore", "Runtime", "AppSpec"]),
+        .testTarget(name: "HopServerTests", dependencies: ["HopTestSupport", "HopServer", "HopCore", "HopStore",
+                                                           .product(name: "HummingbirdTesting", package: "hummingbird")], exclude: ["Snapshots"]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopCore", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,7 +24,7 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 public struct HopError: Error, CustomStringConvertible, Sendable {
     /// A stable category. `exitCode` is part of hop's CLI contract.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck, verificationFailed, rolledBack, busy }
+        private enum Kind: String, Sendable { case invalidInput, buildFailed, environment, notFound, internalError, notReproducible, couldNotCheck, verificationFailed, rolledBack, busy, unauthenticated, forbidden, conflict }
         private let kind: Kind
         private init(_ k: Kind) { kind = k }
 
@@ -47,6 +47,12 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
         public static let rolledBack = Code(.rolledBack)
         /// Another hop command holds the app's lock. Exit 9.
         public static let busy = Code(.busy)
+        /// No valid credentials (no token, an expired or revoked one, a wrong password). Exit 10; HTTP 401.
+        public static let unauthenticated = Code(.unauthenticated)
+        /// Valid credentials whose role or grants do not allow the operation. Exit 11; HTTP 403.
+        public static let forbidden = Code(.forbidden)
+        /// The thing to create already exists (a user, a domain another app owns). Exit 12; HTTP 409.
+        public static let conflict = Code(.conflict)
         /// A bug in hop. Exit 70 (EX_SOFTWARE).
         public static let internalError = Code(.internalError)
 
@@ -61,6 +67,9 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
             case .verificationFailed: 7
             case .rolledBack: 8
             case .busy: 9
+            case .unauthenticated: 10
+            case .forbidden: 11
+            case .conflict: 12
             case .internalError: 70
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import AppSpec
 import HopBasics
+import HopCore
 import HopStore
 import NixBuild
 
@@ -136,13 +137,9 @@ struct BuildCommand: ParsableCommand {
         if let n = nixpkgs, let h = nixpkgsSHA256 {
             opts.nixpkgs = (n.contains("://") ? n : "file://" + URL(fileURLWithPath: n).standardizedFileURL.path, h)
         }
-        if !json {
-            opts.progress = { p in Out.progress("[\(p.built)/\(p.total)] building \(p.current ?? "…")") }
-        }
         if printBuildLogs && !json { opts.log = { Out.err($0) } }
-        let pipeline = BuildPipeline(home: .fromEnvironment())
         let t0 = Date()
-        let outcome = try pipeline.build(path: path, options: opts)
+        let outcome = try cliOperations(json: json).build(.init(path: path, options: opts))
         if !json { Out.endProgress() }
         let b = outcome.record
         if json {

@@ -156,8 +156,13 @@ extension HopDatabase {
 private let generationColumns = "app, number, build_id, store_path, app_path, scale_json, config_hash, ports_json, status, reason, created_at"
 
 private func decodeGeneration(_ row: Statement) throws -> GenerationRecord {
-    let scale = (try? JSONDecoder().decode([String: Int].self, from: Data(try row.text(5).utf8))) ?? [:]
-    let ports = (try? JSONDecoder().decode([Int].self, from: Data(try row.text(7).utf8))) ?? []
+    let scaleText = try row.text(5), portsText = try row.text(7)
+    guard let scale = try? JSONDecoder().decode([String: Int].self, from: Data(scaleText.utf8)) else {
+        throw HopError(.internalError, "database holds a malformed scale \"\(scaleText)\" for generation \(try row.int64(1)) of \(try row.text(0))")
+    }
+    guard let ports = try? JSONDecoder().decode([Int].self, from: Data(portsText.utf8)) else {
+        throw HopError(.internalError, "database holds malformed ports \"\(portsText)\" for generation \(try row.int64(1)) of \(try row.text(0))")
+    }
     let statusText = try row.text(8)
     guard let status = GenerationRecord.Status(rawValue: statusText) else {
         throw HopError(.internalError, "database holds an unknown generation status \"\(statusText)\"")

@@ -13,6 +13,7 @@ enum Migrations {
     static let all: [Migration] = [
         Migration(version: 1, sql: schemaV1),
         Migration(version: 2, sql: schemaV2),
+        Migration(version: 3, sql: schemaV3),
     ]
 
     /// The schema version this build of hop knows.
@@ -159,4 +160,51 @@ private let schemaV2 = """
         value TEXT NOT NULL,
         PRIMARY KEY (app, key)
     ) WITHOUT ROWID;
+    """
+
+/// Schema v3: who may do what, and what was done. `users` with a role and (for the dashboard) a
+/// password hash; `grants` name the apps a deployer or viewer may act on; `tokens` and `sessions`
+/// keep only a SHA-256 of their secret; `audit` is append-only and hash-chained (each row's `hash`
+/// covers its fields and the previous row's hash), so an edited or deleted row is detectable.
+private let schemaV3 = """
+    CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'deployer', 'viewer')),
+        password_hash TEXT,
+        created_at    TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE grants (
+        user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        app  TEXT NOT NULL,
+        PRIMARY KEY (user, app)
+    ) WITHOUT ROWID;
+    CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        user         TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        label        TEXT NOT NULL,
+        secret_hash  TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT,
+        revoked_at   TEXT,
+        last_used_at TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE sessions (
+        id_hash    TEXT PRIMARY KEY,
+        user       TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        csrf       TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        via       TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        app       TEXT,
+        detail    TEXT NOT NULL,
+        result    TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    );
     """

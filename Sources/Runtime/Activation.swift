@@ -76,6 +76,14 @@ public final class AppLock {
     deinit { flock(fd, LOCK_UN); close(fd) }
 }
 
+/// A point of an activation an interface shows the user.
+public enum ActivationStep: Sendable, Equatable {
+    /// The generation serves (the switch is done); the watch window may follow.
+    case serving(Int)
+    /// Seconds left of the watch window.
+    case watching(remaining: Int, total: Int)
+}
+
 /// Activates generations: installs and starts units, gates on health, swaps the socket and
 /// `current` symlinks with rename(2), watches, retires the old generation, and records each step.
 /// The previous generation keeps serving until the new one has passed its health gate, and keeps
@@ -86,6 +94,9 @@ public struct Activator {
     public let db: HopDatabase
     public let nginx: NginxFront
     public var log: (String) -> Void
+    /// Called once the target serves (after the switch) and once a second of the watch window, so an
+    /// interface can say where the app answers at once and count the window down.
+    public var step: (ActivationStep) -> Void = { _ in }
     /// Seconds to let in-flight requests finish on the old generation before stopping it.
     public var drain: Double = 0.5
 
@@ -142,7 +153,7 @@ public struct Activator {
     /// The unit files of generation `n` of `app` present in the unit directory.
     func installedUnitFiles(app: String, number n: Int) -> [String] {
         let dir = host.path(host.unitDirectory)
-        let prefix = "hop-\(app)-g\(n)-"
+        let prefix = UnitNames.prefix(app: app, generation: n)
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
     }
 
@@ -157,7 +168,7 @@ public struct Activator {
 
     /// Stops every unit of generation `n` (its unit files stay, so starting it again is quick).
     public func stop(app: String, number n: Int) throws {
-        let pattern = "hop-\(app)-g\(n)-*"
+        let pattern = UnitNames.prefix(app: app, generation: n) + "*"
         try host.systemctl(["stop", pattern])
         try host.systemctl(["reset-failed", pattern])
     }
@@ -165,11 +176,9 @@ public struct Activator {
     /// Removes the unit files of every generation of `app` except `keep` (stopped ones only).
     public func pruneUnitFiles(app: String, keep: Set<Int>) throws {
         let dir = host.path(host.unitDirectory)
-        let prefix = "hop-\(app)-g"
         var removed = false
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasPrefix(prefix) {
-            let digits = f.dropFirst(prefix.count).prefix { $0.isNumber }
-            guard let n = Int(digits), !keep.contains(n) else { continue }
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            guard let n = UnitNames.generation(ofUnit: f, app: app), !keep.contains(n) else { continue }
             try stop(app: app, number: n)
             try? FileManager.default.removeItem(atPath: dir + "/" + f)
             removed = true
@@ -355,6 +364,7 @@ public struct Activator {
         let oldWorkers = try point(app, to: target, manifest: m)
         try setProfile(app, target.number)
         faultPoint("\(op):switched")
+        step(.serving(target.number))
         if watch > 0, from != nil {
             j.phase = .watching
             try writeJournal(j)
@@ -428,7 +438,10 @@ public struct Activator {
     func watchProblem(_ g: GenerationRecord, _ m: GenerationManifest, seconds: Double) throws -> String? {
         let end = Date().addingTimeInterval(seconds)
         var lastProbe = Date.distantPast
+        var lastTick = -1
         while Date() < end {
+            let remaining = Int(end.timeIntervalSinceNow.rounded(.up))
+            if remaining != lastTick { lastTick = remaining; step(.watching(remaining: remaining, total: Int(seconds.rounded(.up)))) }
             if let p = try unitProblem(g, m) { return p }
             if Date().timeIntervalSince(lastProbe) >= 1 {
                 lastProbe = Date()

@@ -13,6 +13,9 @@ public struct AppRuntimePaths: Sendable, Hashable {
     public var socketLink: String { directory + "/web.sock" }
     public func generationDirectory(_ n: Int) -> String { directory + "/g\(n)" }
     public func socket(_ n: Int) -> String { generationDirectory(n) + "/web.sock" }
+    /// Where the app's state may be, as the service host sees it (systemd moves a dynamic user's
+    /// state under /var/lib/private and links it back).
+    public var stateDirectories: [String] { ["/var/lib/private/" + UnitNames.stateDirectory(app: app), UnitNames.stateRoot + "/" + app] }
 }
 
 /// The units activation starts, by role (instance and socket names of one generation).

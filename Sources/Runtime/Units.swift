@@ -14,13 +14,15 @@ import HopBasics
 /// as `%%` wherever systemd expands specifiers. Anything else is refused with `.invalidInput`
 /// before a byte of text exists, so a hostile value can never add a directive to a unit.
 public enum UnitRenderer {
-    /// The template unit name for one process of one generation, e.g. `hop-blog-g3-web@.service`.
-    /// An instance is this name with the number inserted before `.service` (`hop-blog-g3-web@1.service`).
+    /// The template unit name for one process of one generation, e.g. `hop-blog:g3-web@.service`.
+    /// An instance is this name with the number inserted before `.service` (`hop-blog:g3-web@1.service`).
+    /// App names cannot contain `:`, so `hop-<app>:` names exactly one app's units: `shop` never
+    /// matches `shop-gateway`'s or `shop-g1`'s (see `UnitNames`).
     public static func unitName(app: String, process: String, generation: Int) throws -> String {
         try checkApp(app)
         try checkProcess(process)
         try checkGeneration(generation)
-        let name = "hop-\(app)-g\(generation)-\(process)@.service"
+        let name = UnitNames.prefix(app: app, generation: generation) + "\(process)@.service"
         // systemd refuses unit names longer than 255 bytes (UNIT_NAME_MAX); leave room for an instance.
         guard name.utf8.count <= 240 else {
             throw HopError.invalid("the unit name `\(name)` is too long for systemd", hint: "use a shorter app or process name")
@@ -69,7 +71,7 @@ public enum UnitRenderer {
         // How the web process is reached; other processes get neither variable.
         var environment: [String] = []
         var socketUnit: String?
-        let runtimeDirectory = "hop-\(spec.app)-g\(spec.generation)-\(process.name)-%i"
+        let runtimeDirectory = UnitNames.prefix(app: spec.app, generation: spec.generation) + "\(process.name)-%i"
         let serves = process.kind == .web || process.kind == .wsgi
         if serves {
             switch spec.upstream {
@@ -120,10 +122,10 @@ public enum UnitRenderer {
         unit.append("EnvironmentFile=-" + escapeSpecifiers(spec.environmentFile))
         unit.append("TimeoutStopSec=30")
         unit.append("")
-        unit.append("# Identity and writable places: a fresh user per start, state in /var/lib/hop/\(spec.app).")
+        unit.append("# Identity and writable places: a fresh user per start, state in \(UnitNames.stateRoot)/\(spec.app).")
         unit.append("DynamicUser=yes")
         unit.append("PrivateUsers=yes")
-        unit.append("StateDirectory=hop/\(spec.app)")
+        unit.append("StateDirectory=\(UnitNames.stateDirectory(app: spec.app))")
         unit.append("RuntimeDirectory=" + runtimeDirectory)
         unit.append("UMask=0077")
         unit.append("")
@@ -172,7 +174,7 @@ public enum UnitRenderer {
         return unit.joined(separator: "\n") + "\n"
     }
 
-    /// The socket unit of a socket-served process, e.g. `hop-blog-g3-web.socket`.
+    /// The socket unit of a socket-served process, e.g. `hop-blog:g3-web.socket`.
     public static func socketUnitName(app: String, process: String, generation: Int) throws -> String {
         let template = try unitName(app: app, process: process, generation: generation)
         return template.replacingOccurrences(of: "@.service", with: ".socket")
@@ -330,4 +332,30 @@ public enum UnitRenderer {
     static func printable(_ s: String) -> String {
         s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
+}
+
+/// How an app's units are named and matched. Every unit of generation N of app A starts with
+/// `hop-A:gN-`; `:` cannot occur in an app name, so a prefix or glob built here names exactly one
+/// app (and one generation), never another app whose name merely starts the same way.
+public enum UnitNames {
+    public static func prefix(app: String, generation: Int) -> String { "hop-\(app):g\(generation)-" }
+    /// Every unit of every generation of `app`.
+    public static func appPrefix(app: String) -> String { "hop-\(app):g" }
+    /// A `journalctl -u` / `systemctl` glob for an app's units (of one process when given).
+    public static func journalPattern(app: String, process: String? = nil) -> String {
+        process.map { "hop-\(app):g*-\($0)@*" } ?? "hop-\(app):g*"
+    }
+    /// The generation number of a unit file of `app`, or nil when the file is not one of its units.
+    public static func generation(ofUnit file: String, app: String) -> Int? {
+        let prefix = appPrefix(app: app)
+        guard file.hasPrefix(prefix) else { return nil }
+        let rest = file.dropFirst(prefix.count)
+        let digits = rest.prefix { $0.isNumber }
+        guard !digits.isEmpty, rest.dropFirst(digits.count).hasPrefix("-") else { return nil }
+        return Int(digits)
+    }
+    /// Apps' state lives under its own root, outside HOP_HOME (hop's private, root-only files):
+    /// `/var/lib/hop-apps/<app>` (systemd keeps it in /var/lib/private for dynamic users).
+    public static let stateRoot = "/var/lib/hop-apps"
+    public static func stateDirectory(app: String) -> String { "hop-apps/\(app)" }
 }

@@ -15,19 +15,19 @@ struct MigrationTests {
             let id: Int64
             do {
                 let db = try HopDatabase(path: path)
-                #expect(try versions(db.db) == [1, 2])
+                #expect(try versions(db.db) == [1, 2, 3])
                 id = try db.recordBuild(sampleBuild(), closure: [])
             }
             let first = try HopDatabase(path: path)
             let second = try HopDatabase(path: path) // a second connection to the same file
-            #expect(try versions(first.db) == [1, 2])
-            #expect(try versions(second.db) == [1, 2])
+            #expect(try versions(first.db) == [1, 2, 3])
+            #expect(try versions(second.db) == [1, 2, 3])
             #expect(try first.build(id: id)?.app == "web")
-            #expect(HopDatabase.schemaVersion == 2)
+            #expect(HopDatabase.schemaVersion == 3)
             let appliedAt = try first.db.read {
                 try $0.prepare("SELECT applied_at FROM schema_migrations").rows([]) { try $0.text(0) }
             }
-            #expect(appliedAt.count == 2 && appliedAt.allSatisfy { Timestamp.decode($0) != nil })
+            #expect(appliedAt.count == 3 && appliedAt.allSatisfy { Timestamp.decode($0) != nil })
         }
     }
 
@@ -40,9 +40,9 @@ struct MigrationTests {
             try Migrations.apply([v1], to: db)
             try db.execute("INSERT INTO a (x) VALUES (7)")
             try Migrations.apply([v1, v2], to: db)
-            #expect(try versions(db) == [1, 2])
+            #expect(try versions(db) == [1, 2, 3])
             try Migrations.apply([v1, v2], to: db)
-            #expect(try versions(db) == [1, 2])
+            #expect(try versions(db) == [1, 2, 3])
             let rows = try db.read { try $0.prepare("SELECT x, y FROM a").rows([]) { (try $0.int64(0), $0.isNull(1)) } }
             #expect(rows.count == 1 && rows[0].0 == 7 && rows[0].1)
         }

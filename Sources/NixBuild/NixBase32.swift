@@ -4,7 +4,7 @@ import HopBasics
 /// Nix's base-32 (the alphabet without e, o, u, t; digits read from the end), used in store
 /// paths and in `sha256:…` NAR hashes. SBOMs and SLSA want lowercase hex, so hop converts.
 public enum NixBase32 {
-    static let alphabet = Array("0123456789abcdfghijklmnpqrsvwxyz".utf8)
+    public static let alphabet = Array("0123456789abcdfghijklmnpqrsvwxyz".utf8)
 
     public static func encode(_ bytes: [UInt8]) -> String {
         let len = (bytes.count * 8 - 1) / 5 + 1

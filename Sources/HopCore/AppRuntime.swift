@@ -10,25 +10,34 @@ import Runtime
 /// Every method runs with the app's lock held and first finishes or undoes whatever a killed hop
 /// left behind.
 struct AppRuntime {
+    let ctx: HopContext
     let home: HopHome
     let db: HopDatabase
     let host: ServiceHost
     let runner: any ProcessRunner
     var activator: Activator
 
-    init(home: HopHome, db: HopDatabase, host: ServiceHost? = nil, runner: any ProcessRunner = SystemRunner(),
-         log: @escaping (String) -> Void = { Out.err("hop: " + $0) }) throws {
-        self.home = home
+    init(_ ctx: HopContext, db: HopDatabase, host: ServiceHost? = nil) throws {
+        self.ctx = ctx
+        self.home = ctx.home
         self.db = db
-        self.runner = runner
-        self.host = try host ?? ServiceHost.resolve(home: home, runner: runner)
-        self.activator = Activator(home: home, host: self.host, db: db, log: log)
+        self.runner = ctx.runner
+        self.host = try host ?? ctx.serviceHost()
+        let progress = ctx.progress
+        self.activator = Activator(home: home, host: self.host, db: db, log: { progress(ProgressEvent(phase: "activate", message: $0)) })
+        activator.step = { step in
+            switch step {
+            case .serving(let n): progress(ProgressEvent(phase: "serving", message: "generation \(n) serves"))
+            case .watching(let left, let total):
+                progress(ProgressEvent(phase: "watch", message: "watching: \(left) s left", done: total - left, total: total))
+            }
+        }
     }
 
     /// Takes the app's lock and recovers an interrupted activation; the lock lives as long as the result.
     func lock(_ app: String) throws -> AppLock {
         let lock = try AppLock(home: home, app: app)
-        if let message = try activator.recover(app) { Out.err("hop: \(message)") }
+        if let message = try activator.recover(app) { ctx.warn(message) }
         return lock
     }
 
@@ -55,9 +64,7 @@ struct AppRuntime {
     func rollout(build: BuildRecord, scale requested: [String: Int]? = nil, watch: Double, force: Bool = false, op: String = "deploy")
         throws -> (generation: GenerationRecord, noop: Bool) {
         let app = build.app
-        guard let spec = try? JSONDecoder().decode(AppSpec.self, from: Data(build.specJSON.utf8)) else {
-            throw HopError(.internalError, "build \(build.id) of \(app) has unreadable metadata", hint: "build the app again")
-        }
+        let spec = try build.spec()
         let current = try db.activeGeneration(app: app)
         var scale: [String: Int] = [:]
         for p in spec.processes where p.kind != .static {

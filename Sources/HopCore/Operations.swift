@@ -1,0 +1,520 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+import NixBuild
+import Runtime
+
+/// The operations every interface shares. Each one checks its input, authorises the context's
+/// principal, takes the app's lock when it changes an app, and appends one audit entry (who, what,
+/// app, when, result) when it changes anything, whether it succeeds or not. Interfaces only parse
+/// and render.
+public struct Operations: Sendable {
+    public let ctx: HopContext
+    public init(_ ctx: HopContext) { self.ctx = ctx }
+
+    // MARK: Audit
+
+    /// Runs `body` and records it in the audit log with its result. A denied request is recorded too.
+    func audited<T>(_ action: String, app: String?, detail: [String: String] = [:], permission: Permission,
+                    _ body: () throws -> T) throws -> T {
+        let detailText = stableJSONText(detail)
+        do {
+            try ctx.authorize(permission, app: app, action: action)
+        } catch let e as HopError {
+            _ = try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                        detail: detailText, result: "denied")
+            throw e
+        }
+        do {
+            let value = try body()
+            try ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                       detail: detailText, result: "ok")
+            return value
+        } catch {
+            let code = (error as? HopError)?.code.description ?? "error"
+            let message = (error as? HopError)?.message ?? "\(error)"
+            _ = try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                        detail: detailText, result: "error: \(code): \(message)")
+            throw error
+        }
+    }
+
+    func runtime(_ db: HopDatabase) throws -> AppRuntime { try AppRuntime(ctx, db: db) }
+
+    /// An app name from a request: hop's name rules, and none of hop's reserved names.
+    public static func checkedApp(_ app: String) throws -> String {
+        _ = try validateAppName(app, at: nil)
+        if reservedAppNames.contains(app) {
+            throw HopError.invalid("`\(app)` is reserved for hop's own files and services", hint: "choose another app name")
+        }
+        return app
+    }
+
+    // MARK: Build and deploy
+
+    public struct BuildRequest: Sendable {
+        public var path: String
+        public var options: BuildOptions
+        public init(path: String, options: BuildOptions = BuildOptions()) { self.path = path; self.options = options }
+    }
+
+    /// `hop build`: reads a source tree on the server, so it is an admin operation.
+    public func build(_ request: BuildRequest) throws -> BuildOutcome {
+        if let app = request.options.appName { _ = try Self.checkedApp(app) }
+        return try audited("build", app: request.options.appName, detail: ["path": request.path], permission: .admin) {
+            try pipeline.build(path: request.path, options: withProgress(request.options))
+        }
+    }
+
+    var pipeline: BuildPipeline { BuildPipeline(home: ctx.home, runner: ctx.runner) }
+
+    func withProgress(_ options: BuildOptions) -> BuildOptions {
+        var o = options
+        let progress = ctx.progress
+        if o.progress == nil {
+            o.progress = { p in progress(ProgressEvent(phase: "build", message: "building \(p.current ?? "…")", done: p.built, total: p.total)) }
+        }
+        return o
+    }
+
+    public struct DeployRequest: Sendable {
+        /// A source tree on the server (admin only), or
+        public var path: String?
+        /// a recorded build to deploy again (deployers may).
+        public var build: Int64?
+        public var app: String?
+        public var watch: Double = 5
+        public var force = false
+        public var options = BuildOptions()
+        public init(path: String? = nil, build: Int64? = nil, app: String? = nil, watch: Double = 5, force: Bool = false,
+                    options: BuildOptions = BuildOptions()) {
+            self.path = path; self.build = build; self.app = app; self.watch = watch; self.force = force; self.options = options
+        }
+    }
+
+    /// `hop deploy`: build (or pick a recorded build), then roll out a health-gated generation.
+    public func deploy(_ r: DeployRequest) throws -> DeployResult {
+        guard r.watch >= 0, r.watch <= 3600 else { throw HopError.invalid("--watch \(r.watch) is not between 0 and 3600 seconds") }
+        guard (r.path == nil) != (r.build == nil) else { throw HopError.invalid("give a source path or a build id to deploy, not both") }
+        if let app = r.app { _ = try Self.checkedApp(app) }
+        let t0 = Date()
+        // Deploying from a path reads the server's files: admin. Redeploying a recorded build: deployer of its app.
+        var detail = ["watch": String(r.watch)]
+        if let p = r.path { detail["path"] = p }
+        if let b = r.build { detail["build"] = String(b) }
+        let targetApp: String?
+        if let id = r.build {
+            guard let b = try ctx.existingDatabase()?.build(id: id) else {
+                throw HopError(.notFound, "there is no build \(id)", hint: "`hop builds` lists them")
+            }
+            if let app = r.app, app != b.app { throw HopError.invalid("build \(id) is of app \(b.app), not \(app)") }
+            targetApp = b.app
+        } else {
+            targetApp = r.app
+        }
+        return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil ? .admin : .deploy) {
+            // Where it will run is checked first: no build is recorded for a deploy that cannot happen.
+            let host = try ctx.serviceHost()
+            let record: BuildRecord
+            var cached = true
+            if let path = r.path {
+                var opts = r.options
+                opts.appName = r.app
+                let outcome = try pipeline.build(path: path, options: withProgress(opts))
+                _ = try Self.checkedApp(outcome.record.app)
+                record = outcome.record
+                cached = outcome.cached
+            } else {
+                record = try ctx.database().build(id: r.build!)!
+            }
+            let db = try ctx.database()
+            try checkDomains(app: record.app, spec: try record.spec(), db: db)
+            let rt = try AppRuntime(ctx, db: db, host: host)
+            let lock = try rt.lock(record.app)
+            defer { withExtendedLifetime(lock) {} }
+            let url = appURL(record.app, spec: try record.spec(), host: host)
+            let progress = ctx.progress
+            var runtime = rt
+            let inner = rt.activator.step
+            runtime.activator.step = { step in
+                if case .serving = step { progress(ProgressEvent(phase: "url", message: url)) }
+                inner(step)
+            }
+            let result = try runtime.rollout(build: record, watch: r.watch, force: r.force)
+            let g = result.generation
+            return DeployResult(app: g.app, generation: g.number, build: record.id, status: g.status.rawValue, scale: g.scale,
+                                noop: result.noop, cached: cached, url: url, seconds: Date().timeIntervalSince(t0),
+                                storePath: g.storePath, current: g.status == .active)
+        }
+    }
+
+    /// A domain belongs to the first app that serves it: another app declaring it is refused.
+    func checkDomains(app: String, spec: AppSpec, db: HopDatabase) throws {
+        for other in try db.deployedApps() where other != app {
+            guard let g = try db.activeGeneration(app: other), let b = try db.build(id: g.buildID), let s = try? b.spec() else { continue }
+            let taken = Set(s.domains).intersection(spec.domains)
+            if let d = taken.sorted().first {
+                throw HopError(.conflict, "the domain \(d) is served by app \(other)",
+                               hint: "remove it from \(app)'s [domains], or destroy \(other) first")
+            }
+        }
+    }
+
+    /// The URL the app answers at: its first domain (or `<app>.localhost`) on the front's port.
+    public func appURL(_ app: String, spec: AppSpec?, host: ServiceHost) -> String {
+        let name = spec?.domains.first ?? "\(app).localhost"
+        let front = NginxFront(home: ctx.home, host: host)
+        if let tls = front.httpsPort { return "https://\(name)" + (tls == 443 ? "" : ":\(tls)") + "/" }
+        let port = front.httpPort
+        return "http://\(name)" + (port == 80 ? "" : ":\(port)") + "/"
+    }
+
+    // MARK: Generations
+
+    public func rollback(app raw: String, to: Int? = nil) throws -> RollbackResult {
+        let app = try Self.checkedApp(raw)
+        return try audited("rollback", app: app, detail: to.map { ["to": String($0)] } ?? [:], permission: .deploy) {
+            let t0 = Date()
+            let rt = try runtime(try ctx.database())
+            let lock = try rt.lock(app)
+            defer { withExtendedLifetime(lock) {} }
+            let gens = try rt.db.generations(app: app)
+            guard let current = gens.first(where: { $0.status == .active }) else {
+                throw HopError(.notFound, "\(app) has no serving generation", hint: "deploy it first: hop deploy PATH")
+            }
+            let target: GenerationRecord
+            if let to {
+                guard let g = gens.first(where: { $0.number == to }) else {
+                    throw HopError(.notFound, "\(app) has no generation \(to)", hint: "see `hop generations \(app)`")
+                }
+                target = g
+            } else {
+                guard let g = gens.last(where: { $0.number < current.number && $0.status == .retired }) else {
+                    throw HopError(.notFound, "\(app) has no earlier generation that served", hint: "see `hop generations \(app)`")
+                }
+                target = g
+            }
+            try rt.switchTo(target, op: "rollback")
+            let spec = try? rt.db.build(id: target.buildID)?.spec()
+            return RollbackResult(app: app, generation: target.number, from: current.number,
+                                  url: appURL(app, spec: spec ?? nil, host: rt.host), seconds: Date().timeIntervalSince(t0))
+        }
+    }
+
+    public func generations(app raw: String) throws -> [GenerationInfo] {
+        let app = try Self.checkedApp(raw)
+        try ctx.authorize(.read, app: app, action: "list generations")
+        guard let db = try ctx.existingDatabase() else { return [] }
+        return try db.generations(app: app).map(GenerationInfo.init)
+    }
+
+    public func gc(keep: Int = 3, app rawApp: String? = nil) throws -> GCResult {
+        guard keep >= 0 else { throw HopError.invalid("--keep \(keep) is negative") }
+        let only = try rawApp.map(Self.checkedApp)
+        return try audited("gc", app: only, detail: ["keep": String(keep)], permission: .admin) {
+            let rt = try runtime(try ctx.database())
+            var removed: [RemovedGeneration] = []
+            for app in try only.map { [$0] } ?? rt.db.deployedApps() {
+                let lock = try rt.lock(app)
+                defer { withExtendedLifetime(lock) {} }
+                let gens = try rt.db.generations(app: app)
+                let others = gens.filter { $0.status != .active && $0.status != .pending }.sorted { $0.number > $1.number }
+                for g in others.dropFirst(keep) {
+                    unlink(rt.activator.profileLink(app, g.number))
+                    unlink(rt.envFile(app, g.number))
+                    try rt.db.deleteGeneration(app: app, number: g.number)
+                    removed.append(RemovedGeneration(app: app, generation: g.number))
+                }
+                try rt.activator.pruneUnitFiles(app: app, keep: Set(try rt.db.generations(app: app).map(\.number)))
+            }
+            return GCResult(removed: removed)
+        }
+    }
+
+    // MARK: Apps
+
+    /// The apps this principal may see, with state and URL.
+    public func apps() throws -> [AppSummary] {
+        guard let db = try ctx.existingDatabase() else { return [] }
+        let host = try? ctx.serviceHost()
+        var rows: [AppSummary] = []
+        for app in try db.deployedApps() where ctx.principal.may(.read, app: app) {
+            let gens = try db.generations(app: app)
+            let g = gens.first { $0.status == .active }
+            let spec = try g.flatMap { try db.build(id: $0.buildID) }.map { try $0.spec() }
+            var state = g != nil ? "serving" : "not serving"
+            if let last = gens.max(by: { $0.number < $1.number }), last.status == .failed, let reason = last.reason {
+                state += "; generation \(last.number) failed: \(reason)"
+            }
+            rows.append(AppSummary(app: app, generation: g?.number, serving: g != nil, build: g?.buildID, scale: g?.scale,
+                                   url: host.map { appURL(app, spec: spec, host: $0) }, state: state,
+                                   deployedAt: g.map { isoTime($0.createdAt) }))
+        }
+        return rows
+    }
+
+    public func ps(app raw: String) throws -> ProcessList {
+        let app = try Self.checkedApp(raw)
+        try ctx.authorize(.read, app: app, action: "list processes")
+        let rt = try runtime(try ctx.database())
+        let lock = try rt.lock(app)
+        defer { withExtendedLifetime(lock) {} }
+        let g = try serving(app, rt.db)
+        let procs = try rt.processes(g).map { p in
+            ProcessInfoRow(unit: p["Id"] ?? "", state: p["ActiveState"] ?? "", sub: p["SubState"] ?? "",
+                           pid: Int(p["MainPID"] ?? "") ?? 0, restarts: Int(p["NRestarts"] ?? "") ?? 0)
+        }
+        return ProcessList(app: app, generation: g.number, processes: procs)
+    }
+
+    func serving(_ app: String, _ db: HopDatabase) throws -> GenerationRecord {
+        guard let g = try db.activeGeneration(app: app) else {
+            throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH")
+        }
+        return g
+    }
+
+    public func scale(app raw: String, counts: [String: Int], watch: Double = 5) throws -> GenerationInfo {
+        let app = try Self.checkedApp(raw)
+        guard !counts.isEmpty else { throw HopError.invalid("no PROCESS=COUNT given") }
+        for (name, n) in counts where !(0...64).contains(n) {
+            throw HopError.invalid("\(name)=\(n): a count is from 0 to 64", hint: "e.g. `hop scale \(app) web=2`")
+        }
+        let detail = Dictionary(uniqueKeysWithValues: counts.map { ($0.key, String($0.value)) })
+        return try audited("scale", app: app, detail: detail, permission: .deploy) {
+            let rt = try runtime(try ctx.database())
+            let lock = try rt.lock(app)
+            defer { withExtendedLifetime(lock) {} }
+            guard let build = try rt.db.build(id: try serving(app, rt.db).buildID) else {
+                throw HopError(.notFound, "the build of \(app)'s serving generation is gone", hint: "deploy it again")
+            }
+            return GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
+        }
+    }
+
+    /// start, stop or restart (restart is a fresh generation, switched without downtime).
+    public func control(_ verb: String, app raw: String) throws -> ActionResult {
+        let app = try Self.checkedApp(raw)
+        guard ["start", "stop", "restart"].contains(verb) else { throw HopError.invalid("unknown action \(verb)") }
+        return try audited(verb, app: app, permission: .deploy) {
+            let rt = try runtime(try ctx.database())
+            let lock = try rt.lock(app)
+            defer { withExtendedLifetime(lock) {} }
+            let g = try serving(app, rt.db)
+            if verb == "restart" {
+                guard let build = try rt.db.build(id: g.buildID) else { throw HopError(.notFound, "the build of \(app) is gone") }
+                let r = try rt.rollout(build: build, watch: 0, force: true, op: "restart")
+                return ActionResult(app: app, action: verb, generation: r.generation.number)
+            }
+            let units = try rt.processes(g).compactMap { $0["Id"] }
+            if !units.isEmpty { try rt.host.systemctlChecked([verb] + units, what: "\(verb) \(app)") }
+            return ActionResult(app: app, action: verb, generation: g.number)
+        }
+    }
+
+    // MARK: Config
+
+    /// The app's config values. Values are secrets: only principals who may change the app see them.
+    public func config(app raw: String) throws -> [String: String] {
+        let app = try Self.checkedApp(raw)
+        try ctx.authorize(.deploy, app: app, action: "read config values")
+        guard let db = try ctx.existingDatabase() else { return [:] }
+        return Dictionary(uniqueKeysWithValues: try db.config(app: app).map { ($0.key, $0.value) })
+    }
+
+    /// The app's config keys (values withheld): what a viewer may see.
+    public func configKeys(app raw: String) throws -> [String] {
+        let app = try Self.checkedApp(raw)
+        try ctx.authorize(.read, app: app, action: "list config keys")
+        guard let db = try ctx.existingDatabase() else { return [] }
+        return try db.config(app: app).map(\.key)
+    }
+
+    /// Records the change; when the app is deployed, rolls out a generation with it. If that
+    /// generation fails, the previous values are restored with the previous generation.
+    public func changeConfig(app raw: String, set: [(String, String)], unset: [String], watch: Double = 5) throws -> ConfigResult {
+        let app = try Self.checkedApp(raw)
+        guard !set.isEmpty || !unset.isEmpty else { throw HopError.invalid("nothing to change", hint: "give KEY=VALUE (set) or KEY (unset)") }
+        var seen = Set<String>()
+        for (k, v) in set {
+            try Self.checkConfigKey(k)
+            guard !v.contains("\0") else { throw HopError.invalid("the value of \(k) contains a NUL byte") }
+            guard seen.insert(k).inserted else { throw HopError.invalid("\(k) is given twice") }
+        }
+        for k in unset { try Self.checkConfigKey(k) }
+        let keys = set.map(\.0) + unset
+        // Values never enter the audit log: only the keys changed.
+        let detail = ["set": set.map(\.0).joined(separator: ","), "unset": unset.joined(separator: ",")]
+        return try audited(set.isEmpty ? "config unset" : "config set", app: app, detail: detail, permission: .deploy) {
+            let db = try ctx.database(create: true)
+            let before = try db.config(app: app)
+            guard try db.activeGeneration(app: app) != nil else {
+                try db.updateConfig(app: app, set: set, unset: unset)
+                return ConfigResult(app: app, deployed: false, generation: nil, noop: nil, keys: keys)
+            }
+            let rt = try runtime(db)
+            let lock = try rt.lock(app)
+            defer { withExtendedLifetime(lock) {} }
+            guard let current = try db.activeGeneration(app: app), let build = try db.build(id: current.buildID) else {
+                throw HopError(.notFound, "the build of \(app)'s serving generation is gone", hint: "deploy again")
+            }
+            try db.updateConfig(app: app, set: set, unset: unset)
+            do {
+                let r = try rt.rollout(build: build, watch: watch, op: "config")
+                return ConfigResult(app: app, deployed: true, generation: GenerationInfo(r.generation), noop: r.noop, keys: keys)
+            } catch {
+                let had = Set(before.map(\.key))
+                try db.updateConfig(app: app, set: before.map { ($0.key, $0.value) }, unset: keys.filter { !had.contains($0) })
+                throw error
+            }
+        }
+    }
+
+    public static func checkConfigKey(_ key: String) throws {
+        let first = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+        let rest = first.union("0123456789")
+        guard let h = key.first, first.contains(h), key.allSatisfy({ rest.contains($0) }), key.count <= 128 else {
+            throw HopError.invalid("`\(key.unicodeScalars.map { $0.value < 0x20 ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())` is not a valid config key",
+                                   hint: "keys are environment variable names: letters, digits and `_`, not starting with a digit")
+        }
+        if ["PORT", "HOP_BIND", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "PATH"].contains(key) {
+            throw HopError.invalid("\(key) is set by hop and cannot be configured", hint: "choose another name")
+        }
+    }
+
+    // MARK: Destroy
+
+    /// Stops an app and removes its units, site, profile and generations. Its config and data stay
+    /// unless `purge`; purging only ever touches an app hop knows.
+    public func destroy(app raw: String, purge: Bool) throws -> DestroyResult {
+        let app = try Self.checkedApp(raw)
+        return try audited("destroy", app: app, detail: ["purge": String(purge)], permission: .admin) {
+            let rt = try runtime(try ctx.database())
+            let lock = try rt.lock(app)
+            defer { withExtendedLifetime(lock) {} }
+            let gens = try rt.db.generations(app: app)
+            let hasConfig = try !rt.db.config(app: app).isEmpty, hasBuilds = try !rt.db.builds(app: app).isEmpty
+            let known = !gens.isEmpty || hasConfig || hasBuilds
+            guard !gens.isEmpty || (purge && known) else { throw HopError(.notFound, "\(app) is not deployed") }
+            for g in gens { try rt.activator.stopAndRemove(app: app, number: g.number) }
+            try rt.activator.nginx.remove(app: app)
+            try? FileManager.default.removeItem(atPath: rt.host.path(AppRuntimePaths(app: app).directory))
+            let dir = rt.home.apps + "/" + app
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix("profile") || name == "env" || name == "generation.nix" {
+                try? FileManager.default.removeItem(atPath: dir + "/" + name)
+            }
+            try rt.db.forgetApp(app, config: purge)
+            if purge {
+                for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: rt.host.path(d)) }
+                try? FileManager.default.removeItem(atPath: rt.home.root + "/tls/" + app)
+            }
+            return DestroyResult(app: app, destroyed: true, purged: purge)
+        }
+    }
+
+    // MARK: Logs
+
+    /// The journal command for an app's units (every generation), exactly this app's.
+    public func logsCommand(app raw: String, lines: Int, follow: Bool, process: String?) throws -> Command {
+        let app = try Self.checkedApp(raw)
+        try ctx.authorize(.deploy, app: app, action: "read logs")
+        if let p = process, p.isEmpty || !p.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            throw HopError.invalid("`\(p)` is not a process name")
+        }
+        let host = try ctx.serviceHost()
+        var args = ["--no-pager", "-o", "short-iso", "-n", "\(max(0, lines))", "-u", UnitNames.journalPattern(app: app, process: process)]
+        if follow { args.append("-f") }
+        return host.command("journalctl", args)
+    }
+
+    /// The last `lines` journal lines of an app.
+    public func logs(app: String, lines: Int = 100) throws -> LogLines {
+        let cmd = try logsCommand(app: app, lines: min(max(lines, 0), 10_000), follow: false, process: nil)
+        let r = try ctx.runner.run(cmd)
+        let text = r.stdoutText
+        return LogLines(app: app, lines: text.split(separator: "\n").map(String.init).filter { $0 != "-- No entries --" })
+    }
+
+    /// The command that runs `command` once in the app's environment (its build, config and
+    /// sandbox). The app's lock is held only while the generation is looked up.
+    public func runCommand(app raw: String, command: [String]) throws -> Command {
+        let app = try Self.checkedApp(raw)
+        guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(app) -- CMD …") }
+        return try audited("run", app: app, detail: ["command": command.joined(separator: " ")], permission: .deploy) {
+            let rt = try runtime(try ctx.database())
+            let lock = try rt.lock(app)
+            defer { withExtendedLifetime(lock) {} }
+            let g = try serving(app, rt.db)
+            let props = ["DynamicUser=yes", "PrivateUsers=yes", "StateDirectory=\(UnitNames.stateDirectory(app: app))", "ProtectSystem=strict",
+                         "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile=-\(rt.envFile(app, g.number))",
+                         "WorkingDirectory=\(g.appPath)/app"]
+            var args = ["--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]
+            for p in props { args += ["-p", p] }
+            args += ["--", g.appPath + "/bin/.hop-run"] + command
+            return rt.host.command("systemd-run", args)
+        }
+    }
+
+    // MARK: Host
+
+    public func hostUp(httpPort: Int?, httpsPort: Int?) throws -> HostStatus {
+        for (flag, port) in [("--http-port", httpPort), ("--https-port", httpsPort)] {
+            if let port, !(1...65535).contains(port) { throw HopError.invalid("\(flag) \(port) is not a TCP port", hint: "use 1–65535") }
+        }
+        if let httpPort, httpPort == httpsPort { throw HopError.invalid("--http-port and --https-port are both \(httpPort)") }
+        return try audited("host up", app: nil, permission: .admin) {
+            try ctx.home.ensure()
+            let h = privateHost
+            let p = try h.up()
+            let service = try ctx.serviceHost()
+            let front = NginxFront(home: ctx.home, host: service)
+            if let httpPort { try front.setHTTPPort(httpPort) }
+            if let httpsPort { try front.setHTTPSPort(httpsPort) }
+            try front.ensureRunning()
+            // A fresh host has none of the apps' runtime state: bring every serving generation back.
+            var restored: [String] = [], failed: [String: String] = [:]
+            if let db = try ctx.existingDatabase() {
+                let rt = try AppRuntime(ctx, db: db, host: service)
+                for app in try rt.db.deployedApps() {
+                    let lock = try rt.lock(app)
+                    defer { withExtendedLifetime(lock) {} }
+                    guard let g = try rt.db.activeGeneration(app: app), !rt.activator.isServing(g) else { continue }
+                    do {
+                        ctx.progress(ProgressEvent(phase: "restore", message: "bringing \(app) back"))
+                        try rt.activator.restore(g)
+                        restored.append(app)
+                    } catch let e as HopError {
+                        failed[app] = e.message
+                        ctx.warn("\(app) generation \(g.number) did not come back: \(e.message)")
+                    }
+                }
+            }
+            return HostStatus(pid: Int(p), state: h.state(), restored: restored, failed: failed)
+        }
+    }
+
+    public func hostDown() throws -> HostStatus {
+        try audited("host down", app: nil, permission: .admin) {
+            try privateHost.down()
+            return HostStatus(pid: nil, state: "stopped")
+        }
+    }
+
+    public func hostStatus() throws -> HostStatus {
+        let h = privateHost
+        return HostStatus(pid: h.pid().map { Int($0) }, state: h.state())
+    }
+
+    var privateHost: PrivateHost { PrivateHost(stateDir: ctx.home.root + "/host", shared: [ctx.home.root]) }
+}
+
+/// Names an app cannot have: hop's own files in HOP_HOME and names its services use.
+public let reservedAppNames: Set<String> = [
+    "hop", "hop.db", "hop.db-wal", "hop.db-shm", "hop.db-journal", "gcroots", "apps", "tmp", "host", "nginx", "tls",
+    "private", "keys", "server", "audit.head",
+]
+
+func stableJSONText(_ value: [String: String]) -> String {
+    String(decoding: (try? JSONEncoder.stable.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+}

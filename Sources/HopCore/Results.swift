@@ -1,0 +1,188 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+
+// The Codable results operations return. Their JSON (sorted keys) is the `--json` output of the
+// CLI and the body of the API's responses: one shape for every interface.
+
+public struct GenerationInfo: Sendable, Codable, Equatable {
+    public var app: String
+    public var generation: Int
+    public var build: Int64
+    public var storePath: String
+    public var appPath: String
+    public var scale: [String: Int]
+    public var status: String
+    public var createdAt: String
+    public var current: Bool
+    public var ports: [Int]?
+    public var reason: String?
+
+    public init(_ g: GenerationRecord) {
+        app = g.app; generation = g.number; build = g.buildID; storePath = g.storePath; appPath = g.appPath
+        scale = g.scale; status = g.status.rawValue; createdAt = isoTime(g.createdAt); current = g.status == .active
+        ports = g.ports.isEmpty ? nil : g.ports; reason = g.reason
+    }
+}
+
+public struct DeployResult: Sendable, Codable, Equatable {
+    public var app: String
+    public var generation: Int
+    public var build: Int64
+    public var status: String
+    public var scale: [String: Int]
+    /// True when the serving generation already ran this build, scale and config: nothing changed.
+    public var noop: Bool
+    /// True when the build was already recorded (nothing was rebuilt).
+    public var cached: Bool
+    /// Where the app answers.
+    public var url: String
+    public var seconds: Double
+    public var storePath: String
+    public var current: Bool
+}
+
+public struct RollbackResult: Sendable, Codable, Equatable {
+    public var app: String
+    public var generation: Int
+    public var from: Int
+    public var url: String
+    public var seconds: Double
+}
+
+public struct AppSummary: Sendable, Codable, Equatable {
+    public var app: String
+    /// The serving generation's number, when one serves.
+    public var generation: Int?
+    public var serving: Bool
+    public var build: Int64?
+    public var scale: [String: Int]?
+    public var url: String?
+    /// `serving`, `not serving`, or why the last generation failed.
+    public var state: String
+    public var deployedAt: String?
+}
+
+public struct ProcessInfoRow: Sendable, Codable, Equatable {
+    public var unit: String
+    public var state: String
+    public var sub: String
+    public var pid: Int
+    public var restarts: Int
+}
+
+public struct ProcessList: Sendable, Codable, Equatable {
+    public var app: String
+    public var generation: Int
+    public var processes: [ProcessInfoRow]
+}
+
+public struct ActionResult: Sendable, Codable, Equatable {
+    public var app: String
+    public var action: String
+    public var generation: Int?
+}
+
+public struct ConfigResult: Sendable, Codable, Equatable {
+    public var app: String
+    public var deployed: Bool
+    public var generation: GenerationInfo?
+    public var noop: Bool?
+    public var keys: [String]
+}
+
+public struct DestroyResult: Sendable, Codable, Equatable {
+    public var app: String
+    public var destroyed: Bool
+    public var purged: Bool
+}
+
+public struct RemovedGeneration: Sendable, Codable, Equatable {
+    public var app: String
+    public var generation: Int
+}
+
+public struct GCResult: Sendable, Codable, Equatable {
+    public var removed: [RemovedGeneration]
+}
+
+public struct HostStatus: Sendable, Codable, Equatable {
+    public var pid: Int?
+    public var state: String
+    public var restored: [String]?
+    public var failed: [String: String]?
+}
+
+public struct UserInfo: Sendable, Codable, Equatable {
+    public var name: String
+    public var role: String
+    public var apps: [String]
+    public var hasPassword: Bool
+    public var createdAt: String
+    public init(_ u: UserRecord) {
+        name = u.name; role = u.role.rawValue; apps = u.apps; hasPassword = u.hasPassword; createdAt = isoTime(u.createdAt)
+    }
+}
+
+public struct TokenInfo: Sendable, Codable, Equatable {
+    public var id: String
+    public var user: String
+    public var label: String
+    public var createdAt: String
+    public var expiresAt: String?
+    public var revoked: Bool
+    public var lastUsedAt: String?
+    /// The whole token: only in the result of `token create`, never again.
+    public var token: String?
+    public init(_ t: TokenRecord, secret: String? = nil) {
+        id = t.id; user = t.user; label = t.label; createdAt = isoTime(t.createdAt); expiresAt = t.expiresAt.map(isoTime)
+        revoked = t.revokedAt != nil; lastUsedAt = t.lastUsedAt.map(isoTime); token = secret
+    }
+}
+
+public struct AuditInfo: Sendable, Codable, Equatable {
+    public var seq: Int64
+    public var at: String
+    public var actor: String
+    public var via: String
+    public var action: String
+    public var app: String?
+    public var detail: String
+    public var result: String
+    public var hash: String
+    public init(_ e: AuditEntry) {
+        seq = e.seq; at = isoTime(e.at); actor = e.actor; via = e.via; action = e.action; app = e.app; detail = e.detail
+        result = e.result; hash = e.hash
+    }
+}
+
+public struct AuditVerification: Sendable, Codable, Equatable {
+    public var ok: Bool
+    public var entries: Int
+    /// The first entry that does not verify, and why.
+    public var brokenAt: Int64?
+    public var problem: String?
+}
+
+public struct LogLines: Sendable, Codable, Equatable {
+    public var app: String
+    public var lines: [String]
+}
+
+public func isoTime(_ d: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: d)
+}
+
+extension BuildRecord {
+    /// The app's metadata as recorded with the build; a record that does not decode is an error.
+    public func spec() throws -> AppSpec {
+        do {
+            return try JSONDecoder().decode(AppSpec.self, from: Data(specJSON.utf8))
+        } catch {
+            throw HopError(.internalError, "build \(id) of \(app) has unreadable metadata: \(error)", hint: "build the app again")
+        }
+    }
+}
