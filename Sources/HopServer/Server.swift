@@ -1,2 +1,218 @@
+import Foundation
 import Hummingbird
+import HTTPTypes
+import Logging
+import HopBasics
 import HopCore
+import HopStore
+
+/// `hop server`: the HTTP API and the dashboard over HopCore. Every request is authenticated
+/// (bearer token, or the dashboard's session cookie plus its CSRF token on anything that changes
+/// state), handed to the same `Operations` the CLI uses, and answered with the operation's Codable
+/// result or a `{"error": …}` body whose status follows the error's code.
+public struct HopHTTPServer: Sendable {
+    public var home: HopHome
+    public var logger: Logger
+    /// Send `Secure` on cookies (behind TLS). Off only for plain-HTTP loopback use.
+    public var secureCookies: Bool
+    let limiter = LoginLimiter()
+
+    public init(home: HopHome, secureCookies: Bool = true, logger: Logger = Logger(label: "hop.server")) {
+        self.home = home; self.secureCookies = secureCookies; self.logger = logger
+    }
+
+    /// Builds the router (tests drive it in-process with HummingbirdTesting).
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let server = self
+        router.get("/api/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+        for method: HTTPRequest.Method in [.get, .post, .put, .patch, .delete] {
+            router.on("/api/**", method: method) { request, context in
+                await server.api(request, context)
+            }
+        }
+        Dashboard(server: server).register(on: router)
+        return router
+    }
+
+    /// Runs until cancelled, on `address`.
+    public func run(address: BindAddress) async throws {
+        let app = Application(router: router(), configuration: .init(address: address, serverName: "hop"), logger: logger)
+        try await app.runService()
+    }
+
+    // MARK: API dispatch
+
+    func api(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        let path = request.uri.path
+        let method = request.method.rawValue
+        let candidates = apiRoutes.filter { $0.match(path) != nil }
+        guard !candidates.isEmpty else { return errorResponse(HopError(.notFound, "no API route \(path)", hint: "see /api/openapi.json")) }
+        guard let route = candidates.first(where: { $0.method == method }), let params = route.match(path) else {
+            return errorResponse(HopError(.invalidInput, "\(method) is not allowed on \(path)"), status: .methodNotAllowed,
+                                 extra: [.allow: candidates.map(\.method).joined(separator: ", ")])
+        }
+        var request = request
+        let principal: Principal
+        if route.operationID == "health" {
+            principal = Principal(name: "anonymous", role: .viewer)
+        } else {
+            do {
+                principal = try await authenticate(request, mutating: route.mutates)
+            } catch let e as HopError {
+                return errorResponse(e, extra: e.code == .unauthenticated ? [.wwwAuthenticate: "Bearer realm=\"hop\""] : [:])
+            } catch { return errorResponse(HopError(.internalError, "\(error)")) }
+        }
+        let body: Data
+        do {
+            let buffer = try await request.collectBody(upTo: 1 << 20)
+            body = Data(buffer.readableBytesView)
+        } catch {
+            return errorResponse(HopError.invalid("the request body is larger than 1 MiB"), status: .contentTooLarge)
+        }
+        var query: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
+        let wantsStream = route.streams && (request.headers[.accept] ?? "").contains("text/event-stream")
+        if wantsStream { return stream(route, principal: principal, params: params, query: query, body: body) }
+        let ops = Operations(HopContext(home: home, principal: principal, via: "api", logger: logger))
+        let call = APICall(ops: ops, params: params, query: query, body: body)
+        do {
+            let value = try await blocking { try route.handler(call) }
+            return jsonResponse(value, status: route.method == "POST" && route.operationID.hasPrefix("add") || route.operationID == "createToken" ? .created : .ok)
+        } catch let e as HopError {
+            return errorResponse(e)
+        } catch {
+            return errorResponse(HopError(.internalError, "\(error)"))
+        }
+    }
+
+    /// Runs the route and streams its progress events, then its result (or error), as server-sent events.
+    func stream(_ route: APIRoute, principal: Principal, params: [String: String], query: [String: String], body: Data) -> Response {
+        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let ctx = HopContext(home: home, principal: principal, via: "api", logger: logger, progress: { e in
+            continuation.yield(ByteBuffer(string: sse("progress", encodeJSON(e))))
+        })
+        let call = APICall(ops: Operations(ctx), params: params, query: query, body: body)
+        DispatchQueue.global().async {
+            do {
+                let value = try route.handler(call)
+                continuation.yield(ByteBuffer(string: sse("result", encodeJSON(AnyEncodable(value)))))
+            } catch {
+                let e = error as? HopError ?? HopError(.internalError, "\(error)")
+                continuation.yield(ByteBuffer(string: sse("error", errorJSON(e))))
+            }
+            continuation.finish()
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                        body: ResponseBody(asyncSequence: events))
+    }
+
+    /// A bearer token, or (for the dashboard's scripts) a session cookie with the CSRF header on writes.
+    func authenticate(_ request: Request, mutating: Bool) async throws -> Principal {
+        let home = self.home
+        if let auth = request.headers[.authorization] {
+            guard auth.hasPrefix("Bearer ") else { throw HopError(.unauthenticated, "use `Authorization: Bearer TOKEN`") }
+            let token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            return try await blocking { try Operations.authenticate(token: token, home: home) }
+        }
+        if let sid = cookie(request, "hop_session"), let s = try await blocking({ try Operations.session(id: sid, home: home) }) {
+            if mutating && request.headers[HTTPField.Name("X-CSRF-Token")!] != s.csrf {
+                throw HopError(.forbidden, "the CSRF token is missing or wrong", hint: "reload the page")
+            }
+            return s.principal
+        }
+        throw HopError(.unauthenticated, "authentication required", hint: "send `Authorization: Bearer TOKEN` (see `hop token create`)")
+    }
+}
+
+func cookie(_ request: Request, _ name: String) -> String? {
+    guard let header = request.headers[.cookie] else { return nil }
+    for part in header.split(separator: ";") {
+        let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+        if kv.count == 2, kv[0] == name { return String(kv[1]) }
+    }
+    return nil
+}
+
+/// Runs blocking work (SQLite, nix, systemctl) off the server's event loops.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        DispatchQueue.global().async { c.resume(with: Result { try body() }) }
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: Encoder) throws { try value.encode(to: encoder) }
+}
+
+func encodeJSON<T: Encodable>(_ value: T) -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: (try? e.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+}
+
+func sse(_ event: String, _ data: String) -> String { "event: \(event)\ndata: \(data)\n\n" }
+
+struct ErrorBody: Encodable {
+    struct Detail: Encodable { var code: String; var message: String; var hint: String?; var exitCode: Int }
+    var error: Detail
+}
+
+func errorJSON(_ e: HopError) -> String {
+    encodeJSON(ErrorBody(error: .init(code: e.code.description, message: e.message, hint: e.hint, exitCode: Int(e.code.exitCode))))
+}
+
+func status(for code: HopError.Code) -> HTTPResponse.Status {
+    switch code {
+    case .invalidInput: .badRequest
+    case .notFound: .notFound
+    case .unauthenticated: .unauthorized
+    case .forbidden: .forbidden
+    case .conflict, .busy: .conflict
+    case .buildFailed, .rolledBack, .notReproducible, .verificationFailed: .unprocessableContent
+    case .environment, .couldNotCheck: .serviceUnavailable
+    default: .internalServerError
+    }
+}
+
+func jsonResponse(_ value: any Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+             body: .init(byteBuffer: ByteBuffer(string: encodeJSON(AnyEncodable(value)))))
+}
+
+func errorResponse(_ e: HopError, status override: HTTPResponse.Status? = nil, extra: HTTPFields = [:]) -> Response {
+    var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+    headers.append(contentsOf: extra)
+    return Response(status: override ?? status(for: e.code), headers: headers, body: .init(byteBuffer: ByteBuffer(string: errorJSON(e))))
+}
+
+/// Failed logins per user name and per client: after 5 failures in 5 minutes, further attempts
+/// are refused (429) until the window passes. In memory: a restart forgets, which only helps a
+/// legitimate user locked out.
+final class LoginLimiter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures: [String: [Date]] = [:]
+    let limit = 5
+    let window: TimeInterval = 300
+
+    func allowed(_ key: String, now: Date = Date()) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < window }
+        failures[key] = recent
+        return recent.count < limit
+    }
+
+    func fail(_ key: String, now: Date = Date()) {
+        lock.lock(); defer { lock.unlock() }
+        failures[key, default: []].append(now)
+    }
+
+    func succeed(_ key: String) {
+        lock.lock(); defer { lock.unlock() }
+        failures[key] = nil
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import HopBasics
+
+/// The API's OpenAPI 3.1 document, made from the route table (so a route cannot exist without
+/// being described) and the result types' schemas. Served at /api/openapi.json; snapshot-tested.
+public enum OpenAPIDocument {
+    public static let json: String = render()
+
+    static func object(_ properties: [String: Any], required: [String] = []) -> [String: Any] {
+        var o: [String: Any] = ["type": "object", "properties": properties]
+        if !required.isEmpty { o["required"] = required.sorted() }
+        return o
+    }
+    static var string: [String: Any] { ["type": "string"] }
+    static var integer: [String: Any] { ["type": "integer"] }
+    static var number: [String: Any] { ["type": "number"] }
+    static var boolean: [String: Any] { ["type": "boolean"] }
+    static func nullable(_ type: String) -> [String: Any] { ["type": [type, "null"]] }
+    static func array(_ items: [String: Any]) -> [String: Any] { ["type": "array", "items": items] }
+    static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
+    static var counts: [String: Any] { ["type": "object", "additionalProperties": ["type": "integer"]] }
+
+    static var schemas: [String: Any] { [
+        "Error": object(["error": object(["code": string, "message": string, "hint": string, "exitCode": integer],
+                                         required: ["code", "message", "exitCode"])], required: ["error"]),
+        "Health": object(["ok": boolean, "version": string], required: ["ok", "version"]),
+        "WhoAmI": object(["name": string, "role": ["enum": ["admin", "deployer", "viewer"]], "apps": array(string)],
+                         required: ["name", "role", "apps"]),
+        "AppSummary": object(["app": string, "generation": integer, "serving": boolean, "build": integer, "scale": counts,
+                              "url": string, "state": string, "deployedAt": string], required: ["app", "serving", "state"]),
+        "GenerationInfo": object(["app": string, "generation": integer, "build": integer, "storePath": string, "appPath": string,
+                                  "scale": counts, "status": ["enum": ["pending", "active", "retired", "failed"]], "createdAt": string,
+                                  "current": boolean, "ports": array(integer), "reason": string],
+                                 required: ["app", "generation", "build", "storePath", "appPath", "scale", "status", "createdAt", "current"]),
+        "ProcessList": object(["app": string, "generation": integer,
+                               "processes": array(object(["unit": string, "state": string, "sub": string, "pid": integer, "restarts": integer],
+                                                         required: ["unit", "state", "sub", "pid", "restarts"]))],
+                              required: ["app", "generation", "processes"]),
+        "ConfigView": object(["app": string, "masked": boolean,
+                              "values": ["type": "object", "additionalProperties": nullable("string")]], required: ["app", "masked", "values"]),
+        "ConfigBody": object(["set": ["type": "object", "additionalProperties": string], "unset": array(string), "watch": number]),
+        "ConfigResult": object(["app": string, "deployed": boolean, "generation": ref("GenerationInfo"), "noop": boolean, "keys": array(string)],
+                               required: ["app", "deployed", "keys"]),
+        "DeployBody": object(["path": string, "build": integer, "watch": number, "force": boolean]),
+        "DeployResult": object(["app": string, "generation": integer, "build": integer, "status": string, "scale": counts, "noop": boolean,
+                                "cached": boolean, "url": string, "seconds": number, "storePath": string, "current": boolean],
+                               required: ["app", "generation", "build", "status", "scale", "noop", "cached", "url", "seconds", "storePath", "current"]),
+        "RollbackBody": object(["to": integer]),
+        "RollbackResult": object(["app": string, "generation": integer, "from": integer, "url": string, "seconds": number],
+                                 required: ["app", "generation", "from", "url", "seconds"]),
+        "ScaleBody": object(["counts": counts, "watch": number], required: ["counts"]),
+        "ActionResult": object(["app": string, "action": string, "generation": integer], required: ["app", "action"]),
+        "LogLines": object(["app": string, "lines": array(string)], required: ["app", "lines"]),
+        "DestroyResult": object(["app": string, "destroyed": boolean, "purged": boolean], required: ["app", "destroyed", "purged"]),
+        "GCBody": object(["keep": integer, "app": string]),
+        "GCResult": object(["removed": array(object(["app": string, "generation": integer], required: ["app", "generation"]))],
+                           required: ["removed"]),
+        "UserBody": object(["name": string, "role": ["enum": ["admin", "deployer", "viewer"]], "apps": array(string), "password": string],
+                           required: ["name", "role"]),
+        "PasswordBody": object(["password": string], required: ["password"]),
+        "UserInfo": object(["name": string, "role": string, "apps": array(string), "hasPassword": boolean, "createdAt": string],
+                           required: ["name", "role", "apps", "hasPassword", "createdAt"]),
+        "TokenBody": object(["user": string, "label": string, "expiresInSeconds": number], required: ["user"]),
+        "TokenInfo": object(["id": string, "user": string, "label": string, "createdAt": string, "expiresAt": string, "revoked": boolean,
+                             "lastUsedAt": string, "token": string], required: ["id", "user", "label", "createdAt", "revoked"]),
+        "AuditInfo": object(["seq": integer, "at": string, "actor": string, "via": string, "action": string, "app": string,
+                             "detail": string, "result": string, "hash": string],
+                            required: ["seq", "at", "actor", "via", "action", "detail", "result", "hash"]),
+        "AuditVerification": object(["ok": boolean, "entries": integer, "brokenAt": integer, "problem": string], required: ["ok", "entries"]),
+    ] }
+
+    static func schema(_ name: String) -> [String: Any] {
+        name.hasPrefix("[") ? array(ref(String(name.dropFirst().dropLast()))) : ref(name)
+    }
+
+    static func errorResponse(_ text: String) -> [String: Any] {
+        ["description": text, "content": ["application/json": ["schema": ref("Error")]]]
+    }
+
+    static func render() -> String {
+        var paths: [String: [String: Any]] = [:]
+        for r in apiRoutes {
+            var op: [String: Any] = ["operationId": r.operationID, "summary": r.summary]
+            var parameters: [[String: Any]] = []
+            for segment in r.path.split(separator: "/") where segment.hasPrefix("{") {
+                let name = String(segment.dropFirst().dropLast())
+                parameters.append(["name": name, "in": "path", "required": true,
+                                   "schema": ["type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9._-]*$"]])
+            }
+            for q in r.query { parameters.append(["name": q.name, "in": "query", "required": false, "schema": ["type": q.type]]) }
+            if !parameters.isEmpty { op["parameters"] = parameters }
+            if let body = r.request {
+                op["requestBody"] = ["required": false, "content": ["application/json": ["schema": schema(body)]]]
+            }
+            var ok: [String: Any] = ["description": "The operation's result.", "content": ["application/json": ["schema": schema(r.response)]]]
+            if r.streams {
+                ok["content"] = ["application/json": ["schema": schema(r.response)],
+                                 "text/event-stream": ["schema": string,
+                                                       "description": "progress events, then one `result` (the JSON result) or `error` event"]]
+            }
+            let success = r.method == "POST" && (r.operationID == "addUser" || r.operationID == "createToken") ? "201" : "200"
+            var responses: [String: Any] = [
+                success: ok,
+                "400": errorResponse("Bad input: nothing was changed."),
+                "404": errorResponse("No such app, generation, user or token."),
+                "409": errorResponse("A conflict: the app is busy, or the thing exists."),
+                "422": errorResponse("The operation did not take (a failed build, a generation rolled back)."),
+                "503": errorResponse("The machine lacks something hop needs."),
+            ]
+            if r.operationID != "health" {
+                responses["401"] = errorResponse("No valid token or session.")
+                responses["403"] = errorResponse("The caller's role or grants do not allow this.")
+                op["security"] = [["bearer": [String]()]]
+            } else {
+                op["security"] = [[String: [String]]()]
+            }
+            op["responses"] = responses
+            op["x-hop-permission"] = r.permission.rawValue
+            paths[r.path, default: [:]][r.method.lowercased()] = op
+        }
+        paths["/api/openapi.json"] = ["get": ["operationId": "openapi", "summary": "This document.", "security": [[String: [String]]()],
+                                              "responses": ["200": ["description": "The OpenAPI document.",
+                                                                    "content": ["application/json": ["schema": ["type": "object"]]]]]]]
+        let doc: [String: Any] = [
+            "openapi": "3.1.0",
+            "info": ["title": "hop", "version": hopVersion,
+                     "description": "The operations of a hop server. Every route is one of the operations the `hop` CLI runs; every change is authorised by role and written to the audit log."],
+            "servers": [["url": "/"]],
+            "paths": paths,
+            "components": ["schemas": schemas,
+                           "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer",
+                                                          "description": "A token from `hop token create USER`."]]],
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

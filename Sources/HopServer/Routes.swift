@@ -1,0 +1,192 @@
+import Foundation
+import HopBasics
+import HopCore
+import HopStore
+
+/// One API call as a route handler sees it: the operations of the authenticated principal, the
+/// path parameters, the query and the JSON body.
+public struct APICall: Sendable {
+    public var ops: Operations
+    public var params: [String: String]
+    public var query: [String: String]
+    public var body: Data
+
+    func param(_ name: String) -> String { params[name] ?? "" }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let data = body.isEmpty ? Data("{}".utf8) : body
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c) {
+            throw HopError.invalid("the request body's \(c.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type: \(c.debugDescription)")
+        } catch let DecodingError.keyNotFound(k, _) {
+            throw HopError.invalid("the request body lacks `\(k.stringValue)`")
+        } catch {
+            throw HopError.invalid("the request body is not the JSON object this route takes", hint: "see /api/openapi.json")
+        }
+    }
+
+    func intQuery(_ name: String) throws -> Int? {
+        guard let v = query[name] else { return nil }
+        guard let n = Int(v) else { throw HopError.invalid("the query parameter \(name)=\(v) is not an integer") }
+        return n
+    }
+
+    func boolQuery(_ name: String) throws -> Bool {
+        guard let v = query[name] else { return false }
+        switch v { case "true", "1": return true; case "false", "0": return false
+        default: throw HopError.invalid("the query parameter \(name)=\(v) is not true or false") }
+    }
+}
+
+/// An API route: method, path, what it needs, its OpenAPI description and its handler. The route
+/// table is the one source of the server's routes, its OpenAPI document and the role matrix tests.
+public struct APIRoute: Sendable {
+    public var method: String
+    public var path: String
+    public var operationID: String
+    public var summary: String
+    /// What the operation needs, for the document (the operation itself enforces it).
+    public var permission: Permission
+    public var mutates: Bool
+    /// Component schema names (or inline JSON schema text) of the request body and response.
+    public var request: String?
+    public var response: String
+    public var query: [(name: String, type: String)]
+    /// Whether the route can stream progress as server-sent events (`Accept: text/event-stream`).
+    public var streams: Bool
+    public var handler: @Sendable (APICall) throws -> any Encodable & Sendable
+
+    init(_ method: String, _ path: String, _ operationID: String, _ summary: String, permission: Permission, mutates: Bool = false,
+         request: String? = nil, response: String, query: [(String, String)] = [], streams: Bool = false,
+         _ handler: @escaping @Sendable (APICall) throws -> any Encodable & Sendable) {
+        self.method = method; self.path = path; self.operationID = operationID; self.summary = summary
+        self.permission = permission; self.mutates = mutates; self.request = request; self.response = response
+        self.query = query.map { (name: $0.0, type: $0.1) }; self.streams = streams; self.handler = handler
+    }
+
+    /// Path parameters of a request path, or nil when it is not this route's.
+    func match(_ requestPath: String) -> [String: String]? {
+        let want = path.split(separator: "/", omittingEmptySubsequences: true)
+        let got = requestPath.split(separator: "/", omittingEmptySubsequences: true)
+        guard want.count == got.count else { return nil }
+        var params: [String: String] = [:]
+        for (w, g) in zip(want, got) {
+            if w.hasPrefix("{") && w.hasSuffix("}") {
+                params[String(w.dropFirst().dropLast())] = String(g).removingPercentEncoding ?? String(g)
+            } else if w != g {
+                return nil
+            }
+        }
+        return params
+    }
+}
+
+struct DeployBody: Decodable { var path: String?; var build: Int64?; var watch: Double?; var force: Bool? }
+struct RollbackBody: Decodable { var to: Int? }
+struct ScaleBody: Decodable { var counts: [String: Int]; var watch: Double? }
+struct ConfigBody: Decodable { var set: [String: String]?; var unset: [String]?; var watch: Double? }
+struct GCBody: Decodable { var keep: Int?; var app: String? }
+struct UserBody: Decodable { var name: String; var role: String; var apps: [String]?; var password: String? }
+struct PasswordBody: Decodable { var password: String }
+struct TokenBody: Decodable { var user: String; var label: String?; var expiresInSeconds: Double? }
+
+public struct Health: Codable, Sendable { var ok: Bool; var version: String }
+public struct WhoAmI: Codable, Sendable { var name: String; var role: String; var apps: [String] }
+public struct ConfigView: Codable, Sendable {
+    var app: String
+    /// Keys with their values, or with `null` values when masked.
+    var values: [String: String?]
+    var masked: Bool
+}
+
+/// Every API route.
+public let apiRoutes: [APIRoute] = [
+    APIRoute("GET", "/api/health", "health", "Liveness and version (no authentication).", permission: .read, response: "Health") { _ in
+        Health(ok: true, version: hopVersion)
+    },
+    APIRoute("GET", "/api/whoami", "whoami", "The authenticated user, role and granted apps.", permission: .read, response: "WhoAmI") { c in
+        let p = c.ops.ctx.principal
+        return WhoAmI(name: p.name, role: p.role.rawValue, apps: p.apps.sorted())
+    },
+    APIRoute("GET", "/api/apps", "listApps", "Apps the caller may see: state, serving generation, URL.", permission: .read,
+             response: "[AppSummary]") { c in try c.ops.apps() },
+    APIRoute("GET", "/api/apps/{app}/generations", "listGenerations", "An app's generations.", permission: .read,
+             response: "[GenerationInfo]") { c in try c.ops.generations(app: c.param("app")) },
+    APIRoute("GET", "/api/apps/{app}/processes", "listProcesses", "The serving generation's processes.", permission: .read,
+             response: "ProcessList") { c in try c.ops.ps(app: c.param("app")) },
+    APIRoute("GET", "/api/apps/{app}/config", "getConfig", "Config keys; values only with reveal=true (deployers and admins).",
+             permission: .read, response: "ConfigView", query: [("reveal", "boolean")]) { c in
+        let app = c.param("app")
+        if try c.boolQuery("reveal") {
+            return ConfigView(app: app, values: try c.ops.config(app: app).mapValues { Optional($0) }, masked: false)
+        }
+        return ConfigView(app: app, values: Dictionary(uniqueKeysWithValues: try c.ops.configKeys(app: app).map { ($0, String?.none) }), masked: true)
+    },
+    APIRoute("PATCH", "/api/apps/{app}/config", "changeConfig", "Set and unset config values; a deployed app rolls out a generation with them.",
+             permission: .deploy, mutates: true, request: "ConfigBody", response: "ConfigResult") { c in
+        let b = try c.decode(ConfigBody.self)
+        return try c.ops.changeConfig(app: c.param("app"), set: (b.set ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                      unset: b.unset ?? [], watch: b.watch ?? 5)
+    },
+    APIRoute("POST", "/api/apps/{app}/deploy", "deploy",
+             "Deploy a source tree on the server (admin) or a recorded build (deployer). Streams progress with Accept: text/event-stream.",
+             permission: .deploy, mutates: true, request: "DeployBody", response: "DeployResult", streams: true) { c in
+        let b = try c.decode(DeployBody.self)
+        return try c.ops.deploy(.init(path: b.path, build: b.build, app: c.param("app"), watch: b.watch ?? 5, force: b.force ?? false))
+    },
+    APIRoute("POST", "/api/apps/{app}/rollback", "rollback", "Serve an earlier generation again (default: the previous one).",
+             permission: .deploy, mutates: true, request: "RollbackBody", response: "RollbackResult", streams: true) { c in
+        try c.ops.rollback(app: c.param("app"), to: try c.decode(RollbackBody.self).to)
+    },
+    APIRoute("POST", "/api/apps/{app}/scale", "scale", "Set instance counts: a new generation, switched without downtime.",
+             permission: .deploy, mutates: true, request: "ScaleBody", response: "GenerationInfo", streams: true) { c in
+        let b = try c.decode(ScaleBody.self)
+        return try c.ops.scale(app: c.param("app"), counts: b.counts, watch: b.watch ?? 5)
+    },
+    APIRoute("POST", "/api/apps/{app}/start", "start", "Start the app's processes.", permission: .deploy, mutates: true,
+             response: "ActionResult") { c in try c.ops.control("start", app: c.param("app")) },
+    APIRoute("POST", "/api/apps/{app}/stop", "stop", "Stop the app's processes.", permission: .deploy, mutates: true,
+             response: "ActionResult") { c in try c.ops.control("stop", app: c.param("app")) },
+    APIRoute("POST", "/api/apps/{app}/restart", "restart", "Restart without downtime (a fresh generation).", permission: .deploy,
+             mutates: true, response: "ActionResult", streams: true) { c in try c.ops.control("restart", app: c.param("app")) },
+    APIRoute("GET", "/api/apps/{app}/logs", "logs", "The app's last journal lines.", permission: .deploy, response: "LogLines",
+             query: [("lines", "integer")]) { c in try c.ops.logs(app: c.param("app"), lines: try c.intQuery("lines") ?? 100) },
+    APIRoute("GET", "/api/apps/{app}/audit", "appAudit", "The audit entries of one app.", permission: .read, response: "[AuditInfo]",
+             query: [("limit", "integer")]) { c in try c.ops.audit(app: c.param("app"), limit: try c.intQuery("limit")) },
+    APIRoute("DELETE", "/api/apps/{app}", "destroy", "Stop an app and remove it; its config and data stay unless purge=true.",
+             permission: .admin, mutates: true, response: "DestroyResult", query: [("purge", "boolean")]) { c in
+        try c.ops.destroy(app: c.param("app"), purge: try c.boolQuery("purge"))
+    },
+    APIRoute("POST", "/api/gc", "gc", "Drop old generations.", permission: .admin, mutates: true, request: "GCBody", response: "GCResult") { c in
+        let b = try c.decode(GCBody.self)
+        return try c.ops.gc(keep: b.keep ?? 3, app: b.app)
+    },
+    APIRoute("GET", "/api/users", "listUsers", "Users with roles and grants.", permission: .admin, response: "[UserInfo]") { c in try c.ops.users() },
+    APIRoute("POST", "/api/users", "addUser", "Add a user.", permission: .admin, mutates: true, request: "UserBody", response: "UserInfo") { c in
+        let b = try c.decode(UserBody.self)
+        guard let role = Role(rawValue: b.role) else { throw HopError.invalid("role `\(b.role)` is not admin, deployer or viewer") }
+        return try c.ops.userAdd(name: b.name, role: role, apps: b.apps ?? [], password: b.password)
+    },
+    APIRoute("DELETE", "/api/users/{name}", "removeUser", "Remove a user with their tokens and sessions.", permission: .admin, mutates: true,
+             response: "UserInfo") { c in try c.ops.userRemove(name: c.param("name")) },
+    APIRoute("PUT", "/api/users/{name}/password", "setPassword", "Set a user's dashboard password (admins, or the user).",
+             permission: .read, mutates: true, request: "PasswordBody", response: "UserInfo") { c in
+        try c.ops.userPasswd(name: c.param("name"), password: try c.decode(PasswordBody.self).password)
+    },
+    APIRoute("GET", "/api/tokens", "listTokens", "API tokens (never their secrets).", permission: .admin, response: "[TokenInfo]") { c in
+        try c.ops.tokens()
+    },
+    APIRoute("POST", "/api/tokens", "createToken", "Create a token; the response is the only place its secret appears.",
+             permission: .admin, mutates: true, request: "TokenBody", response: "TokenInfo") { c in
+        let b = try c.decode(TokenBody.self)
+        return try c.ops.tokenCreate(user: b.user, label: b.label ?? "", expiresIn: b.expiresInSeconds)
+    },
+    APIRoute("DELETE", "/api/tokens/{id}", "revokeToken", "Revoke a token.", permission: .admin, mutates: true, response: "TokenInfo") { c in
+        try c.ops.tokenRevoke(id: c.param("id"))
+    },
+    APIRoute("GET", "/api/audit", "audit", "The audit log, oldest first.", permission: .admin, response: "[AuditInfo]",
+             query: [("limit", "integer")]) { c in try c.ops.audit(limit: try c.intQuery("limit")) },
+    APIRoute("GET", "/api/audit/verify", "auditVerify", "Recompute the audit log's hash chain.", permission: .admin,
+             response: "AuditVerification") { c in try c.ops.auditVerify() },
+]
