@@ -45,7 +45,7 @@ let package = Package(
         ]),
         // `hop server`: the HTTP API and the dashboard over HopCore (the only importer of Hummingbird).
         .target(name: "HopServer", dependencies: [
-            "HopCore", "HopStore", "HopBasics",
+            "HopCore", "HopStore", "HopBasics", "Runtime",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),

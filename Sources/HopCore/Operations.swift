@@ -506,6 +506,37 @@ public struct Operations: Sendable {
         return HostStatus(pid: h.pid().map { Int($0) }, state: h.state())
     }
 
+    /// Installs and starts `hop server` as a unit of the service host, published by hop's nginx at
+    /// `serverName` (TLS too when the front serves TLS). Idempotent.
+    public func serverInstall(hopBinary: String, serverName: String) throws -> ServerInstallResult {
+        guard hopBinary.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: hopBinary) else {
+            throw HopError.invalid("\(hopBinary) is not an executable", hint: "pass the absolute path of the hop binary")
+        }
+        _ = try validateDomainName(serverName, at: nil)
+        return try audited("server install", app: nil, detail: ["serverName": serverName], permission: .admin) {
+            let host = try ctx.serviceHost()
+            let front = NginxFront(home: ctx.home, host: host)
+            try front.ensureRunning()
+            let unitPath = host.path(host.unitDirectory + "/" + ControlPlane.unit)
+            if try writeFileIfChanged(unitPath, ControlPlane.renderUnit(hopBinary: hopBinary, home: ctx.home.root)) {
+                try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
+                try host.systemctl(["stop", ControlPlane.unit])
+            }
+            try host.systemctlChecked(["start", ControlPlane.unit], what: "starting hop server")
+            let tls = try front.certificate(app: ControlPlane.siteName, serverNames: [serverName], runner: ctx.runner)
+            try front.install(site: ControlPlane.renderSite(serverName: serverName, port: front.httpPort, tls: tls), app: ControlPlane.siteName)
+            // Ready when the socket answers.
+            let deadline = Date().addingTimeInterval(15)
+            while !FileManager.default.fileExists(atPath: host.path(ControlPlane.socket)), Date() < deadline { usleep(50_000) }
+            guard FileManager.default.fileExists(atPath: host.path(ControlPlane.socket)) else {
+                throw HopError(.environment, "hop server did not start", hint: "see `journalctl -u \(ControlPlane.unit)` in the service host")
+            }
+            let url = tls.map { "https://\(serverName)" + ($0.port == 443 ? "" : ":\($0.port)") + "/" }
+                ?? "http://\(serverName)" + (front.httpPort == 80 ? "" : ":\(front.httpPort)") + "/"
+            return ServerInstallResult(unit: ControlPlane.unit, url: url)
+        }
+    }
+
     var privateHost: PrivateHost { PrivateHost(stateDir: ctx.home.root + "/host", shared: [ctx.home.root]) }
 }
 

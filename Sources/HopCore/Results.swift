@@ -186,3 +186,8 @@ extension BuildRecord {
         }
     }
 }
+
+public struct ServerInstallResult: Sendable, Codable, Equatable {
+    public var unit: String
+    public var url: String
+}

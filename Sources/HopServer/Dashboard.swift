@@ -26,7 +26,7 @@ struct Dashboard: Sendable {
             let app = ctx.parameters.get("app") ?? ""
             return await d.form(req) { p, form in
                 let to = form["to"].flatMap { Int($0) }
-                _ = try Operations(HopContext(home: d.home, principal: p, via: "dashboard")).rollback(app: app, to: to)
+                _ = try Operations(d.server.context(p, via: "dashboard")).rollback(app: app, to: to)
                 return "/apps/\(app)"
             }
         }
@@ -148,7 +148,7 @@ struct Dashboard: Sendable {
 
     // MARK: Pages
 
-    func ops(_ v: Viewer) -> Operations { Operations(HopContext(home: home, principal: v.principal, via: "dashboard")) }
+    func ops(_ v: Viewer) -> Operations { Operations(server.context(v.principal, via: "dashboard")) }
 
     func appsPage(_ v: Viewer) throws -> String {
         let apps = try ops(v).apps()

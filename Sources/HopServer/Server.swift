@@ -5,6 +5,7 @@ import Logging
 import HopBasics
 import HopCore
 import HopStore
+import Runtime
 
 /// `hop server`: the HTTP API and the dashboard over HopCore. Every request is authenticated
 /// (bearer token, or the dashboard's session cookie plus its CSRF token on anything that changes
@@ -15,6 +16,8 @@ public struct HopHTTPServer: Sendable {
     public var logger: Logger
     /// Send `Secure` on cookies (behind TLS). Off only for plain-HTTP loopback use.
     public var secureCookies: Bool
+    /// The systemd apps run under, when not resolved per request (hop server inside the service host).
+    public var serviceHost: ServiceHost?
     let limiter = LoginLimiter()
 
     public init(home: HopHome, secureCookies: Bool = true, logger: Logger = Logger(label: "hop.server")) {
@@ -37,9 +40,28 @@ public struct HopHTTPServer: Sendable {
         return router
     }
 
-    /// Runs until cancelled, on `address`.
-    public func run(address: BindAddress) async throws {
-        let app = Application(router: router(), configuration: .init(address: address, serverName: "hop"), logger: logger)
+    /// Runs until cancelled, on a TCP `host:port` or a unix socket. A unix socket is made 0660
+    /// root:`socketGroup` once bound, so hop's nginx (and nobody else) can connect.
+    public func run(host: String? = nil, port: Int? = nil, socket: String? = nil, socketGroup: String = "www-data",
+                    onReady: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let address: BindAddress
+        if let socket {
+            unlink(socket)
+            address = .unixDomainSocket(path: socket)
+        } else {
+            address = .hostname(host ?? "127.0.0.1", port: port ?? 8090)
+        }
+        let app = Application(router: router(), configuration: .init(address: address, serverName: "hop"),
+                              onServerRunning: { channel in
+                                  if let socket {
+                                      let gid = getgrnam(socketGroup).map { $0.pointee.gr_gid } ?? 0
+                                      chown(socket, 0, gid)
+                                      chmod(socket, 0o660)
+                                      onReady(socket)
+                                  } else {
+                                      onReady("http://\(host ?? "127.0.0.1"):\(channel.localAddress?.port ?? port ?? 0)")
+                                  }
+                              }, logger: logger)
         try await app.runService()
     }
 
@@ -76,7 +98,7 @@ public struct HopHTTPServer: Sendable {
         for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
         let wantsStream = route.streams && (request.headers[.accept] ?? "").contains("text/event-stream")
         if wantsStream { return stream(route, principal: principal, params: params, query: query, body: body) }
-        let ops = Operations(HopContext(home: home, principal: principal, via: "api", logger: logger))
+        let ops = Operations(self.context(principal, via: "api"))
         let call = APICall(ops: ops, params: params, query: query, body: body)
         do {
             let value = try await blocking { try route.handler(call) }
@@ -91,9 +113,8 @@ public struct HopHTTPServer: Sendable {
     /// Runs the route and streams its progress events, then its result (or error), as server-sent events.
     func stream(_ route: APIRoute, principal: Principal, params: [String: String], query: [String: String], body: Data) -> Response {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        let ctx = HopContext(home: home, principal: principal, via: "api", logger: logger, progress: { e in
-            continuation.yield(ByteBuffer(string: sse("progress", encodeJSON(e))))
-        })
+        var ctx = context(principal, via: "api")
+        ctx.progress = { e in continuation.yield(ByteBuffer(string: sse("progress", encodeJSON(e)))) }
         let call = APICall(ops: Operations(ctx), params: params, query: query, body: body)
         DispatchQueue.global().async {
             do {
@@ -107,6 +128,10 @@ public struct HopHTTPServer: Sendable {
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                         body: ResponseBody(asyncSequence: events))
+    }
+
+    func context(_ principal: Principal, via: String) -> HopContext {
+        HopContext(home: home, principal: principal, via: via, logger: logger, serviceHost: serviceHost)
     }
 
     /// A bearer token, or (for the dashboard's scripts) a session cookie with the CSRF header on writes.

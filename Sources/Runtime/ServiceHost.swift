@@ -26,6 +26,12 @@ public struct ServiceHost: Sendable {
                        hint: "run `hop host up` (a private systemd for containers and CI)")
     }
 
+    /// The systemd of the machine hop runs on (PID 1 here): for hop server running inside the
+    /// service host, where the private host's PID file names a PID of the outer namespace.
+    public static func native(runner: any ProcessRunner = SystemRunner()) -> ServiceHost {
+        ServiceHost(rootPrefix: "", pid: nil, runner: runner)
+    }
+
     /// A path as the services see it, made openable by hop.
     public func path(_ servicePath: String) -> String { rootPrefix + servicePath }
 

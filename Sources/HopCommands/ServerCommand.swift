@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import HopBasics
+import HopCore
+import HopServer
+import Runtime
+
+struct ServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "server",
+        abstract: "Serve hop's HTTP API and dashboard (in the foreground), or install it as a unit published by hop's nginx.",
+        subcommands: [Run.self, Install.self], defaultSubcommand: Run.self)
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Serve in the foreground until stopped.")
+        @Option(help: "Listen on HOST:PORT (default 127.0.0.1:8090 unless --socket is given).") var listen: String?
+        @Option(help: "Listen on this unix socket instead.") var socket: String?
+        @Flag(help: "Run apps under this machine's systemd (set when hop server runs inside the service host).") var nativeHost = false
+        @Flag(help: "Leave `Secure` off the session cookie (plain-HTTP loopback testing only).") var insecureCookies = false
+
+        func validate() throws {
+            if listen != nil && socket != nil { throw ValidationError("--listen and --socket exclude each other") }
+            if let listen {
+                guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+                    throw ValidationError("--listen \(listen) is not HOST:PORT")
+                }
+                let host = String(listen[..<colon])
+                guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") else {
+                    throw ValidationError("--listen \(host) is not a loopback address: publish hop server through hop's nginx (`hop server install`) for TLS")
+                }
+            }
+        }
+
+        func run() throws {
+            let home = HopHome.fromEnvironment()
+            try home.ensure()
+            var server = HopHTTPServer(home: home, secureCookies: !insecureCookies)
+            // Inside the service host, its own systemd is PID 1: use it directly.
+            if nativeHost { server.serviceHost = .native() }
+            var host: String? = nil, port: Int? = nil
+            if let listen, let colon = listen.lastIndex(of: ":") {
+                host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                port = Int(listen[listen.index(after: colon)...])
+            }
+            let socket = self.socket
+            let outcome = ServerOutcome()
+            let (h, p, srv) = (host, port, server)
+            Task { @Sendable in
+                do {
+                    try await srv.run(host: h, port: p, socket: socket, onReady: { Out.err("hop server listening on \($0)") })
+                } catch { outcome.failure = "\(error)" }
+                outcome.done.signal()
+            }
+            outcome.done.wait()
+            if let failure = outcome.failure { throw HopError(.environment, "hop server stopped: \(failure)") }
+        }
+    }
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "install",
+            abstract: "Install and start hop-server.service in the service host, published by hop's nginx.")
+        @Option(name: .customLong("server-name"), help: "The host name the API and dashboard answer at.") var serverName: String = "hop.localhost"
+        @Flag var json = false
+        func run() throws {
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath().path
+            let r = try cliOperations(json: json).serverInstall(hopBinary: binary, serverName: serverName)
+            if json { emit(r) } else { Out.line("hop server runs (\(r.unit)); API and dashboard at \(r.url)") }
+        }
+    }
+}
+
+final class ServerOutcome: @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    var failure: String?
+}
