@@ -101,8 +101,7 @@ extension Operations {
     public func userPasswd(name: String, password: String) throws -> UserInfo {
         try Self.checkUserName(name)
         guard password.count >= 10 else { throw HopError.invalid("the password is shorter than 10 characters") }
-        let permission: Permission = ctx.principal.name == name ? .read : .admin
-        return try audited("user passwd", app: nil, detail: ["user": name], permission: ctx.principal.name == name ? .read : permission) {
+        return try audited("user passwd", app: nil, detail: ["user": name], permission: ctx.principal.name == name ? nil : .admin) {
             let db = try ctx.database(create: true)
             guard let u = try db.user(name) else { throw HopError(.notFound, "there is no user \(name)") }
             try db.setPasswordHash(user: name, try PasswordHash.make(password))
@@ -160,8 +159,23 @@ extension Operations {
     /// numbers. Names the first entry that does not verify.
     public func auditVerify() throws -> AuditVerification {
         try ctx.authorize(.admin, app: nil, action: "verify the audit log")
-        guard let db = try ctx.existingDatabase() else { return AuditVerification(ok: true, entries: 0) }
-        return Self.verifyChain(try db.auditRows())
+        let head = AuditHead(home: ctx.home).read()
+        guard let db = try ctx.existingDatabase() else {
+            if let head { return AuditVerification(ok: false, entries: 0, brokenAt: head.seq, problem: "the database holds no entries, but entry \(head.seq) was written") }
+            return AuditVerification(ok: true, entries: 0)
+        }
+        let rows = try db.auditRows()
+        var v = Self.verifyChain(rows)
+        if v.ok, let head {
+            let last = rows.last?.entry
+            if (last?.seq ?? 0) < head.seq {
+                v = AuditVerification(ok: false, entries: rows.count, brokenAt: (last?.seq ?? 0) + 1,
+                                      problem: "entries \((last?.seq ?? 0) + 1)–\(head.seq) are missing (deleted from the end)")
+            } else if last?.seq == head.seq, last?.hash != head.hash {
+                v = AuditVerification(ok: false, entries: rows.count, brokenAt: head.seq, problem: "entry \(head.seq) is not the entry that was written")
+            }
+        }
+        return v
     }
 
     public static func verifyChain(_ rows: [(entry: AuditEntry, atText: String)]) -> AuditVerification {
@@ -228,5 +242,30 @@ extension Operations {
     public static func logout(id: String, home: HopHome) throws {
         guard FileManager.default.fileExists(atPath: home.database) else { return }
         try HopDatabase(path: home.database).removeSession(idHash: sha256Hex(id))
+    }
+}
+
+/// The newest audit entry's seq and hash, kept in `$HOP_HOME/audit.head` (0600) beside the
+/// database: the chain proves every entry up to the newest one, the head proves which is newest.
+struct AuditHead {
+    let home: HopHome
+    var path: String { home.root + "/audit.head" }
+
+    func read() -> (seq: Int64, hash: String)? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard parts.count == 2, let seq = Int64(parts[0]) else { return nil }
+        return (seq, parts[1])
+    }
+
+    /// Moves the head to `entry` unless a newer entry is already there (several processes append).
+    func advance(to entry: AuditEntry) {
+        let fd = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        flock(fd, LOCK_EX)
+        defer { flock(fd, LOCK_UN) }
+        if let current = read(), current.seq >= entry.seq { return }
+        try? writeFileAtomically(path, "\(entry.seq) \(entry.hash)\n", mode: 0o600)
     }
 }

@@ -16,28 +16,47 @@ public struct Operations: Sendable {
     // MARK: Audit
 
     /// Runs `body` and records it in the audit log with its result. A denied request is recorded too.
-    func audited<T>(_ action: String, app: String?, detail: [String: String] = [:], permission: Permission,
+    /// `permission` nil: any authenticated principal (an operation on their own account).
+    func audited<T>(_ action: String, app: String?, detail: [String: String] = [:], permission: Permission?,
                     _ body: () throws -> T) throws -> T {
         let detailText = stableJSONText(detail)
         do {
-            try ctx.authorize(permission, app: app, action: action)
+            if let permission { try ctx.authorize(permission, app: app, action: action) }
         } catch let e as HopError {
-            _ = try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
-                                                        detail: detailText, result: "denied")
+            record(try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                               detail: detailText, result: "denied"))
             throw e
         }
         do {
             let value = try body()
-            try ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
-                                                       detail: detailText, result: "ok")
+            record(try ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                              detail: detailText, result: "ok"))
             return value
         } catch {
             let code = (error as? HopError)?.code.description ?? "error"
             let message = (error as? HopError)?.message ?? "\(error)"
-            _ = try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
-                                                        detail: detailText, result: "error: \(code): \(message)")
+            record(try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                               detail: detailText, result: "error: \(code): \(message)"))
             throw error
         }
+    }
+
+    /// `ctx.authorize`, with a denial written to the audit log.
+    func authorizeAudited(_ permission: Permission, app: String?, action: String) throws {
+        do {
+            try ctx.authorize(permission, app: app, action: action)
+        } catch {
+            record(try? ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
+                                                               detail: "{}", result: "denied"))
+            throw error
+        }
+    }
+
+    /// Moves the audit head anchor (`audit.head`: the newest entry's seq and hash, outside the
+    /// database) forward, so deleting the newest entries from the database is detected too.
+    func record(_ entry: AuditEntry?) {
+        guard let entry else { return }
+        AuditHead(home: ctx.home).advance(to: entry)
     }
 
     func runtime(_ db: HopDatabase) throws -> AppRuntime { try AppRuntime(ctx, db: db) }
@@ -95,9 +114,12 @@ public struct Operations: Sendable {
 
     /// `hop deploy`: build (or pick a recorded build), then roll out a health-gated generation.
     public func deploy(_ r: DeployRequest) throws -> DeployResult {
-        guard r.watch >= 0, r.watch <= 3600 else { throw HopError.invalid("--watch \(r.watch) is not between 0 and 3600 seconds") }
-        guard (r.path == nil) != (r.build == nil) else { throw HopError.invalid("give a source path or a build id to deploy, not both") }
         if let app = r.app { _ = try Self.checkedApp(app) }
+        // Who may deploy is decided before the request is looked at any further.
+        if let app = r.app { try authorizeAudited(.deploy, app: app, action: "deploy") }
+        if r.path != nil { try authorizeAudited(.admin, app: r.app, action: "deploy") }
+        guard r.watch >= 0, r.watch <= 3600 else { throw HopError.invalid("--watch \(r.watch) is not between 0 and 3600 seconds") }
+        guard (r.path == nil) != (r.build == nil) else { throw HopError.invalid("give a source path or a build id to deploy (one of them)") }
         let t0 = Date()
         // Deploying from a path reads the server's files: admin. Redeploying a recorded build: deployer of its app.
         var detail = ["watch": String(r.watch)]

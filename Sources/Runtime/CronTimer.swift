@@ -54,7 +54,7 @@ public enum CronTimer {
         return values.sorted()
     }
 
-    /// `hop-<app>:g<N>-<process>.timer`.
+    /// `hop-<app>-G<N>-<process>.timer`.
     public static func timerName(app: String, process: String, generation: Int) throws -> String {
         try UnitRenderer.unitName(app: app, process: process, generation: generation).replacingOccurrences(of: "@.service", with: ".timer")
     }

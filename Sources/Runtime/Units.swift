@@ -14,9 +14,9 @@ import HopBasics
 /// as `%%` wherever systemd expands specifiers. Anything else is refused with `.invalidInput`
 /// before a byte of text exists, so a hostile value can never add a directive to a unit.
 public enum UnitRenderer {
-    /// The template unit name for one process of one generation, e.g. `hop-blog:g3-web@.service`.
-    /// An instance is this name with the number inserted before `.service` (`hop-blog:g3-web@1.service`).
-    /// App names cannot contain `:`, so `hop-<app>:` names exactly one app's units: `shop` never
+    /// The template unit name for one process of one generation, e.g. `hop-blog-G3-web@.service`.
+    /// An instance is this name with the number inserted before `.service` (`hop-blog-G3-web@1.service`).
+    /// App names are lowercase, so `hop-<app>-G` names exactly one app's units: `shop` never
     /// matches `shop-gateway`'s or `shop-g1`'s (see `UnitNames`).
     public static func unitName(app: String, process: String, generation: Int) throws -> String {
         try checkApp(app)
@@ -174,7 +174,7 @@ public enum UnitRenderer {
         return unit.joined(separator: "\n") + "\n"
     }
 
-    /// The socket unit of a socket-served process, e.g. `hop-blog:g3-web.socket`.
+    /// The socket unit of a socket-served process, e.g. `hop-blog-G3-web.socket`.
     public static func socketUnitName(app: String, process: String, generation: Int) throws -> String {
         let template = try unitName(app: app, process: process, generation: generation)
         return template.replacingOccurrences(of: "@.service", with: ".socket")
@@ -335,15 +335,17 @@ public enum UnitRenderer {
 }
 
 /// How an app's units are named and matched. Every unit of generation N of app A starts with
-/// `hop-A:gN-`; `:` cannot occur in an app name, so a prefix or glob built here names exactly one
-/// app (and one generation), never another app whose name merely starts the same way.
+/// `hop-A-GN-`; app names are lowercase, so the capital `G` ends the app's name: a prefix or glob
+/// built here names exactly one app (and one generation), never another app whose name merely
+/// starts the same way (`shop` vs `shop-gateway` or `shop-g1`). (`:` would do too, but
+/// `systemd-analyze verify` cannot read unit files whose names contain it.)
 public enum UnitNames {
-    public static func prefix(app: String, generation: Int) -> String { "hop-\(app):g\(generation)-" }
+    public static func prefix(app: String, generation: Int) -> String { "hop-\(app)-G\(generation)-" }
     /// Every unit of every generation of `app`.
-    public static func appPrefix(app: String) -> String { "hop-\(app):g" }
+    public static func appPrefix(app: String) -> String { "hop-\(app)-G" }
     /// A `journalctl -u` / `systemctl` glob for an app's units (of one process when given).
     public static func journalPattern(app: String, process: String? = nil) -> String {
-        process.map { "hop-\(app):g*-\($0)@*" } ?? "hop-\(app):g*"
+        process.map { "hop-\(app)-G*-\($0)@*" } ?? "hop-\(app)-G*"
     }
     /// The generation number of a unit file of `app`, or nil when the file is not one of its units.
     public static func generation(ofUnit file: String, app: String) -> Int? {

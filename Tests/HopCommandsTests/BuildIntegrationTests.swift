@@ -5,6 +5,7 @@ import HopBasics
 import HopStore
 import NixBuild
 @testable import HopCommands
+import HopCore
 
 let allFixtures = ["static-site", "flask-app", "python-stdlib", "node-hello", "go-hello", "shell-app", "toml-only"]
 

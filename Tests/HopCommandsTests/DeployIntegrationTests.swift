@@ -104,7 +104,7 @@ struct DeployIntegrationTests {
             #expect(fetch(app).body == "hello v2\n")
             // The journal has the app's processes.
             let logs = try hopEnv(["logs", app, "-n", "200"])
-            #expect(logs.status == 0 && logs.stdout.contains("hop-\(app)-g"), "\(logs.stdout.suffix(400))\(logs.stderr)")
+            #expect(logs.status == 0 && logs.stdout.contains("hop-\(app)-G"), "\(logs.stdout.suffix(400))\(logs.stderr)")
             // gc keeps only the serving generation; the dropped one's profile link (its GC root) goes.
             let gc = try hopEnv(["gc", "--keep", "0", "--app", app, "--json"])
             #expect(gc.status == 0, "\(gc.stderr)")
@@ -307,7 +307,7 @@ struct DeployIntegrationTests {
             // Only the active generation's instances run.
             let ps = json(try hopEnv(["ps", app, "--json"]).stdout)
             #expect((ps["processes"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "active" }, "\(ps)")
-            let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-g*@*.service"])
+            let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-G*@*.service"])
             let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
                 line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
             })
@@ -345,9 +345,9 @@ struct DeployIntegrationTests {
             #expect(d.status == 0, "\(d.stderr)")
             let n = try #require(try activeNumber(app))
             let timers = try hostSystemctl(["list-timers", "--all", "--no-legend", "--no-pager"])
-            #expect(timers.stdoutText.contains("hop-\(app)-g\(n)-cron.timer"), "\(timers.stdoutText)")
+            #expect(timers.stdoutText.contains("hop-\(app)-G\(n)-cron.timer"), "\(timers.stdoutText)")
             // The job runs in the app's environment when started by hand, as the timer would.
-            let run = try hostSystemctl(["start", "hop-\(app)-g\(n)-cron@1.service"])
+            let run = try hostSystemctl(["start", "hop-\(app)-G\(n)-cron@1.service"])
             #expect(run.succeeded, "\(run.stderrText)")
             #expect(try hopEnv(["logs", app, "--process", "cron"]).stdout.contains("tick"))
             #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)

@@ -36,10 +36,10 @@ import HopBasics
     @Test func timerUnitNamesItsServiceAndPassesVerify() throws {
         let text = try CronTimer.render(app: "shop", process: "cleanup", generation: 4, schedule: "*/15 * * * *")
         #expect(text.contains("\nOnCalendar=*-*-* *:00,15,30,45:00\n"))
-        #expect(text.contains("\nUnit=hop-shop-g4-cleanup@1.service\n"))
+        #expect(text.contains("\nUnit=hop-shop-G4-cleanup@1.service\n"))
         let service = "[Unit]\nDescription=x\n[Service]\nType=oneshot\nExecStart=/bin/true\n"
-        let problems = try UnitValidation.verify(unitText: text, name: "hop-shop-g4-cleanup.timer",
-                                                 companions: ["hop-shop-g4-cleanup@.service": service])
+        let problems = try UnitValidation.verify(unitText: text, name: "hop-shop-G4-cleanup.timer",
+                                                 companions: ["hop-shop-G4-cleanup@.service": service])
         #expect(problems.isEmpty, "\(problems)")
     }
 }

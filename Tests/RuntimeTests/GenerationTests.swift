@@ -28,17 +28,17 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
                       AppProcess(name: "static", kind: .static, command: "/assets:public")], scale: ["wsgi": 2],
                      domains: ["shop.example.org"])
         let files = try p.files()
-        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/hop-shop-g4-worker@.service",
-                                        "units/hop-shop-g4-wsgi.socket", "units/hop-shop-g4-wsgi@.service"])
-        try assertSnapshot(files["units/hop-shop-g4-wsgi.socket"]!, named: "generation-wsgi.socket")
+        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/hop-shop-G4-worker@.service",
+                                        "units/hop-shop-G4-wsgi.socket", "units/hop-shop-G4-wsgi@.service"])
+        try assertSnapshot(files["units/hop-shop-G4-wsgi.socket"]!, named: "generation-wsgi.socket")
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-wsgi.nginx.conf")
         try assertSnapshot(files["manifest.json"]!, named: "generation-wsgi.manifest.json")
         let expr = try p.expression(busybox: busybox)
         try assertSnapshot(expr, named: "generation-wsgi.nix")
-        #expect(try p.instanceUnits == ["hop-shop-g4-worker@1.service", "hop-shop-g4-wsgi@1.service", "hop-shop-g4-wsgi@2.service"])
+        #expect(try p.instanceUnits == ["hop-shop-G4-worker@1.service", "hop-shop-G4-wsgi@1.service", "hop-shop-G4-wsgi@2.service"])
         // The unit names the socket; the socket names the first instance.
-        #expect(files["units/hop-shop-g4-wsgi@.service"]!.contains("\nSockets=hop-shop-g4-wsgi.socket\n"))
-        #expect(!files["units/hop-shop-g4-wsgi@.service"]!.contains("HOP_BIND"))
+        #expect(files["units/hop-shop-G4-wsgi@.service"]!.contains("\nSockets=hop-shop-G4-wsgi.socket\n"))
+        #expect(!files["units/hop-shop-G4-wsgi@.service"]!.contains("HOP_BIND"))
         // The site is the same text for every generation of the same shape: no reload on a switch.
         var next = p
         next.number = 5
@@ -58,7 +58,7 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
         let p = plan([AppProcess(name: "web", kind: .web, command: "python app.py")], scale: ["web": 3], basePort: 20010)
         #expect(p.ports == [20010, 20011, 20012])
         let files = try p.files()
-        #expect(files["units/hop-shop-g4-web@2.service.d/port.conf"] == "# hop: this instance's port\n[Service]\nEnvironment=PORT=20011\n")
+        #expect(files["units/hop-shop-G4-web@2.service.d/port.conf"] == "# hop: this instance's port\n[Service]\nEnvironment=PORT=20011\n")
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-tcp.nginx.conf")
     }
 
@@ -73,10 +73,10 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
 
     @Test func socketUnitPassesSystemdVerify() throws {
         let p = plan([AppProcess(name: "wsgi", kind: .wsgi, command: "shop:app")])
-        let text = try p.files()["units/hop-shop-g4-wsgi.socket"]!
-        let problems = try UnitValidation.verify(unitText: text, name: "hop-shop-g4-wsgi.socket")
+        let text = try p.files()["units/hop-shop-G4-wsgi.socket"]!
+        let problems = try UnitValidation.verify(unitText: text, name: "hop-shop-G4-wsgi.socket")
         // The socket names a service that only exists once installed; anything else is a problem.
-        #expect(problems.filter { !$0.contains("hop-shop-g4-wsgi@1.service") }.isEmpty, "\(problems)")
+        #expect(problems.filter { !$0.contains("hop-shop-G4-wsgi@1.service") }.isEmpty, "\(problems)")
     }
 
     @Test func healthProbeParsesAnswers() throws {

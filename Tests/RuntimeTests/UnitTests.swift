@@ -83,8 +83,8 @@ fileprivate func realLauncherOut() throws -> String {
 
 @Suite struct UnitRendererTests {
     @Test func unitNames() throws {
-        #expect(try UnitRenderer.unitName(app: "blog", process: "web", generation: 3) == "hop-blog-g3-web@.service")
-        #expect(try UnitRenderer.instanceName(app: "blog", process: "web", generation: 3, instance: 2) == "hop-blog-g3-web@2.service")
+        #expect(try UnitRenderer.unitName(app: "blog", process: "web", generation: 3) == "hop-blog-G3-web@.service")
+        #expect(try UnitRenderer.instanceName(app: "blog", process: "web", generation: 3, instance: 2) == "hop-blog-G3-web@2.service")
     }
 
     @Test(arguments: [0, 1, 2, 3])
@@ -149,7 +149,7 @@ fileprivate func realLauncherOut() throws -> String {
         let raw = try SystemRunner().run(Command("systemd-analyze", ["verify", "--man=no", file]))
         #expect(raw.status == 0)
         // …the scan does not.
-        let problems = try UnitValidation.verify(unitText: broken, name: "hop-blog-g3-web@.service")
+        let problems = try UnitValidation.verify(unitText: broken, name: "hop-blog-G3-web@.service")
         #expect(problems.contains { $0.contains("BogusHardening") }, "\(problems)")
         #expect(problems.contains { $0.contains("12QQ") }, "\(problems)")
         #expect(problems.contains { $0.contains("Frobnicate") }, "\(problems)")
@@ -159,7 +159,7 @@ fileprivate func realLauncherOut() throws -> String {
     @Test func verifyReportsAMissingLauncher() throws {
         let (spec, process) = webSpec()  // fakeOut does not exist
         let text = try UnitRenderer.render(spec, process: process)
-        let problems = try UnitValidation.verify(unitText: text, name: "hop-blog-g3-web@.service")
+        let problems = try UnitValidation.verify(unitText: text, name: "hop-blog-G3-web@.service")
         #expect(!problems.isEmpty)
     }
 

@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import HopBasics
+import HopCore
+import HopStore
+@testable import HopServer
+import HopTestSupport
+
+/// The API and dashboard in-process (HummingbirdTesting), on a real SQLite database. No app is
+/// deployed here (the integration tests deploy real ones): what is proven is who gets past the
+/// door of every route.
+@Suite struct ServerTests {
+    struct Fixture {
+        var home: HopHome
+        var tokens: [String: String] = [:]
+    }
+
+    /// Users of every kind and their tokens: admin, deployer of blog, deployer of shop, viewer of
+    /// blog; an expired and a revoked token of the blog deployer.
+    func withFixture(_ body: (Fixture, Router<BasicRequestContext>) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-server-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let home = HopHome(root: dir)
+        let ops = Operations(HopContext(home: home))
+        var f = Fixture(home: home)
+        _ = try ops.userAdd(name: "ada", role: .admin, apps: [], password: nil)
+        _ = try ops.userAdd(name: "dan", role: .deployer, apps: ["blog"], password: "dan's long password")
+        _ = try ops.userAdd(name: "sam", role: .deployer, apps: ["shop"], password: nil)
+        _ = try ops.userAdd(name: "vic", role: .viewer, apps: ["blog"], password: nil)
+        for (key, user) in [("admin", "ada"), ("deployer", "dan"), ("otherDeployer", "sam"), ("viewer", "vic")] {
+            f.tokens[key] = try ops.tokenCreate(user: user, label: key, expiresIn: 3600).token
+        }
+        let now = Date()
+        f.tokens["expired"] = try ops.tokenCreate(user: "dan", label: "old", expiresIn: 1, now: now.addingTimeInterval(-10)).token
+        let revoked = try ops.tokenCreate(user: "dan", label: "revoked", expiresIn: 3600)
+        _ = try ops.tokenRevoke(id: revoked.id)
+        f.tokens["revoked"] = revoked.token
+        try await body(f, HopHTTPServer(home: home, secureCookies: false).router())
+    }
+
+    /// A request body each route accepts (so a refusal can only come from authorisation).
+    func sampleBody(_ r: APIRoute) -> String? {
+        switch r.operationID {
+        case "changeConfig": return #"{"set":{"GREETING":"hi"}}"#
+        case "deploy": return #"{"build":999999}"#
+        case "rollback": return "{}"
+        case "scale": return #"{"counts":{"web":1}}"#
+        case "gc": return #"{"keep":3}"#
+        case "addUser": return #"{"name":"newbie","role":"viewer"}"#
+        case "setPassword": return #"{"password":"a new long password"}"#
+        case "createToken": return #"{"user":"vic"}"#
+        default: return nil
+        }
+    }
+
+    func concretePath(_ r: APIRoute) -> String {
+        // removeUser removes the user addUser added (the matrix keeps its own users).
+        r.path.replacingOccurrences(of: "{app}", with: "blog")
+            .replacingOccurrences(of: "{name}", with: r.operationID == "removeUser" ? "newbie" : "vic")
+            .replacingOccurrences(of: "{id}", with: "0123456789abcdef")
+    }
+
+    /// Whether `who` may call `route` on app blog (user vic, token 0123…), by the documented rules.
+    func allowed(_ route: APIRoute, _ who: String) -> Bool {
+        let principal: Principal
+        switch who {
+        case "admin": principal = Principal(name: "ada", role: .admin)
+        case "deployer": principal = Principal(name: "dan", role: .deployer, apps: ["blog"])
+        case "otherDeployer": principal = Principal(name: "sam", role: .deployer, apps: ["shop"])
+        case "viewer": principal = Principal(name: "vic", role: .viewer, apps: ["blog"])
+        default: return false
+        }
+        if route.operationID == "setPassword" { return principal.role == .admin || principal.name == "vic" }
+        if route.operationID == "whoami" || route.operationID == "listApps" { return true }
+        return principal.may(route.permission, app: route.path.contains("{app}") ? "blog" : nil)
+    }
+
+    @Test func everyRouteRefusesEveryoneItShould() async throws {
+        try await withFixture { f, router in
+            let app = Application(router: router)
+            try await app.test(.router) { client in
+                var unauthorizedSuccesses: [String] = []
+                var checked = 0
+                for route in apiRoutes where route.operationID != "health" {
+                    for who in ["none", "expired", "revoked", "admin", "deployer", "otherDeployer", "viewer"] {
+                        var headers: HTTPFields = [.contentType: "application/json"]
+                        if let t = f.tokens[who] { headers[.authorization] = "Bearer \(t)" }
+                        let body = sampleBody(route).map { ByteBuffer(string: $0) }
+                        let status = try await client.execute(uri: concretePath(route), method: HTTPRequest.Method(route.method)!,
+                                                              headers: headers, body: body) { $0.status }
+                        checked += 1
+                        switch who {
+                        case "none", "expired", "revoked":
+                            #expect(status == .unauthorized, "\(route.method) \(route.path) as \(who): \(status)")
+                        default:
+                            if allowed(route, who) {
+                                #expect(status != .unauthorized && status != .forbidden, "\(route.method) \(route.path) as \(who): \(status)")
+                            } else {
+                                #expect(status == .forbidden, "\(route.method) \(route.path) as \(who): \(status)")
+                            }
+                        }
+                        if !allowed(route, who), (200..<300).contains(status.code) { unauthorizedSuccesses.append("\(route.path) \(who)") }
+                        #expect(status.code < 500 || status == .serviceUnavailable, "\(route.method) \(route.path) as \(who): \(status)")
+                    }
+                }
+                #expect(unauthorizedSuccesses.isEmpty, "\(unauthorizedSuccesses)")
+                #expect(checked == (apiRoutes.count - 1) * 7)
+            }
+            // Nothing an unauthorised caller sent changed anything: no user, token or config appeared.
+            let ops = Operations(HopContext(home: f.home))
+            let added = try ops.audit().filter { $0.action == "user add" && $0.result == "ok" && $0.detail.contains("newbie") }
+            #expect(added.allSatisfy { $0.actor == "ada" }, "\(added)")
+            let changedConfig = try ops.audit().filter { $0.action == "config set" && $0.result != "denied" }
+            #expect(changedConfig.allSatisfy { ["ada", "dan"].contains($0.actor) }, "\(changedConfig)")
+        }
+    }
+
+    @Test func healthAndOpenAPINeedNoToken() async throws {
+        try await withFixture { _, router in
+            let app = Application(router: router)
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/api/health", method: .get) { r in
+                    #expect(r.status == .ok)
+                    #expect(String(buffer: r.body).contains("\"ok\":true"))
+                }
+                try await client.execute(uri: "/api/openapi.json", method: .get) { r in
+                    #expect(r.status == .ok)
+                    #expect(String(buffer: r.body) == OpenAPIDocument.json)
+                }
+                try await client.execute(uri: "/api/nothing-here", method: .get) { r in #expect(r.status == .notFound) }
+                try await client.execute(uri: "/api/apps", method: .delete) { r in #expect(r.status == .methodNotAllowed) }
+            }
+        }
+    }
+
+    @Test func openAPIDocumentSnapshot() throws {
+        try assertSnapshot(OpenAPIDocument.json, named: "openapi.json")
+        // Every route is documented, with its permission.
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        for r in apiRoutes { #expect(paths[r.path]?[r.method.lowercased()] != nil, "\(r.method) \(r.path)") }
+        #expect(doc["openapi"] as? String == "3.1.0")
+    }
+
+    @Test func dashboardLoginSessionsAndCSRF() async throws {
+        try await withFixture { f, router in
+            let app = Application(router: router)
+            try await app.test(.router) { client in
+                // Not logged in: the dashboard sends you to the login page.
+                try await client.execute(uri: "/", method: .get) { r in
+                    #expect(r.status == .seeOther && r.headers[.location] == "/login")
+                }
+                try await client.execute(uri: "/login", method: .get) { r in
+                    #expect(r.status == .ok)
+                    let csp = r.headers[.contentSecurityPolicy] ?? ""
+                    #expect(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"))
+                }
+                let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                let cookie = try await client.execute(uri: "/login", method: .post, headers: form,
+                                                      body: ByteBuffer(string: "user=dan&password=dan%27s+long+password")) { r -> String in
+                    #expect(r.status == .seeOther)
+                    let set = r.headers[.setCookie] ?? ""
+                    #expect(set.contains("HttpOnly") && set.contains("SameSite=Strict"))
+                    return String(set.split(separator: ";")[0])
+                }
+                let page = try await client.execute(uri: "/", method: .get, headers: [.cookie: cookie]) { r -> String in
+                    #expect(r.status == .ok)
+                    return String(buffer: r.body)
+                }
+                #expect(page.contains("dan (deployer)"))
+                // A form posted without its CSRF token is refused and does nothing.
+                let before = try Operations(HopContext(home: f.home)).audit().count
+                try await client.execute(uri: "/apps/blog/rollback", method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                                         body: ByteBuffer(string: "to=1")) { r in #expect(r.status == .forbidden) }
+                try await client.execute(uri: "/apps/blog/rollback", method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                                         body: ByteBuffer(string: "to=1&csrf=0000")) { r in #expect(r.status == .forbidden) }
+                #expect(try Operations(HopContext(home: f.home)).audit().count == before)
+                // The API with the session cookie: reads work, writes need the CSRF header.
+                try await client.execute(uri: "/api/whoami", method: .get, headers: [.cookie: cookie]) { r in #expect(r.status == .ok) }
+                try await client.execute(uri: "/api/apps/blog/rollback", method: .post, headers: [.cookie: cookie]) { r in
+                    #expect(r.status == .forbidden)
+                }
+                // Five wrong passwords, then even the right one is refused for a while.
+                for _ in 0..<5 {
+                    try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "user=vic&password=nope")) { r in
+                        #expect(r.status == .unauthorized)
+                    }
+                }
+                try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "user=vic&password=nope")) { r in
+                    #expect(r.status == .tooManyRequests)
+                }
+            }
+        }
+    }
+
+    @Test func errorsMapToStatuses() {
+        #expect(status(for: .invalidInput) == .badRequest)
+        #expect(status(for: .unauthenticated) == .unauthorized)
+        #expect(status(for: .forbidden) == .forbidden)
+        #expect(status(for: .notFound) == .notFound)
+        #expect(status(for: .conflict) == .conflict)
+        #expect(status(for: .internalError) == .internalServerError)
+        #expect(esc("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;")
+        #expect(parseForm("a=1&b=x+y%21&c") == ["a": "1", "b": "x y!", "c": ""])
+    }
+}
