@@ -41,6 +41,7 @@ bench: setup
 	bash bench/sbom-bench.sh
 	bash bench/nar-bench.sh
 	bash bench/deploy-bench.sh
+	bash bench/server-bench.sh
 
 clean:
 	rm -rf .build

@@ -92,6 +92,9 @@ extension Operations {
         return try audited("user remove", app: nil, detail: ["user": name], permission: .admin) {
             let db = try ctx.database(create: true)
             guard let u = try db.user(name) else { throw HopError(.notFound, "there is no user \(name)", hint: "`hop user list` shows them") }
+            guard name != ctx.principal.name else {
+                throw HopError(.conflict, "\(name) cannot remove their own account", hint: "another admin (or root with `hop user remove`) can")
+            }
             try db.removeUser(name)
             return UserInfo(u)
         }

@@ -32,6 +32,10 @@ public struct Operations: Sendable {
             record(try ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
                                                               detail: detailText, result: "ok"))
             return value
+        } catch let e as HopError where e.code == .invalidInput {
+            // Refused input changed nothing and is not an operation: it leaves no trace, not even
+            // in the audit log (so a bad request on a fresh machine creates no HOP_HOME).
+            throw e
         } catch {
             let code = (error as? HopError)?.code.description ?? "error"
             let message = (error as? HopError)?.message ?? "\(error)"
@@ -118,7 +122,7 @@ public struct Operations: Sendable {
         // Who may deploy is decided before the request is looked at any further.
         if let app = r.app { try authorizeAudited(.deploy, app: app, action: "deploy") }
         if r.path != nil { try authorizeAudited(.admin, app: r.app, action: "deploy") }
-        guard r.watch >= 0, r.watch <= 3600 else { throw HopError.invalid("--watch \(r.watch) is not between 0 and 3600 seconds") }
+        try Self.checkWatch(r.watch)
         guard (r.path == nil) != (r.build == nil) else { throw HopError.invalid("give a source path or a build id to deploy (one of them)") }
         let t0 = Date()
         // Deploying from a path reads the server's files: admin. Redeploying a recorded build: deployer of its app.
@@ -136,7 +140,9 @@ public struct Operations: Sendable {
             targetApp = r.app
         }
         return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil ? .admin : .deploy) {
-            // Where it will run is checked first: no build is recorded for a deploy that cannot happen.
+            // A source tree must read as an app (pure, nothing written) before anything else happens.
+            if let path = r.path { _ = try AppSpecLoader.load(directory: try pipeline.resolveAppDir(path), appName: r.app) }
+            // Where it will run is checked next: no build is recorded for a deploy that cannot happen.
             let host = try ctx.serviceHost()
             let record: BuildRecord
             var cached = true
@@ -198,7 +204,9 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         return try audited("rollback", app: app, detail: to.map { ["to": String($0)] } ?? [:], permission: .deploy) {
             let t0 = Date()
-            let rt = try runtime(try ctx.database())
+            let db = try ctx.database()
+            try requireDeployed(app, db)
+            let rt = try runtime(db)
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
             let gens = try rt.db.generations(app: app)
@@ -228,16 +236,29 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         try ctx.authorize(.read, app: app, action: "list generations")
         guard let db = try ctx.existingDatabase() else { return [] }
+        try recoverIfInterrupted(app, db)
         return try db.generations(app: app).map(GenerationInfo.init)
+    }
+
+    /// When a killed hop left an activation journal, finishes or undoes it (under the app's lock)
+    /// before anything is read: every command, reads included, sees one consistent state.
+    func recoverIfInterrupted(_ app: String, _ db: HopDatabase) throws {
+        guard FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/journal.json") else { return }
+        let rt = try runtime(db)
+        let lock = try rt.lock(app)
+        withExtendedLifetime(lock) {}
     }
 
     public func gc(keep: Int = 3, app rawApp: String? = nil) throws -> GCResult {
         guard keep >= 0 else { throw HopError.invalid("--keep \(keep) is negative") }
         let only = try rawApp.map(Self.checkedApp)
         return try audited("gc", app: only, detail: ["keep": String(keep)], permission: .admin) {
-            let rt = try runtime(try ctx.database())
+            guard let db = try ctx.existingDatabase() else { return GCResult(removed: []) }
+            let apps = try only.map { [$0] } ?? db.deployedApps()
             var removed: [RemovedGeneration] = []
-            for app in try only.map { [$0] } ?? rt.db.deployedApps() {
+            if apps.allSatisfy({ (try? db.generations(app: $0).isEmpty) ?? true }) { return GCResult(removed: []) }
+            let rt = try runtime(db)
+            for app in apps {
                 let lock = try rt.lock(app)
                 defer { withExtendedLifetime(lock) {} }
                 let gens = try rt.db.generations(app: app)
@@ -262,6 +283,7 @@ public struct Operations: Sendable {
         let host = try? ctx.serviceHost()
         var rows: [AppSummary] = []
         for app in try db.deployedApps() where ctx.principal.may(.read, app: app) {
+            try recoverIfInterrupted(app, db)
             let gens = try db.generations(app: app)
             let g = gens.first { $0.status == .active }
             let spec = try g.flatMap { try db.build(id: $0.buildID) }.map { try $0.spec() }
@@ -279,7 +301,9 @@ public struct Operations: Sendable {
     public func ps(app raw: String) throws -> ProcessList {
         let app = try Self.checkedApp(raw)
         try ctx.authorize(.read, app: app, action: "list processes")
-        let rt = try runtime(try ctx.database())
+        let db = try ctx.database()
+        guard try !db.generations(app: app).isEmpty else { throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH") }
+        let rt = try runtime(db)
         let lock = try rt.lock(app)
         defer { withExtendedLifetime(lock) {} }
         let g = try serving(app, rt.db)
@@ -288,6 +312,11 @@ public struct Operations: Sendable {
                            pid: Int(p["MainPID"] ?? "") ?? 0, restarts: Int(p["NRestarts"] ?? "") ?? 0)
         }
         return ProcessList(app: app, generation: g.number, processes: procs)
+    }
+
+    /// 404 for an app with no generation at all, before a service host is needed.
+    func requireDeployed(_ app: String, _ db: HopDatabase) throws {
+        guard try !db.generations(app: app).isEmpty else { throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH") }
     }
 
     func serving(_ app: String, _ db: HopDatabase) throws -> GenerationRecord {
@@ -300,12 +329,15 @@ public struct Operations: Sendable {
     public func scale(app raw: String, counts: [String: Int], watch: Double = 5) throws -> GenerationInfo {
         let app = try Self.checkedApp(raw)
         guard !counts.isEmpty else { throw HopError.invalid("no PROCESS=COUNT given") }
+        try Self.checkWatch(watch)
         for (name, n) in counts where !(0...64).contains(n) {
             throw HopError.invalid("\(name)=\(n): a count is from 0 to 64", hint: "e.g. `hop scale \(app) web=2`")
         }
         let detail = Dictionary(uniqueKeysWithValues: counts.map { ($0.key, String($0.value)) })
         return try audited("scale", app: app, detail: detail, permission: .deploy) {
-            let rt = try runtime(try ctx.database())
+            let db = try ctx.database()
+            try requireDeployed(app, db)
+            let rt = try runtime(db)
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
             guard let build = try rt.db.build(id: try serving(app, rt.db).buildID) else {
@@ -320,7 +352,9 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         guard ["start", "stop", "restart"].contains(verb) else { throw HopError.invalid("unknown action \(verb)") }
         return try audited(verb, app: app, permission: .deploy) {
-            let rt = try runtime(try ctx.database())
+            let db = try ctx.database()
+            try requireDeployed(app, db)
+            let rt = try runtime(db)
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
             let g = try serving(app, rt.db)
@@ -358,6 +392,7 @@ public struct Operations: Sendable {
     public func changeConfig(app raw: String, set: [(String, String)], unset: [String], watch: Double = 5) throws -> ConfigResult {
         let app = try Self.checkedApp(raw)
         guard !set.isEmpty || !unset.isEmpty else { throw HopError.invalid("nothing to change", hint: "give KEY=VALUE (set) or KEY (unset)") }
+        try Self.checkWatch(watch)
         var seen = Set<String>()
         for (k, v) in set {
             try Self.checkConfigKey(k)
@@ -393,6 +428,10 @@ public struct Operations: Sendable {
         }
     }
 
+    static func checkWatch(_ watch: Double) throws {
+        guard watch >= 0, watch <= 3600 else { throw HopError.invalid("--watch \(watch) is not between 0 and 3600 seconds") }
+    }
+
     public static func checkConfigKey(_ key: String) throws {
         let first = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
         let rest = first.union("0123456789")
@@ -412,7 +451,21 @@ public struct Operations: Sendable {
     public func destroy(app raw: String, purge: Bool) throws -> DestroyResult {
         let app = try Self.checkedApp(raw)
         return try audited("destroy", app: app, detail: ["purge": String(purge)], permission: .admin) {
-            let rt = try runtime(try ctx.database())
+            let db = try ctx.database()
+            let everDeployed = try !db.generations(app: app).isEmpty
+            if !everDeployed {
+                let hasConfig = try !db.config(app: app).isEmpty, hasBuilds = try !db.builds(app: app).isEmpty
+                guard purge && (hasConfig || hasBuilds) else { throw HopError(.notFound, "\(app) is not deployed") }
+                // Nothing ever ran: forget the config and delete any data; no service host is needed.
+                let lock = try AppLock(home: ctx.home, app: app)
+                defer { withExtendedLifetime(lock) {} }
+                try db.forgetApp(app, config: true)
+                let root = (try? ctx.serviceHost())?.rootPrefix ?? ""
+                for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: root + d) }
+                try? FileManager.default.removeItem(atPath: ctx.home.root + "/tls/" + app)
+                return DestroyResult(app: app, destroyed: true, purged: true)
+            }
+            let rt = try runtime(db)
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
             let gens = try rt.db.generations(app: app)
@@ -444,6 +497,9 @@ public struct Operations: Sendable {
         if let p = process, p.isEmpty || !p.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
             throw HopError.invalid("`\(p)` is not a process name")
         }
+        guard let db = try ctx.existingDatabase(), try !db.generations(app: app).isEmpty else {
+            throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH")
+        }
         let host = try ctx.serviceHost()
         var args = ["--no-pager", "-o", "short-iso", "-n", "\(max(0, lines))", "-u", UnitNames.journalPattern(app: app, process: process)]
         if follow { args.append("-f") }
@@ -464,7 +520,9 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(app) -- CMD …") }
         return try audited("run", app: app, detail: ["command": command.joined(separator: " ")], permission: .deploy) {
-            let rt = try runtime(try ctx.database())
+            let db = try ctx.database()
+            try requireDeployed(app, db)
+            let rt = try runtime(db)
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
             let g = try serving(app, rt.db)

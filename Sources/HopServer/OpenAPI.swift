@@ -1,5 +1,6 @@
 import Foundation
 import HopBasics
+import HopCore
 
 /// The API's OpenAPI 3.1 document, made from the route table (so a route cannot exist without
 /// being described) and the result types' schemas. Served at /api/openapi.json; snapshot-tested.
@@ -38,29 +39,44 @@ public enum OpenAPIDocument {
                               required: ["app", "generation", "processes"]),
         "ConfigView": object(["app": string, "masked": boolean,
                               "values": ["type": "object", "additionalProperties": nullable("string")]], required: ["app", "masked", "values"]),
-        "ConfigBody": object(["set": ["type": "object", "additionalProperties": string], "unset": array(string), "watch": number]),
+        "ConfigBody": {
+            var o = object(["set": ["type": "object", "additionalProperties": ["type": "string", "pattern": "^[^\\u0000]*$"],
+                                    "propertyNames": configKey],
+                            "unset": ["type": "array", "items": configKey], "watch": watch])
+            o["anyOf"] = [["required": ["set"], "properties": ["set": ["minProperties": 1]]],
+                          ["required": ["unset"], "properties": ["unset": ["minItems": 1]]]]
+            return o
+        }(),
         "ConfigResult": object(["app": string, "deployed": boolean, "generation": ref("GenerationInfo"), "noop": boolean, "keys": array(string)],
                                required: ["app", "deployed", "keys"]),
-        "DeployBody": object(["path": string, "build": integer, "watch": number, "force": boolean]),
+        "DeployBody": {
+            var o = object(["path": ["type": "string", "minLength": 1], "build": ["type": "integer", "minimum": 1], "watch": watch,
+                            "force": boolean])
+            o["oneOf"] = [["required": ["path"]], ["required": ["build"]]]
+            return o
+        }(),
         "DeployResult": object(["app": string, "generation": integer, "build": integer, "status": string, "scale": counts, "noop": boolean,
                                 "cached": boolean, "url": string, "seconds": number, "storePath": string, "current": boolean],
                                required: ["app", "generation", "build", "status", "scale", "noop", "cached", "url", "seconds", "storePath", "current"]),
-        "RollbackBody": object(["to": integer]),
+        "RollbackBody": object(["to": ["type": "integer", "minimum": 1]]),
         "RollbackResult": object(["app": string, "generation": integer, "from": integer, "url": string, "seconds": number],
                                  required: ["app", "generation", "from", "url", "seconds"]),
-        "ScaleBody": object(["counts": counts, "watch": number], required: ["counts"]),
+        "ScaleBody": object(["counts": ["type": "object", "minProperties": 1,
+                                        "additionalProperties": ["type": "integer", "minimum": 0, "maximum": 64]],
+                             "watch": watch], required: ["counts"]),
         "ActionResult": object(["app": string, "action": string, "generation": integer], required: ["app", "action"]),
         "LogLines": object(["app": string, "lines": array(string)], required: ["app", "lines"]),
         "DestroyResult": object(["app": string, "destroyed": boolean, "purged": boolean], required: ["app", "destroyed", "purged"]),
-        "GCBody": object(["keep": integer, "app": string]),
+        "GCBody": object(["keep": ["type": "integer", "minimum": 0], "app": appName]),
         "GCResult": object(["removed": array(object(["app": string, "generation": integer], required: ["app", "generation"]))],
                            required: ["removed"]),
-        "UserBody": object(["name": string, "role": ["enum": ["admin", "deployer", "viewer"]], "apps": array(string), "password": string],
-                           required: ["name", "role"]),
-        "PasswordBody": object(["password": string], required: ["password"]),
+        "UserBody": object(["name": userName, "role": ["enum": ["admin", "deployer", "viewer"]], "apps": array(appName),
+                            "password": password], required: ["name", "role"]),
+        "PasswordBody": object(["password": password], required: ["password"]),
         "UserInfo": object(["name": string, "role": string, "apps": array(string), "hasPassword": boolean, "createdAt": string],
                            required: ["name", "role", "apps", "hasPassword", "createdAt"]),
-        "TokenBody": object(["user": string, "label": string, "expiresInSeconds": number], required: ["user"]),
+        "TokenBody": object(["user": userName, "label": ["type": "string", "maxLength": 100, "pattern": "^[^\\n\\r]*$"],
+                             "expiresInSeconds": ["type": "number", "exclusiveMinimum": 0, "maximum": 94_608_000]], required: ["user"]),
         "TokenInfo": object(["id": string, "user": string, "label": string, "createdAt": string, "expiresAt": string, "revoked": boolean,
                              "lastUsedAt": string, "token": string], required: ["id", "user", "label", "createdAt", "revoked"]),
         "AuditInfo": object(["seq": integer, "at": string, "actor": string, "via": string, "action": string, "app": string,
@@ -68,6 +84,22 @@ public enum OpenAPIDocument {
                             required: ["seq", "at", "actor", "via", "action", "detail", "result", "hash"]),
         "AuditVerification": object(["ok": boolean, "entries": integer, "brokenAt": integer, "problem": string], required: ["ok", "entries"]),
     ] }
+
+    /// What the operations accept, stated so that every value the schema allows is accepted.
+    static var appName: [String: Any] {
+        ["type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-z0-9]+([._-][a-z0-9]+)*$",
+         "not": ["enum": reservedNames]]
+    }
+    static var reservedNames: [String] { reservedAppNames.sorted() }
+    static var userName: [String: Any] {
+        ["type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z][a-z0-9._-]*$", "not": ["const": "root"]]
+    }
+    static var password: [String: Any] { ["type": "string", "minLength": 10] }
+    static var watch: [String: Any] { ["type": "number", "minimum": 0, "maximum": 3600] }
+    static var configKey: [String: Any] {
+        ["type": "string", "maxLength": 128, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+         "not": ["enum": ["PORT", "HOP_BIND", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "PATH"]]]
+    }
 
     static func schema(_ name: String) -> [String: Any] {
         name.hasPrefix("[") ? array(ref(String(name.dropFirst().dropLast()))) : ref(name)
@@ -84,8 +116,12 @@ public enum OpenAPIDocument {
             var parameters: [[String: Any]] = []
             for segment in r.path.split(separator: "/") where segment.hasPrefix("{") {
                 let name = String(segment.dropFirst().dropLast())
-                parameters.append(["name": name, "in": "path", "required": true,
-                                   "schema": ["type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9._-]*$"]])
+                let schema: [String: Any] = switch name {
+                case "app": appName
+                case "name": userName
+                default: ["type": "string", "pattern": "^[0-9a-f]{1,64}$"]
+                }
+                parameters.append(["name": name, "in": "path", "required": true, "schema": schema])
             }
             for q in r.query { parameters.append(["name": q.name, "in": "query", "required": false, "schema": ["type": q.type]]) }
             if !parameters.isEmpty { op["parameters"] = parameters }
@@ -95,8 +131,8 @@ public enum OpenAPIDocument {
             var ok: [String: Any] = ["description": "The operation's result.", "content": ["application/json": ["schema": schema(r.response)]]]
             if r.streams {
                 ok["content"] = ["application/json": ["schema": schema(r.response)],
-                                 "text/event-stream": ["schema": string,
-                                                       "description": "progress events, then one `result` (the JSON result) or `error` event"]]
+                                 "text/event-stream": ["schema": ["type": "string",
+                                                                  "description": "progress events, then one `result` (the JSON result) or `error` event"]]]
             }
             let success = r.method == "POST" && (r.operationID == "addUser" || r.operationID == "createToken") ? "201" : "200"
             var responses: [String: Any] = [

@@ -15,6 +15,11 @@ public struct APICall: Sendable {
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let data = body.isEmpty ? Data("{}".utf8) : body
+        // An explicit null is not "absent": the schema allows no null, so neither does the server.
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let key = object.first(where: { $0.value is NSNull })?.key {
+            throw HopError.invalid("`\(key)` is null; leave it out to use its default")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c) {

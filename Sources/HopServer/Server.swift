@@ -31,7 +31,7 @@ public struct HopHTTPServer: Sendable {
         router.get("/api/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
-        for method: HTTPRequest.Method in [.get, .post, .put, .patch, .delete] {
+        for method: HTTPRequest.Method in [.get, .post, .put, .patch, .delete, .head, .options, .trace, .connect, HTTPRequest.Method("QUERY")!] {
             router.on("/api/**", method: method) { request, context in
                 await server.api(request, context)
             }

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import HopBasics
+import Runtime
+
+/// A copy of the standard-library Python fixture with a hop3.toml (say, [domains]).
+func stdlibVariant(_ dir: String, toml: String? = nil) throws -> String {
+    let app = dir + "/src-\(UUID().uuidString.prefix(8))"
+    try copyTree(fixtures + "/python-stdlib", app)
+    if let toml { try toml.write(toFile: app + "/hop3.toml", atomically: true, encoding: .utf8) }
+    return app
+}
+
+/// A path inside the shared private host, as hop can open it.
+func hostPath(_ path: String) -> String {
+    let pid = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+    return "/proc/\(pid)/root" + path
+}
+
+@Suite("Apps cannot reach each other's or hop's own state", .tags(.integration), .serialized)
+struct IsolationIntegrationTests {
+    @Test("shop and shop-gateway: logs, stop and destroy of one never touch the other")
+    func prefixCollisions() throws {
+        try #require(deployHost.ready)
+        for app in ["shop", "shop-gateway"] {
+            let d = try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0"])
+            #expect(d.status == 0, "\(d.stderr)")
+            #expect(fetch(app).status == 200)
+        }
+        let logs = try hopEnv(["logs", "shop", "-n", "500"])
+        #expect(logs.status == 0)
+        #expect(logs.stdout.contains("hop-shop-G"), "\(logs.stdout.suffix(500))")
+        #expect(!logs.stdout.contains("shop-gateway"), "shop's logs show shop-gateway's journal: \(logs.stdout.suffix(800))")
+        #expect(try hopEnv(["stop", "shop"]).status == 0)
+        #expect(fetch("shop").status == 502)
+        #expect(fetch("shop-gateway").status == 200, "stopping shop stopped shop-gateway")
+        #expect(try hopEnv(["start", "shop"]).status == 0)
+        #expect(fetch("shop").status == 200)
+        let destroyed = try hopEnv(["destroy", "shop", "--purge"])
+        #expect(destroyed.status == 0, "\(destroyed.stderr)")
+        #expect(fetch("shop-gateway").status == 200, "destroying shop touched shop-gateway")
+        #expect(try generations("shop-gateway").count == 1)
+        let units = try hostSystemctl(["list-units", "--all", "--plain", "--no-legend", "hop-shop*"]).stdoutText
+        #expect(units.contains("hop-shop-gateway-G1-web@1.service") && !units.contains("hop-shop-G"), "\(units)")
+        #expect(try hopEnv(["destroy", "shop-gateway", "--purge"]).status == 0)
+    }
+
+    @Test("hop's own names are refused as app names; purging an app never deployed deletes nothing", arguments: ["hop.db", "gcroots", "apps", "tmp", "nginx"])
+    func reservedNames(name: String) throws {
+        try #require(deployHost.ready)
+        let gcroots = Set((try? FileManager.default.subpathsOfDirectory(atPath: sharedHome.gcroots)) ?? [])
+        let d = try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", name, "--watch", "0"])
+        #expect(d.status == 2 && d.stderr.contains("reserved"), "\(d.stderr)")
+        let purge = try hopEnv(["destroy", name, "--purge"])
+        #expect(purge.status == 2, "\(purge.stderr)")
+        let unknown = try hopEnv(["destroy", "never-deployed-\(name.replacingOccurrences(of: ".", with: "-"))", "--purge"])
+        #expect(unknown.status == 4, "\(unknown.stderr)")
+        #expect(Set((try? FileManager.default.subpathsOfDirectory(atPath: sharedHome.gcroots)) ?? []) == gcroots)
+        #expect(FileManager.default.fileExists(atPath: sharedHome.database))
+    }
+
+    @Test("an app writes its state directory (outside HOP_HOME, which stays 0700); the data survives redeploy, rollback and destroy without --purge")
+    func stateDirectoryOnTheDefaultLayout() throws {
+        try #require(deployHost.ready)
+        let app = "it-state"
+        var mode = stat()
+        #expect(stat(sharedHome.root, &mode) == 0 && mode.st_mode & 0o777 == 0o700, "HOP_HOME is root-only")
+        #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0"]).status == 0)
+        #expect(fetch(app).body == "visits=1\n")
+        #expect(fetch(app).body == "visits=2\n")
+        let file = hostPath("/var/lib/private/hop-apps/\(app)/visits")
+        #expect(FileManager.default.fileExists(atPath: file), "state lives in /var/lib/hop-apps/\(app)")
+        #expect(!file.hasPrefix(sharedHome.root))
+        #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0", "--force"]).status == 0)
+        #expect(fetch(app).body == "visits=3\n", "a redeploy keeps the data")
+        #expect(try hopEnv(["rollback", app]).status == 0)
+        #expect(fetch(app).body == "visits=4\n", "a rollback keeps the data")
+        #expect(try hopEnv(["destroy", app]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: file), "destroy without --purge keeps the data")
+        #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0"]).status == 0)
+        #expect(fetch(app).body == "visits=5\n")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: file), "--purge deletes it")
+    }
+
+    @Test("a domain belongs to the app that serves it: another app declaring it is refused (exit 12) and nothing changes")
+    func domainsAreOwned() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let toml = "[domains]\nnames = [\"owned.example.org\"]\n"
+            let owner = try hopEnv(["deploy", try stdlibVariant(dir, toml: toml), "--app", "it-owner", "--watch", "0"])
+            #expect(owner.status == 0, "\(owner.stderr)")
+            let thief = try hopEnv(["deploy", try stdlibVariant(dir, toml: toml), "--app", "it-thief", "--watch", "0"])
+            #expect(thief.status == 12 && thief.stderr.contains("owned.example.org is served by app it-owner"), "\(thief.stderr)")
+            #expect(try generations("it-thief").isEmpty)
+            let r = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: owned.example.org",
+                                                            "http://127.0.0.1:\(deployHost.port)/"]))
+            #expect(r.stdoutText == "200")
+            #expect(try hopEnv(["destroy", "it-owner", "--purge"]).status == 0)
+        }
+    }
+
+    @Test("the dashboard in headless Chromium: log in, see the app and its URL, roll back with the button, see a log line; a form without its CSRF token is refused")
+    func dashboardInChromium() throws {
+        try #require(deployHost.ready)
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "chromium is installed by scripts/setup.sh")
+        let app = "it-dash"
+        for _ in 0..<2 { #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0", "--force"]).status == 0) }
+        _ = fetch(app) // a request, so the app has written a log line
+        let add = try SystemRunner().run(Command(hopBinary, ["user", "add", "dash-deployer", "--role", "deployer", "--app", app, "--password-stdin"],
+                                                 environment: ["HOP_HOME": sharedHome.root], stdin: Data("a long dashboard password\n".utf8)))
+        #expect(add.succeeded, "\(add.stderrText)")
+        let server = try LiveServer()
+        defer { server.stop() }
+        let artifacts = repoRoot + "/.build/test-artifacts"
+        try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+        let shot = artifacts + "/dashboard-app-page.png"
+        let r = try SystemRunner().run(Command(repoRoot + "/.venv-test/bin/python", [repoRoot + "/scripts/test/dashboard.py",
+            "http://127.0.0.1:\(server.port)", "dash-deployer", "a long dashboard password", app, shot]))
+        #expect(r.succeeded, "\(r.stderrText.suffix(3000))")
+        let seen = try #require(parse(r.stdoutText.split(separator: "\n").last.map(String.init) ?? "") as? [String: Any], "\(r.stdoutText)")
+        #expect(seen["redirectedToLogin"] as? Bool == true)
+        #expect(seen["appsPageListsApp"] as? Bool == true, "\(seen)")
+        #expect(seen["url"] as? String == "http://\(app).localhost:\(deployHost.port)/")
+        let target = try #require(seen["rollbackTarget"] as? Int)
+        #expect(seen["servingAfter"] as? Int == target, "\(seen)")
+        #expect(seen["servingBefore"] as? Int != target)
+        #expect((seen["logLines"] as? Int ?? 0) > 0 && !(seen["logLine"] as? String ?? "").isEmpty, "\(seen)")
+        #expect(seen["csrfLessPostStatus"] as? Int == 403)
+        #expect(seen["servingAfterCSRFLessPost"] as? Int == target)
+        #expect(seen["csp"] as? Int == 0)
+        #expect(FileManager.default.fileExists(atPath: shot))
+        #expect(try activeNumber(app) == target, "the CLI sees the generation the dashboard rolled back to")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# hop server benchmarks, loopback only, bounded in time. Prints figures and compares each with a
+# goal or a peer measured in the same run; never fails because a machine is slow.
+#   idle RSS        hop server after start-up and 20 API requests, vs python3's http.server
+#                   (a minimal peer) and the 30 MB goal
+#   GET /api/apps   with N deployed apps (default 100 static sites), wrk on loopback, p50/p99
+#                   vs the 20 ms p99 goal
+#   API overhead    the same no-op deploy (a recorded build, nothing changed) through the CLI
+#                   and through the API, REPS times each: the API's extra time per deploy,
+#                   vs the 5 % goal; and one full deploy (--force) each way
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOP=${HOP:-.build/release/hop}
+[ -x "$HOP" ] || { echo "build hop first: swift build -c release" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is missing: run scripts/setup.sh" >&2; exit 2; }
+APPS=${APPS:-100}
+REPS=${REPS:-20}
+home=$(mktemp -d /tmp/hop-bench-home.XXXXXX)
+export HOP_HOME=$home HOP_FIND_LINKS=$PWD/fixtures/wheelhouse
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; $HOP host down >/dev/null 2>&1 || true; rm -rf "$home"; }
+trap cleanup EXIT
+free_port() { local p=$1; while (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+now() { date +%s.%N; }
+
+port=$(free_port 18580)
+api=$(free_port 18680)
+$HOP seed import busybox patchelf python >/dev/null
+$HOP host up --http-port "$port" >/dev/null
+$HOP user add bench --role admin >/dev/null
+token=$($HOP token create bench --expires 2h)
+
+$HOP server --listen "127.0.0.1:$api" >"$home/server.log" 2>&1 &
+server=$!; pids+=("$server")
+for _ in $(seq 100); do curl -sf "127.0.0.1:$api/api/health" >/dev/null && break; sleep 0.1; done
+
+echo "== idle RSS"
+for _ in $(seq 20); do curl -sf -H "Authorization: Bearer $token" "127.0.0.1:$api/api/apps" >/dev/null; done
+sleep 1
+hop_rss=$(rss_kb "$server")
+peer_port=$(free_port 18780)
+python3 -m http.server "$peer_port" --bind 127.0.0.1 >/dev/null 2>&1 &
+peer=$!; pids+=("$peer")
+sleep 1
+for _ in $(seq 20); do curl -sf "127.0.0.1:$peer_port/" >/dev/null || true; done
+peer_rss=$(rss_kb "$peer")
+printf 'hop server idle RSS: %.1f MB (goal <= 30 MB); python3 -m http.server: %.1f MB\n' \
+  "$(echo "$hop_rss/1024" | bc -l)" "$(echo "$peer_rss/1024" | bc -l)"
+
+echo "== GET /api/apps with $APPS deployed apps"
+t0=$(now)
+for i in $(seq "$APPS"); do
+  $HOP deploy fixtures/apps/static-site --app "bench-$i" --watch 0 >/dev/null 2>&1 || echo "deploy bench-$i failed"
+done
+printf 'deployed %d apps in %.0f s\n' "$APPS" "$(echo "$(now) - $t0" | bc -l)"
+count=$(curl -s -H "Authorization: Bearer $token" "127.0.0.1:$api/api/apps" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+echo "the API lists $count apps"
+wrk -t2 -c10 -d10s --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$api/api/apps" > "$home/wrk.txt"
+python3 - "$home/wrk.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"\s%s\s+([\d.]+)(us|ms|s)" % re.escape(label), t)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+print("wrk 10 s, 10 connections: %.0f req/s, p50 %.1f ms, p99 %.1f ms (goal p99 <= 20 ms)" % (rps, ms("50%"), ms("99%")))
+PY
+printf 'hop server RSS after the load: %.1f MB\n' "$(echo "$(rss_kb "$server")/1024" | bc -l)"
+
+echo "== time in the API layer: the same deploy from the CLI and through the API"
+$HOP deploy fixtures/apps/python-stdlib --app overhead --watch 0 >/dev/null 2>&1
+build=$($HOP builds overhead --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+cli_total=0; api_total=0
+for _ in $(seq "$REPS"); do
+  t=$(now); $HOP deploy fixtures/apps/python-stdlib --app overhead --watch 0 >/dev/null 2>&1; cli_total=$(echo "$cli_total + $(now) - $t" | bc -l)
+  t=$(now); curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      --data "{\"path\":\"$PWD/fixtures/apps/python-stdlib\",\"watch\":0}" "127.0.0.1:$api/api/apps/overhead/deploy" >/dev/null
+  api_total=$(echo "$api_total + $(now) - $t" | bc -l)
+done
+python3 - "$cli_total" "$api_total" "$REPS" <<'PY'
+import sys
+cli, api, n = float(sys.argv[1]) / int(sys.argv[3]), float(sys.argv[2]) / int(sys.argv[3]), int(sys.argv[3])
+print("no-op deploy (validate, build cache hit, compare), mean of %d: CLI %.0f ms, API %.0f ms: API %+.1f %% (goal <= +5 %%)"
+      % (n, cli * 1000, api * 1000, (api / cli - 1) * 100))
+PY
+t=$(now); $HOP deploy fixtures/apps/python-stdlib --app overhead --watch 0 --force >/dev/null 2>&1; cli_full=$(echo "$(now) - $t" | bc -l)
+t=$(now); curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data "{\"path\":\"$PWD/fixtures/apps/python-stdlib\",\"watch\":0,\"force\":true}" "127.0.0.1:$api/api/apps/overhead/deploy" >/dev/null
+api_full=$(echo "$(now) - $t" | bc -l)
+python3 -c "import sys; c, a = float(sys.argv[1]), float(sys.argv[2]); print('full deploy (--force, a new generation): CLI %.2f s, API %.2f s: API %+.1f %%' % (c, a, (a / c - 1) * 100))" "$cli_full" "$api_full"
