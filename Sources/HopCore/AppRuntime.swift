@@ -25,6 +25,7 @@ struct AppRuntime {
         self.host = try host ?? ctx.serviceHost()
         let progress = ctx.progress
         self.activator = Activator(home: home, host: self.host, db: db, log: { progress(ProgressEvent(phase: "activate", message: $0)) })
+        activator.spareWorker = ctx.frontWorker
         activator.step = { step in
             switch step {
             case .serving(let n): progress(ProgressEvent(phase: "serving", message: "generation \(n) serves"))

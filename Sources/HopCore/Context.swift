@@ -63,6 +63,9 @@ public struct HopContext: Sendable {
     public var progress: @Sendable (ProgressEvent) -> Void
     /// A service host to use instead of resolving one (tests, the server's long-lived host).
     public var serviceHostOverride: ServiceHost?
+    /// The PID of hop's nginx worker that carries this request, when it came through the front:
+    /// an nginx reload must not wait for that worker, which waits for this operation.
+    public var frontWorker: String?
 
     public init(home: HopHome, runner: any ProcessRunner = SystemRunner(), principal: Principal = .root, via: String = "cli",
                 logger: Logger = Logger(label: "hop"), serviceHost: ServiceHost? = nil,

@@ -570,6 +570,16 @@ public struct Operations: Sendable {
                     }
                 }
             }
+            if let data = FileManager.default.contents(atPath: ctx.home.root + "/server-install.json"),
+               let install = try? JSONDecoder().decode([String: String].self, from: data),
+               let binary = install["binary"], let name = install["serverName"] {
+                do {
+                    _ = try serverInstall(hopBinary: binary, serverName: name)
+                    restored.append("hop server")
+                } catch let e as HopError {
+                    failed["hop server"] = e.message
+                }
+            }
             return HostStatus(pid: Int(p), state: h.state(), restored: restored, failed: failed)
         }
     }
@@ -611,6 +621,9 @@ public struct Operations: Sendable {
             guard FileManager.default.fileExists(atPath: host.path(ControlPlane.socket)) else {
                 throw HopError(.environment, "hop server did not start", hint: "see `journalctl -u \(ControlPlane.unit)` in the service host")
             }
+            // Remembered, so `hop host up` brings the server back with the apps.
+            try writeFileAtomically(ctx.home.root + "/server-install.json",
+                                    stableJSONText(["binary": hopBinary, "serverName": serverName]), mode: 0o600)
             let url = tls.map { "https://\(serverName)" + ($0.port == 443 ? "" : ":\($0.port)") + "/" }
                 ?? "http://\(serverName)" + (front.httpPort == 80 ? "" : ":\(front.httpPort)") + "/"
             return ServerInstallResult(unit: ControlPlane.unit, url: url)

@@ -24,16 +24,16 @@ struct Dashboard: Sendable {
         }
         router.post("/apps/{app}/rollback") { req, ctx in
             let app = ctx.parameters.get("app") ?? ""
-            return await d.form(req) { p, form in
+            return await d.form(req) { p, form, worker in
                 let to = form["to"].flatMap { Int($0) }
-                _ = try Operations(d.server.context(p, via: "dashboard")).rollback(app: app, to: to)
+                _ = try Operations(d.server.context(p, via: "dashboard", frontWorker: worker)).rollback(app: app, to: to)
                 return "/apps/\(app)"
             }
         }
         router.get("/login") { req, _ in d.loginPage(error: nil) }
         router.post("/login") { req, _ in await d.login(req) }
         router.post("/logout") { req, _ in
-            await d.form(req) { _, _ in
+            await d.form(req) { _, _, _ in
                 if let sid = cookie(req, "hop_session") { try Operations.logout(id: sid, home: d.home) }
                 return "/login"
             }
@@ -89,15 +89,16 @@ struct Dashboard: Sendable {
     }
 
     /// A form post: a live session and its CSRF token, or 403 and nothing done.
-    func form(_ req: Request, _ act: @escaping @Sendable (Principal, [String: String]) throws -> String) async -> Response {
+    func form(_ req: Request, _ act: @escaping @Sendable (Principal, [String: String], String?) throws -> String) async -> Response {
         var req = req
+        let worker = server.frontWorker(req)
         guard let v = await viewer(req) else { return redirect("/login") }
         let fields = await formFields(&req)
         guard let token = fields["csrf"], constantTimeEquals(token, v.csrf) else {
             return html(layout("Refused", v, "<p class=error>The form's CSRF token is missing or wrong: nothing was done.</p>"), status: .forbidden)
         }
         do {
-            let to = try await blocking { try act(v.principal, fields) }
+            let to = try await blocking { try act(v.principal, fields, worker) }
             return redirect(to)
         } catch let e as HopError {
             return html(layout("Error", v, "<p class=error>\(esc(e.message))</p><p><a href=\"/\">Apps</a></p>"), status: status(for: e.code))

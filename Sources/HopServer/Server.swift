@@ -18,6 +18,8 @@ public struct HopHTTPServer: Sendable {
     public var secureCookies: Bool
     /// The systemd apps run under, when not resolved per request (hop server inside the service host).
     public var serviceHost: ServiceHost?
+    /// Listening on the unix socket behind hop's nginx (set by `run(socket:)`).
+    public var behindFront = false
     let limiter = LoginLimiter()
 
     public init(home: HopHome, secureCookies: Bool = true, logger: Logger = Logger(label: "hop.server")) {
@@ -51,7 +53,9 @@ public struct HopHTTPServer: Sendable {
         } else {
             address = .hostname(host ?? "127.0.0.1", port: port ?? 8090)
         }
-        let app = Application(router: router(), configuration: .init(address: address, serverName: "hop"),
+        var server = self
+        server.behindFront = socket != nil
+        let app = Application(router: server.router(), configuration: .init(address: address, serverName: "hop"),
                               onServerRunning: { channel in
                                   if let socket {
                                       let gid = getgrnam(socketGroup).map { $0.pointee.gr_gid } ?? 0
@@ -97,8 +101,9 @@ public struct HopHTTPServer: Sendable {
         var query: [String: String] = [:]
         for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
         let wantsStream = route.streams && (request.headers[.accept] ?? "").contains("text/event-stream")
-        if wantsStream { return stream(route, principal: principal, params: params, query: query, body: body) }
-        let ops = Operations(self.context(principal, via: "api"))
+        let worker = frontWorker(request)
+        if wantsStream { return stream(route, principal: principal, params: params, query: query, body: body, frontWorker: worker) }
+        let ops = Operations(self.context(principal, via: "api", frontWorker: worker))
         let call = APICall(ops: ops, params: params, query: query, body: body)
         do {
             let value = try await blocking { try route.handler(call) }
@@ -111,9 +116,10 @@ public struct HopHTTPServer: Sendable {
     }
 
     /// Runs the route and streams its progress events, then its result (or error), as server-sent events.
-    func stream(_ route: APIRoute, principal: Principal, params: [String: String], query: [String: String], body: Data) -> Response {
+    func stream(_ route: APIRoute, principal: Principal, params: [String: String], query: [String: String], body: Data,
+                frontWorker: String?) -> Response {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        var ctx = context(principal, via: "api")
+        var ctx = context(principal, via: "api", frontWorker: frontWorker)
         ctx.progress = { e in continuation.yield(ByteBuffer(string: sse("progress", encodeJSON(e)))) }
         let call = APICall(ops: Operations(ctx), params: params, query: query, body: body)
         DispatchQueue.global().async {
@@ -130,8 +136,17 @@ public struct HopHTTPServer: Sendable {
                         body: ResponseBody(asyncSequence: events))
     }
 
-    func context(_ principal: Principal, via: String) -> HopContext {
-        HopContext(home: home, principal: principal, via: via, logger: logger, serviceHost: serviceHost)
+    func context(_ principal: Principal, via: String, frontWorker: String? = nil) -> HopContext {
+        var ctx = HopContext(home: home, principal: principal, via: via, logger: logger, serviceHost: serviceHost)
+        ctx.frontWorker = frontWorker
+        return ctx
+    }
+
+    /// The nginx worker a request came through, from the header hop's own site sets; believed only
+    /// when this server listens on the socket only that nginx reaches.
+    func frontWorker(_ request: Request) -> String? {
+        guard behindFront, let v = request.headers[HTTPField.Name("X-Hop-Front-Worker")!], !v.isEmpty, v.allSatisfy(\.isNumber) else { return nil }
+        return v
     }
 
     /// A bearer token, or (for the dashboard's scripts) a session cookie with the CSRF header on writes.

@@ -97,6 +97,9 @@ public struct Activator {
     /// Called once the target serves (after the switch) and once a second of the watch window, so an
     /// interface can say where the app answers at once and count the window down.
     public var step: (ActivationStep) -> Void = { _ in }
+    /// The nginx worker carrying the request that runs this activation (hop server behind hop's
+    /// nginx): it cannot finish before the activation does, so it is not waited for.
+    public var spareWorker: String?
     /// Seconds to let in-flight requests finish on the old generation before stopping it.
     public var drain: Double = 0.5
 
@@ -390,7 +393,7 @@ public struct Activator {
             if drain > 0 { usleep(useconds_t(drain * 1_000_000)) }
             if !oldWorkers.isEmpty {
                 log("waiting for nginx's old workers to finish their connections")
-                nginx.waitForExit(oldWorkers)
+                nginx.waitForExit(oldWorkers.subtracting(spareWorker.map { [$0] } ?? []))
             }
             // The previous generation is stopped but its unit files stay installed, so rolling
             // back to it needs no systemd reload; older ones are removed.

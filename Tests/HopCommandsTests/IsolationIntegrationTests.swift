@@ -35,7 +35,9 @@ struct IsolationIntegrationTests {
         #expect(fetch("shop").status == 502)
         #expect(fetch("shop-gateway").status == 200, "stopping shop stopped shop-gateway")
         #expect(try hopEnv(["start", "shop"]).status == 0)
-        #expect(fetch("shop").status == 200)
+        var status = 0
+        for _ in 0..<50 where status != 200 { status = fetch("shop").status; if status != 200 { usleep(100_000) } }
+        #expect(status == 200)
         let destroyed = try hopEnv(["destroy", "shop", "--purge"])
         #expect(destroyed.status == 0, "\(destroyed.stderr)")
         #expect(fetch("shop-gateway").status == 200, "destroying shop touched shop-gateway")
@@ -66,19 +68,19 @@ struct IsolationIntegrationTests {
         var mode = stat()
         #expect(stat(sharedHome.root, &mode) == 0 && mode.st_mode & 0o777 == 0o700, "HOP_HOME is root-only")
         #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0"]).status == 0)
-        #expect(fetch(app).body == "visits=1\n")
-        #expect(fetch(app).body == "visits=2\n")
+        #expect(fetch(app, "/visit").body == "visits=1\n")
+        #expect(fetch(app, "/visit").body == "visits=2\n")
         let file = hostPath("/var/lib/private/hop-apps/\(app)/visits")
         #expect(FileManager.default.fileExists(atPath: file), "state lives in /var/lib/hop-apps/\(app)")
         #expect(!file.hasPrefix(sharedHome.root))
         #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0", "--force"]).status == 0)
-        #expect(fetch(app).body == "visits=3\n", "a redeploy keeps the data")
+        #expect(fetch(app, "/visit").body == "visits=3\n", "a redeploy keeps the data")
         #expect(try hopEnv(["rollback", app]).status == 0)
-        #expect(fetch(app).body == "visits=4\n", "a rollback keeps the data")
+        #expect(fetch(app, "/visit").body == "visits=4\n", "a rollback keeps the data")
         #expect(try hopEnv(["destroy", app]).status == 0)
         #expect(FileManager.default.fileExists(atPath: file), "destroy without --purge keeps the data")
         #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0"]).status == 0)
-        #expect(fetch(app).body == "visits=5\n")
+        #expect(fetch(app, "/visit").body == "visits=5\n")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: file), "--purge deletes it")
     }
@@ -121,7 +123,8 @@ struct IsolationIntegrationTests {
         let seen = try #require(parse(r.stdoutText.split(separator: "\n").last.map(String.init) ?? "") as? [String: Any], "\(r.stdoutText)")
         #expect(seen["redirectedToLogin"] as? Bool == true)
         #expect(seen["appsPageListsApp"] as? Bool == true, "\(seen)")
-        #expect(seen["url"] as? String == "http://\(app).localhost:\(deployHost.port)/")
+        let url = (parse(try hopEnv(["apps", "--json"]).stdout) as? [[String: Any]])?.first { $0["app"] as? String == app }?["url"] as? String
+        #expect(url != nil && seen["url"] as? String == url, "\(seen["url"] ?? "") vs \(url ?? "")")
         let target = try #require(seen["rollbackTarget"] as? Int)
         #expect(seen["servingAfter"] as? Int == target, "\(seen)")
         #expect(seen["servingBefore"] as? Int != target)
@@ -131,6 +134,42 @@ struct IsolationIntegrationTests {
         #expect(seen["csp"] as? Int == 0)
         #expect(FileManager.default.fileExists(atPath: shot))
         #expect(try activeNumber(app) == target, "the CLI sees the generation the dashboard rolled back to")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+}
+
+@Suite("hop server as a unit of the service host, published by hop's nginx", .tags(.integration), .serialized)
+struct ServerUnitIntegrationTests {
+    @Test("hop server install: hop-server.service answers through nginx at hop.localhost and acts on the host's apps")
+    func installedServer() throws {
+        try #require(deployHost.ready)
+        let app = "it-unit"
+        #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0"]).status == 0)
+        #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0", "--force"]).status == 0)
+        let install = try hopEnv(["server", "install", "--json"])
+        #expect(install.status == 0, "\(install.stderr)")
+        #expect((parse(install.stdout) as? [String: Any])?["unit"] as? String == "hop-server.service")
+        let token = try newToken("unit-admin", role: "admin")
+        func viaNginx(_ method: String, _ path: String) throws -> (status: String, body: String) {
+            let r = try SystemRunner().run(Command("curl", ["-s", "-X", method, "-H", "Host: hop.localhost", "-H", "Authorization: Bearer \(token)",
+                                                            "-w", "\n%{http_code}", "http://127.0.0.1:\(deployHost.port)\(path)"]))
+            let out = r.stdoutText
+            let nl = out.lastIndex(of: "\n") ?? out.endIndex
+            return (String(out[out.index(after: nl)...]), String(out[..<nl]))
+        }
+        #expect(try viaNginx("GET", "/api/health").status == "200")
+        let apps = try viaNginx("GET", "/api/apps")
+        #expect(apps.status == "200" && apps.body.contains("\"app\":\"\(app)\""), "\(apps)")
+        // It runs the apps' systemd natively from inside the host: a rollback through it works.
+        let before = try activeNumber(app)
+        let rb = try viaNginx("POST", "/api/apps/\(app)/rollback")
+        #expect(rb.status == "200", "\(rb.body)")
+        #expect(try activeNumber(app) != before)
+        #expect(fetch(app).status == 200)
+        let unit = try hostSystemctl(["show", "-p", "NoNewPrivileges", "-p", "ActiveState", "hop-server.service"]).stdoutText
+        #expect(unit.contains("ActiveState=active") && unit.contains("NoNewPrivileges=yes"), "\(unit)")
+        #expect(try hostSystemctl(["stop", "hop-server.service"]).succeeded)
+        try? FileManager.default.removeItem(atPath: sharedHome.root + "/server-install.json")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 }
