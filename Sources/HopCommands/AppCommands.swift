@@ -117,6 +117,23 @@ struct GCCommand: ParsableCommand {
     }
 }
 
+func shownValue(_ v: String) -> String {
+    guard v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\"" || $0 == "\\" }) else { return v }
+    var out = "\""
+    for c in v.unicodeScalars {
+        switch c {
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case _ where c.value < 0x20 || c.value == 0x7F: out += String(format: "\\x%02x", c.value)
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out + "\""
+}
+
 /// KEY=VALUE arguments.
 func parseAssignments(_ args: [String]) throws -> [(String, String)] {
     try args.map { a in
@@ -138,7 +155,9 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             let config = try cliOperations(json: json).config(app: app)
             if json { emit(config) } else {
-                for k in config.keys.sorted() { Out.line("\(k)=\(config[k]!)") }
+                // A value with a newline or another control character is shown quoted and escaped,
+                // so it can never read as a second key.
+                for k in config.keys.sorted() { Out.line("\(k)=\(shownValue(config[k]!))") }
             }
         }
     }
@@ -206,6 +225,17 @@ struct AppsCommand: ParsableCommand {
         for r in rows {
             Out.line(pad(r.app, 24) + pad(r.generation.map(String.init) ?? "-", 12) + pad(r.serving ? "serving" : "not serving", 14) + (r.url ?? ""))
         }
+    }
+}
+
+struct DomainsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "domains", abstract: "Which app owns which domain.")
+    @Flag var json = false
+    func run() throws {
+        let rows = try cliOperations(json: json).domains()
+        if json { emit(rows); return }
+        if rows.isEmpty { Out.line("no domains"); return }
+        for r in rows { Out.line(pad(r.domain, 40) + r.app) }
     }
 }
 

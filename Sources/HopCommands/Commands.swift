@@ -18,7 +18,7 @@ public struct Hop: ParsableCommand {
                       HostCommand.self, DeployCommand.self, RollbackCommand.self, GenerationsCommand.self, GCCommand.self,
                       ConfigCommand.self, ConfigSetAlias.self, ConfigUnsetAlias.self, AppsCommand.self, PsCommand.self,
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
-                      RunCommand.self, DestroyCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self])
+                      RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,

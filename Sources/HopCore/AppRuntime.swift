@@ -98,7 +98,12 @@ struct AppRuntime {
         var plan = GenerationPlan(app: app, number: number, buildID: build.id, appPath: build.outPath, spec: spec, scale: scale,
                                   basePort: nil, environmentFile: envPath, listenPort: NginxFront(home: home, host: host).httpPort)
         plan.tls = try NginxFront(home: home, host: host).certificate(app: app, serverNames: plan.serverNames, runner: runner)
-        if case .tcp = plan.upstream { plan.basePort = try allocatePorts(count: max(1, scale[plan.webProcess!.name] ?? 1)) }
+        // Ports are chosen and recorded (with the pending generation) under one host-wide lock.
+        var portLock: AppLock?
+        if case .tcp = plan.upstream {
+            portLock = try AppLock.ports(home: home)
+            plan.basePort = try allocatePorts(count: max(1, scale[plan.webProcess!.name] ?? 1))
+        }
         let exprFile = home.apps + "/\(app)/generation.nix"
         try plan.expression(busybox: busybox).write(toFile: exprFile, atomically: true, encoding: .utf8)
         let nix = NixDriver(runner: runner)
@@ -108,6 +113,7 @@ struct AppRuntime {
         let record = GenerationRecord(app: app, number: number, buildID: build.id, storePath: storePath, appPath: build.outPath,
                                       scale: scale, configHash: configHash, ports: plan.ports, status: .pending, createdAt: Date())
         try db.putGeneration(record)
+        withExtendedLifetime(portLock) {}
         try activator.activate(record, from: current, op: op, watch: watch)
         return (try db.generation(app: app, number: number) ?? record, false)
     }

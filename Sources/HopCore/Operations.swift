@@ -140,8 +140,15 @@ public struct Operations: Sendable {
             targetApp = r.app
         }
         return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil ? .admin : .deploy) {
-            // A source tree must read as an app (pure, nothing written) before anything else happens.
-            if let path = r.path { _ = try AppSpecLoader.load(directory: try pipeline.resolveAppDir(path), appName: r.app) }
+            // A source tree must read as an app (pure, nothing written), and claim no domain another
+            // app owns, before anything else happens.
+            if let path = r.path {
+                let spec = try AppSpecLoader.load(directory: try pipeline.resolveAppDir(path), appName: r.app)
+                _ = try Self.checkedApp(spec.name)
+                if let db = try ctx.existingDatabase() { try checkDomains(app: spec.name, spec: spec, db: db) }
+            } else if let id = r.build, let db = try ctx.existingDatabase(), let b = try db.build(id: id) {
+                try checkDomains(app: b.app, spec: try b.spec(), db: db)
+            }
             // Where it will run is checked next: no build is recorded for a deploy that cannot happen.
             let host = try ctx.serviceHost()
             let record: BuildRecord
@@ -157,7 +164,6 @@ public struct Operations: Sendable {
                 record = try ctx.database().build(id: r.build!)!
             }
             let db = try ctx.database()
-            try checkDomains(app: record.app, spec: try record.spec(), db: db)
             let rt = try AppRuntime(ctx, db: db, host: host)
             let lock = try rt.lock(record.app)
             defer { withExtendedLifetime(lock) {} }
@@ -177,16 +183,38 @@ public struct Operations: Sendable {
         }
     }
 
-    /// A domain belongs to the first app that serves it: another app declaring it is refused.
+    /// A domain (and an app's `<app>.localhost` default) belongs to one app: the one that serves
+    /// it. A deploy claiming another app's name is bad input: exit 2, nothing written.
     func checkDomains(app: String, spec: AppSpec, db: HopDatabase) throws {
-        for other in try db.deployedApps() where other != app {
-            guard let g = try db.activeGeneration(app: other), let b = try db.build(id: g.buildID), let s = try? b.spec() else { continue }
-            let taken = Set(s.domains).intersection(spec.domains)
-            if let d = taken.sorted().first {
-                throw HopError(.conflict, "the domain \(d) is served by app \(other)",
-                               hint: "remove it from \(app)'s [domains], or destroy \(other) first")
-            }
+        let mine = Set(Self.serverNames(app: app, spec: spec))
+        for owner in try domainOwners(db) where owner.app != app && mine.contains(owner.domain) {
+            throw HopError.invalid("the domain \(owner.domain) belongs to app \(owner.app)", at: SourceLocation(file: "hop3.toml"),
+                                   hint: "remove it from [domains] of \(app), or destroy \(owner.app) first (`hop domains` lists who owns what)")
         }
+        // `<name>.localhost` is the default name of the app called <name>, deployed or not.
+        for d in spec.domains where d.hasSuffix(".localhost") && d != "\(app).localhost" {
+            throw HopError.invalid("\(d) is the default name of app \(d.dropLast(".localhost".count))", at: SourceLocation(file: "hop3.toml"),
+                                   hint: "an app may use only its own \(app).localhost among *.localhost names")
+        }
+    }
+
+    static func serverNames(app: String, spec: AppSpec) -> [String] { spec.domains.isEmpty ? ["\(app).localhost"] : spec.domains }
+
+    /// Who serves which name: every deployed app's domains (or its `<app>.localhost`).
+    func domainOwners(_ db: HopDatabase) throws -> [DomainOwner] {
+        var out: [DomainOwner] = []
+        for app in try db.deployedApps() {
+            let gens = try db.generations(app: app)
+            guard let g = gens.first(where: { $0.status == .active }) ?? gens.last, let b = try db.build(id: g.buildID) else { continue }
+            for d in Self.serverNames(app: app, spec: try b.spec()) { out.append(DomainOwner(domain: d, app: app)) }
+        }
+        return out.sorted { ($0.domain, $0.app) < ($1.domain, $1.app) }
+    }
+
+    /// `hop domains`: the names each app answers to (those the principal may see).
+    public func domains() throws -> [DomainOwner] {
+        guard let db = try ctx.existingDatabase() else { return [] }
+        return try domainOwners(db).filter { ctx.principal.may(.read, app: $0.app) }
     }
 
     /// The URL the app answers at: its first domain (or `<app>.localhost`) on the front's port.
@@ -301,17 +329,24 @@ public struct Operations: Sendable {
     public func ps(app raw: String) throws -> ProcessList {
         let app = try Self.checkedApp(raw)
         try ctx.authorize(.read, app: app, action: "list processes")
+        return try withServing(app) { rt, g in
+            let procs = try rt.processes(g).map { p in
+                ProcessInfoRow(unit: p["Id"] ?? "", state: p["ActiveState"] ?? "", sub: p["SubState"] ?? "",
+                               pid: Int(p["MainPID"] ?? "") ?? 0, restarts: Int(p["NRestarts"] ?? "") ?? 0)
+            }
+            return ProcessList(app: app, generation: g.number, processes: procs)
+        }
+    }
+
+    /// Runs `body` with the app's runtime, its lock held (after recovery), and the generation
+    /// serving now; 404 before a service host is needed when the app was never deployed.
+    func withServing<T>(_ app: String, _ body: (AppRuntime, GenerationRecord) throws -> T) throws -> T {
         let db = try ctx.database()
-        guard try !db.generations(app: app).isEmpty else { throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH") }
+        try requireDeployed(app, db)
         let rt = try runtime(db)
         let lock = try rt.lock(app)
         defer { withExtendedLifetime(lock) {} }
-        let g = try serving(app, rt.db)
-        let procs = try rt.processes(g).map { p in
-            ProcessInfoRow(unit: p["Id"] ?? "", state: p["ActiveState"] ?? "", sub: p["SubState"] ?? "",
-                           pid: Int(p["MainPID"] ?? "") ?? 0, restarts: Int(p["NRestarts"] ?? "") ?? 0)
-        }
-        return ProcessList(app: app, generation: g.number, processes: procs)
+        return try body(rt, try serving(app, rt.db))
     }
 
     /// 404 for an app with no generation at all, before a service host is needed.
@@ -335,15 +370,12 @@ public struct Operations: Sendable {
         }
         let detail = Dictionary(uniqueKeysWithValues: counts.map { ($0.key, String($0.value)) })
         return try audited("scale", app: app, detail: detail, permission: .deploy) {
-            let db = try ctx.database()
-            try requireDeployed(app, db)
-            let rt = try runtime(db)
-            let lock = try rt.lock(app)
-            defer { withExtendedLifetime(lock) {} }
-            guard let build = try rt.db.build(id: try serving(app, rt.db).buildID) else {
-                throw HopError(.notFound, "the build of \(app)'s serving generation is gone", hint: "deploy it again")
+            try withServing(app) { rt, g in
+                guard let build = try rt.db.build(id: g.buildID) else {
+                    throw HopError(.notFound, "the build of \(app)'s serving generation is gone", hint: "deploy it again")
+                }
+                return GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
             }
-            return GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
         }
     }
 
@@ -352,20 +384,16 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         guard ["start", "stop", "restart"].contains(verb) else { throw HopError.invalid("unknown action \(verb)") }
         return try audited(verb, app: app, permission: .deploy) {
-            let db = try ctx.database()
-            try requireDeployed(app, db)
-            let rt = try runtime(db)
-            let lock = try rt.lock(app)
-            defer { withExtendedLifetime(lock) {} }
-            let g = try serving(app, rt.db)
-            if verb == "restart" {
-                guard let build = try rt.db.build(id: g.buildID) else { throw HopError(.notFound, "the build of \(app) is gone") }
-                let r = try rt.rollout(build: build, watch: 0, force: true, op: "restart")
-                return ActionResult(app: app, action: verb, generation: r.generation.number)
+            try withServing(app) { rt, g in
+                if verb == "restart" {
+                    guard let build = try rt.db.build(id: g.buildID) else { throw HopError(.notFound, "the build of \(app) is gone") }
+                    let r = try rt.rollout(build: build, watch: 0, force: true, op: "restart")
+                    return ActionResult(app: app, action: verb, generation: r.generation.number)
+                }
+                let units = try rt.processes(g).compactMap { $0["Id"] }
+                if !units.isEmpty { try rt.host.systemctlChecked([verb] + units, what: "\(verb) \(app)") }
+                return ActionResult(app: app, action: verb, generation: g.number)
             }
-            let units = try rt.processes(g).compactMap { $0["Id"] }
-            if !units.isEmpty { try rt.host.systemctlChecked([verb] + units, what: "\(verb) \(app)") }
-            return ActionResult(app: app, action: verb, generation: g.number)
         }
     }
 
@@ -406,6 +434,14 @@ public struct Operations: Sendable {
         return try audited(set.isEmpty ? "config unset" : "config set", app: app, detail: detail, permission: .deploy) {
             let db = try ctx.database(create: true)
             let before = try db.config(app: app)
+            var after = Dictionary(uniqueKeysWithValues: before.map { ($0.key, $0.value) })
+            for (k, v) in set { after[k] = v }
+            for k in unset { after[k] = nil }
+            let total = after.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
+            guard total <= Self.maxConfigBytes else {
+                throw HopError.invalid("\(app)'s config would be \(total) bytes; at most \(Self.maxConfigBytes) are allowed",
+                                       hint: "a process's whole environment must fit the kernel's 2 MiB limit; keep large data in a file or a volume")
+            }
             guard try db.activeGeneration(app: app) != nil else {
                 try db.updateConfig(app: app, set: set, unset: unset)
                 return ConfigResult(app: app, deployed: false, generation: nil, noop: nil, keys: keys)
@@ -427,6 +463,10 @@ public struct Operations: Sendable {
             }
         }
     }
+
+    /// The most config (keys and values) an app may have: its processes get it as environment,
+    /// and the kernel refuses an exec whose arguments and environment pass 2 MiB.
+    public static let maxConfigBytes = 512 * 1024
 
     static func checkWatch(_ watch: Double) throws {
         guard watch >= 0, watch <= 3600 else { throw HopError.invalid("--watch \(watch) is not between 0 and 3600 seconds") }
@@ -520,19 +560,15 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(app) -- CMD …") }
         return try audited("run", app: app, detail: ["command": command.joined(separator: " ")], permission: .deploy) {
-            let db = try ctx.database()
-            try requireDeployed(app, db)
-            let rt = try runtime(db)
-            let lock = try rt.lock(app)
-            defer { withExtendedLifetime(lock) {} }
-            let g = try serving(app, rt.db)
-            let props = ["DynamicUser=yes", "PrivateUsers=yes", "StateDirectory=\(UnitNames.stateDirectory(app: app))", "ProtectSystem=strict",
-                         "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile=-\(rt.envFile(app, g.number))",
-                         "WorkingDirectory=\(g.appPath)/app"]
-            var args = ["--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]
-            for p in props { args += ["-p", p] }
-            args += ["--", g.appPath + "/bin/.hop-run"] + command
-            return rt.host.command("systemd-run", args)
+            try withServing(app) { rt, g in
+                let props = ["DynamicUser=yes", "PrivateUsers=yes", "StateDirectory=\(UnitNames.stateDirectory(app: app))", "ProtectSystem=strict",
+                             "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile=-\(rt.envFile(app, g.number))",
+                             "WorkingDirectory=\(g.appPath)/app"]
+                var args = ["--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]
+                for p in props { args += ["-p", p] }
+                args += ["--", g.appPath + "/bin/.hop-run"] + command
+                return rt.host.command("systemd-run", args)
+            }
         }
     }
 
@@ -636,7 +672,9 @@ public struct Operations: Sendable {
 /// Names an app cannot have: hop's own files in HOP_HOME and names its services use.
 public let reservedAppNames: Set<String> = [
     "hop", "hop.db", "hop.db-wal", "hop.db-shm", "hop.db-journal", "gcroots", "apps", "tmp", "host", "nginx", "tls",
-    "private", "keys", "server", "audit.head",
+    "private", "keys", "server", "audit.head", "ports.lock", "server-install.json",
+    // /run/hop/<app> is the app's runtime directory; /run/hop/nginx.pid is nginx's.
+    "nginx.pid",
 ]
 
 func stableJSONText(_ value: [String: String]) -> String {

@@ -194,3 +194,8 @@ public struct ServerInstallResult: Sendable, Codable, Equatable {
     public var unit: String
     public var url: String
 }
+
+public struct DomainOwner: Sendable, Codable, Equatable {
+    public var domain: String
+    public var app: String
+}

@@ -24,6 +24,7 @@ public enum OpenAPIDocument {
     static var schemas: [String: Any] { [
         "Error": object(["error": object(["code": string, "message": string, "hint": string, "exitCode": integer],
                                          required: ["code", "message", "exitCode"])], required: ["error"]),
+        "DomainOwner": object(["domain": string, "app": string], required: ["domain", "app"]),
         "Health": object(["ok": boolean, "version": string], required: ["ok", "version"]),
         "WhoAmI": object(["name": string, "role": ["enum": ["admin", "deployer", "viewer"]], "apps": array(string)],
                          required: ["name", "role", "apps"]),

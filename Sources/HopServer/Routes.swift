@@ -116,6 +116,8 @@ public let apiRoutes: [APIRoute] = [
     },
     APIRoute("GET", "/api/apps", "listApps", "Apps the caller may see: state, serving generation, URL.", permission: .read,
              response: "[AppSummary]") { c in try c.ops.apps() },
+    APIRoute("GET", "/api/domains", "listDomains", "Which app owns which domain (of the apps the caller may see).", permission: .read,
+             response: "[DomainOwner]") { c in try c.ops.domains() },
     APIRoute("GET", "/api/apps/{app}/generations", "listGenerations", "An app's generations.", permission: .read,
              response: "[GenerationInfo]") { c in try c.ops.generations(app: c.param("app")) },
     APIRoute("GET", "/api/apps/{app}/processes", "listProcesses", "The serving generation's processes.", permission: .read,

@@ -58,17 +58,28 @@ public func faultPoint(_ name: String) {
 public final class AppLock {
     private let fd: Int32
     /// Waits up to `wait` seconds (default 30, or `$HOP_LOCK_WAIT`) for another hop command to finish.
-    public init(home: HopHome, app: String, wait: Double? = nil) throws {
-        let wait = wait ?? ProcessInfo.processInfo.environment["HOP_LOCK_WAIT"].flatMap(Double.init) ?? 30
+    public convenience init(home: HopHome, app: String, wait: Double? = nil) throws {
         let dir = home.apps + "/" + app
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        fd = open(dir + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw HopError(.environment, "cannot open the lock of app \(app)") }
+        try self.init(path: dir + "/lock", what: "app \(app)", wait: wait)
+    }
+
+    /// The host-wide lock under which TCP ports are allocated and recorded, so two deploys at
+    /// the same moment never get the same port.
+    public static func ports(home: HopHome) throws -> AppLock {
+        try home.ensure()
+        return try AppLock(path: home.root + "/ports.lock", what: "the port table", wait: nil)
+    }
+
+    init(path: String, what: String, wait: Double?) throws {
+        let wait = wait ?? ProcessInfo.processInfo.environment["HOP_LOCK_WAIT"].flatMap(Double.init) ?? 30
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw HopError(.environment, "cannot open the lock of \(what)") }
         let deadline = Date().addingTimeInterval(wait)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             if Date() > deadline {
                 close(fd)
-                throw HopError(.busy, "another hop command is changing app \(app)", hint: "wait for it to finish, then try again")
+                throw HopError(.busy, "another hop command is changing \(what)", hint: "wait for it to finish, then try again")
             }
             usleep(50_000)
         }

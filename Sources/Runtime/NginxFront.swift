@@ -92,6 +92,8 @@ public struct NginxFront: Sendable {
             tcp_nopush on;
             keepalive_timeout 65s;
             server_tokens off;
+            # App names are up to 63 characters: `<app>.localhost` needs more than the default 64-byte bucket.
+            server_names_hash_bucket_size 128;
             include \(directory)/preamble.conf;
             server {
                 listen \(port) default_server;

@@ -13,6 +13,9 @@ import HopBasics
 /// - No `[domains]` means a catch-all: `server_name _;` with `default_server` on the listen
 ///   sockets, so the app answers every host name not claimed by another site on that port. Two
 ///   catch-all apps on one port are rejected by `nginx -t` ("duplicate default server").
+/// - Static files are confined to the generation's tree: `disable_symlinks` refuses any symlink
+///   below the served directory (a `public/rootfs -> /` serves nothing), and dotfiles (`.env`,
+///   `.git/`) answer 404, `/.well-known/` excepted.
 /// - Static prefixes always end in `/` (`/static` renders `location ^~ /static/`), which closes the
 ///   classic `alias` traversal (`/static../secret`). Nix store files all have mtime 1, so static
 ///   locations turn off `ETag`/`If-Modified-Since` (they would collide across generations) and send
@@ -139,6 +142,8 @@ public enum NginxSite {
 
                 location ^~ \(prefix) {
                     alias \(dir);
+                    disable_symlinks on from=$document_root;
+                    location ~ /\\.(?!well-known/) { return 404; }
                     etag off;
                     if_modified_since off;
                     add_header Cache-Control "no-cache" always;
@@ -151,6 +156,8 @@ public enum NginxSite {
 
                 location / {
                     root \(siteRoot);
+                    disable_symlinks on from=$document_root;
+                    location ~ /\\.(?!well-known/) { return 404; }
                     index index.html;
                     try_files $uri $uri/ =404;
                     etag off;

@@ -159,15 +159,13 @@ public enum UnitRenderer {
         unit.append("RemoveIPC=yes")
         unit.append("KeyringMode=private")
         unit.append("DevicePolicy=closed")
-        if limits.memory != nil || limits.cpu != nil || limits.processes != nil {
-            unit.append("")
-            unit.append("# Limits from the app's [limits].")
-            // No specifier expansion in these settings (`%%` would be read literally); the values are
-            // checked to be plain numbers with a unit suffix, so nothing needs escaping.
-            if let memory = limits.memory { unit.append("MemoryMax=" + memory) }
-            if let cpu = limits.cpu { unit.append("CPUQuota=" + cpu) }
-            if let processes = limits.processes { unit.append("TasksMax=\(processes)") }
-        }
+        unit.append("")
+        unit.append("# Limits: the app's [limits], else hop's defaults (memory \(Self.defaultMemoryMax), \(Self.defaultTasksMax) tasks per instance).")
+        // No specifier expansion in these settings (`%%` would be read literally); the values are
+        // checked to be plain numbers with a unit suffix, so nothing needs escaping.
+        unit.append("MemoryMax=" + (limits.memory ?? Self.defaultMemoryMax))
+        if let cpu = limits.cpu { unit.append("CPUQuota=" + cpu) }
+        unit.append("TasksMax=\(limits.processes ?? Self.defaultTasksMax)")
         unit.append("")
         unit.append("[Install]")
         unit.append("WantedBy=multi-user.target")
@@ -268,6 +266,11 @@ public enum UnitRenderer {
                                    hint: "use a shorter app name")
         }
     }
+
+    /// Every instance is limited even when the app says nothing: one runaway app must not take
+    /// the host's memory or PIDs from the others. `[limits] memory` / `processes` override these.
+    public static let defaultMemoryMax = "1G"
+    public static let defaultTasksMax = 512
 
     /// Limits re-checked against systemd's syntax: AppSpec checks them too, but a unit is written
     /// from whatever reaches it.

@@ -85,20 +85,90 @@ struct IsolationIntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: file), "--purge deletes it")
     }
 
-    @Test("a domain belongs to the app that serves it: another app declaring it is refused (exit 12) and nothing changes")
+    @Test("a domain belongs to the app that serves it: another app declaring it (or another app's NAME.localhost) is refused with exit 2 before anything is built")
     func domainsAreOwned() throws {
         try #require(deployHost.ready)
         try withTemporaryDirectory { dir in
             let toml = "[domains]\nnames = [\"owned.example.org\"]\n"
             let owner = try hopEnv(["deploy", try stdlibVariant(dir, toml: toml), "--app", "it-owner", "--watch", "0"])
             #expect(owner.status == 0, "\(owner.stderr)")
+            let buildsBefore = try hopEnv(["builds", "--json"]).stdout
             let thief = try hopEnv(["deploy", try stdlibVariant(dir, toml: toml), "--app", "it-thief", "--watch", "0"])
-            #expect(thief.status == 12 && thief.stderr.contains("owned.example.org is served by app it-owner"), "\(thief.stderr)")
+            #expect(thief.status == 2 && thief.stderr.contains("hop3.toml") && thief.stderr.contains("owned.example.org belongs to app it-owner"), "\(thief.stderr)")
             #expect(try generations("it-thief").isEmpty)
+            let squatter = try hopEnv(["deploy", try stdlibVariant(dir, toml: "[domains]\nnames = [\"it-owner.localhost\"]\n"), "--app", "it-squat", "--watch", "0"])
+            #expect(squatter.status == 2 && squatter.stderr.contains("default name of app it-owner"), "\(squatter.stderr)")
+            #expect(try hopEnv(["builds", "--json"]).stdout == buildsBefore, "nothing was built")
+            let owners = try hopEnv(["domains", "--json"]).stdout
+            #expect(owners.contains("\"domain\" : \"owned.example.org\"") || owners.contains("\"domain\":\"owned.example.org\""), "\(owners)")
             let r = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: owned.example.org",
                                                             "http://127.0.0.1:\(deployHost.port)/"]))
             #expect(r.stdoutText == "200")
             #expect(try hopEnv(["destroy", "it-owner", "--purge"]).status == 0)
+        }
+    }
+
+    @Test("a static site serves only its own files: no symlink leaves the tree, no dotfile is served")
+    func staticConfinement() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let src = dir + "/site"
+            try copyTree(fixtures + "/static-site", src)
+            try FileManager.default.createSymbolicLink(atPath: src + "/rootfs", withDestinationPath: "/")
+            try FileManager.default.createSymbolicLink(atPath: src + "/passwd.txt", withDestinationPath: "/etc/passwd")
+            try "SECRET=1\n".write(toFile: src + "/.env", atomically: true, encoding: .utf8)
+            let app = "it-static-jail"
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(d.status == 0, "\(d.stderr)")
+            #expect(fetch(app, "/").status == 200)
+            #expect(fetch(app, "/css/site.css").status == 200)
+            for path in ["/rootfs/etc/passwd", "/passwd.txt", "/rootfs/etc/nix/nix.conf", "/.env"] {
+                let r = fetch(app, path)
+                #expect(r.status == 403 || r.status == 404, "\(path): \(r.status)")
+                #expect(!r.body.contains("root:"), "\(path) leaked \(r.body.prefix(80))")
+            }
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
+    }
+
+    @Test("two TCP apps deployed at the same moment get different ports and each answers")
+    func concurrentPortAllocation() throws {
+        try #require(deployHost.ready)
+        let apps = ["it-race-a", "it-race-b", "it-race-c"]
+        let script = apps.map { "HOP_HOME=\(shellQuote(sharedHome.root)) \(shellQuote(hopBinary)) deploy \(shellQuote(fixtures + "/python-stdlib")) --app \($0) --watch 0 >/dev/null 2>&1 & " }
+            .joined() + "wait"
+        _ = try SystemRunner().run(Command("sh", ["-c", script]))
+        var ports: [Int] = []
+        for app in apps {
+            let g = try #require(try generations(app).first { $0["current"] as? Bool == true }, "\(app) serves")
+            ports += g["ports"] as? [Int] ?? []
+            #expect(fetch(app).status == 200)
+        }
+        #expect(ports.count == apps.count && Set(ports).count == ports.count, "\(ports)")
+        for app in apps { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
+    }
+
+    @Test("every unit has default limits; an app that allocates past its memory limit is killed and another app keeps answering")
+    func defaultLimits() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", "it-calm", "--watch", "0"]).status == 0)
+            let unit = try hostSystemctl(["show", "-p", "MemoryMax", "-p", "MemoryLimit", "-p", "TasksMax", "hop-it-calm-G1-web@1.service"]).stdoutText
+            #expect(unit.contains("TasksMax=512"), "\(unit)")
+            #expect(unit.contains("MemoryMax=1073741824"), "\(unit)")
+            // A hog: 64 MiB allowed, it allocates 512 MiB on its first request.
+            let src = try stdlibVariant(dir, toml: "[limits]\nmemory = \"64M\"\n")
+            var code = try String(contentsOfFile: src + "/server.py", encoding: .utf8)
+            code = code.replacingOccurrences(of: "        body = b\"Hello", with: "        if self.path == \"/hog\":\n            hog = bytearray(512 * 1024 * 1024)\n        body = b\"Hello")
+            try code.write(toFile: src + "/server.py", atomically: true, encoding: .utf8)
+            #expect(try hopEnv(["deploy", src, "--app", "it-hog", "--watch", "0"]).status == 0)
+            let hog = fetch("it-hog", "/hog")
+            #expect(hog.status != 200, "a 512 MiB allocation under a 64 MiB limit succeeded")
+            #expect(fetch("it-calm").status == 200)
+            let pid = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+            let journal = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "journalctl", "--no-pager", "-u", "hop-it-hog-G*", "-n", "50"]))
+            #expect(journal.stdoutText.contains("oom") || journal.stdoutText.contains("OOM") || journal.stdoutText.contains("Killed"), "\(journal.stdoutText.suffix(800))")
+            for app in ["it-calm", "it-hog"] { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
         }
     }
 

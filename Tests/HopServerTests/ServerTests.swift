@@ -74,7 +74,7 @@ import HopTestSupport
         default: return false
         }
         if route.operationID == "setPassword" { return principal.role == .admin || principal.name == "vic" }
-        if route.operationID == "whoami" || route.operationID == "listApps" { return true }
+        if ["whoami", "listApps", "listDomains"].contains(route.operationID) { return true }
         return principal.may(route.permission, app: route.path.contains("{app}") ? "blog" : nil)
     }
 
