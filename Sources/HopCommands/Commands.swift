@@ -78,34 +78,22 @@ func validateAppFlag(_ app: String?) throws {
     if let app { _ = try validateAppName(app, at: nil) }
 }
 
-func openDB(_ home: HopHome, mustExist: Bool = true) throws -> HopDatabase {
-    if mustExist && !FileManager.default.fileExists(atPath: home.database) {
-        throw HopError(.notFound, "no builds yet in \(home.root)", hint: "run `hop build PATH` first (HOP_HOME selects the state directory)")
-    }
-    return try HopDatabase(path: home.database)
-}
-
-/// BUILD arguments: a build id, or an app name (its latest build).
-func findBuild(_ ref: String, db: HopDatabase) throws -> BuildRecord {
-    if let id = Int64(ref.hasPrefix("#") ? String(ref.dropFirst()) : ref) {
-        if let b = try db.build(id: id) { return b }
-        throw HopError(.notFound, "there is no build \(id)", hint: "`hop builds` lists them")
-    }
-    _ = try validateAppName(ref, at: nil)
-    if let b = try db.latestBuild(app: ref) { return b }
-    throw HopError(.notFound, "app \(ref) has no builds", hint: "`hop builds` lists them; `hop build PATH --app \(ref)` makes one")
-}
-
-func buildJSON(_ b: BuildRecord) -> [String: Any] {
+/// A build record as JSON, its JSON columns decoded: a column that does not decode is an error.
+func buildJSON(_ b: BuildRecord) throws -> [String: Any] {
     var o: [String: Any] = [
         "id": Int(b.id), "app": b.app, "outPath": b.outPath, "drvPath": b.drvPath, "sourceHash": b.sourceHash,
         "sourcePath": b.sourcePath, "builder": b.builder, "toolchain": b.toolchain, "hopVersion": b.hopVersion,
         "startedAt": iso(b.startedAt), "finishedAt": iso(b.finishedAt), "gcRoot": b.gcRoot,
         "closureSize": Int(b.closureSize), "pathCount": b.pathCount,
     ]
-    if let d = try? JSONSerialization.jsonObject(with: Data(b.toolchainDetail.utf8)) { o["toolchainDetail"] = d }
-    if let l = b.lockJSON, let d = try? JSONSerialization.jsonObject(with: Data(l.utf8)) { o["lock"] = d }
-    if let s = b.seedsJSON, let d = try? JSONSerialization.jsonObject(with: Data(s.utf8)) { o["seeds"] = d }
+    func decoded(_ text: String, _ column: String) throws -> Any {
+        do { return try JSONSerialization.jsonObject(with: Data(text.utf8)) } catch {
+            throw HopError(.internalError, "build \(b.id) has an unreadable \(column) column", hint: "build the app again")
+        }
+    }
+    o["toolchainDetail"] = try decoded(b.toolchainDetail, "toolchain")
+    if let l = b.lockJSON { o["lock"] = try decoded(l, "lock") }
+    if let s = b.seedsJSON { o["seeds"] = try decoded(s, "seeds") }
     return o
 }
 
@@ -143,7 +131,7 @@ struct BuildCommand: ParsableCommand {
         if !json { Out.endProgress() }
         let b = outcome.record
         if json {
-            var o = buildJSON(b)
+            var o = try buildJSON(b)
             o["cached"] = outcome.cached
             o["expression"] = outcome.expressionFile
             o["seconds"] = (Date().timeIntervalSince(t0) * 1000).rounded() / 1000
@@ -165,9 +153,8 @@ struct BuildsCommand: ParsableCommand {
     func run() throws {
         Hop.jsonMode = json
         try validateAppFlag(app)
-        let home = HopHome.fromEnvironment()
-        let builds = FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database).builds(app: app) : []
-        if json { Out.json(builds.map(buildJSON)); return }
+        let builds = try cliOperations(json: json).builds(app: app)
+        if json { Out.json(try builds.map(buildJSON)); return }
         if builds.isEmpty { Out.line("no builds"); return }
         Out.line(pad("ID", 5) + pad("APP", 20) + pad("BUILDER", 8) + pad("FINISHED", 26) + pad("SIZE", 11) + "OUT")
         for b in builds {
@@ -185,9 +172,8 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         Hop.jsonMode = json
-        let db = try openDB(.fromEnvironment())
-        let b = try findBuild(build, db: db)
-        if json { Out.json(buildJSON(b)); return }
+        let (b, db) = try cliOperations(json: json).findBuild(build)
+        if json { Out.json(try buildJSON(b)); return }
         Out.line("build \(b.id): \(b.app)")
         Out.line("  out:        \(b.outPath)")
         Out.line("  drv:        \(b.drvPath)")
@@ -196,10 +182,14 @@ struct ShowCommand: ParsableCommand {
         Out.line("  closure:    \(b.pathCount) paths, \(humanBytes(b.closureSize))")
         Out.line("  built:      \(iso(b.startedAt)) → \(iso(b.finishedAt)) by hop \(b.hopVersion)")
         Out.line("  gc root:    \(b.gcRoot)")
-        if let s = b.seedsJSON, let seeds = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [[String: String]] {
+        if let s = b.seedsJSON {
+            guard let seeds = try? JSONDecoder().decode([[String: String]].self, from: Data(s.utf8)) else {
+                throw HopError(.internalError, "build \(b.id) has an unreadable seeds column", hint: "build the app again")
+            }
             for seed in seeds { Out.line("  seed:       \(seed["name"] ?? "") \(seed["version"] ?? "") \(seed["narHash"] ?? "")") }
         }
-        if let l = b.lockJSON, let lock = try? DependencyLock.decode(l, file: "lock") {
+        if let l = b.lockJSON {
+            let lock = try DependencyLock.decode(l, file: "build \(b.id) lock")
             for w in lock.python { Out.line("  locked:     \(w.name) \(w.version) sha256:\(w.sha256)") }
             for p in lock.npm { Out.line("  locked:     \(p.name) \(p.version) \(p.integrity)") }
             for m in lock.go { Out.line("  vendored:   \(m.path) \(m.version)") }
@@ -215,8 +205,7 @@ struct ClosureCommand: ParsableCommand {
 
     func run() throws {
         Hop.jsonMode = json
-        let db = try openDB(.fromEnvironment())
-        let b = try findBuild(build, db: db)
+        let (b, db) = try cliOperations(json: json).findBuild(build)
         let closure = try db.closure(buildID: b.id)
         if json {
             Out.json(closure.map { ["path": $0.path, "narHash": $0.narHash, "narSize": Int($0.narSize),

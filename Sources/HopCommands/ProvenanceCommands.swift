@@ -2,17 +2,11 @@ import ArgumentParser
 import Crypto
 import Foundation
 import HopBasics
+import HopCore
 import HopStore
 import NixBuild
 import Provenance
 
-func provenanceInput(_ b: BuildRecord, db: HopDatabase) throws -> ProvenanceInput {
-    let closure = try db.closure(buildID: b.id)
-    let lock = try b.lockJSON.map { try DependencyLock.decode($0, file: "build \(b.id) lock") }
-    let v = (try? SystemRunner().run(Command("nix-store", ["--version"])))?.stdoutText ?? ""
-    let nixVersion = v.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "unknown"
-    return ProvenanceInput(build: b, closure: closure, lock: lock, nixVersion: nixVersion)
-}
 
 /// Writes `data` to FILE (atomically) or stdout.
 func emit(_ data: Data, to file: String?) throws {
@@ -67,16 +61,7 @@ struct ProvenanceCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: "Write to FILE instead of stdout.") var output: String?
         @Flag(help: "Accepted for symmetry: the output is JSON already.") var json = false
         func run() throws {
-            Hop.jsonMode = json
-            let db = try openDB(.fromEnvironment())
-            let b = try findBuild(build, db: db)
-            let statement = try SLSA.render(provenanceInput(b, db: db))
-            if sign {
-                let key = try SigningKey.load(from: .fromEnvironment())
-                try emit(try DSSEEnvelope.sign(payload: statement, type: SLSA.payloadType, key: key).json(), to: output)
-            } else {
-                try emit(statement, to: output)
-            }
+            try emit(try cliOperations(json: json).provenance(build, sign: sign), to: output)
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HopBasics
+import HopCore
 import HopStore
 import NixBuild
 import Provenance
@@ -26,8 +27,7 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         Hop.jsonMode = json
-        let db = try openDB(.fromEnvironment())
-        let b = try findBuild(build, db: db)
+        let (b, db) = try cliOperations(json: json).findBuild(build)
         var report: [String: Any] = ["build": Int(b.id), "app": b.app, "outPath": b.outPath]
         var failure: HopError?
 

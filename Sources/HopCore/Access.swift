@@ -208,13 +208,13 @@ extension Operations {
 
     /// The principal a bearer token stands for, or `.unauthenticated` (unknown, wrong secret,
     /// expired or revoked — one message for all, so a caller learns nothing from it).
-    public static func authenticate(token: String, home: HopHome, now: Date = Date()) throws -> Principal {
+    public static func authenticate(token: String, home: HopHome, db shared: HopDatabase? = nil, now: Date = Date()) throws -> Principal {
         let denied = HopError(.unauthenticated, "the token is not valid", hint: "create one with `hop token create USER`")
         guard token.hasPrefix("hop_"), let dot = token.firstIndex(of: ".") else { throw denied }
         let id = String(token[token.index(token.startIndex, offsetBy: 4)..<dot])
         let secret = String(token[token.index(after: dot)...])
-        guard !id.isEmpty, id.count <= 64, FileManager.default.fileExists(atPath: home.database) else { throw denied }
-        let db = try HopDatabase(path: home.database)
+        guard !id.isEmpty, id.count <= 64, shared != nil || FileManager.default.fileExists(atPath: home.database) else { throw denied }
+        let db = try shared ?? HopDatabase(path: home.database)
         guard let t = try db.token(id: id), t.revokedAt == nil, constantTimeEqual(Array(sha256Hex(secret).utf8), Array(t.secretHash.utf8)),
               (t.expiresAt.map { $0 > now } ?? true), let u = try db.user(t.user) else { throw denied }
         try? db.touchToken(id: id, now: now)

@@ -66,6 +66,8 @@ public struct HopContext: Sendable {
     /// The PID of hop's nginx worker that carries this request, when it came through the front:
     /// an nginx reload must not wait for that worker, which waits for this operation.
     public var frontWorker: String?
+    /// An open database to use instead of opening the file (a long-running server keeps one).
+    public var sharedDatabase: HopDatabase?
 
     public init(home: HopHome, runner: any ProcessRunner = SystemRunner(), principal: Principal = .root, via: String = "cli",
                 logger: Logger = Logger(label: "hop"), serviceHost: ServiceHost? = nil,
@@ -76,6 +78,7 @@ public struct HopContext: Sendable {
 
     /// hop's database. With `create`, HOP_HOME and the file are made when missing.
     public func database(create: Bool = false) throws -> HopDatabase {
+        if let sharedDatabase { return sharedDatabase }
         if create {
             try home.ensure()
         } else if !FileManager.default.fileExists(atPath: home.database) {
@@ -86,7 +89,8 @@ public struct HopContext: Sendable {
 
     /// The database when it exists; nil on a fresh install (reads then see nothing).
     public func existingDatabase() throws -> HopDatabase? {
-        FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database) : nil
+        if let sharedDatabase { return sharedDatabase }
+        return FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database) : nil
     }
 
     public func serviceHost() throws -> ServiceHost {

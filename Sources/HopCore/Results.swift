@@ -173,11 +173,14 @@ public struct LogLines: Sendable, Codable, Equatable {
     public var lines: [String]
 }
 
-public func isoTime(_ d: Date) -> String {
+public func isoTime(_ d: Date) -> String { isoFormatter.string(from: d) }
+
+/// One formatter for the process (making one per call costs more than formatting).
+nonisolated(unsafe) private let isoFormatter: ISO8601DateFormatter = {
     let f = ISO8601DateFormatter()
     f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: d)
-}
+    return f
+}()
 
 extension BuildRecord {
     /// The app's metadata as recorded with the build; a record that does not decode is an error.

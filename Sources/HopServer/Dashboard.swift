@@ -207,6 +207,17 @@ struct Dashboard: Sendable {
         if canDeploy {
             out += "<h2>Logs</h2>\n<pre id=logs data-app=\"\(esc(app))\">loading…</pre>\n"
         }
+        let builds = (try? o.builds(app: app).prefix(10)) ?? []
+        if !builds.isEmpty {
+            out += "<h2>Builds</h2>\n<table><thead><tr><th>Build</th><th>Finished</th><th>Closure</th><th>Documents</th></tr></thead><tbody>\n"
+            for b in builds {
+                let docs = "<a href=\"/api/builds/\(b.id)/sbom?format=cyclonedx\" download=\"\(esc(b.app))-\(b.id).cdx.json\">CycloneDX</a> · "
+                    + "<a href=\"/api/builds/\(b.id)/sbom?format=spdx\" download=\"\(esc(b.app))-\(b.id).spdx.json\">SPDX</a> · "
+                    + "<a href=\"/api/builds/\(b.id)/provenance\" download=\"\(esc(b.app))-\(b.id).intoto.json\">provenance</a>"
+                out += "<tr><td>\(b.id)</td><td>\(esc(isoTime(b.finishedAt)))</td><td>\(b.pathCount) paths, \(b.closureSize / 1_048_576) MiB</td><td>\(docs)</td></tr>\n"
+            }
+            out += "</tbody></table>\n"
+        }
         let history = (try? o.audit(app: app, limit: 20)) ?? []
         out += "<h2>History</h2>\n<table><thead><tr><th>When</th><th>Who</th><th>Via</th><th>What</th><th>Result</th></tr></thead><tbody>\n"
         for e in history.reversed() {

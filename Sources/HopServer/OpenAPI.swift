@@ -24,6 +24,12 @@ public enum OpenAPIDocument {
     static var schemas: [String: Any] { [
         "Error": object(["error": object(["code": string, "message": string, "hint": string, "exitCode": integer],
                                          required: ["code", "message", "exitCode"])], required: ["error"]),
+        "Document": ["type": "object", "description": "A JSON document (CycloneDX, SPDX, in-toto Statement or DSSE envelope)."],
+        "BuildInfo": object(["id": integer, "app": string, "outPath": string, "drvPath": string, "sourceHash": string, "sourcePath": string,
+                             "builder": string, "toolchain": string, "hopVersion": string, "startedAt": string, "finishedAt": string,
+                             "gcRoot": string, "closureSize": integer, "pathCount": integer, "version": string],
+                            required: ["id", "app", "outPath", "drvPath", "sourceHash", "sourcePath", "builder", "toolchain", "hopVersion",
+                                       "startedAt", "finishedAt", "gcRoot", "closureSize", "pathCount"]),
         "DomainOwner": object(["domain": string, "app": string], required: ["domain", "app"]),
         "Health": object(["ok": boolean, "version": string], required: ["ok", "version"]),
         "WhoAmI": object(["name": string, "role": ["enum": ["admin", "deployer", "viewer"]], "apps": array(string)],
@@ -120,11 +126,17 @@ public enum OpenAPIDocument {
                 let schema: [String: Any] = switch name {
                 case "app": appName
                 case "name": userName
+                case "id" where r.path.hasPrefix("/api/builds"): ["type": "string", "pattern": "^#?[0-9]{1,18}$|^[a-z0-9]+([._-][a-z0-9]+)*$"]
                 default: ["type": "string", "pattern": "^[0-9a-f]{1,64}$"]
                 }
                 parameters.append(["name": name, "in": "path", "required": true, "schema": schema])
             }
-            for q in r.query { parameters.append(["name": q.name, "in": "query", "required": false, "schema": ["type": q.type]]) }
+            for q in r.query {
+                var schema: [String: Any] = ["type": q.type]
+                if q.name == "format" { schema = ["enum": ["cyclonedx", "spdx"]] }
+                if q.name == "app" { schema = appName }
+                parameters.append(["name": q.name, "in": "query", "required": false, "schema": schema])
+            }
             if !parameters.isEmpty { op["parameters"] = parameters }
             if let body = r.request {
                 op["requestBody"] = ["required": false, "content": ["application/json": ["schema": schema(body)]]]

@@ -96,6 +96,12 @@ struct UserBody: Decodable { var name: String; var role: String; var apps: [Stri
 struct PasswordBody: Decodable { var password: String }
 struct TokenBody: Decodable { var user: String; var label: String?; var expiresInSeconds: Double? }
 
+/// A JSON document rendered elsewhere (SBOM, provenance), sent as is.
+public struct RawJSON: Encodable, Sendable {
+    public var text: String
+    public func encode(to encoder: Encoder) throws { throw HopError(.internalError, "RawJSON is written, not encoded") }
+}
+
 public struct Health: Codable, Sendable { var ok: Bool; var version: String }
 public struct WhoAmI: Codable, Sendable { var name: String; var role: String; var apps: [String] }
 public struct ConfigView: Codable, Sendable {
@@ -168,6 +174,23 @@ public let apiRoutes: [APIRoute] = [
     APIRoute("POST", "/api/gc", "gc", "Drop old generations.", permission: .admin, mutates: true, request: "GCBody", response: "GCResult") { c in
         let b = try c.decode(GCBody.self)
         return try c.ops.gc(keep: b.keep ?? 3, app: b.app)
+    },
+    APIRoute("GET", "/api/builds", "listBuilds", "Recorded builds, newest first (of the apps the caller may see).", permission: .read,
+             response: "[BuildInfo]", query: [("app", "string")]) { c in
+        try c.ops.builds(app: c.query["app"]).map(BuildInfo.init)
+    },
+    APIRoute("GET", "/api/builds/{id}", "getBuild", "One build record.", permission: .read, response: "BuildInfo") { c in
+        try BuildInfo(c.ops.findBuild(c.param("id")).0)
+    },
+    APIRoute("GET", "/api/builds/{id}/sbom", "sbom", "The build's SBOM: CycloneDX 1.6 (default) or SPDX 2.3 JSON.", permission: .read,
+             response: "Document", query: [("format", "string")]) { c in
+        let format = c.query["format"] ?? "cyclonedx"
+        guard let f = SBOMFormat(rawValue: format) else { throw HopError.invalid("format \(format) is not cyclonedx or spdx") }
+        return RawJSON(text: try c.ops.sbom(c.param("id"), format: f))
+    },
+    APIRoute("GET", "/api/builds/{id}/provenance", "provenance", "SLSA v1.0 provenance: the in-toto Statement, or a DSSE envelope with sign=true.",
+             permission: .read, response: "Document", query: [("sign", "boolean")]) { c in
+        RawJSON(text: String(decoding: try c.ops.provenance(c.param("id"), sign: try c.boolQuery("sign")), as: UTF8.self))
     },
     APIRoute("GET", "/api/users", "listUsers", "Users with roles and grants.", permission: .admin, response: "[UserInfo]") { c in try c.ops.users() },
     APIRoute("POST", "/api/users", "addUser", "Add a user.", permission: .admin, mutates: true, request: "UserBody", response: "UserInfo") { c in

@@ -20,6 +20,7 @@ public struct HopHTTPServer: Sendable {
     public var serviceHost: ServiceHost?
     /// Listening on the unix socket behind hop's nginx (set by `run(socket:)`).
     public var behindFront = false
+    let databases = OpenDatabase()
     let limiter = LoginLimiter()
 
     public init(home: HopHome, secureCookies: Bool = true, logger: Logger = Logger(label: "hop.server")) {
@@ -139,6 +140,7 @@ public struct HopHTTPServer: Sendable {
     func context(_ principal: Principal, via: String, frontWorker: String? = nil) -> HopContext {
         var ctx = HopContext(home: home, principal: principal, via: via, logger: logger, serviceHost: serviceHost)
         ctx.frontWorker = frontWorker
+        ctx.sharedDatabase = databases.get(home)
         return ctx
     }
 
@@ -155,7 +157,8 @@ public struct HopHTTPServer: Sendable {
         if let auth = request.headers[.authorization] {
             guard auth.hasPrefix("Bearer ") else { throw HopError(.unauthenticated, "use `Authorization: Bearer TOKEN`") }
             let token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            return try await blocking { try Operations.authenticate(token: token, home: home) }
+            let db = databases.get(home)
+            return try await blocking { try Operations.authenticate(token: token, home: home, db: db) }
         }
         if let sid = cookie(request, "hop_session"), let s = try await blocking({ try Operations.session(id: sid, home: home) }) {
             if mutating && request.headers[HTTPField.Name("X-CSRF-Token")!] != s.csrf {
@@ -174,6 +177,18 @@ func cookie(_ request: Request, _ name: String) -> String? {
         if kv.count == 2, kv[0] == name { return String(kv[1]) }
     }
     return nil
+}
+
+/// The server's one connection to hop.db, opened once the file exists (HopDatabase serialises its
+/// use across threads). Opening per request cost more than most requests.
+final class OpenDatabase: @unchecked Sendable {
+    private let lock = NSLock()
+    private var db: HopDatabase?
+    func get(_ home: HopHome) -> HopDatabase? {
+        lock.lock(); defer { lock.unlock() }
+        if db == nil, FileManager.default.fileExists(atPath: home.database) { db = try? HopDatabase(path: home.database) }
+        return db
+    }
 }
 
 /// Runs blocking work (SQLite, nix, systemctl) off the server's event loops.
@@ -220,7 +235,11 @@ func status(for code: HopError.Code) -> HTTPResponse.Status {
 }
 
 func jsonResponse(_ value: any Encodable, status: HTTPResponse.Status = .ok) -> Response {
-    Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+    if let raw = value as? RawJSON {
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: raw.text)))
+    }
+    return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
              body: .init(byteBuffer: ByteBuffer(string: encodeJSON(AnyEncodable(value)))))
 }
 

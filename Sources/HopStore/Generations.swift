@@ -82,6 +82,13 @@ extension HopDatabase {
         }
     }
 
+    /// Every generation of every app, by app then number (one query, for listings).
+    public func allGenerations() throws -> [GenerationRecord] {
+        try db.read { conn in
+            try conn.prepare("SELECT \(generationColumns) FROM generations ORDER BY app, number").rows([], decodeGeneration)
+        }
+    }
+
     public func generation(app: String, number: Int) throws -> GenerationRecord? {
         try db.read { conn in
             try conn.prepare("SELECT \(generationColumns) FROM generations WHERE app = ? AND number = ?")

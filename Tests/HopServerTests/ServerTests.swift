@@ -74,7 +74,7 @@ import HopTestSupport
         default: return false
         }
         if route.operationID == "setPassword" { return principal.role == .admin || principal.name == "vic" }
-        if ["whoami", "listApps", "listDomains"].contains(route.operationID) { return true }
+        if ["whoami", "listApps", "listDomains", "listBuilds"].contains(route.operationID) { return true }
         return principal.may(route.permission, app: route.path.contains("{app}") ? "blog" : nil)
     }
 
