@@ -151,17 +151,17 @@ extension HopDatabase {
 
     public func tokens(user: String? = nil) throws -> [TokenRecord] {
         try db.read { conn in
-            let sql = "SELECT id, user, label, secret_hash, created_at, expires_at, revoked_at, last_used_at FROM tokens"
+            let sql = "SELECT \(tokenColumns) FROM tokens"
                 + (user == nil ? "" : " WHERE user = ?") + " ORDER BY created_at, id"
-            return try conn.prepare(sql).rows(user.map { [.text($0)] } ?? []) { row in
-                TokenRecord(id: try row.text(0), user: try row.text(1), label: try row.text(2), secretHash: try row.text(3),
-                            createdAt: try decodeTime(try row.text(4)), expiresAt: try row.optionalText(5).map(decodeTime),
-                            revokedAt: try row.optionalText(6).map(decodeTime), lastUsedAt: try row.optionalText(7).map(decodeTime))
-            }
+            return try conn.prepare(sql).rows(user.map { [.text($0)] } ?? [], decodeToken)
         }
     }
 
-    public func token(id: String) throws -> TokenRecord? { try tokens().first { $0.id == id } }
+    public func token(id: String) throws -> TokenRecord? {
+        try db.read { conn in
+            try conn.prepare("SELECT \(tokenColumns) FROM tokens WHERE id = ?").rows([.text(id)], decodeToken).first
+        }
+    }
 
     /// Marks a token revoked; false when there is no such token or it already was.
     @discardableResult
@@ -251,4 +251,12 @@ func decodeRole(_ text: String) throws -> Role {
 func decodeTime(_ text: String) throws -> Date {
     guard let d = Timestamp.decode(text) else { throw HopError(.internalError, "database holds a malformed timestamp \"\(text)\"") }
     return d
+}
+
+private let tokenColumns = "id, user, label, secret_hash, created_at, expires_at, revoked_at, last_used_at"
+
+private func decodeToken(_ row: Statement) throws -> TokenRecord {
+    TokenRecord(id: try row.text(0), user: try row.text(1), label: try row.text(2), secretHash: try row.text(3),
+                createdAt: try decodeTime(try row.text(4)), expiresAt: try row.optionalText(5).map(decodeTime),
+                revokedAt: try row.optionalText(6).map(decodeTime), lastUsedAt: try row.optionalText(7).map(decodeTime))
 }
