@@ -90,6 +90,7 @@ struct AppRuntime {
         guard let busybox = try db.seed(name: "busybox")?.storePath else {
             throw HopError(.environment, "the busybox seed is not imported", hint: "run `hop seed import`")
         }
+        try claimStateDirectory(app)
         let number = try nextNumber(app)
         let envPath = envFile(app, number)
         try FileManager.default.createDirectory(atPath: (envPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
@@ -116,6 +117,19 @@ struct AppRuntime {
         withExtendedLifetime(portLock) {}
         try activator.activate(record, from: current, op: op, watch: watch)
         return (try db.generation(app: app, number: number) ?? record, false)
+    }
+
+    /// hop never adopts a state directory it did not make: before an app's first activation the
+    /// directory must not exist (systemd would hand whatever is there to the app's user). The
+    /// marker `$HOP_HOME/apps/<app>/state-claimed` says hop made it; `destroy --purge` removes both.
+    func claimStateDirectory(_ app: String) throws {
+        let marker = home.apps + "/\(app)/state-claimed"
+        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        for d in AppRuntimePaths(app: app).stateDirectories where FileManager.default.fileExists(atPath: host.path(d)) {
+            throw HopError(.conflict, "\(d) exists but hop did not create it; it would be handed to \(app)'s service user",
+                           hint: "move it away (or delete it) and deploy again")
+        }
+        try writeFileAtomically(marker, "\(app)\n", mode: 0o600)
     }
 
     func nextNumber(_ app: String) throws -> Int {

@@ -512,7 +512,11 @@ public struct Operations: Sendable {
                 defer { withExtendedLifetime(lock) {} }
                 try db.forgetApp(app, config: true)
                 let root = (try? ctx.serviceHost())?.rootPrefix ?? ""
-                for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: root + d) }
+                // Only what hop created: a state directory hop never claimed is not hop's to delete.
+                if FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/state-claimed") {
+                    for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: root + d) }
+                    unlink(ctx.home.apps + "/\(app)/state-claimed")
+                }
                 try? FileManager.default.removeItem(atPath: ctx.home.root + "/tls/" + app)
                 return DestroyResult(app: app, destroyed: true, purged: true)
             }
@@ -531,8 +535,11 @@ public struct Operations: Sendable {
                 try? FileManager.default.removeItem(atPath: dir + "/" + name)
             }
             try rt.db.forgetApp(app, config: purge)
-            if purge {
+            if purge, FileManager.default.fileExists(atPath: rt.home.apps + "/\(app)/state-claimed") {
                 for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: rt.host.path(d)) }
+                unlink(rt.home.apps + "/\(app)/state-claimed")
+            }
+            if purge {
                 try? FileManager.default.removeItem(atPath: rt.home.root + "/tls/" + app)
             }
             return DestroyResult(app: app, destroyed: true, purged: purge)
@@ -572,7 +579,7 @@ public struct Operations: Sendable {
         guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(app) -- CMD …") }
         return try audited("run", app: app, detail: ["command": command.joined(separator: " ")], permission: .deploy) {
             try withServing(app) { rt, g in
-                let props = ["DynamicUser=yes", "PrivateUsers=yes", "StateDirectory=\(UnitNames.stateDirectory(app: app))", "ProtectSystem=strict",
+                let props = ["DynamicUser=yes", "User=\(UnitNames.user(app: app))", "PrivateUsers=yes", "StateDirectory=\(UnitNames.stateDirectory(app: app))", "ProtectSystem=strict",
                              "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile=-\(rt.envFile(app, g.number))",
                              "WorkingDirectory=\(g.appPath)/app"]
                 var args = ["--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]

@@ -1,5 +1,7 @@
 import AppSpec
+import Foundation
 import HopBasics
+import NixBuild
 
 /// Renders the systemd units that run an app generation's processes. Pure: values in, unit text out.
 ///
@@ -122,8 +124,10 @@ public enum UnitRenderer {
         unit.append("EnvironmentFile=-" + escapeSpecifiers(spec.environmentFile))
         unit.append("TimeoutStopSec=30")
         unit.append("")
-        unit.append("# Identity and writable places: a fresh user per start, state in \(UnitNames.stateRoot)/\(spec.app).")
+        unit.append("# Identity and writable places: one dynamic user for every process, generation and `hop run` of")
+        unit.append("# the app, state in \(UnitNames.stateRoot)/\(spec.app).")
         unit.append("DynamicUser=yes")
+        unit.append("User=" + UnitNames.user(app: spec.app))
         unit.append("PrivateUsers=yes")
         unit.append("StateDirectory=\(UnitNames.stateDirectory(app: spec.app))")
         unit.append("RuntimeDirectory=" + runtimeDirectory)
@@ -362,5 +366,8 @@ public enum UnitNames {
     /// Apps' state lives under its own root, outside HOP_HOME (hop's private, root-only files):
     /// `/var/lib/hop-apps/<app>` (systemd keeps it in /var/lib/private for dynamic users).
     public static let stateRoot = "/var/lib/hop-apps"
+    /// The app's one service user, shared by all its units (so none re-owns the others' files):
+    /// `hop-` and 12 hex digits of the name's SHA-256, a valid user name whatever the app's length.
+    public static func user(app: String) -> String { "hop-" + sha256Hex(Data(app.utf8)).prefix(12) }
     public static func stateDirectory(app: String) -> String { "hop-apps/\(app)" }
 }

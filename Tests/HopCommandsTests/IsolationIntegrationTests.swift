@@ -85,6 +85,37 @@ struct IsolationIntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: file), "--purge deletes it")
     }
 
+    @Test("one identity per app: after `hop run` wrote the state directory the web process still writes it; a pre-existing state directory is never adopted")
+    func oneIdentityAndNoAdoption() throws {
+        try #require(deployHost.ready)
+        let app = "it-ident"
+        #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0"]).status == 0)
+        #expect(fetch(app, "/visit").body == "visits=1\n")
+        let run = try hopEnv(["run", app, "--", "sh", "-c", "echo visit >> \"$STATE_DIRECTORY/visits\" && id -u"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(fetch(app, "/visit").body == "visits=3\n", "the web process lost its own state after hop run")
+        let user = try hostSystemctl(["show", "-p", "User", "hop-\(app)-G1-web@1.service"]).stdoutText
+        #expect(user.contains("User=hop-"), "\(user)")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+
+        // A directory planted where an app's state would go is refused, and never served.
+        let planted = hostPath("/var/lib/hop-apps/it-planted")
+        try FileManager.default.createDirectory(atPath: planted, withIntermediateDirectories: true)
+        try "root secret\n".write(toFile: planted + "/visits", atomically: true, encoding: .utf8)
+        chmod(planted + "/visits", 0o600)
+        let d = try hopEnv(["deploy", fixtures + "/stateful", "--app", "it-planted", "--watch", "0"])
+        #expect(d.status == 12 && d.stderr.contains("hop did not create it"), "\(d.stderr)")
+        #expect(try generations("it-planted").isEmpty)
+        #expect(try String(contentsOfFile: planted + "/visits", encoding: .utf8) == "root secret\n")
+        // Purging an app hop never claimed leaves the planted directory alone.
+        #expect(try hopEnv(["destroy", "it-planted", "--purge"]).status == 4)
+        #expect(FileManager.default.fileExists(atPath: planted + "/visits"))
+        try FileManager.default.removeItem(atPath: planted)
+        #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", "it-planted", "--watch", "0"]).status == 0)
+        #expect(fetch("it-planted", "/visit").body == "visits=1\n")
+        #expect(try hopEnv(["destroy", "it-planted", "--purge"]).status == 0)
+    }
+
     @Test("a domain belongs to the app that serves it: another app declaring it (or another app's NAME.localhost) is refused with exit 2 before anything is built")
     func domainsAreOwned() throws {
         try #require(deployHost.ready)
