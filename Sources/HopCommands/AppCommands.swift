@@ -301,6 +301,43 @@ struct RestartCommand: ParsableCommand {
     func run() throws { try StartStopCommand.act("restart", app: app, json: json) }
 }
 
+/// Runs a one-off command's unit attached to this terminal (stdin/stdout/stderr pass through) and
+/// exits with its status. When hop is interrupted or terminated, or systemd-run returns for any
+/// reason, the unit is stopped: a `hop run` never outlives its client.
+func runAttached(_ plan: RunPlan) throws -> Never {
+    var path = plan.command.executable
+    if !path.hasPrefix("/") {
+        for dir in ["/usr/bin", "/bin", "/usr/sbin", "/sbin"] where FileManager.default.isExecutableFile(atPath: dir + "/" + path) { path = dir + "/" + path; break }
+    }
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + plan.command.arguments).map { strdup($0) } + [nil]
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    var empty = sigset_t(), all = sigset_t()
+    sigemptyset(&empty); sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, nil, &attr, argv, environ)
+    posix_spawnattr_destroy(&attr)
+    guard rc == 0 else { throw HopError(.environment, "could not run \(path): \(String(cString: strerror(rc)))") }
+    let stop: @Sendable () -> Void = { _ = try? SystemRunner().run(plan.stop) }
+    var sources: [DispatchSourceSignal] = []
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler { stop(); kill(pid, SIGTERM) }
+        source.resume()
+        sources.append(source)
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    stop()
+    withExtendedLifetime(sources) {}
+    let termSig = status & 0x7f
+    exit(termSig == 0 ? (status >> 8) & 0xff : 128 + termSig)
+}
+
 /// Replaces hop with `command` (stdin/stdout/stderr pass through); returns only on failure.
 func execReplacing(_ command: Command) throws -> Never {
     var path = command.executable
@@ -329,7 +366,7 @@ struct RunCommand: ParsableCommand {
     @Argument var app: String
     @Argument(parsing: .postTerminator) var command: [String]
     func run() throws {
-        try execReplacing(try cliOperations(json: false).runCommand(app: app, command: command))
+        try runAttached(try cliOperations(json: false).runCommand(app: app, command: command))
     }
 }
 

@@ -123,13 +123,19 @@ struct AppRuntime {
     /// directory must not exist (systemd would hand whatever is there to the app's user). The
     /// marker `$HOP_HOME/apps/<app>/state-claimed` says hop made it; `destroy --purge` removes both.
     func claimStateDirectory(_ app: String) throws {
+        if let problem = Self.unclaimedState(app: app, home: home, host: host) { throw problem }
         let marker = home.apps + "/\(app)/state-claimed"
-        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        if !FileManager.default.fileExists(atPath: marker) { try writeFileAtomically(marker, "\(app)\n", mode: 0o600) }
+    }
+
+    /// The error for a state directory that exists although hop never claimed it (nil otherwise).
+    static func unclaimedState(app: String, home: HopHome, host: ServiceHost) -> HopError? {
+        guard !FileManager.default.fileExists(atPath: home.apps + "/\(app)/state-claimed") else { return nil }
         for d in AppRuntimePaths(app: app).stateDirectories where FileManager.default.fileExists(atPath: host.path(d)) {
-            throw HopError(.conflict, "\(d) exists but hop did not create it; it would be handed to \(app)'s service user",
-                           hint: "move it away (or delete it) and deploy again")
+            return HopError(.conflict, "\(d) exists but hop did not create it; it would be handed to \(app)'s service user",
+                            hint: "move it away (or delete it) and deploy again")
         }
-        try writeFileAtomically(marker, "\(app)\n", mode: 0o600)
+        return nil
     }
 
     func nextNumber(_ app: String) throws -> Int {
@@ -173,6 +179,15 @@ struct AppRuntime {
         let current = try db.activeGeneration(app: target.app)
         if current?.number == target.number { return }
         try activator.activate(target, from: current, op: op, watch: 0)
+    }
+
+    /// `hop run` units of the app that are loaded now (any generation), with their state.
+    func oneOffs(_ app: String) throws -> [[String: String]] {
+        let r = try host.systemctl(["list-units", "--all", "--plain", "--no-legend", UnitNames.appPrefix(app: app) + "*-run-*.service"])
+        let names = r.stdoutText.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+            .filter { UnitNames.generation(ofUnit: $0, app: app) != nil }
+        guard !names.isEmpty else { return [] }
+        return try host.show(names, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts"])
     }
 
     /// Instance units of the serving generation with their state.

@@ -142,15 +142,18 @@ public struct Operations: Sendable {
         return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil ? .admin : .deploy) {
             // A source tree must read as an app (pure, nothing written), and claim no domain another
             // app owns, before anything else happens.
+            var planned = targetApp
             if let path = r.path {
                 let spec = try AppSpecLoader.load(directory: try pipeline.resolveAppDir(path), appName: r.app)
                 _ = try Self.checkedApp(spec.name)
+                planned = spec.name
                 if let db = try ctx.existingDatabase() { try checkDomains(app: spec.name, spec: spec, db: db) }
             } else if let id = r.build, let db = try ctx.existingDatabase(), let b = try db.build(id: id) {
                 try checkDomains(app: b.app, spec: try b.spec(), db: db)
             }
             // Where it will run is checked next: no build is recorded for a deploy that cannot happen.
             let host = try ctx.serviceHost()
+            if let planned, let problem = AppRuntime.unclaimedState(app: planned, home: ctx.home, host: host) { throw problem }
             let record: BuildRecord
             var cached = true
             if let path = r.path {
@@ -341,7 +344,7 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         try ctx.authorize(.read, app: app, action: "list processes")
         return try withServing(app) { rt, g in
-            let procs = try rt.processes(g).map { p in
+            let procs = try (rt.processes(g) + rt.oneOffs(app)).map { p in
                 ProcessInfoRow(unit: p["Id"] ?? "", state: p["ActiveState"] ?? "", sub: p["SubState"] ?? "",
                                pid: Int(p["MainPID"] ?? "") ?? 0, restarts: Int(p["NRestarts"] ?? "") ?? 0)
             }
@@ -401,7 +404,8 @@ public struct Operations: Sendable {
                     let r = try rt.rollout(build: build, watch: 0, force: true, op: "restart")
                     return ActionResult(app: app, action: verb, generation: r.generation.number)
                 }
-                let units = try rt.processes(g).compactMap { $0["Id"] }
+                // `hop run` commands of the app stop too (they start again only when asked).
+                let units = try (rt.processes(g) + (verb == "stop" ? rt.oneOffs(app) : [])).compactMap { $0["Id"] }
                 if !units.isEmpty { try rt.host.systemctlChecked([verb] + units, what: "\(verb) \(app)") }
                 return ActionResult(app: app, action: verb, generation: g.number)
             }
@@ -572,20 +576,27 @@ public struct Operations: Sendable {
         return LogLines(app: app, lines: text.split(separator: "\n").map(String.init).filter { $0 != "-- No entries --" })
     }
 
-    /// The command that runs `command` once in the app's environment (its build, config and
-    /// sandbox). The app's lock is held only while the generation is looked up.
-    public func runCommand(app raw: String, command: [String]) throws -> Command {
+    /// How to run `command` once in the app's environment: a transient unit named within the
+    /// serving generation (`hop-APP-GN-run-XXXXXXXX.service`), with the app's identity, state,
+    /// config, hardening and limits, so `hop ps` lists it and `hop stop`/`destroy` stop it. The
+    /// app's lock is held only while the generation is looked up.
+    public func runCommand(app raw: String, command: [String]) throws -> RunPlan {
         let app = try Self.checkedApp(raw)
         guard !command.isEmpty else { throw HopError.invalid("no command given", hint: "hop run \(app) -- CMD …") }
         return try audited("run", app: app, detail: ["command": command.joined(separator: " ")], permission: .deploy) {
             try withServing(app) { rt, g in
-                let props = ["DynamicUser=yes", "User=\(UnitNames.user(app: app))", "PrivateUsers=yes", "StateDirectory=\(UnitNames.stateDirectory(app: app))", "ProtectSystem=strict",
-                             "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes", "EnvironmentFile=-\(rt.envFile(app, g.number))",
-                             "WorkingDirectory=\(g.appPath)/app"]
-                var args = ["--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]
+                let spec = try BuildSpecs.shared.spec(buildID: g.buildID, db: rt.db)
+                let unit = UnitNames.prefix(app: app, generation: g.number) + "run-" + hexString(randomBytes(4)) + ".service"
+                var props = ["DynamicUser=yes", "User=\(UnitNames.user(app: app))", "PrivateUsers=yes",
+                             "StateDirectory=\(UnitNames.stateDirectory(app: app))", "UMask=0077",
+                             "EnvironmentFile=-\(rt.envFile(app, g.number))", "WorkingDirectory=\(g.appPath)/app"]
+                props += UnitRenderer.hardening(allowJIT: spec?.build.builder == .node)
+                props += UnitRenderer.limitSettings(try UnitRenderer.checkedLimits(spec?.limits ?? Limits()))
+                var args = ["--unit=\(unit)", "--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]
                 for p in props { args += ["-p", p] }
                 args += ["--", g.appPath + "/bin/.hop-run"] + command
-                return rt.host.command("systemd-run", args)
+                return RunPlan(unit: unit, command: rt.host.command("systemd-run", args),
+                               stop: rt.host.command("systemctl", ["stop", unit]))
             }
         }
     }

@@ -202,3 +202,11 @@ public struct DomainOwner: Sendable, Codable, Equatable {
     public var domain: String
     public var app: String
 }
+
+/// A one-off command (`hop run`): the transient unit it runs as, the command that starts it and
+/// waits, and the command that stops it (when the client goes away).
+public struct RunPlan: Sendable {
+    public var unit: String
+    public var command: Command
+    public var stop: Command
+}

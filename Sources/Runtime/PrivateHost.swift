@@ -51,6 +51,14 @@ public struct PrivateHost: Sendable {
         // The inner shell runs as the namespace's PID 1 and execs systemd only if both tmpfs
         // mounts succeeded.
         var inner = ""
+        // Apps' state belongs to this host: its /var/lib/hop-apps (and systemd's private copy for
+        // dynamic users) are directories of the host's state, so two hosts on one machine (test
+        // runs, say) never see each other's app data, and removing the host's state removes it.
+        let appState = stateDir + "/app-state"
+        inner += "mkdir -p \(shellQuote(appState))/public \(shellQuote(appState))/private && chmod 0700 \(shellQuote(appState))/private && "
+        inner += "mkdir -p -m 0700 /var/lib/private && mkdir -p /var/lib/hop-apps /var/lib/private/hop-apps && "
+        inner += "mount --bind \(shellQuote(appState))/public /var/lib/hop-apps && "
+        inner += "mount --bind \(shellQuote(appState))/private /var/lib/private/hop-apps && "
         let hidden = shared.filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
         // A tmpfs on /mnt (private to the namespace) holds the bind mounts while /tmp and /run
         // are replaced; nothing is written to the host's /mnt.

@@ -134,42 +134,12 @@ public enum UnitRenderer {
         unit.append("UMask=0077")
         unit.append("")
         unit.append("# Hardening: nothing from the host but what a network service needs.")
-        unit.append("ProtectSystem=strict")
-        unit.append("ProtectHome=yes")
-        unit.append("PrivateTmp=yes")
-        unit.append("PrivateDevices=yes")
-        unit.append("PrivateMounts=yes")
-        unit.append("NoNewPrivileges=yes")
-        unit.append("CapabilityBoundingSet=")
-        unit.append("AmbientCapabilities=")
-        unit.append("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6")
-        unit.append("SystemCallFilter=@system-service")
-        unit.append("SystemCallFilter=~@privileged @resources")
-        unit.append("SystemCallErrorNumber=EPERM")
-        unit.append("SystemCallArchitectures=native")
-        unit.append("LockPersonality=yes")
-        if !allowJIT { unit.append("MemoryDenyWriteExecute=yes") }
-        unit.append("ProtectKernelTunables=yes")
-        unit.append("ProtectKernelModules=yes")
-        unit.append("ProtectKernelLogs=yes")
-        unit.append("ProtectControlGroups=yes")
-        unit.append("ProtectClock=yes")
-        unit.append("ProtectHostname=yes")
-        unit.append("ProtectProc=invisible")
-        unit.append("ProcSubset=pid")
-        unit.append("RestrictNamespaces=yes")
-        unit.append("RestrictRealtime=yes")
-        unit.append("RestrictSUIDSGID=yes")
-        unit.append("RemoveIPC=yes")
-        unit.append("KeyringMode=private")
-        unit.append("DevicePolicy=closed")
+        unit += hardening(allowJIT: allowJIT)
         unit.append("")
         unit.append("# Limits: the app's [limits], else hop's defaults (memory \(Self.defaultMemoryMax), \(Self.defaultTasksMax) tasks per instance).")
         // No specifier expansion in these settings (`%%` would be read literally); the values are
         // checked to be plain numbers with a unit suffix, so nothing needs escaping.
-        unit.append("MemoryMax=" + (limits.memory ?? Self.defaultMemoryMax))
-        if let cpu = limits.cpu { unit.append("CPUQuota=" + cpu) }
-        unit.append("TasksMax=\(limits.processes ?? Self.defaultTasksMax)")
+        unit += limitSettings(limits)
         unit.append("")
         unit.append("[Install]")
         unit.append("WantedBy=multi-user.target")
@@ -271,6 +241,28 @@ public enum UnitRenderer {
         }
     }
 
+    /// What every unit of an app runs under (and `hop run` too): nothing from the host but what a
+    /// network service needs. `allowJIT` leaves out MemoryDenyWriteExecute (V8 needs W+X pages).
+    public static func hardening(allowJIT: Bool) -> [String] {
+        var h = ["ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "PrivateMounts=yes",
+                 "NoNewPrivileges=yes", "CapabilityBoundingSet=", "AmbientCapabilities=", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                 "SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources", "SystemCallErrorNumber=EPERM",
+                 "SystemCallArchitectures=native", "LockPersonality=yes"]
+        if !allowJIT { h.append("MemoryDenyWriteExecute=yes") }
+        h += ["ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
+              "ProtectClock=yes", "ProtectHostname=yes", "ProtectProc=invisible", "ProcSubset=pid", "RestrictNamespaces=yes",
+              "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "RemoveIPC=yes", "KeyringMode=private", "DevicePolicy=closed"]
+        return h
+    }
+
+    /// The app's [limits], else hop's defaults.
+    public static func limitSettings(_ limits: Limits) -> [String] {
+        var l = ["MemoryMax=" + (limits.memory ?? defaultMemoryMax)]
+        if let cpu = limits.cpu { l.append("CPUQuota=" + cpu) }
+        l.append("TasksMax=\(limits.processes ?? defaultTasksMax)")
+        return l
+    }
+
     /// Every instance is limited even when the app says nothing: one runaway app must not take
     /// the host's memory or PIDs from the others. `[limits] memory` / `processes` override these.
     public static let defaultMemoryMax = "1G"
@@ -278,7 +270,7 @@ public enum UnitRenderer {
 
     /// Limits re-checked against systemd's syntax: AppSpec checks them too, but a unit is written
     /// from whatever reaches it.
-    static func checkedLimits(_ limits: Limits) throws -> Limits {
+    public static func checkedLimits(_ limits: Limits) throws -> Limits {
         if let memory = limits.memory {
             let digitsAndDot = Set("0123456789.")
             var number = Substring(memory)
