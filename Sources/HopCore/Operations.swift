@@ -670,6 +670,20 @@ public struct Operations: Sendable {
         _ = try validateDomainName(serverName, at: nil)
         return try audited("server install", app: nil, detail: ["serverName": serverName], permission: .admin) {
             let host = try ctx.serviceHost()
+            // The private host replaces /tmp and /run with its own: a binary there (a build tree
+            // under /tmp, say) is not visible inside it, so it gets a copy in HOP_HOME, which is.
+            var hopBinary = hopBinary
+            if host.pid != nil, hopBinary.hasPrefix("/tmp/") || hopBinary.hasPrefix("/run/") {
+                let dir = ctx.home.root + "/bin"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                let staged = dir + "/.hop-\(getpid())"
+                try? FileManager.default.removeItem(atPath: staged)
+                do { try FileManager.default.linkItem(atPath: hopBinary, toPath: staged) } catch {
+                    try FileManager.default.copyItem(atPath: hopBinary, toPath: staged)
+                }
+                guard rename(staged, dir + "/hop") == 0 else { throw HopError(.environment, "cannot place \(dir)/hop") }
+                hopBinary = dir + "/hop"
+            }
             let front = NginxFront(home: ctx.home, host: host)
             try front.ensureRunning()
             let unitPath = host.path(host.unitDirectory + "/" + ControlPlane.unit)
@@ -701,7 +715,7 @@ public struct Operations: Sendable {
 /// Names an app cannot have: hop's own files in HOP_HOME and names its services use.
 public let reservedAppNames: Set<String> = [
     "hop", "hop.db", "hop.db-wal", "hop.db-shm", "hop.db-journal", "gcroots", "apps", "tmp", "host", "nginx", "tls",
-    "private", "keys", "server", "audit.head", "ports.lock", "server-install.json",
+    "private", "keys", "server", "audit.head", "ports.lock", "server-install.json", "bin",
     // /run/hop/<app> is the app's runtime directory; /run/hop/nginx.pid is nginx's.
     "nginx.pid",
 ]
