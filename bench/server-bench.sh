@@ -47,10 +47,10 @@ for _ in $(seq 20); do curl -sf "127.0.0.1:$peer_port/" >/dev/null || true; done
 peer_rss=$(rss_kb "$peer")
 printf 'hop server idle RSS: %.1f MB (goal <= 30 MB); python3 -m http.server: %.1f MB\n' \
   "$(echo "$hop_rss/1024" | bc -l)" "$(echo "$peer_rss/1024" | bc -l)"
-# RSS counts the shared libraries' pages (Swift runtime, Foundation, ICU); PSS splits them among
-# the processes that map them; private memory is what this process alone costs.
-awk '/^Pss:/ {pss=$2} /^Private_Clean:/ {pc=$2} /^Private_Dirty:/ {pd=$2} /^Anonymous:/ {an=$2}
-     END {printf "hop server idle PSS: %.1f MB; private: %.1f MB (of which heap and stacks: %.1f MB)\n", pss/1024, (pc+pd)/1024, an/1024}' \
+# RSS counts every touched page of the mapped code (hop's binary, the Swift runtime, Foundation,
+# ICU) as well as the heap; only the anonymous part (heap and stacks) is memory this server made.
+awk '/^Rss:/ {rss=$2} /^Pss:/ {pss=$2} /^Anonymous:/ {an=$2}
+     END {printf "hop server idle: heap and stacks %.1f MB, mapped code and libraries %.1f MB (PSS %.1f MB)\n", an/1024, (rss-an)/1024, pss/1024}' \
   "/proc/$server/smaps_rollup"
 
 echo "== GET /api/apps with $APPS deployed apps"
