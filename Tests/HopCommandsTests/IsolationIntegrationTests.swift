@@ -164,6 +164,19 @@ struct IsolationIntegrationTests {
         #expect(left.range(of: "-G[0-9]+-run-", options: .regularExpression) == nil, "destroy left: \(left)")
     }
 
+    @Test("a 63-character app name (the longest allowed) deploys, answers through nginx and is destroyed")
+    func longestAppName() throws {
+        try #require(deployHost.ready)
+        let app = "a" + String(repeating: "b", count: 61) + "c"
+        #expect(app.count == 63)
+        let d = try hopEnv(["deploy", fixtures + "/static-site", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(fetch(app).status == 200)
+        #expect(try hopEnv(["apps"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(fetch(app).status == 404)
+    }
+
     @Test("a domain belongs to the app that serves it: another app declaring it (or another app's NAME.localhost) is refused with exit 2 before anything is built")
     func domainsAreOwned() throws {
         try #require(deployHost.ready)
