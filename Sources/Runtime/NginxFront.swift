@@ -36,6 +36,10 @@ public struct NginxFront: Sendable {
         try "\(port)\n".write(toFile: tlsPortFile, atomically: true, encoding: .utf8)
     }
 
+    /// A certificate's CN holds at most 64 characters (X.520); a longer name (a 63-character app's
+    /// `<app>.localhost`) is cut there. Clients match the subjectAltNames, which carry every name whole.
+    static func commonName(_ name: String) -> String { String(name.prefix(64)) }
+
     /// The certificate and key for `serverNames`: the operator's files when present, otherwise a
     /// self-signed fallback made now (`openssl req -x509`, P-256, one year, every name a SAN). The
     /// key is root-only and outside the store; the site only names the paths.
@@ -52,7 +56,7 @@ public struct NginxFront: Sendable {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let san = serverNames.map { "DNS:\($0)" }.joined(separator: ",")
             let r = try runner.run(Command("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                                        "-days", "365", "-subj", "/CN=\(first)", "-addext", "subjectAltName=\(san)",
+                                                        "-days", "365", "-subj", "/CN=\(Self.commonName(first))", "-addext", "subjectAltName=\(san)",
                                                         "-keyout", key + ".new", "-out", cert + ".new"]))
             guard r.succeeded else {
                 throw HopError(.environment, "could not make a self-signed certificate for \(app)", hint: "is openssl installed?", detail: r.stderrTail(5))
