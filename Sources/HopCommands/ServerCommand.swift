@@ -20,14 +20,17 @@ struct ServerCommand: ParsableCommand {
         func validate() throws {
             if listen != nil && socket != nil { throw ValidationError("--listen and --socket exclude each other") }
             if let listen {
-                guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-                    throw ValidationError("--listen \(listen) is not HOST:PORT")
-                }
-                let host = String(listen[..<colon])
+                guard let (host, _) = Self.hostAndPort(listen) else { throw ValidationError("--listen \(listen) is not HOST:PORT") }
                 guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") else {
                     throw ValidationError("--listen \(host) is not a loopback address: publish hop server through hop's nginx (`hop server install`) for TLS")
                 }
             }
+        }
+
+        /// `HOST:PORT` split at the last colon (so `[::1]:8090` works), or nil.
+        static func hostAndPort(_ s: String) -> (host: String, port: Int)? {
+            guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+            return (String(s[..<colon]), port)
         }
 
         func run() throws {
@@ -36,11 +39,8 @@ struct ServerCommand: ParsableCommand {
             var server = HopHTTPServer(home: home, secureCookies: !insecureCookies)
             // Inside the service host, its own systemd is PID 1: use it directly.
             if nativeHost { server.serviceHost = .native() }
-            var host: String? = nil, port: Int? = nil
-            if let listen, let colon = listen.lastIndex(of: ":") {
-                host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-                port = Int(listen[listen.index(after: colon)...])
-            }
+            let parsed = listen.flatMap(Self.hostAndPort)
+            let host = parsed.map { $0.host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) }, port = parsed?.port
             let socket = self.socket
             let outcome = ServerOutcome()
             let (h, p, srv) = (host, port, server)

@@ -528,9 +528,8 @@ public struct Operations: Sendable {
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
             let gens = try rt.db.generations(app: app)
-            let hasConfig = try !rt.db.config(app: app).isEmpty, hasBuilds = try !rt.db.builds(app: app).isEmpty
-            let known = !gens.isEmpty || hasConfig || hasBuilds
-            guard !gens.isEmpty || (purge && known) else { throw HopError(.notFound, "\(app) is not deployed") }
+            // A never-deployed app returned above; gone now only if another hop destroyed it meanwhile.
+            guard !gens.isEmpty else { throw HopError(.notFound, "\(app) is not deployed") }
             for g in gens { try rt.activator.stopAndRemove(app: app, number: g.number) }
             try rt.activator.nginx.remove(app: app)
             try? FileManager.default.removeItem(atPath: rt.host.path(AppRuntimePaths(app: app).directory))

@@ -61,7 +61,7 @@ struct IsolationIntegrationTests {
         #expect(FileManager.default.fileExists(atPath: sharedHome.database))
     }
 
-    @Test("an app writes its state directory (outside HOP_HOME, which stays 0700); the data survives redeploy, rollback and destroy without --purge")
+    @Test("an app writes its state directory (/var/lib/hop-apps, the private host's own directory; HOP_HOME stays 0700); the data survives redeploy, rollback and destroy without --purge")
     func stateDirectoryOnTheDefaultLayout() throws {
         try #require(deployHost.ready)
         let app = "it-state"

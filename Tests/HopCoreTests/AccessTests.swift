@@ -143,7 +143,6 @@ import HopTestSupport
             #expect(r.succeeded)
             let v = try ops.auditVerify()
             #expect(!v.ok && v.brokenAt == 3, "\(v)")
-            // A rewritten chain (every hash recomputed) still differs from the head.
         }
     }
 
