@@ -531,6 +531,7 @@ public struct Operations: Sendable {
             // A never-deployed app returned above; gone now only if another hop destroyed it meanwhile.
             guard !gens.isEmpty else { throw HopError(.notFound, "\(app) is not deployed") }
             for g in gens { try rt.activator.stopAndRemove(app: app, number: g.number) }
+            try rt.activator.removeNetwork(app: app)
             try rt.activator.nginx.remove(app: app)
             try? FileManager.default.removeItem(atPath: rt.host.path(AppRuntimePaths(app: app).directory))
             let dir = rt.home.apps + "/" + app
@@ -586,7 +587,12 @@ public struct Operations: Sendable {
             try withServing(app) { rt, g in
                 let spec = try BuildSpecs.shared.spec(buildID: g.buildID, db: rt.db)
                 let unit = UnitNames.prefix(app: app, generation: g.number) + "run-" + hexString(randomBytes(4)) + ".service"
-                var props = ["DynamicUser=yes", "User=\(UnitNames.user(app: app))", "PrivateUsers=yes",
+                // In the app's network namespace (started by the serving generation; Requires= makes
+                // sure): the one-off reaches its own app on 127.0.0.1, never another app's port.
+                let network = UnitNames.networkUnit(app: app)
+                var props = ["Requires=\(network)", "After=\(network)",
+                             "NetworkNamespacePath=\(UnitNames.networkNamespacePath(app: app))",
+                             "DynamicUser=yes", "User=\(UnitNames.user(app: app))", "PrivateUsers=yes",
                              "StateDirectory=\(UnitNames.stateDirectory(app: app))", "UMask=0077",
                              "EnvironmentFile=-\(rt.envFile(app, g.number))", "WorkingDirectory=\(g.appPath)/app"]
                 props += UnitRenderer.hardening(allowJIT: spec?.build.builder == .node)

@@ -180,6 +180,22 @@ public struct Activator {
         if !files.isEmpty { try host.systemctl(["daemon-reload"]) }
     }
 
+    /// Removes the app's network namespace and the unit that creates it (after its generations are
+    /// stopped and removed: `hop destroy`). Processes still inside would keep it alive, unreachable.
+    public func removeNetwork(app: String) throws {
+        let unit = UnitNames.networkUnit(app: app)
+        try host.systemctl(["stop", unit])
+        let file = host.path(host.unitDirectory) + "/" + unit
+        if FileManager.default.fileExists(atPath: file) {
+            try? FileManager.default.removeItem(atPath: file)
+            try host.systemctl(["daemon-reload"])
+        }
+        if FileManager.default.fileExists(atPath: host.path(UnitNames.networkNamespacePath(app: app))) {
+            let r = try host.run("ip", ["netns", "delete", UnitNames.networkNamespace(app: app)])
+            if !r.succeeded { log("could not delete the network namespace of \(app): \(r.stderrTail(2))") }
+        }
+    }
+
     /// Stops every unit of generation `n` (its unit files stay, so starting it again is quick).
     public func stop(app: String, number n: Int) throws {
         let pattern = UnitNames.prefix(app: app, generation: n) + "*"

@@ -134,6 +134,12 @@ public struct GenerationPlan: Sendable {
             for p in runtimeProcesses {
                 switch p.kind {
                 case .wsgi: u.sockets.append(try UnitRenderer.socketUnitName(app: app, process: p.name, generation: number))
+                case .web:
+                    if case .tcp(let base) = upstream {
+                        for i in 0..<p.instances {
+                            u.sockets.append(try UnitRenderer.proxyName(app: app, process: p.name, generation: number, port: base + i) + ".socket")
+                        }
+                    }
                 case .release: u.releases.append(try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: 1))
                 case .cron: u.timers.append(try CronTimer.timerName(app: app, process: p.name, generation: number))
                 default: break
@@ -167,9 +173,14 @@ public struct GenerationPlan: Sendable {
                 for i in 0..<p.instances {
                     let name = try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: i + 1)
                     files["units/\(name).d/port.conf"] = "# hop: this instance's port\n[Service]\nEnvironment=PORT=\(base + i)\n"
+                    let proxy = try UnitRenderer.proxyName(app: app, process: p.name, generation: number, port: base + i)
+                    files["units/\(proxy).socket"] = try UnitRenderer.renderProxySocket(app: app, process: p.name, generation: number, port: base + i)
+                    files["units/\(proxy).service"] = try UnitRenderer.renderProxyService(app: app, process: p.name, generation: number, port: base + i)
                 }
             }
         }
+        // Every generation carries it (a static site too: `hop run` joins the namespace).
+        files["units/" + UnitNames.networkUnit(app: app)] = try UnitRenderer.renderNetwork(app: app)
         files["nginx-site.conf"] = try site()
         files["manifest.json"] = try manifestJSON()
         return files

@@ -240,6 +240,123 @@ struct IsolationIntegrationTests {
         for app in apps { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
     }
 
+    @Test("source import never escalates: a tracked directory swapped for a link to a root-only one, or a chmod-600 file, is refused with exit 2 before anything is built")
+    func sourceImportRefusesLinksAndPrivateFiles() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let builds = try hopEnv(["builds", "--json"]).stdout
+            let src = try stdlibVariant(dir)
+            chmod(src, 0o755)
+            let secret = dir + "/root-only"
+            try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+            try "TOP SECRET\n".write(toFile: secret + "/settings", atomically: true, encoding: .utf8)
+            chmod(secret, 0o700); chmod(secret + "/settings", 0o600)
+            try FileManager.default.createDirectory(atPath: src + "/conf", withIntermediateDirectories: true)
+            try "public\n".write(toFile: src + "/conf/settings", atomically: true, encoding: .utf8)
+            for args in [["init", "-q"], ["add", "."]] {
+                let r = try SystemRunner().run(Command("git", ["-C", src] + args))
+                try #require(r.succeeded, "\(r.stderrText)")
+            }
+            try FileManager.default.removeItem(atPath: src + "/conf")
+            try FileManager.default.createSymbolicLink(atPath: src + "/conf", withDestinationPath: secret)
+            let linked = try hopEnv(["deploy", src, "--app", "it-escalate", "--watch", "0"])
+            #expect(linked.status == 2 && linked.stderr.contains("symbolic link"), "\(linked.status) \(linked.stderr)")
+            // The link undone, a private file instead.
+            try FileManager.default.removeItem(atPath: src + "/conf")
+            try FileManager.default.createDirectory(atPath: src + "/conf", withIntermediateDirectories: true)
+            try "public\n".write(toFile: src + "/conf/settings", atomically: true, encoding: .utf8)
+            try "SECRET=1\n".write(toFile: src + "/.env", atomically: true, encoding: .utf8)
+            chmod(src + "/.env", 0o600)
+            let privateFile = try hopEnv(["deploy", src, "--app", "it-escalate", "--watch", "0"])
+            #expect(privateFile.status == 2 && privateFile.stderr.contains(".env"), "\(privateFile.status) \(privateFile.stderr)")
+            #expect(try hopEnv(["builds", "--json"]).stdout == builds, "a refused source was built")
+            #expect(try generations("it-escalate").isEmpty)
+        }
+    }
+
+    @Test("an app that binds 0.0.0.0:$PORT listens on the host's loopback only: ss shows no app port on another address, a second network namespace (veth) cannot reach it, another app can neither connect to it nor take it")
+    func networkIsolation() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let src = try stdlibVariant(dir)
+            let code = try String(contentsOfFile: src + "/server.py", encoding: .utf8)
+            #expect(code.contains("((\"127.0.0.1\", port)"))
+            try code.replacingOccurrences(of: "((\"127.0.0.1\", port)", with: "((\"0.0.0.0\", port)").write(toFile: src + "/server.py", atomically: true, encoding: .utf8)
+            #expect(try hopEnv(["deploy", src, "--app", "it-net-a", "--watch", "0"]).status == 0)
+            #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", "it-net-b", "--watch", "0"]).status == 0)
+            let portA = try #require((try generations("it-net-a").first { $0["current"] as? Bool == true }?["ports"] as? [Int])?.first)
+            let portB = try #require((try generations("it-net-b").first { $0["current"] as? Bool == true }?["ports"] as? [Int])?.first)
+            #expect(fetch("it-net-a").status == 200 && fetch("it-net-b").status == 200)
+            let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+            let runner = SystemRunner()
+
+            // Inside its namespace the app does listen on every address…
+            let ns = UnitNames.networkNamespace(app: "it-net-a")
+            let inside = try runner.run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "ip", "netns", "exec", ns, "ss", "-ltnH"])).stdoutText
+            #expect(inside.contains("0.0.0.0:\(portA) "), "the test app should bind 0.0.0.0 in its namespace: \(inside)")
+            // …and on the host only 127.0.0.1:PORT listens (systemd's socket, in front of hop's proxy).
+            let listeners = try runner.run(Command("ss", ["-ltnH"])).stdoutText.split(separator: "\n")
+                .compactMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init) }
+            #expect(listeners.contains("127.0.0.1:\(portA)"), "\(listeners)")
+            #expect(listeners.filter { $0.hasSuffix(":\(portA)") } == ["127.0.0.1:\(portA)"], "an app port listens beyond loopback: \(listeners)")
+
+            // A second network namespace joined by a veth pair reaches a host service bound to 0.0.0.0 (the
+            // control) but not the app.
+            let tag = String(UUID().uuidString.prefix(6)).lowercased()
+            let peer = "hopt-\(tag)", veth = "hopv\(tag)", subnet = 10 + Int.random(in: 0..<200)
+            func ip(_ args: [String]) throws -> ProcessResult { try runner.run(Command("ip", args)) }
+            defer { _ = try? ip(["netns", "delete", peer]); _ = try? ip(["link", "delete", veth]) }
+            for args in [["netns", "add", peer], ["link", "add", veth, "type", "veth", "peer", "name", veth + "p"],
+                         ["link", "set", veth + "p", "netns", peer], ["addr", "add", "10.231.\(subnet).1/30", "dev", veth],
+                         ["link", "set", veth, "up"], ["-n", peer, "addr", "add", "10.231.\(subnet).2/30", "dev", veth + "p"],
+                         ["-n", peer, "link", "set", veth + "p", "up"], ["-n", peer, "link", "set", "lo", "up"]] {
+                let r = try ip(args)
+                try #require(r.succeeded, "ip \(args): \(r.stderrText)")
+            }
+            let controlPort = 18000 + Int.random(in: 0..<1000)
+            let control = try runner.run(Command("sh", ["-c", "python3 -m http.server \(controlPort) --bind 0.0.0.0 --directory \(shellQuote(dir)) >/dev/null 2>&1 </dev/null & echo $!"]))
+            let controlPID = Int32(control.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer { if controlPID > 0 { kill(controlPID, SIGTERM) } }
+            func fromPeer(_ port: Int) throws -> String {
+                try runner.run(Command("ip", ["netns", "exec", peer, "curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                                              "http://10.231.\(subnet).1:\(port)/"])).stdoutText
+            }
+            var controlAnswer = ""
+            for _ in 0..<50 where controlAnswer != "200" { controlAnswer = try fromPeer(controlPort); if controlAnswer != "200" { usleep(100_000) } }
+            #expect(controlAnswer == "200", "the control server on 0.0.0.0 should be reachable from the peer namespace")
+            #expect(try fromPeer(portA) == "000", "the app answered a request from another network namespace")
+
+            // From inside app A (hop run): its own port answers, app B's (which the host reaches) does not.
+            let probe = "import sys, urllib.request\ntry:\n    print(urllib.request.urlopen('http://127.0.0.1:%s/' % sys.argv[1], timeout=3).status)\nexcept Exception as e:\n    print('refused', e)\n"
+            let own = try hopEnv(["run", "it-net-a", "--", "python3", "-c", probe, "\(portA)"])
+            #expect(own.stdout.contains("200"), "\(own.stdout) \(own.stderr)")
+            let other = try hopEnv(["run", "it-net-a", "--", "python3", "-c", probe, "\(portB)"])
+            #expect(other.stdout.contains("refused") && !other.stdout.contains("200"), "app A reached app B: \(other.stdout)")
+            let fromHost = try runner.run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: it-net-b.localhost", "http://127.0.0.1:\(portB)/"]))
+            #expect(fromHost.stdoutText == "200", "app B's port should answer on the host: \(fromHost.stdoutText)")
+
+            // B stopped, A listens on B's port: nginx's requests for B never reach A.
+            #expect(try hopEnv(["stop", "it-net-b"]).status == 0)
+            let thief = "import http.server, sys\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(b'stolen')\nhttp.server.HTTPServer(('0.0.0.0', int(sys.argv[1])), H).serve_forever()\n"
+            let script = "HOP_HOME=\(shellQuote(sharedHome.root)) \(shellQuote(hopBinary)) run it-net-a -- python3 -c \(shellQuote(thief)) \(portB) >/dev/null 2>&1 </dev/null & echo $!"
+            let thiefClient = Int32(try runner.run(Command("sh", ["-c", script])).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer { if thiefClient > 0 { kill(thiefClient, SIGTERM) } }
+            var listening = false
+            for _ in 0..<50 where !listening {
+                let s = try runner.run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "ip", "netns", "exec", ns, "ss", "-ltnH"])).stdoutText
+                listening = s.contains(":\(portB) ")
+                if !listening { usleep(100_000) }
+            }
+            #expect(listening, "the thief did not start")
+            let stolen = fetch("it-net-b")
+            #expect(stolen.status != 200 && !stolen.body.contains("stolen"), "app A took app B's port: \(stolen)")
+            kill(thiefClient, SIGTERM)
+
+            for app in ["it-net-a", "it-net-b"] { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
+            #expect(!FileManager.default.fileExists(atPath: hostPath(UnitNames.networkNamespacePath(app: "it-net-a"))), "destroy left the namespace")
+        }
+    }
+
     @Test("every unit has default limits; an app that allocates past its memory limit is killed and another app keeps answering")
     func defaultLimits() throws {
         try #require(deployHost.ready)

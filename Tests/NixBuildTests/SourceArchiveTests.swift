@@ -98,4 +98,81 @@ struct SourceArchiveTests {
             #expect(paths == [".gitignore", "tracked.txt"])
         }
     }
+
+    @Test("a tracked path whose parent became a symbolic link is refused (exit 2), never read through the link")
+    func symlinkedParentRefused() throws {
+        try withTemporaryDirectory { dir in
+            let app = dir + "/app", secret = dir + "/root-only"
+            try FileManager.default.createDirectory(atPath: app + "/conf", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+            try "public\n".write(toFile: app + "/conf/settings", atomically: true, encoding: .utf8)
+            try "TOP SECRET\n".write(toFile: secret + "/settings", atomically: true, encoding: .utf8)
+            chmod(secret, 0o700); chmod(secret + "/settings", 0o600)
+            let git = { (args: [String]) throws in
+                let r = try SystemRunner().run(Command("git", ["-C", app] + args))
+                #expect(r.succeeded, "git \(args): \(r.stderrText)")
+            }
+            try git(["init", "-q"])
+            try git(["add", "conf/settings"])
+            // The tracked directory is swapped for a link to a root-only one.
+            try FileManager.default.removeItem(atPath: app + "/conf")
+            try FileManager.default.createSymbolicLink(atPath: app + "/conf", withDestinationPath: secret)
+            let error = #expect(throws: HopError.self) { try SourceArchive.list(root: app, ignore: [], runner: SystemRunner()) }
+            #expect(error?.code == .invalidInput && error?.message.contains("conf, which is a symbolic link") == true, "\(String(describing: error))")
+            // Listed before the swap, then swapped: write refuses too, and the archive holds no secret.
+            try FileManager.default.removeItem(atPath: app + "/conf")
+            try FileManager.default.createDirectory(atPath: app + "/conf", withIntermediateDirectories: true)
+            try "public\n".write(toFile: app + "/conf/settings", atomically: true, encoding: .utf8)
+            let entries = try SourceArchive.list(root: app, ignore: [], runner: SystemRunner())
+            try FileManager.default.removeItem(atPath: app + "/conf")
+            try FileManager.default.createSymbolicLink(atPath: app + "/conf", withDestinationPath: secret)
+            #expect(throws: HopError.self) { try SourceArchive.write(root: app, entries: entries, to: dir + "/out.tar") }
+            let tar = (try? Data(contentsOf: URL(fileURLWithPath: dir + "/out.tar"))) ?? Data()
+            #expect(!String(decoding: tar, as: UTF8.self).contains("TOP SECRET"))
+        }
+    }
+
+    @Test("a link is archived as a link, whatever it points at (outside the tree too)")
+    func linksStayLinks() throws {
+        try withTemporaryDirectory { dir in
+            let app = dir + "/app"
+            try FileManager.default.createDirectory(atPath: app + "/public", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: app + "/public/rootfs", withDestinationPath: "/")
+            try FileManager.default.createSymbolicLink(atPath: app + "/passwd", withDestinationPath: "/etc/passwd")
+            let (_, entries) = try archiveHash(app)
+            #expect(entries.contains(SourceEntry(path: "public/rootfs", kind: .symlink(target: "/"))))
+            #expect(entries.contains(SourceEntry(path: "passwd", kind: .symlink(target: "/etc/passwd"))))
+            let entriesAgain = try SourceArchive.list(root: app, ignore: [], runner: SystemRunner())
+            try SourceArchive.write(root: app, entries: entriesAgain, to: dir + "/a.tar")
+            let listing = try SystemRunner().run(Command("tar", ["-tvf", dir + "/a.tar"])).stdoutText
+            #expect(listing.contains("passwd -> /etc/passwd") && !listing.contains("root:x:0:0"), "\(listing)")
+        }
+    }
+
+    @Test("a file made more private than its tree (chmod 600 .env in a 755 tree) is refused; a tree private throughout (umask 077) is not")
+    func privateFilesRefused() throws {
+        try withTemporaryDirectory { dir in
+            let app = dir + "/app"
+            try FileManager.default.createDirectory(atPath: app + "/keys", withIntermediateDirectories: true)
+            chmod(app, 0o755)
+            try "x = 1\n".write(toFile: app + "/app.py", atomically: true, encoding: .utf8)
+            chmod(app + "/app.py", 0o644)
+            try "SECRET=1\n".write(toFile: app + "/.env", atomically: true, encoding: .utf8)
+            chmod(app + "/.env", 0o600)
+            try "k".write(toFile: app + "/keys/id", atomically: true, encoding: .utf8)
+            chmod(app + "/keys/id", 0o644); chmod(app + "/keys", 0o700)
+            let error = #expect(throws: HopError.self) { try SourceArchive.list(root: app, ignore: [], runner: SystemRunner()) }
+            #expect(error?.code == .invalidInput, "\(String(describing: error))")
+            #expect(error?.message.contains(".env") == true && error?.message.contains("keys/") == true, "\(String(describing: error))")
+            // Ignored, they are not read at all.
+            #expect(try SourceArchive.list(root: app, ignore: [".env", "keys/"], runner: SystemRunner()).map(\.path) == ["app.py"])
+            // Group-private in a group-readable tree (umask 027 checkout: 750/640) is refused too.
+            chmod(app, 0o750); chmod(app + "/app.py", 0o640); chmod(app + "/keys", 0o750); chmod(app + "/keys/id", 0o640)
+            let groupError = #expect(throws: HopError.self) { try SourceArchive.list(root: app, ignore: [], runner: SystemRunner()) }
+            #expect(groupError?.message.contains(".env") == true && groupError?.message.contains("keys") == false, "\(String(describing: groupError))")
+            // A tree private throughout says nothing per file.
+            chmod(app, 0o700); chmod(app + "/app.py", 0o600); chmod(app + "/keys", 0o700); chmod(app + "/keys/id", 0o600)
+            #expect(try SourceArchive.list(root: app, ignore: [], runner: SystemRunner()).count == 4)
+        }
+    }
 }

@@ -29,7 +29,7 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
                      domains: ["shop.example.org"])
         let files = try p.files()
         #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/hop-shop-G4-worker@.service",
-                                        "units/hop-shop-G4-wsgi.socket", "units/hop-shop-G4-wsgi@.service"])
+                                        "units/hop-shop-G4-wsgi.socket", "units/hop-shop-G4-wsgi@.service", "units/hop-shop-Net.service"])
         try assertSnapshot(files["units/hop-shop-G4-wsgi.socket"]!, named: "generation-wsgi.socket")
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-wsgi.nginx.conf")
         try assertSnapshot(files["manifest.json"]!, named: "generation-wsgi.manifest.json")
@@ -60,12 +60,33 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
         let files = try p.files()
         #expect(files["units/hop-shop-G4-web@2.service.d/port.conf"] == "# hop: this instance's port\n[Service]\nEnvironment=PORT=20011\n")
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-tcp.nginx.conf")
+        // Each port: a loopback socket in the host's namespace and a proxy into the app's namespace.
+        #expect(try p.units.sockets == ["hop-shop-G4-web-P20010.socket", "hop-shop-G4-web-P20011.socket", "hop-shop-G4-web-P20012.socket"])
+        try assertSnapshot(files["units/hop-shop-G4-web-P20011.socket"]!, named: "generation-tcp-proxy.socket")
+        try assertSnapshot(files["units/hop-shop-G4-web-P20011.service"]!, named: "generation-tcp-proxy.service")
+        try assertSnapshot(files["units/hop-shop-Net.service"]!, named: "generation-network.service")
+        #expect(files["units/hop-shop-G4-web@.service"]!.contains("\nNetworkNamespacePath=/run/netns/\(UnitNames.networkNamespace(app: "shop"))\n"))
     }
 
-    @Test func staticSiteHasNoUnitsAndARoot() throws {
+    @Test func networkAndProxyUnitsPassSystemdVerifyAndScoreLow() throws {
+        let p = plan([AppProcess(name: "web", kind: .web, command: "python app.py")], basePort: 20010)
+        let files = try p.files()
+        let net = "hop-shop-Net.service", socket = "hop-shop-G4-web-P20010.socket", proxy = "hop-shop-G4-web-P20010.service"
+        for name in [net, socket, proxy] {
+            var companions: [String: String] = [:]
+            for other in [net, socket, proxy] where other != name { companions[other] = files["units/" + other]! }
+            let problems = try UnitValidation.verify(unitText: files["units/" + name]!, name: name, companions: companions)
+            #expect(problems.isEmpty, "\(name): \(problems)")
+        }
+        let score = try UnitValidation.exposure(unitText: files["units/" + proxy]!, name: proxy)
+        print("proxy unit exposure: \(score)")
+        #expect(score <= 1.5, "the proxy scores \(score)")
+    }
+
+    @Test func staticSiteHasOnlyItsNetworkUnitAndARoot() throws {
         let p = plan([AppProcess(name: "static", kind: .static, command: "/:.")])
         let files = try p.files()
-        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf"])
+        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/hop-shop-Net.service"])
         #expect(files["nginx-site.conf"]!.contains("root /run/hop/shop/current/app/app;"))
         #expect(!files["nginx-site.conf"]!.contains("upstream"))
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-static.nginx.conf")

@@ -109,7 +109,7 @@ fileprivate func realLauncherOut() throws -> String {
             let (spec, process) = make(out)
             let text = try UnitRenderer.render(spec, process: process, allowJIT: jit)
             let unitName = try UnitRenderer.unitName(app: spec.app, process: process.name, generation: spec.generation)
-            var companions: [String: String] = [:]
+            var companions: [String: String] = [UnitNames.networkUnit(app: spec.app): try UnitRenderer.renderNetwork(app: spec.app)]
             if process.kind == .wsgi {
                 companions[try UnitRenderer.socketUnitName(app: spec.app, process: process.name, generation: spec.generation)] =
                     try UnitRenderer.renderSocket(spec, process: process)
@@ -146,6 +146,7 @@ fileprivate func realLauncherOut() throws -> String {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/hop-blog-g3-web@.service"
         try Data(broken.utf8).write(to: URL(fileURLWithPath: file))
+        try Data(try UnitRenderer.renderNetwork(app: spec.app).utf8).write(to: URL(fileURLWithPath: dir + "/" + UnitNames.networkUnit(app: spec.app)))
         let raw = try SystemRunner().run(Command("systemd-analyze", ["verify", "--man=no", file]))
         #expect(raw.status == 0)
         // …the scan does not.
