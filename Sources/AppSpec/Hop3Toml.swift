@@ -1,7 +1,7 @@
 import HopBasics
 
 /// hop3.toml's sections in the order hints list them.
-public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix"]
+public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix", "volumes"]
 
 /// The keys of the sections whose keys are fixed. `[env]`, `[port]` and `[static]` are keyed by the user
 /// (variable names, process names, URL prefixes) and `[run.workers]` by process names.
@@ -59,6 +59,10 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
     for entry in root.entries {
         guard hop3Sections.contains(entry.key) else {
             throw reader.unknownTopLevel(entry)
+        }
+        if entry.key == "volumes" {
+            document.spec.volumes = try reader.readVolumes(entry)
+            continue
         }
         guard case .table(let table) = entry.node.value else {
             if case .array(let items) = entry.node.value, case .table = items.first?.value {
@@ -232,6 +236,49 @@ struct Hop3Reader {
                                    hint: "write one item per array element, without newlines or control characters")
         }
         return text
+    }
+
+    /// `[[volumes]]`: each `name` (a short lowercase name, unique) and `target` (a relative path in
+    /// the app directory, unique, not inside another volume's target).
+    func readVolumes(_ entry: TOMLEntry) throws -> [Volume] {
+        guard case .array(let items) = entry.node.value, items.allSatisfy({ if case .table = $0.value { return true }; return false }) else {
+            throw HopError.invalid("`volumes` must be an array of tables `[[volumes]]`, found \(entry.node.value.typeName)",
+                                   at: at(entry.keyPosition), hint: "write each volume as `[[volumes]]` with `name` and `target` below it")
+        }
+        var volumes: [Volume] = []
+        for item in items {
+            guard case .table(let table) = item.value else { continue }
+            try checkKeys(table, section: "volumes", allowed: ["name", "target"])
+            guard let nameEntry = table["name"], let targetEntry = table["target"] else {
+                throw HopError.invalid("a `[[volumes]]` entry needs both `name` and `target`", at: at(item.position),
+                                       hint: "e.g. name = \"uploads\" and target = \"data/uploads\"")
+            }
+            let name = try string(nameEntry, in: "volumes")
+            guard let first = name.unicodeScalars.first, ("a"..."z").contains(first), name.utf8.count <= 32,
+                  name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }) else {
+                throw HopError.invalid("the volume name `\(printableScalars(name))` is not a volume name", at: at(nameEntry.node.position),
+                                       hint: "use lowercase letters, digits, `-` and `_`, starting with a letter, at most 32 characters")
+            }
+            var target = try checkRelativePath(try string(targetEntry, in: "volumes"), node: targetEntry.node, what: "the volume target")
+            if let bad = target.first(where: { $0 == ":" || $0 == "%" }) {
+                throw HopError.invalid("the volume target `\(target)` contains `\(bad)`", at: at(targetEntry.node.position),
+                                       hint: "use letters, digits, `.`, `_`, `-` and `/`")
+            }
+            target = target.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+            guard !target.isEmpty else {
+                throw HopError.invalid("the volume target must name a directory inside the app, not the app directory itself",
+                                       at: at(targetEntry.node.position), hint: "e.g. target = \"data\"")
+            }
+            if volumes.contains(where: { $0.name == name }) {
+                throw HopError.invalid("the volume `\(name)` is declared twice", at: at(nameEntry.node.position), hint: "give each volume its own name")
+            }
+            if let other = volumes.first(where: { $0.target == target || $0.target.hasPrefix(target + "/") || target.hasPrefix($0.target + "/") }) {
+                throw HopError.invalid("the volume target `\(target)` overlaps `\(other.target)` (volume `\(other.name)`)",
+                                       at: at(targetEntry.node.position), hint: "give each volume its own directory, none inside another")
+            }
+            volumes.append(Volume(name: name, target: target))
+        }
+        return volumes
     }
 
     func readMetadata(_ table: TOMLTable, into document: inout Hop3Document) throws {
@@ -553,4 +600,9 @@ func editDistance(_ a: String, _ b: String) -> Int {
         previous = current
     }
     return previous[b.count]
+}
+
+/// A value as an error message may show it: control characters escaped, never raw.
+func printableScalars(_ s: String) -> String {
+    s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
 }

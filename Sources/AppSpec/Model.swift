@@ -118,6 +118,9 @@ public struct AppSpec: Sendable, Hashable, Codable {
     /// `[nix]` options: `packages` extra attribute names, `file` the app's own expression.
     public var nixPackages: [String] = []
     public var nixFile: String?
+    /// `[[volumes]]`: directories that outlive every generation, mounted at `target` (relative to the
+    /// app directory) in every process. Optional so build records written before volumes still decode.
+    public var volumes: [Volume]?
 
     public init(name: String, source: MetadataSource, builder: Builder) {
         self.name = name
@@ -130,4 +133,12 @@ public struct EnvVar: Sendable, Hashable, Codable {
     public var name: String
     public var value: String
     public init(_ name: String, _ value: String) { self.name = name; self.value = value }
+}
+
+/// A `[[volumes]]` entry: `name` (the directory hop keeps, `/var/lib/hop-apps/<app>/volumes/<name>`)
+/// and `target` (where the app sees it, relative to the app directory, e.g. `data/uploads`).
+public struct Volume: Sendable, Hashable, Codable {
+    public var name: String
+    public var target: String
+    public init(name: String, target: String) { self.name = name; self.target = target }
 }

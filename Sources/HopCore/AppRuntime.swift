@@ -56,8 +56,10 @@ struct AppRuntime {
         return out
     }
 
-    static func configHash(_ config: [(key: String, value: String)]) -> String {
-        sha256Hex(Data(environmentFileText(config).utf8))
+    /// A keyed digest of the values (see `SecretBox.digest`): a plain hash in hop.db would let
+    /// anyone holding a copy test guesses of a secret.
+    static func configHash(_ config: [(key: String, value: String)], box: SecretBox) -> String {
+        box.digest(Data(environmentFileText(config).utf8))
     }
 
     /// Builds and activates a new generation of `build` unless the serving one already runs the same
@@ -82,7 +84,7 @@ struct AppRuntime {
             }
         }
         let config = try db.config(app: app)
-        let configHash = Self.configHash(config)
+        let configHash = Self.configHash(config, box: try db.secrets())
         if !force, let current, current.buildID == build.id, current.scale == scale, current.configHash == configHash,
            (try? activator.unitProblem(current, GenerationManifest.read(storePath: current.storePath))) == .some(nil) {
             return (current, true)

@@ -107,6 +107,16 @@ public struct BuildPipeline: Sendable {
         plan.processes = processCommands(spec)
         plan.beforeBuild = spec.build.beforeBuild + (spec.hooks["prebuild"].map { [$0] } ?? [])
         plan.buildCommands = spec.build.build + (spec.hooks["postbuild"].map { [$0] } ?? [])
+        // Each volume needs a mount point in the (read-only) build output: systemd bind-mounts the
+        // volume there, and must never create a directory in the store itself. Made last, after the
+        // app's own build steps; a file in the way fails the build.
+        if spec.build.builder == .nix, !(spec.volumes ?? []).isEmpty {
+            throw HopError.invalid("`[[volumes]]` needs a mount point in the build output, which hop cannot add to a `[nix] file` build",
+                                   hint: "create the target directories in your derivation's $out/app, or use another builder")
+        }
+        for v in spec.volumes ?? [] {
+            plan.buildCommands.append("if [ -e '\(v.target)' ] && [ ! -d '\(v.target)' ]; then echo \"hop: the volume target '\(v.target)' is a file in the app; a volume needs a directory there\" >&2; exit 1; fi; mkdir -p '\(v.target)'")
+        }
         plan.env = spec.env
         plan.goBinary = spec.build.builder == .go ? spec.name : nil
         plan.nixFile = spec.nixFile

@@ -440,6 +440,10 @@ public struct Operations: Sendable {
         for (k, v) in set {
             try Self.checkConfigKey(k)
             guard !v.contains("\0") else { throw HopError.invalid("the value of \(k) contains a NUL byte") }
+            guard k.utf8.count + 1 + v.utf8.count < Self.maxConfigAssignmentBytes else {
+                throw HopError.invalid("\(k)=… is \(k.utf8.count + 1 + v.utf8.count) bytes; one variable may have at most \(Self.maxConfigAssignmentBytes - 1)",
+                                       hint: "the kernel refuses to start a process with a longer environment string (MAX_ARG_STRLEN); keep large data in a file or a volume")
+            }
             guard seen.insert(k).inserted else { throw HopError.invalid("\(k) is given twice") }
         }
         for k in unset { try Self.checkConfigKey(k) }
@@ -482,6 +486,9 @@ public struct Operations: Sendable {
     /// The most config (keys and values) an app may have: its processes get it as environment,
     /// and the kernel refuses an exec whose arguments and environment pass 2 MiB.
     public static let maxConfigBytes = 512 * 1024
+    /// One `KEY=value` string with its NUL: the kernel's MAX_ARG_STRLEN (32 pages), past which
+    /// execve fails with E2BIG ("Argument list too long") however small the rest is.
+    public static let maxConfigAssignmentBytes = 128 * 1024
 
     static func checkWatch(_ watch: Double) throws {
         guard watch >= 0, watch <= 3600 else { throw HopError.invalid("--watch \(watch) is not between 0 and 3600 seconds") }
@@ -592,9 +599,9 @@ public struct Operations: Sendable {
                 let network = UnitNames.networkUnit(app: app)
                 var props = ["Requires=\(network)", "After=\(network)",
                              "NetworkNamespacePath=\(UnitNames.networkNamespacePath(app: app))",
-                             "DynamicUser=yes", "User=\(UnitNames.user(app: app))", "PrivateUsers=yes",
-                             "StateDirectory=\(UnitNames.stateDirectory(app: app))", "UMask=0077",
+                             "UMask=0077",
                              "EnvironmentFile=-\(rt.envFile(app, g.number))", "WorkingDirectory=\(g.appPath)/app"]
+                props += try UnitRenderer.identitySettings(app: app, outPath: g.appPath, volumes: spec?.volumes ?? [])
                 props += UnitRenderer.hardening(allowJIT: spec?.build.builder == .node)
                 props += UnitRenderer.limitSettings(try UnitRenderer.checkedLimits(spec?.limits ?? Limits()))
                 var args = ["--unit=\(unit)", "--wait", "--pipe", "--quiet", "--collect", "--service-type=exec"]

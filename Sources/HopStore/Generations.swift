@@ -139,17 +139,22 @@ extension HopDatabase {
 
     // MARK: Config
 
-    /// The app's config values, sorted by key.
+    /// The app's config values, sorted by key (decrypted: they are stored sealed, see `SecretBox`).
     public func config(app: String) throws -> [(key: String, value: String)] {
-        try db.read { conn in
+        let rows = try db.read { conn in
             try conn.prepare("SELECT key, value FROM config WHERE app = ? ORDER BY key").rows([.text(app)]) { (try $0.text(0), try $0.text(1)) }
         }
+        guard !rows.isEmpty else { return [] }
+        let box = try secrets()
+        return try rows.map { ($0.0, try box.open($0.1, context: Self.configContext(app: app, key: $0.0))) }
     }
 
-    /// Sets and unsets keys in one transaction.
+    /// Sets and unsets keys in one transaction; values are sealed before they reach SQLite.
     public func updateConfig(app: String, set: [(String, String)], unset: [String]) throws {
+        let box = set.isEmpty ? nil : try secrets()
+        let sealed = try set.map { ($0.0, try box!.seal($0.1, context: Self.configContext(app: app, key: $0.0))) }
         try db.transaction { conn in
-            for (k, v) in set {
+            for (k, v) in sealed {
                 try conn.prepare("INSERT INTO config (app, key, value) VALUES (?, ?, ?) ON CONFLICT (app, key) DO UPDATE SET value = excluded.value")
                     .run([.text(app), .text(k), .text(v)])
             }
@@ -157,6 +162,27 @@ extension HopDatabase {
                 try conn.prepare("DELETE FROM config WHERE app = ? AND key = ?").run([.text(app), .text(k)])
             }
         }
+    }
+
+    static func configContext(app: String, key: String) -> String { "config\u{0}\(app)\u{0}\(key)" }
+
+    /// Seals config values written before secrets were encrypted, then checkpoints the WAL so no
+    /// plaintext stays in it (secure_delete zeroes what the update frees).
+    func sealLegacyConfig() throws {
+        let legacy = try db.read { conn in
+            try conn.prepare("SELECT app, key, value FROM config WHERE value NOT LIKE 'enc1:%'").rows([]) {
+                (try $0.text(0), try $0.text(1), try $0.text(2))
+            }
+        }
+        guard !legacy.isEmpty else { return }
+        let box = try secrets()
+        try db.transaction { conn in
+            for (app, key, value) in legacy {
+                try conn.prepare("UPDATE config SET value = ? WHERE app = ? AND key = ?")
+                    .run([.text(try box.seal(value, context: Self.configContext(app: app, key: key))), .text(app), .text(key)])
+            }
+        }
+        try db.checkpoint()
     }
 }
 

@@ -41,6 +41,12 @@ public final class HopDatabase: Sendable {
         }
         db = try Database(path: path)
         try Migrations.apply(to: db)
+        try sealLegacyConfig()
+    }
+
+    /// The key that seals this database's secrets: `secrets.key` beside it (created on first use).
+    public func secrets() throws -> SecretBox {
+        try SecretBox.load(directory: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
     }
 
     // MARK: Builds

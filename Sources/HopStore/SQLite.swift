@@ -70,6 +70,8 @@ final class Database: @unchecked Sendable {
                                hint: "put hop's state directory on a local filesystem")
             }
             try conn.execute("PRAGMA foreign_keys=ON")
+            // Freed content is zeroed, so an overwritten or deleted secret leaves no trace in the file.
+            try conn.execute("PRAGMA secure_delete=ON")
         } catch {
             sqlite3_close_v2(db)
             throw error
@@ -85,6 +87,11 @@ final class Database: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body(Connection(handle: handle, path: path))
+    }
+
+    /// Copies the WAL into the database and truncates it to zero bytes.
+    func checkpoint() throws {
+        try execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     /// Runs one SQL text (several statements allowed), outside any explicit transaction.

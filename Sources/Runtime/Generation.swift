@@ -110,11 +110,13 @@ public struct GenerationPlan: Sendable {
 
     public var generationSpec: GenerationSpec {
         let served = servedDirectories
-        return GenerationSpec(app: app, generation: number, outPath: appPath, processes: runtimeProcesses,
-                              environmentFile: environmentFile, limits: spec.limits, upstream: upstream,
-                              socketPath: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
-                              domains: serverNames, staticPaths: served.prefixes,
-                              siteRoot: webProcess == nil ? served.root : nil, listenPort: listenPort)
+        var gs = GenerationSpec(app: app, generation: number, outPath: appPath, processes: runtimeProcesses,
+                                environmentFile: environmentFile, limits: spec.limits, upstream: upstream,
+                                socketPath: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
+                                domains: serverNames, staticPaths: served.prefixes,
+                                siteRoot: webProcess == nil ? served.root : nil, listenPort: listenPort)
+        gs.volumes = spec.volumes ?? []
+        return gs
     }
 
     /// Instance unit names of every process, in start order (workers before web).

@@ -48,6 +48,8 @@ public struct GenerationSpec: Sendable, Hashable {
     public var clientMaxBodySize: String
     /// nginx listen port (80 on a real host; a high port in tests).
     public var listenPort: Int
+    /// `[[volumes]]`, mounted into every process.
+    public var volumes: [Volume] = []
 
     public init(app: String, generation: Int, outPath: String, processes: [RuntimeProcess], environmentFile: String,
                 limits: Limits = Limits(), upstream: Upstream, socketPath: String? = nil, domains: [String] = [],

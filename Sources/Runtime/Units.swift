@@ -129,10 +129,7 @@ public enum UnitRenderer {
         unit.append("")
         unit.append("# Identity and writable places: one dynamic user for every process, generation and `hop run` of")
         unit.append("# the app, state in \(UnitNames.stateRoot)/\(spec.app).")
-        unit.append("DynamicUser=yes")
-        unit.append("User=" + UnitNames.user(app: spec.app))
-        unit.append("PrivateUsers=yes")
-        unit.append("StateDirectory=\(UnitNames.stateDirectory(app: spec.app))")
+        unit += try identitySettings(app: spec.app, outPath: spec.outPath, volumes: spec.volumes)
         unit.append("RuntimeDirectory=" + runtimeDirectory)
         unit.append("UMask=0077")
         unit.append("")
@@ -319,6 +316,32 @@ public enum UnitRenderer {
             throw HopError.invalid("the socket path `\(socketPath)` is longer than the 107 bytes a unix socket path holds",
                                    hint: "use a shorter app name")
         }
+    }
+
+    /// The app's state directory and its volumes (`/var/lib/hop-apps/<app>/volumes/<name>`, made and
+    /// owned by systemd for the app's user, the `volumes` directory itself root's), each volume
+    /// bind-mounted read-write at its target in the app directory (a mount point the build made).
+    /// `STATE_DIRECTORY` stays the one state directory (systemd would list every directory).
+    public static func identitySettings(app: String, outPath: String, volumes: [Volume]) throws -> [String] {
+        try checkApp(app)
+        var state = [UnitNames.stateDirectory(app: app)]
+        var lines: [String] = []
+        for v in volumes {
+            guard v.name.utf8.count <= 32, let first = v.name.unicodeScalars.first, lowerLetters.contains(first),
+                  v.name.unicodeScalars.allSatisfy({ lowerAlnum.union(["-", "_"]).contains($0) }) else {
+                throw HopError.invalid("`\(printable(v.name))` is not a volume name")
+            }
+            let source = UnitNames.stateRoot + "/\(app)/volumes/\(v.name)"
+            let target = outPath + "/app/" + v.target
+            try checkPath(target, what: "the target of volume `\(v.name)`")
+            guard !target.contains(":") else { throw HopError.invalid("the target of volume `\(v.name)` contains `:`") }
+            state.append(UnitNames.stateDirectory(app: app) + "/volumes/\(v.name)")
+            lines.append("BindPaths=" + escapeSpecifiers(source + ":" + target))
+        }
+        var out = ["DynamicUser=yes", "User=" + UnitNames.user(app: app), "PrivateUsers=yes",
+                   "StateDirectory=" + state.joined(separator: " ")]
+        if !volumes.isEmpty { out.append("Environment=STATE_DIRECTORY=\(UnitNames.stateRoot)/\(app)") }
+        return out + lines
     }
 
     /// What every unit of an app runs under (and `hop run` too): nothing from the host but what a

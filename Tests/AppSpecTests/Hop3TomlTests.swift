@@ -106,6 +106,29 @@ struct Hop3TomlTests {
         #expect(spec.env.isEmpty && spec.ports.isEmpty && spec.domains.isEmpty)
     }
 
+    @Test func volumesAreReadAndChecked() throws {
+        let spec = try parseHop3Toml("[build]\nbuilder = \"python\"\n[[volumes]]\nname = \"uploads\"\ntarget = \"./data/uploads/\"\n[[volumes]]\nname = \"cache\"\ntarget = \"cache\"\n",
+                                     file: "hop3.toml", appName: "blog")
+        #expect(spec.volumes == [Volume(name: "uploads", target: "data/uploads"), Volume(name: "cache", target: "cache")])
+        let cases: [(String, String, String)] = [
+            ("name = \"a\"\ntarget = \"../x\"", "hop3.toml:5:", "`..`"),
+            ("name = \"a\"\ntarget = \"/proc\"", "hop3.toml:5:", "absolute"),
+            ("name = \"a\"\ntarget = \"x\\ny\"", "hop3.toml:5:", "control character"),
+            ("name = \"A b\"\ntarget = \"x\"", "hop3.toml:4:", "not a volume name"),
+            ("name = \"a\"\ntarget = \"x%y\"", "hop3.toml:5:", "`%`"),
+            ("name = \"a\"", "hop3.toml:3:", "needs both"),
+            ("name = \"a\"\ntarget = \"x\"\nsize = 3", "hop3.toml:6:", "size"),
+            ("name = \"a\"\ntarget = \"x\"\n[[volumes]]\nname = \"a\"\ntarget = \"y\"", "hop3.toml:7:", "twice"),
+            ("name = \"a\"\ntarget = \"x\"\n[[volumes]]\nname = \"b\"\ntarget = \"x/y\"", "hop3.toml:8:", "overlaps"),
+        ]
+        for (body, location, message) in cases {
+            let text = "[build]\nbuilder = \"python\"\n[[volumes]]\n" + body + "\n"
+            let error = #expect(throws: HopError.self) { try parseHop3Toml(text, file: "hop3.toml", appName: "blog") }
+            #expect(error?.code == .invalidInput && "\(error!)".contains(location) && error!.message.contains(message), "\(body): \(String(describing: error))")
+        }
+        #expect(throws: HopError.self) { try parseHop3Toml("volumes = 3\n", file: "hop3.toml", appName: "blog") }
+    }
+
     @Test func portSubtablesAndWorkerSections() throws {
         let spec = try parseHop3Toml("""
         [build]

@@ -274,6 +274,37 @@ struct IsolationIntegrationTests {
         }
     }
 
+    @Test("config at hop's limits reaches the app (four 120 KiB values start for real); a value with a newline is shown escaped; a zero-length hop.db is an error, not an empty host")
+    func configLimitsAndDisplay() throws {
+        try #require(deployHost.ready)
+        let app = "it-cfg"
+        #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0"]).status == 0)
+        let big = String(repeating: "x", count: 120 * 1024)
+        let set = try hopEnv(["config", "set", app, "A=\(big)", "B=\(big)", "C=\(big)", "D=\(big)", "--watch", "0"])
+        #expect(set.status == 0, "\(set.stderr.suffix(500))")
+        #expect(fetch(app).status == 200)
+        let seen = try hopEnv(["run", app, "--", "python3", "-c", "import os; print(sum(len(os.environ[k]) for k in 'ABCD'))"])
+        #expect(seen.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(4 * 120 * 1024)", "\(seen.stdout) \(seen.stderr)")
+        // (One variable past the kernel's per-string limit cannot even be passed to the CLI as an
+        // argument — the same limit; the operation's refusal is tested in ConfigTests and over the API.)
+        #expect(try hopEnv(["config", "unset", app, "A", "B", "C", "D", "--watch", "0"]).status == 0)
+        #expect(try hopEnv(["config", "set", app, "NOTE=line one\nEVIL=1", "--watch", "0"]).status == 0)
+        let shown = try hopEnv(["config", app])
+        #expect(shown.status == 0)
+        let lines = shown.stdout.split(separator: "\n").map(String.init)
+        #expect(!lines.contains { $0.hasPrefix("EVIL") }, "a newline in a value reads as a second key: \(shown.stdout)")
+        #expect(shown.stdout.contains("\\n"), "\(shown.stdout)")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        try withTemporaryDirectory { dir in
+            let home = dir + "/home"
+            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: home + "/hop.db", contents: Data()))
+            let apps = try hopEnv(["apps"], ["HOP_HOME": home])
+            #expect(apps.status != 0 && apps.stderr.contains("0 bytes"), "\(apps.status) \(apps.stderr)")
+            #expect((try FileManager.default.attributesOfItem(atPath: home + "/hop.db")[.size] as? Int) == 0, "the empty database was replaced")
+        }
+    }
+
     @Test("an app that binds 0.0.0.0:$PORT listens on the host's loopback only: ss shows no app port on another address, a second network namespace (veth) cannot reach it, another app can neither connect to it nor take it")
     func networkIsolation() throws {
         try #require(deployHost.ready)

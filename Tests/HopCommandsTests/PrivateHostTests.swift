@@ -42,9 +42,16 @@ struct PrivateHostTests {
             let name = try UnitRenderer.unitName(app: "hosttest", process: "web", generation: 1)
             let unitDir = try host.unitDirectory()
             try unit.write(toFile: unitDir + "/" + name, atomically: true, encoding: .utf8)
+            // The app's network namespace and the loopback proxy nginx would reach it through.
+            try UnitRenderer.renderNetwork(app: "hosttest").write(toFile: unitDir + "/" + UnitNames.networkUnit(app: "hosttest"), atomically: true, encoding: .utf8)
+            let proxy = try UnitRenderer.proxyName(app: "hosttest", process: "web", generation: 1, port: port)
+            try UnitRenderer.renderProxySocket(app: "hosttest", process: "web", generation: 1, port: port)
+                .write(toFile: unitDir + "/" + proxy + ".socket", atomically: true, encoding: .utf8)
+            try UnitRenderer.renderProxyService(app: "hosttest", process: "web", generation: 1, port: port)
+                .write(toFile: unitDir + "/" + proxy + ".service", atomically: true, encoding: .utf8)
             let instance = name.replacingOccurrences(of: "@.service", with: "@1.service")
             #expect(try host.systemctl(["daemon-reload"]).succeeded)
-            let start = try host.systemctl(["start", instance])
+            let start = try host.systemctl(["start", proxy + ".socket", instance])
             #expect(start.succeeded, "\(start.stderrText)")
             var body = ""
             for _ in 0..<50 {

@@ -24,6 +24,12 @@ import HopTestSupport
             // Values never enter the audit log; keys do.
             let audit = try ops.audit()
             #expect(audit.count == 1 && audit[0].detail.contains("SMALL") && !audit[0].detail.contains("\"1\""))
+            // One variable past the kernel's per-string limit, though the whole config would fit.
+            let long = String(repeating: "y", count: Operations.maxConfigAssignmentBytes - "LONG=".utf8.count)
+            #expect(performing: { try ops.changeConfig(app: "blog", set: [("LONG", long)], unset: []) },
+                    throws: { ($0 as? HopError)?.code == .invalidInput && ($0 as? HopError)?.message.contains("one variable") == true })
+            _ = try ops.changeConfig(app: "blog", set: [("LONG", String(long.dropLast()))], unset: [])
+            _ = try ops.changeConfig(app: "blog", set: [], unset: ["LONG"])
         }
     }
 }

@@ -136,6 +136,24 @@ import HopTestSupport
         }
     }
 
+    @Test("a config value past the kernel's per-variable limit is refused over the API (400) and nothing changes")
+    func configValueTooLongForTheKernel() async throws {
+        try await withFixture { f, router in
+            let app = Application(router: router)
+            try await app.test(.router) { client in
+                let headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(f.tokens["admin"]!)"]
+                let long = String(repeating: "y", count: Operations.maxConfigAssignmentBytes - "BIG=".utf8.count)
+                let status = try await client.execute(uri: "/api/apps/blog/config", method: .patch, headers: headers,
+                                                      body: ByteBuffer(string: "{\"set\": {\"BIG\": \"\(long)\"}}")) { $0.status }
+                #expect(status == .badRequest)
+                let fits = try await client.execute(uri: "/api/apps/blog/config", method: .patch, headers: headers,
+                                                    body: ByteBuffer(string: "{\"set\": {\"BIG\": \"\(long.dropLast())\"}}")) { $0.status }
+                #expect(fits == .ok)
+            }
+            #expect(try Operations(HopContext(home: f.home)).config(app: "blog")["BIG"]?.utf8.count == Operations.maxConfigAssignmentBytes - "BIG=".utf8.count - 1)
+        }
+    }
+
     @Test func openAPIDocumentSnapshot() throws {
         try assertSnapshot(OpenAPIDocument.json, named: "openapi.json")
         // Every route is documented, with its permission.

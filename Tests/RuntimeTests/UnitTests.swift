@@ -46,8 +46,9 @@ fileprivate func workerSpec(out: String = fakeOut) -> (GenerationSpec, RuntimePr
     limits.memory = "512M"
     limits.cpu = "50%"
     limits.processes = 64
-    let spec = GenerationSpec(app: "blog", generation: 3, outPath: out, processes: [worker],
+    var spec = GenerationSpec(app: "blog", generation: 3, outPath: out, processes: [worker],
                               environmentFile: "/var/lib/hop/env/blog.env", limits: limits, upstream: .tcp(port: 8003))
+    spec.volumes = [Volume(name: "uploads", target: "data/uploads"), Volume(name: "cache", target: "cache")]
     return (spec, worker)
 }
 
