@@ -65,7 +65,8 @@ struct DataIntegrationTests {
         }
         #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
         visit("the first deploy"); visit("a second visit")
-        let file = hostPath("/var/lib/private/hop-apps/\(app)/volumes/uploads/visits")
+        // Through the host's /proc/PID/root: recomputed after `host up`, which starts a new PID 1.
+        var file: String { hostPath("/var/lib/private/hop-apps/\(app)/volumes/uploads/visits") }
         #expect(FileManager.default.fileExists(atPath: file), "the volume lives in /var/lib/hop-apps/\(app)/volumes/uploads")
         var st = stat(), parent = stat()
         #expect(lstat(hostPath("/var/lib/private/hop-apps/\(app)/volumes/uploads"), &st) == 0 && st.st_uid != 0, "the volume is the app user's")

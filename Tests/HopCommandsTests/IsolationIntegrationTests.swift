@@ -299,6 +299,8 @@ struct IsolationIntegrationTests {
             let home = dir + "/home"
             try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
             #expect(FileManager.default.createFile(atPath: home + "/hop.db", contents: Data()))
+            // Truncated a while ago (a file created this instant may be another hop's new database).
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: home + "/hop.db")
             let apps = try hopEnv(["apps"], ["HOP_HOME": home])
             #expect(apps.status != 0 && apps.stderr.contains("0 bytes"), "\(apps.status) \(apps.stderr)")
             #expect((try FileManager.default.attributesOfItem(atPath: home + "/hop.db")[.size] as? Int) == 0, "the empty database was replaced")
