@@ -1,7 +1,7 @@
 import HopBasics
 
 /// hop3.toml's sections in the order hints list them.
-public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix", "volumes"]
+public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix", "volumes", "addons"]
 
 /// The keys of the sections whose keys are fixed. `[env]`, `[port]` and `[static]` are keyed by the user
 /// (variable names, process names, URL prefixes) and `[run.workers]` by process names.
@@ -62,6 +62,10 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
         }
         if entry.key == "volumes" {
             document.spec.volumes = try reader.readVolumes(entry)
+            continue
+        }
+        if entry.key == "addons" {
+            document.spec.addons = try reader.readAddons(entry)
             continue
         }
         guard case .table(let table) = entry.node.value else {
@@ -279,6 +283,57 @@ struct Hop3Reader {
             volumes.append(Volume(name: name, target: target))
         }
         return volumes
+    }
+
+    /// `[[addons]]`: `type` (postgres; `postgresql` is the same), optional `name` (an addon name) and
+    /// `extensions` (PostgreSQL extension names). Names are unique.
+    func readAddons(_ entry: TOMLEntry) throws -> [AddonDeclaration] {
+        guard case .array(let items) = entry.node.value, items.allSatisfy({ if case .table = $0.value { return true }; return false }) else {
+            throw HopError.invalid("`addons` must be an array of tables `[[addons]]`, found \(entry.node.value.typeName)",
+                                   at: at(entry.keyPosition), hint: "write each addon as `[[addons]]` with `type` (and `name`) below it")
+        }
+        var out: [AddonDeclaration] = []
+        for item in items {
+            guard case .table(let table) = item.value else { continue }
+            try checkKeys(table, section: "addons", allowed: ["type", "name", "extensions"])
+            guard let typeEntry = table["type"] else {
+                throw HopError.invalid("an `[[addons]]` entry needs a `type`", at: at(item.position), hint: "e.g. type = \"postgres\"")
+            }
+            var type = try string(typeEntry, in: "addons")
+            if type == "postgresql" { type = "postgres" }
+            guard type == "postgres" else {
+                throw HopError.invalid("`\(printableScalars(type))` is not an addon type hop provides", at: at(typeEntry.node.position),
+                                       hint: "hop provides: postgres")
+            }
+            var name: String?
+            if let n = table["name"] {
+                let value = try string(n, in: "addons")
+                let ok = value.utf8.count <= 40 && value.first.map { $0.isASCII && $0.isLowercase } == true && !value.hasSuffix("-")
+                    && value.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" } && value != "postgres"
+                    && !value.hasPrefix("template")
+                guard ok else {
+                    throw HopError.invalid("`\(printableScalars(value))` is not an addon name", at: at(n.node.position),
+                                           hint: "use lowercase letters, digits and `-`, starting with a letter, at most 40 characters")
+                }
+                name = value
+            }
+            var extensions: [String] = []
+            if let e = table["extensions"] {
+                for (value, node) in try stringArray(e, in: "addons") {
+                    guard !value.isEmpty, value.utf8.count <= 63, value.first.map({ $0.isASCII && $0.isLowercase }) == true,
+                          value.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "_" || $0 == "-" }) else {
+                        throw HopError.invalid("`\(printableScalars(value))` is not a PostgreSQL extension name", at: at(node.position),
+                                               hint: "e.g. pg_trgm, hstore, citext, pgcrypto")
+                    }
+                    extensions.append(value)
+                }
+            }
+            if let name, out.contains(where: { $0.name == name }) {
+                throw HopError.invalid("the addon `\(name)` is declared twice", at: at(table["name"]!.node.position), hint: "give each addon its own name")
+            }
+            out.append(AddonDeclaration(type: type, name: name, extensions: extensions))
+        }
+        return out
     }
 
     func readMetadata(_ table: TOMLTable, into document: inout Hop3Document) throws {

@@ -121,6 +121,8 @@ public struct AppSpec: Sendable, Hashable, Codable {
     /// `[[volumes]]`: directories that outlive every generation, mounted at `target` (relative to the
     /// app directory) in every process. Optional so build records written before volumes still decode.
     public var volumes: [Volume]?
+    /// `[[addons]]`: backing services provisioned on the first deploy and attached to the app.
+    public var addons: [AddonDeclaration]?
 
     public init(name: String, source: MetadataSource, builder: Builder) {
         self.name = name
@@ -141,4 +143,13 @@ public struct Volume: Sendable, Hashable, Codable {
     public var name: String
     public var target: String
     public init(name: String, target: String) { self.name = name; self.target = target }
+}
+
+/// An `[[addons]]` entry: `type` (`postgres`), `name` (the addon; default `<app>-<type>`) and, for
+/// PostgreSQL, `extensions` created in its database.
+public struct AddonDeclaration: Sendable, Hashable, Codable {
+    public var type: String
+    public var name: String?
+    public var extensions: [String]
+    public init(type: String, name: String?, extensions: [String] = []) { self.type = type; self.name = name; self.extensions = extensions }
 }

@@ -346,6 +346,7 @@ func execReplacing(_ command: Command) throws -> Never {
     }
     let args = [path] + command.arguments
     let cargs = args.map { strdup($0) } + [nil]
+    for (k, v) in command.environment { if let v { setenv(k, v, 1) } else { unsetenv(k) } }
     execv(path, cargs)
     throw HopError(.environment, "could not run \(path): \(String(cString: strerror(errno)))")
 }

@@ -148,8 +148,10 @@ public struct Operations: Sendable {
                 _ = try Self.checkedApp(spec.name)
                 planned = spec.name
                 if let db = try ctx.existingDatabase() { try checkDomains(app: spec.name, spec: spec, db: db) }
+                try checkDeclaredAddons(app: spec.name, spec: spec, db: try ctx.existingDatabase())
             } else if let id = r.build, let db = try ctx.existingDatabase(), let b = try db.build(id: id) {
                 try checkDomains(app: b.app, spec: try b.spec(), db: db)
+                try checkDeclaredAddons(app: b.app, spec: try b.spec(), db: db)
             }
             // Where it will run is checked next: no build is recorded for a deploy that cannot happen.
             let host = try ctx.serviceHost()
@@ -178,6 +180,7 @@ public struct Operations: Sendable {
                 if case .serving = step { progress(ProgressEvent(phase: "url", message: url)) }
                 inner(step)
             }
+            try provisionDeclaredAddons(app: record.app, spec: try record.spec(), db: db, host: host)
             let result = try runtime.rollout(build: record, watch: r.watch, force: r.force)
             let g = result.generation
             return DeployResult(app: g.app, generation: g.number, build: record.id, status: g.status.rawValue, scale: g.scale,
@@ -546,6 +549,16 @@ public struct Operations: Sendable {
                 try? FileManager.default.removeItem(atPath: dir + "/" + name)
             }
             try rt.db.forgetApp(app, config: purge)
+            if purge {
+                // Its addons go with it, unless another app uses them too.
+                for at in try rt.db.attachments(app: app) {
+                    try rt.db.detach(app: app, addon: at.addon)
+                    if try rt.db.attachments(addon: at.addon).isEmpty {
+                        try AddonServers(ctx: ctx, db: rt.db, host: rt.host).drop(at.addon)
+                        try rt.db.removeAddon(at.addon)
+                    }
+                }
+            }
             if purge, FileManager.default.fileExists(atPath: rt.home.apps + "/\(app)/state-claimed") {
                 for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: rt.host.path(d)) }
                 unlink(rt.home.apps + "/\(app)/state-claimed")
@@ -632,6 +645,13 @@ public struct Operations: Sendable {
             // A fresh host has none of the apps' runtime state: bring every serving generation back.
             var restored: [String] = [], failed: [String: String] = [:]
             if let db = try ctx.existingDatabase() {
+                // Addon servers first: the apps restored next connect to them.
+                if try !db.addons().isEmpty {
+                    do { try AddonServers(ctx: ctx, db: db, host: service).ensurePostgres(); restored.append("postgres") } catch let e as HopError {
+                        failed["postgres"] = e.message
+                        ctx.warn("hop's PostgreSQL server did not come back: \(e.message)")
+                    }
+                }
                 let rt = try AppRuntime(ctx, db: db, host: service)
                 for app in try rt.db.deployedApps() {
                     let lock = try rt.lock(app)

@@ -14,6 +14,7 @@ enum Migrations {
         Migration(version: 1, sql: schemaV1),
         Migration(version: 2, sql: schemaV2),
         Migration(version: 3, sql: schemaV3),
+        Migration(version: 4, sql: schemaV4),
     ]
 
     /// The schema version this build of hop knows.
@@ -207,4 +208,22 @@ private let schemaV3 = """
         prev_hash TEXT NOT NULL,
         hash      TEXT NOT NULL
     );
+    """
+
+/// Schema v4: addons (backing services: a database and role on hop's PostgreSQL server, say) and
+/// which apps they are attached to. `secret` is sealed (`SecretBox`), never plaintext.
+private let schemaV4 = """
+    CREATE TABLE addons (
+        name       TEXT PRIMARY KEY,
+        type       TEXT NOT NULL,
+        secret     TEXT NOT NULL,
+        extensions TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE attachments (
+        app        TEXT NOT NULL,
+        addon      TEXT NOT NULL REFERENCES addons (name),
+        prefix     TEXT NOT NULL,
+        PRIMARY KEY (app, addon)
+    ) WITHOUT ROWID;
     """

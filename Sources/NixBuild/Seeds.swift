@@ -7,6 +7,8 @@ import Glibc
 /// A toolchain imported from the host into the store, content-addressed, for air-gapped builds.
 public enum SeedKind: String, Sendable, CaseIterable, Codable {
     case busybox, patchelf, python, node, go
+    /// Backing services (addons): Debian's PostgreSQL 15 server and clients.
+    case postgres
 
     /// Seeds every build needs, whatever the builder.
     public static let base: [SeedKind] = [.busybox, .patchelf]
@@ -39,6 +41,7 @@ public struct SeedImporter: Sendable {
         case .python: return "/usr/bin/python3.11"
         case .node: return "/usr/bin/node"
         case .go: return "/usr/lib/go-1.19/bin/go"
+        case .postgres: return "/usr/lib/postgresql/15/bin/postgres"
         }
     }
 
@@ -46,7 +49,7 @@ public struct SeedImporter: Sendable {
         let exe = hostExecutable(kind, from: from)
         guard FileManager.default.isExecutableFile(atPath: exe) else {
             throw HopError(.environment, "cannot import the \(kind.rawValue) seed: \(exe) is not an executable",
-                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go) or pass --from PATH")
+                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, postgresql-15) or pass --from PATH")
         }
         let version = try detectVersion(kind, exe: exe)
         let stage = scratch + "/hop-seed-\(kind.rawValue)-\(version)"
@@ -88,6 +91,23 @@ public struct SeedImporter: Sendable {
                 try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + b, withDestinationPath: "../share/go/bin/" + b)
             }
             elfs = try elfFiles(under: stage + "/share/go/bin") + elfFiles(under: stage + "/share/go/pkg/tool")
+        case .postgres:
+            // Debian's layout, relative to the prefix: PostgreSQL finds its share directory (and
+            // extensions) from its own binary's path, so lib/postgresql/15/bin and
+            // share/postgresql/15 keep their relative places. JIT (LLVM, 100 MB) is left out.
+            let base = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent().path
+            let major = String(version.split(separator: ".")[0])
+            let root = stage + "/lib/postgresql/\(major)"
+            try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+            for tool in ["postgres", "initdb", "pg_ctl", "psql", "pg_dump", "pg_restore", "pg_isready", "createdb"] {
+                try copy(base + "/bin/" + tool, to: root + "/bin/" + tool)
+                try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + tool, withDestinationPath: "../lib/postgresql/\(major)/bin/" + tool)
+            }
+            try copyTree(base + "/lib", to: root + "/lib", drop: ["bitcode", "pgxs"])
+            for jit in ["llvmjit.so", "llvmjit_types.bc"] { try? FileManager.default.removeItem(atPath: root + "/lib/" + jit) }
+            try FileManager.default.createDirectory(atPath: stage + "/share/postgresql", withIntermediateDirectories: true)
+            try copyTree("/usr/share/postgresql/\(major)", to: stage + "/share/postgresql/\(major)", drop: ["man"])
+            elfs = try elfFiles(under: root + "/bin") + elfFiles(under: root + "/lib")
         }
         if !elfs.isEmpty { try stageLibraries(of: elfs, into: stage + "/lib") }
         let storePath = try nix.addFixed(stage, recursive: true)
@@ -103,6 +123,7 @@ public struct SeedImporter: Sendable {
         case .python: cmd = Command(exe, ["-I", "-c", "import platform; print(platform.python_version())"])
         case .node: cmd = Command(exe, ["--version"])
         case .go: cmd = Command(exe, ["env", "GOVERSION"])
+        case .postgres: cmd = Command(exe, ["--version"])
         }
         let r = try runner.run(cmd)
         let text = r.stdoutText + r.stderrText

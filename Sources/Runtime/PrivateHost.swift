@@ -59,6 +59,11 @@ public struct PrivateHost: Sendable {
         inner += "mkdir -p -m 0700 /var/lib/private && mkdir -p /var/lib/hop-apps /var/lib/private/hop-apps && "
         inner += "mount --bind \(shellQuote(appState))/public /var/lib/hop-apps && "
         inner += "mount --bind \(shellQuote(appState))/private /var/lib/private/hop-apps && "
+        // Addon servers' data (PostgreSQL's cluster…) likewise.
+        inner += "mkdir -p \(shellQuote(appState))/addons-public \(shellQuote(appState))/addons-private && chmod 0700 \(shellQuote(appState))/addons-private && "
+        inner += "mkdir -p /var/lib/hop-addons /var/lib/private/hop-addons && "
+        inner += "mount --bind \(shellQuote(appState))/addons-public /var/lib/hop-addons && "
+        inner += "mount --bind \(shellQuote(appState))/addons-private /var/lib/private/hop-addons && "
         let hidden = shared.filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
         // A tmpfs on /mnt (private to the namespace) holds the bind mounts while /tmp and /run
         // are replaced; nothing is written to the host's /mnt.

@@ -431,7 +431,7 @@ public enum UnitRenderer {
     }
 
     /// A value as an error message may show it: control characters as `\u{…}`, never raw.
-    static func printable(_ s: String) -> String {
+    public static func printable(_ s: String) -> String {
         s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 }

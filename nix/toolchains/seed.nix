@@ -24,6 +24,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   python = fixed "python";
   node = fixed "node";
   go = fixed "go";
+  postgres = fixed "postgres";
   goroot = if go == null then null else "${go}/share/go";
   pythonVersion = "3.11";
 }

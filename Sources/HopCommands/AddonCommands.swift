@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import HopBasics
+import HopCore
+
+/// `hop addon …`: backing services (hop's PostgreSQL server), through the operations core.
+struct AddonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "addon", abstract: "Backing services: a database of its own for each app on hop's PostgreSQL server.",
+        subcommands: [Create.self, Attach.self, Detach.self, Destroy.self, List.self, Info.self, Credentials.self, Connect.self])
+
+    static func show(_ a: AddonInfo, json: Bool, verb: String) {
+        if json { emit(a); return }
+        Out.line("\(verb) \(a.type) addon \(a.name)" + (a.attachedTo.isEmpty ? "" : " (attached to \(a.attachedTo.joined(separator: ", ")))"))
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an addon: TYPE (postgres) and NAME.")
+        @Argument var type: String
+        @Argument var name: String
+        @Option(name: .customLong("extension"), help: "A PostgreSQL extension to create in its database (repeatable).") var extensions: [String] = []
+        @Flag var json = false
+        func run() throws { show(try cliOperations(json: json).addonCreate(type: type, name: name, extensions: extensions), json: json, verb: "created") }
+    }
+
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "attach", abstract: "Give an app an addon's variables (DATABASE_URL, PG*); a deployed app restarts with them.")
+        @Argument var app: String
+        @Argument var name: String
+        @Option(name: .customLong("as"), help: "Variable prefix (e.g. CACHE_ gives CACHE_DATABASE_URL).") var prefix: String?
+        @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
+        @Flag var json = false
+        func run() throws { show(try cliOperations(json: json).addonAttach(app: app, addon: name, prefix: prefix, watch: watch), json: json, verb: "attached") }
+    }
+
+    struct Detach: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "detach", abstract: "Take an addon's variables from an app (its data stays).")
+        @Argument var app: String
+        @Argument var name: String
+        @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
+        @Flag var json = false
+        func run() throws { show(try cliOperations(json: json).addonDetach(app: app, addon: name, watch: watch), json: json, verb: "detached") }
+    }
+
+    struct Destroy: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Drop an addon's database and role (refused while attached, unless --force).")
+        @Argument var name: String
+        @Flag(help: "Destroy it even though apps are attached (their data goes).") var force = false
+        @Flag var json = false
+        func run() throws { show(try cliOperations(json: json).addonDestroy(name: name, force: force), json: json, verb: "destroyed") }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List addons.")
+        @Flag var json = false
+        func run() throws {
+            let all = try cliOperations(json: json).addons()
+            if json { emit(all); return }
+            if all.isEmpty { Out.line("no addons"); return }
+            for a in all { Out.line(pad(a.name, 24) + pad(a.type, 10) + (a.attachedTo.isEmpty ? "-" : a.attachedTo.joined(separator: ","))) }
+        }
+    }
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "info", abstract: "Show an addon (not its password).")
+        @Argument var name: String
+        @Flag var json = false
+        func run() throws {
+            let a = try cliOperations(json: json).addonInfo(name: name)
+            if json { emit(a); return }
+            Out.line("\(a.name): \(a.type), database \(a.database) on \(a.socket)")
+            Out.line("attached to: \(a.attachedTo.isEmpty ? "-" : a.attachedTo.joined(separator: ", "))")
+            if !a.extensions.isEmpty { Out.line("extensions: \(a.extensions.joined(separator: ", "))") }
+            Out.line("created: \(a.createdAt)")
+        }
+    }
+
+    struct Credentials: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print an addon's connection variables, password included.")
+        @Argument var name: String
+        @Flag var json = false
+        func run() throws {
+            let c = try cliOperations(json: json).addonCredentials(name: name)
+            if json { emit(c); return }
+            for (k, v) in c.sorted(by: { $0.key < $1.key }) { Out.line("\(k)=\(v)") }
+        }
+    }
+
+    struct Connect: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "connect", abstract: "psql as the addon's own role, in its database.")
+        @Argument var name: String
+        func run() throws { try execReplacing(try cliOperations(json: false).addonConnectCommand(name: name)) }
+    }
+}

@@ -1,0 +1,361 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+import NixBuild
+import Runtime
+
+/// An addon as the interfaces show it: never its password (see `addonCredentials`).
+public struct AddonInfo: Sendable, Codable, Equatable {
+    public var name: String
+    public var type: String
+    public var database: String
+    public var socket: String
+    public var extensions: [String]
+    public var attachedTo: [String]
+    public var createdAt: String
+}
+
+/// hop's addon servers on the service host: PostgreSQL built from its seed, installed as
+/// `hop-addon-postgres.service`, started on demand.
+struct AddonServers {
+    let ctx: HopContext
+    let db: HopDatabase
+    let host: ServiceHost
+    var nix: NixDriver { NixDriver(runner: ctx.runner) }
+
+    /// The seeds the PostgreSQL build needs, imported from the host's packages when missing.
+    func seeds() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for kind in [SeedKind.busybox, .patchelf, .postgres] {
+            if let s = try db.seed(name: kind.rawValue), nix.isValid(s.storePath) { out[kind.rawValue] = s.storePath; continue }
+            ctx.progress(ProgressEvent(phase: "seed", message: "importing the \(kind.rawValue) seed"))
+            let scratch = try ctx.home.scratch("seed")
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let s = try SeedImporter(runner: ctx.runner).importSeed(kind, scratch: scratch)
+            try db.upsertSeed(SeedRecord(name: s.name, version: s.version, storePath: s.storePath, narHash: s.narHash,
+                                         origin: s.origin, importedAt: Date()))
+            out[kind.rawValue] = s.storePath
+        }
+        return out
+    }
+
+    /// The self-contained PostgreSQL (the seed with its own loader and libraries), built once in
+    /// the sandbox and kept by a GC root.
+    func postgresBuild() throws -> String {
+        let seeds = try seeds()
+        let libDir = try NixLibrary.locate()
+        let libPath = FixedOutputPath.recursive(name: BuildPipeline.nixLibName, narSHA256Hex: try NAR.hash(path: libDir).hex)
+        if !nix.isValid(libPath) {
+            let scratch = try ctx.home.scratch("lib")
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            _ = try BuildPipeline(home: ctx.home, runner: ctx.runner).addNixLibrary(libDir, scratch: scratch)
+        }
+        let seedAttrs = seeds.sorted { $0.key < $1.key }.map { "\($0.key) = \(NixExpr.string($0.value));" }.joined(separator: " ")
+        let expr = "# hop's PostgreSQL server build (generated)\n((import (builtins.storePath \(NixExpr.string(libPath)))).toolchains.seed { seeds = { \(seedAttrs) }; }).postgres\n"
+        let dir = ctx.home.root + "/addons"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let file = dir + "/postgres.nix"
+        try expr.write(toFile: file, atomically: true, encoding: .utf8)
+        let drv = try nix.instantiate(file)
+        let root = ctx.home.gcroots + "/addon-postgres"
+        try FileManager.default.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
+        if let current = try? FileManager.default.destinationOfSymbolicLink(atPath: root), nix.isValid(current),
+           (try? nix.outputPath(of: drv)) == current {
+            return current
+        }
+        try nix.build(drv: drv, root: root)
+        return try FileManager.default.destinationOfSymbolicLink(atPath: root)
+    }
+
+    /// Installs and starts the PostgreSQL server (idempotent) and waits until it answers.
+    @discardableResult
+    func ensurePostgres() throws -> String {
+        let pg = try postgresBuild()
+        guard let busybox = try db.seed(name: "busybox")?.storePath else { throw HopError(.environment, "the busybox seed is not imported") }
+        let text = try PostgresServer.renderUnit(postgres: pg, busybox: busybox)
+        let file = host.path(host.unitDirectory) + "/" + PostgresServer.unitName
+        if try writeFileIfChanged(file, text) { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
+        let active = try host.systemctl(["is-active", "--quiet", PostgresServer.unitName]).succeeded
+        if !active {
+            ctx.progress(ProgressEvent(phase: "addon", message: "starting hop's PostgreSQL server"))
+            try host.systemctlChecked(["start", PostgresServer.unitName], what: "starting hop's PostgreSQL server")
+        }
+        let deadline = Date().addingTimeInterval(30)
+        var last = ""
+        while Date() < deadline {
+            let r = try psql(pg, ["SELECT 1"])
+            if r.succeeded { return pg }
+            last = r.stderrTail(2)
+            usleep(200_000)
+        }
+        throw HopError(.environment, "hop's PostgreSQL server does not answer", hint: "see `journalctl -u \(PostgresServer.unitName)`", detail: last)
+    }
+
+    /// psql as the superuser (peer authentication: root only), one statement per `-c` (CREATE
+    /// DATABASE cannot share a transaction).
+    func psql(_ pg: String, _ statements: [String], database: String = "postgres") throws -> ProcessResult {
+        var args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host.path(PostgresServer.socketDirectory), "-U", "postgres", "-d", database]
+        for s in statements { args += ["-c", s] }
+        return try ctx.runner.run(Command(pg + "/bin/psql", args))
+    }
+
+    func psqlChecked(_ pg: String, _ statements: [String], database: String = "postgres", what: String) throws {
+        let r = try psql(pg, statements, database: database)
+        guard r.succeeded else { throw HopError(.environment, "\(what) failed", detail: r.stderrTail(4)) }
+    }
+
+    func create(_ a: AddonRecord) throws {
+        let pg = try ensurePostgres()
+        let sql = try PostgresServer.createSQL(name: a.name, password: a.password).split(separator: "\n").map(String.init)
+        try psqlChecked(pg, sql, what: "creating the database of addon \(a.name)")
+        try createExtensions(a.name, a.extensions, pg: pg)
+    }
+
+    func createExtensions(_ name: String, _ extensions: [String], pg: String? = nil) throws {
+        guard !extensions.isEmpty else { return }
+        let pg = try pg ?? ensurePostgres()
+        let r = try psql(pg, try extensions.map(PostgresServer.extensionSQL), database: name)
+        guard r.succeeded else {
+            throw HopError.invalid("an extension of addon \(name) could not be created: \(r.stderrTail(2))",
+                                   hint: "hop's PostgreSQL provides Debian's contrib extensions (pg_trgm, hstore, citext, pgcrypto, uuid-ossp, …)")
+        }
+    }
+
+    func drop(_ name: String) throws {
+        let pg = try ensurePostgres()
+        try psqlChecked(pg, try PostgresServer.dropSQL(name: name).split(separator: "\n").map(String.init), what: "dropping addon \(name)")
+    }
+}
+
+extension AppRuntime {
+    /// An app's environment: its attached addons' variables, then its config (which wins).
+    static func environment(db: HopDatabase, app: String) throws -> [(key: String, value: String)] {
+        var merged: [String: String] = [:]
+        let attachments = try db.attachments(app: app)
+        if !attachments.isEmpty {
+            let addons = Dictionary(uniqueKeysWithValues: try db.addons().map { ($0.name, $0) })
+            for a in attachments {
+                guard let addon = addons[a.addon] else { continue }
+                for (k, v) in PostgresServer.variables(name: addon.name, password: addon.password, prefix: a.prefix) { merged[k] = v }
+            }
+        }
+        for (k, v) in try db.config(app: app) { merged[k] = v }
+        return merged.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+    }
+}
+
+extension Operations {
+    static func info(_ a: AddonRecord, attachments: [AttachmentRecord]) -> AddonInfo {
+        AddonInfo(name: a.name, type: a.type, database: a.name, socket: PostgresServer.socketDirectory, extensions: a.extensions,
+                  attachedTo: attachments.filter { $0.addon == a.name }.map(\.app).sorted(), createdAt: isoTime(a.createdAt))
+    }
+
+    static func checkedAddonType(_ type: String) throws -> AddonType {
+        guard let t = AddonType(rawValue: type == "postgresql" ? "postgres" : type) else {
+            throw HopError.invalid("`\(UnitRenderer.printable(type))` is not an addon type hop provides",
+                                   hint: "types: \(AddonType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return t
+    }
+
+    /// Creates an addon: its database and role on hop's server, a random password sealed in hop.db.
+    public func addonCreate(type: String, name: String, extensions: [String] = []) throws -> AddonInfo {
+        let t = try Self.checkedAddonType(type)
+        try AddonName.check(name)
+        for e in extensions { try PostgresServer.checkExtension(e) }
+        return try audited("addon create", app: nil, detail: ["type": t.rawValue, "name": name], permission: .admin) {
+            let db = try ctx.database(create: true)
+            if try db.addon(name: name) != nil { throw HopError(.conflict, "the addon \(name) exists", hint: "`hop addon info \(name)`") }
+            let record = AddonRecord(name: name, type: t.rawValue, password: hexString(randomBytes(24)), extensions: extensions, createdAt: Date())
+            let servers = AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost())
+            try servers.create(record)
+            do { try db.addAddon(record) } catch { try? servers.drop(name); throw error }
+            return Self.info(record, attachments: [])
+        }
+    }
+
+    public func addons() throws -> [AddonInfo] {
+        try ctx.authorize(.admin, app: nil, action: "list addons")
+        guard let db = try ctx.existingDatabase() else { return [] }
+        let attachments = try db.attachments()
+        return try db.addons().map { Self.info($0, attachments: attachments) }
+    }
+
+    public func addonInfo(name: String) throws -> AddonInfo {
+        try AddonName.check(name)
+        try ctx.authorize(.admin, app: nil, action: "show addon \(name)")
+        guard let db = try ctx.existingDatabase(), let a = try db.addon(name: name) else {
+            throw HopError(.notFound, "there is no addon \(name)", hint: "`hop addon list`")
+        }
+        return Self.info(a, attachments: try db.attachments(addon: name))
+    }
+
+    /// The addon's connection variables, password included: asked for explicitly, and audited.
+    public func addonCredentials(name: String) throws -> [String: String] {
+        try AddonName.check(name)
+        return try audited("addon credentials", app: nil, detail: ["name": name], permission: .admin) {
+            guard let a = try ctx.database().addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
+            return Dictionary(uniqueKeysWithValues: PostgresServer.variables(name: a.name, password: a.password, prefix: ""))
+        }
+    }
+
+    /// psql as the addon's own role (its password, its database only).
+    public func addonConnectCommand(name: String) throws -> Command {
+        try AddonName.check(name)
+        return try audited("addon connect", app: nil, detail: ["name": name], permission: .admin) {
+            let db = try ctx.database()
+            guard let a = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
+            let servers = AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost())
+            let pg = try servers.ensurePostgres()
+            return Command(pg + "/bin/psql", ["-X", "-h", servers.host.path(PostgresServer.socketDirectory), "-U", a.name, "-d", a.name],
+                           environment: ["PGPASSWORD": a.password])
+        }
+    }
+
+    /// Attaches an addon to an app: its variables reach the app's processes (a deployed app rolls
+    /// out a generation with them; if that fails, the attachment is undone).
+    public func addonAttach(app raw: String, addon: String, prefix: String? = nil, watch: Double = 5) throws -> AddonInfo {
+        let app = try Self.checkedApp(raw)
+        try AddonName.check(addon)
+        if let prefix, !(prefix.isEmpty || (prefix.allSatisfy { ($0.isASCII && ($0.isUppercase || $0.isNumber)) || $0 == "_" } && prefix.first!.isLetter)) {
+            throw HopError.invalid("`\(UnitRenderer.printable(prefix))` is not a variable prefix", hint: "use uppercase letters, digits and `_`, e.g. CACHE_")
+        }
+        try Self.checkWatch(watch)
+        return try audited("addon attach", app: app, detail: ["addon": addon], permission: .admin) {
+            let db = try ctx.database()
+            guard let a = try db.addon(name: addon) else { throw HopError(.notFound, "there is no addon \(addon)", hint: "`hop addon create postgres \(addon)`") }
+            let p = try prefix.map { $0.isEmpty || $0.hasSuffix("_") ? $0 : $0 + "_" } ?? defaultPrefix(db: db, app: app, addon: a)
+            try attachAndRoll(db: db, app: app, addon: addon, prefix: p, watch: watch)
+            return Self.info(a, attachments: try db.attachments(addon: addon))
+        }
+    }
+
+    /// `""` for the app's first addon of a type, else the addon's name (`BLOG_CACHE_`).
+    func defaultPrefix(db: HopDatabase, app: String, addon: AddonRecord) throws -> String {
+        let types = Dictionary(uniqueKeysWithValues: try db.addons().map { ($0.name, $0.type) })
+        let taken = try db.attachments(app: app).contains { $0.addon != addon.name && types[$0.addon] == addon.type && $0.prefix.isEmpty }
+        return taken ? AddonName.prefix(addon.name) : ""
+    }
+
+    func attachAndRoll(db: HopDatabase, app: String, addon: String, prefix: String, watch: Double) throws {
+        let before = try db.attachments(app: app).first { $0.addon == addon }
+        guard try db.activeGeneration(app: app) != nil else {
+            try db.attach(app: app, addon: addon, prefix: prefix)
+            return
+        }
+        let rt = try runtime(db)
+        let lock = try rt.lock(app)
+        defer { withExtendedLifetime(lock) {} }
+        try db.attach(app: app, addon: addon, prefix: prefix)
+        do {
+            guard let current = try db.activeGeneration(app: app), let build = try db.build(id: current.buildID) else { return }
+            _ = try rt.rollout(build: build, watch: watch, op: "addon")
+        } catch {
+            if let before { try db.attach(app: app, addon: addon, prefix: before.prefix) } else { try db.detach(app: app, addon: addon) }
+            throw error
+        }
+    }
+
+    public func addonDetach(app raw: String, addon: String, watch: Double = 5) throws -> AddonInfo {
+        let app = try Self.checkedApp(raw)
+        try AddonName.check(addon)
+        try Self.checkWatch(watch)
+        return try audited("addon detach", app: app, detail: ["addon": addon], permission: .admin) {
+            let db = try ctx.database()
+            guard let a = try db.addon(name: addon), let attached = try db.attachments(app: app).first(where: { $0.addon == addon }) else {
+                throw HopError(.notFound, "\(addon) is not attached to \(app)")
+            }
+            if try db.activeGeneration(app: app) != nil {
+                let rt = try runtime(db)
+                let lock = try rt.lock(app)
+                defer { withExtendedLifetime(lock) {} }
+                try db.detach(app: app, addon: addon)
+                do {
+                    if let current = try db.activeGeneration(app: app), let build = try db.build(id: current.buildID) {
+                        _ = try rt.rollout(build: build, watch: watch, op: "addon")
+                    }
+                } catch {
+                    try db.attach(app: app, addon: addon, prefix: attached.prefix)
+                    throw error
+                }
+            } else {
+                try db.detach(app: app, addon: addon)
+            }
+            return Self.info(a, attachments: try db.attachments(addon: addon))
+        }
+    }
+
+    /// Drops the addon's database and role. Refused while an app is attached, unless `force`.
+    public func addonDestroy(name: String, force: Bool) throws -> AddonInfo {
+        try AddonName.check(name)
+        return try audited("addon destroy", app: nil, detail: ["name": name, "force": String(force)], permission: .admin) {
+            let db = try ctx.database()
+            guard let a = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
+            let attached = try db.attachments(addon: name)
+            if !attached.isEmpty && !force {
+                throw HopError(.conflict, "\(name) is attached to \(attached.map(\.app).joined(separator: ", ")); destroying it deletes their data",
+                               hint: "detach it first (`hop addon detach APP \(name)`), or pass --force")
+            }
+            for at in attached { try db.detach(app: at.app, addon: name) }
+            try AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost()).drop(name)
+            try db.removeAddon(name)
+            return Self.info(a, attachments: [])
+        }
+    }
+
+    /// `[[addons]]` of a deploy: each is created when missing and attached (before the rollout, so
+    /// the generation starts with its variables). An addon of that name attached to other apps only
+    /// is not this app's: refused (an app cannot claim another's database by naming it).
+    /// The name a declared addon gets: its `name`, else `<app>-<type>`.
+    static func declaredName(app: String, _ d: AddonDeclaration) -> String {
+        d.name ?? "\(app)-\(d.type)".replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-")
+    }
+
+    /// Before anything is built: every declared addon has a usable name, and none is another app's.
+    func checkDeclaredAddons(app: String, spec: AppSpec, db: HopDatabase?) throws {
+        for d in spec.addons ?? [] {
+            let name = Self.declaredName(app: app, d)
+            do { try AddonName.check(name) } catch {
+                throw HopError.invalid("the default addon name `\(name)` is not usable", at: SourceLocation(file: "hop3.toml"),
+                                       hint: "give the addon a `name` in [[addons]]")
+            }
+            guard let db, let existing = try db.addon(name: name) else { continue }
+            guard existing.type == d.type else {
+                throw HopError(.conflict, "the addon \(name) exists with type \(existing.type), not \(d.type)", hint: "give the addon another `name`")
+            }
+            let attached = try db.attachments(addon: name).map(\.app)
+            if !attached.contains(app) && !attached.isEmpty {
+                throw HopError(.conflict, "the addon \(name) belongs to \(attached.joined(separator: ", "))",
+                               hint: "name your addon differently, or attach it on purpose with `hop addon attach \(app) \(name)`")
+            }
+        }
+    }
+
+    func provisionDeclaredAddons(app: String, spec: AppSpec, db: HopDatabase, host: ServiceHost) throws {
+        guard let declared = spec.addons, !declared.isEmpty else { return }
+        try checkDeclaredAddons(app: app, spec: spec, db: db)
+        let servers = AddonServers(ctx: ctx, db: db, host: host)
+        for d in declared {
+            let name = Self.declaredName(app: app, d)
+            let mine = try db.attachments(app: app).contains { $0.addon == name }
+            if let existing = try db.addon(name: name) {
+                let missing = d.extensions.filter { !existing.extensions.contains($0) }
+                if !missing.isEmpty {
+                    try servers.createExtensions(name, missing)
+                    try db.setAddonExtensions(name, existing.extensions + missing)
+                }
+            } else {
+                ctx.progress(ProgressEvent(phase: "addon", message: "creating \(d.type) addon \(name)"))
+                let newAddon = AddonRecord(name: name, type: d.type, password: hexString(randomBytes(24)), extensions: d.extensions, createdAt: Date())
+                try servers.create(newAddon)
+                do { try db.addAddon(newAddon) } catch { try? servers.drop(name); throw error }
+                record(try? db.appendAudit(actor: ctx.principal.name, via: ctx.via, action: "addon create", app: app,
+                                           detail: stableJSONText(["type": d.type, "name": name, "declared": "true"]), result: "ok"))
+            }
+            if !mine {
+                try db.attach(app: app, addon: name, prefix: try defaultPrefix(db: db, app: app, addon: try db.addon(name: name)!))
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import HopBasics
+
+/// A backing service instance: one database and role (PostgreSQL) hop made on its server.
+public struct AddonRecord: Sendable, Codable, Hashable {
+    public var name: String
+    public var type: String
+    /// The password, decrypted (stored sealed).
+    public var password: String
+    public var extensions: [String]
+    public var createdAt: Date
+    public init(name: String, type: String, password: String, extensions: [String] = [], createdAt: Date) {
+        self.name = name; self.type = type; self.password = password; self.extensions = extensions; self.createdAt = createdAt
+    }
+}
+
+public struct AttachmentRecord: Sendable, Codable, Hashable {
+    public var app: String
+    public var addon: String
+    /// Variable prefix (`""` for the first addon of a type: DATABASE_URL; `CACHE_` → CACHE_DATABASE_URL).
+    public var prefix: String
+}
+
+extension HopDatabase {
+    static func addonContext(_ name: String) -> String { "addon\u{0}\(name)" }
+
+    public func addAddon(_ a: AddonRecord) throws {
+        let sealed = try secrets().seal(a.password, context: Self.addonContext(a.name))
+        let ext = String(decoding: try JSONEncoder().encode(a.extensions), as: UTF8.self)
+        try db.transaction { conn in
+            try conn.prepare("INSERT INTO addons (name, type, secret, extensions, created_at) VALUES (?, ?, ?, ?, ?)")
+                .run([.text(a.name), .text(a.type), .text(sealed), .text(ext), .text(try Timestamp.encode(a.createdAt))])
+        }
+    }
+
+    public func setAddonExtensions(_ name: String, _ extensions: [String]) throws {
+        let ext = String(decoding: try JSONEncoder().encode(extensions), as: UTF8.self)
+        try db.transaction { conn in
+            try conn.prepare("UPDATE addons SET extensions = ? WHERE name = ?").run([.text(ext), .text(name)])
+        }
+    }
+
+    public func addons() throws -> [AddonRecord] {
+        let rows = try db.read { conn in
+            try conn.prepare("SELECT name, type, secret, extensions, created_at FROM addons ORDER BY name").rows([]) {
+                (try $0.text(0), try $0.text(1), try $0.text(2), try $0.text(3), try $0.text(4))
+            }
+        }
+        guard !rows.isEmpty else { return [] }
+        let box = try secrets()
+        return try rows.map { r in
+            guard let ext = try? JSONDecoder().decode([String].self, from: Data(r.3.utf8)) else {
+                throw HopError(.environment, "the extensions of addon \(r.0) in hop.db do not decode")
+            }
+            return AddonRecord(name: r.0, type: r.1, password: try box.open(r.2, context: Self.addonContext(r.0)),
+                               extensions: ext, createdAt: Timestamp.decode(r.4) ?? Date(timeIntervalSince1970: 0))
+        }
+    }
+
+    public func addon(name: String) throws -> AddonRecord? { try addons().first { $0.name == name } }
+
+    /// Removes an addon and its attachments in one transaction.
+    public func removeAddon(_ name: String) throws {
+        try db.transaction { conn in
+            try conn.prepare("DELETE FROM attachments WHERE addon = ?").run([.text(name)])
+            try conn.prepare("DELETE FROM addons WHERE name = ?").run([.text(name)])
+        }
+    }
+
+    public func attach(app: String, addon: String, prefix: String) throws {
+        try db.transaction { conn in
+            try conn.prepare("INSERT INTO attachments (app, addon, prefix) VALUES (?, ?, ?) ON CONFLICT (app, addon) DO UPDATE SET prefix = excluded.prefix")
+                .run([.text(app), .text(addon), .text(prefix)])
+        }
+    }
+
+    public func detach(app: String, addon: String) throws {
+        try db.transaction { conn in
+            try conn.prepare("DELETE FROM attachments WHERE app = ? AND addon = ?").run([.text(app), .text(addon)])
+        }
+    }
+
+    public func attachments(app: String? = nil, addon: String? = nil) throws -> [AttachmentRecord] {
+        try db.read { conn in
+            try conn.prepare("SELECT app, addon, prefix FROM attachments ORDER BY app, addon").rows([]) {
+                AttachmentRecord(app: try $0.text(0), addon: try $0.text(1), prefix: try $0.text(2))
+            }
+        }.filter { (app == nil || $0.app == app) && (addon == nil || $0.addon == addon) }
+    }
+}
