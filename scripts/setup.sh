@@ -33,6 +33,18 @@ if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q 'install ok instal
   [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+# PostgreSQL 15: hop imports its server programs as a seed and runs its own server (the addon
+# server) in its service host. The package must neither create a cluster nor start a host server.
+if ! dpkg-query -W -f='${Status}' postgresql-15 2>/dev/null | grep -q 'install ok installed'; then
+  log "apt installing: postgresql-15 (no cluster, not started)"
+  mkdir -p /etc/postgresql-common/createcluster.d
+  printf 'create_main_cluster = false\n' > /etc/postgresql-common/createcluster.d/hop.conf
+  guard=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15 postgresql-client-15 >/dev/null
+  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
 # Nix: sandbox always on, no binary cache (none is reachable air-gapped).
 mkdir -p /etc/nix
 conf=/etc/nix/nix.conf

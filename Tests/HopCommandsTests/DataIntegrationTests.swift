@@ -18,7 +18,7 @@ func occurrences(of needle: String, under root: String) -> [String] {
     return hits
 }
 
-@Suite("Apps that keep data: secrets at rest, volumes", .tags(.integration), .serialized)
+@Suite("Apps that keep data: secrets at rest, volumes, PostgreSQL addons", .tags(.integration), .serialized)
 struct DataIntegrationTests {
     @Test("a config value is in the clear only in the app's 0600 env file: not in the store paths hop made, not in hop.db or its WAL, not in --json output, and the app sees it")
     func secretsAtRest() throws {
@@ -109,6 +109,122 @@ struct DataIntegrationTests {
             let builds = try hopEnv(["builds", "--json"]).stdout
             let r = try hopEnv(["deploy", src, "--app", "it-hostile-volume", "--watch", "0"])
             #expect(r.status == 2 && r.stderr.range(of: "hop3.toml:[23]:", options: .regularExpression) != nil && r.stderr.contains(expected), "\(r.status) \(r.stderr)")
+            #expect(try hopEnv(["builds", "--json"]).stdout == builds)
+        }
+    }
+
+    /// `hop addon credentials NAME --json`.
+    func credentials(_ addon: String) throws -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(try hopEnv(["addon", "credentials", addon, "--json"]).stdout.utf8))) as? [String: String] ?? [:]
+    }
+
+    @Test("PostgreSQL: [[addons]] provisioned on the first deploy, a release step creates the table, and the count survives redeploy, rollback, scale 2, restart, host down/up, destroy without --purge then a new deploy, and a SIGKILLed server")
+    func postgresSurvives() throws {
+        try #require(deployHost.ready)
+        let app = "it-pg"
+        var n = 0
+        func visit(_ step: String, within seconds: Double = 6) {
+            n += 1
+            let deadline = Date().addingTimeInterval(seconds)
+            var r = fetch(app, "/visit")
+            while r.status != 200 && Date() < deadline { usleep(200_000); r = fetch(app, "/visit") }
+            #expect(r.body == "visits=\(n)\n", "after \(step): \(r.status) \(r.body.suffix(300))")
+        }
+        let d = try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr.suffix(800))")
+        let info = json(try hopEnv(["addon", "info", "it-pg-postgres", "--json"]).stdout)
+        #expect(info["attachedTo"] as? [String] == [app] && info["extensions"] as? [String] == ["pg_trgm"], "\(info)")
+        visit("the first deploy"); visit("a second visit")
+        #expect(try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0", "--force"]).status == 0)
+        visit("a redeploy")
+        #expect(try hopEnv(["rollback", app]).status == 0)
+        visit("a rollback")
+        #expect(try hopEnv(["scale", app, "wsgi=2", "--watch", "0"]).status == 0)
+        visit("scale 2"); visit("scale 2, again")
+        #expect(try hopEnv(["restart", app]).status == 0)
+        visit("a restart")
+        #expect(try hopEnv(["host", "down"]).status == 0)
+        let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect((json(up.stdout)["restored"] as? [String])?.contains("postgres") == true, "\(up.stdout)")
+        visit("host down and up")
+        // The server killed under the running app: systemd starts it again, the app answers with its data.
+        let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-postgres.service"]).stdoutText
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+        let killed = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main]))
+        #expect(killed.succeeded && main != "0", "kill -9 \(main): \(killed.stderrText)")
+        let t0 = Date()
+        visit("the server was SIGKILLed", within: 10)
+        print("postgres SIGKILL: the app answered again after \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+        #expect(try hopEnv(["destroy", app]).status == 0)
+        #expect(try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"]).status == 0)
+        visit("destroy, then a new deploy")
+        // An attached addon is not destroyed without --force.
+        let refused = try hopEnv(["addon", "destroy", "it-pg-postgres"])
+        #expect(refused.status == 12, "\(refused.status) \(refused.stderr)")
+        visit("a refused addon destroy")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["addon", "info", "it-pg-postgres"]).status == 4, "--purge destroys the app's own addon")
+    }
+
+    @Test("PostgreSQL isolation: app A's credentials open A's database but not B's (from inside A, through its network namespace), nor the server's own; the addon password is in the clear only in the 0600 env file")
+    func postgresIsolationAndSecrets() throws {
+        try #require(deployHost.ready)
+        #expect(try hopEnv(["deploy", fixtures + "/pg-app", "--app", "it-pga", "--watch", "0"]).status == 0)
+        #expect(try hopEnv(["addon", "create", "postgres", "it-pgb-db"]).status == 0)
+        #expect(fetch("it-pga", "/visit").body == "visits=1\n")
+        let a = try credentials("it-pga-postgres"), b = try credentials("it-pgb-db")
+        let password = try #require(a["PGPASSWORD"])
+        #expect(password.count >= 32 && b["PGPASSWORD"] != nil && b["PGPASSWORD"] != password)
+        let probe = "import os, sys, psycopg2\ntry:\n    c = psycopg2.connect(host=os.environ['PGHOST'], user=os.environ['PGUSER'], password=os.environ['PGPASSWORD'], dbname=sys.argv[1])\n    c.cursor().execute('SELECT 1'); print('connected')\nexcept Exception as e:\n    print('refused:', str(e).strip().splitlines()[-1])\n"
+        let own = try hopEnv(["run", "it-pga", "--", "python3", "-c", probe, "it-pga-postgres"])
+        #expect(own.stdout.contains("connected"), "\(own.stdout) \(own.stderr)")
+        for other in ["it-pgb-db", "postgres", "template1"] {
+            let r = try hopEnv(["run", "it-pga", "--", "python3", "-c", probe, other])
+            #expect(r.stdout.contains("refused") && !r.stdout.contains("connected"), "A reached \(other): \(r.stdout) \(r.stderr)")
+        }
+        // B's password is B's alone: with it, A's role name is refused too.
+        let swapped = try hopEnv(["run", "it-pga", "--", "env", "PGPASSWORD=\(b["PGPASSWORD"]!)", "python3", "-c", probe, "it-pga-postgres"])
+        #expect(swapped.stdout.contains("refused"), "\(swapped.stdout)")
+        // Secrets at rest.
+        let g = try #require(try generations("it-pga").first { $0["current"] as? Bool == true })
+        let env = sharedHome.apps + "/it-pga/env/g\(g["generation"] as? Int ?? 0).env"
+        #expect(!occurrences(of: password, under: env).isEmpty, "the control: the env file holds it")
+        for path in [g["storePath"] as? String, g["appPath"] as? String].compactMap({ $0 }) + ["hop.db", "hop.db-wal", "hop.db-shm"].map({ sharedHome.root + "/" + $0 }) {
+            #expect(occurrences(of: password, under: path).isEmpty, "\(path) holds the addon password")
+        }
+        for args in [["addon", "list", "--json"], ["addon", "info", "it-pga-postgres", "--json"], ["apps", "--json"], ["audit", "--json"], ["show", "it-pga", "--json"]] {
+            #expect(!(try hopEnv(args)).stdout.contains(password), "hop \(args.joined(separator: " ")) shows the password")
+        }
+        #expect(try hopEnv(["destroy", "it-pga", "--purge"]).status == 0)
+        #expect(try hopEnv(["addon", "destroy", "it-pgb-db"]).status == 0)
+    }
+
+    @Test("hostile addon input is refused with exit 2 and nothing is provisioned", arguments: [
+        ["addon", "create", "mysql", "x"], ["addon", "create", "postgres", "Bad Name"], ["addon", "create", "postgres", "x\ny"],
+        ["addon", "create", "postgres", "ok-name", "--extension", "x;drop table"], ["addon", "create", "postgres", "postgres"],
+        ["addon", "attach", "../etc", "x"], ["addon", "attach", "some-app", "x", "--as", "lower"],
+    ])
+    func hostileAddons(args: [String]) throws {
+        try #require(deployHost.ready)
+        let before = try hopEnv(["addon", "list", "--json"]).stdout
+        let r = try hopEnv(args)
+        #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
+        #expect(try hopEnv(["addon", "list", "--json"]).stdout == before)
+    }
+
+    @Test("hostile [[addons]] in hop3.toml are located errors (exit 2) before anything is built", arguments: [
+        ("type = \"mongodb\"", "hop3.toml:2:"), ("type = \"postgres\"\nname = \"Bad\"", "hop3.toml:3:"),
+        ("type = \"postgres\"\nextensions = [\"x; DROP\"]", "hop3.toml:3:"), ("name = \"x\"", "hop3.toml:1:"),
+    ])
+    func hostileAddonDeclarations(body: String, location: String) throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let src = try stdlibVariant(dir, toml: "[[addons]]\n" + body + "\n")
+            let builds = try hopEnv(["builds", "--json"]).stdout
+            let r = try hopEnv(["deploy", src, "--app", "it-hostile-addon", "--watch", "0"])
+            #expect(r.status == 2 && r.stderr.contains(location), "\(r.status) \(r.stderr)")
             #expect(try hopEnv(["builds", "--json"]).stdout == builds)
         }
     }
