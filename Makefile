@@ -42,6 +42,7 @@ bench: setup
 	bash bench/nar-bench.sh
 	bash bench/deploy-bench.sh
 	bash bench/server-bench.sh
+	bash bench/data-bench.sh
 
 clean:
 	rm -rf .build

@@ -89,6 +89,13 @@ public enum OpenAPIDocument {
         "AuditInfo": object(["seq": integer, "at": string, "actor": string, "via": string, "action": string, "app": string,
                              "detail": string, "result": string, "hash": string],
                             required: ["seq", "at", "actor", "via", "action", "detail", "result", "hash"]),
+        "AddonInfo": object(["name": string, "type": ["enum": ["postgres"]], "database": string, "socket": string, "extensions": array(string),
+                             "attachedTo": array(string), "createdAt": string],
+                            required: ["name", "type", "database", "socket", "extensions", "attachedTo", "createdAt"]),
+        "AddonBody": object(["type": ["enum": ["postgres", "postgresql"]], "name": addonName,
+                             "extensions": array(["type": "string", "maxLength": 63, "pattern": "^[a-z][a-z0-9_-]*$"])], required: ["type", "name"]),
+        "AttachBody": object(["prefix": ["type": "string", "maxLength": 64, "pattern": "^([A-Z][A-Z0-9_]*)?$"], "watch": watch]),
+        "Credentials": ["type": "object", "additionalProperties": string],
         "AuditVerification": object(["ok": boolean, "entries": integer, "brokenAt": integer, "problem": string], required: ["ok", "entries"]),
     ] }
 
@@ -102,6 +109,10 @@ public enum OpenAPIDocument {
         ["type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z][a-z0-9._-]*$", "not": ["const": "root"]]
     }
     static var password: [String: Any] { ["type": "string", "minLength": 10] }
+    static var addonName: [String: Any] {
+        ["type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[a-z]([a-z0-9-]*[a-z0-9])?$",
+         "not": ["anyOf": [["const": "postgres"], ["pattern": "^template"]]]]
+    }
     static var watch: [String: Any] { ["type": "number", "minimum": 0, "maximum": 3600] }
     static var configKey: [String: Any] {
         ["type": "string", "maxLength": 128, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
@@ -126,6 +137,7 @@ public enum OpenAPIDocument {
                 let schema: [String: Any] = switch name {
                 case "app": appName
                 case "name": userName
+                case "addon": addonName
                 case "id" where r.path.hasPrefix("/api/builds"): ["type": "string", "pattern": "^#?[0-9]{1,18}$|^[a-z0-9]+([._-][a-z0-9]+)*$"]
                 default: ["type": "string", "pattern": "^[0-9a-f]{1,64}$"]
                 }

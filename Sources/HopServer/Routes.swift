@@ -95,6 +95,8 @@ struct GCBody: Decodable { var keep: Int?; var app: String? }
 struct UserBody: Decodable { var name: String; var role: String; var apps: [String]?; var password: String? }
 struct PasswordBody: Decodable { var password: String }
 struct TokenBody: Decodable { var user: String; var label: String?; var expiresInSeconds: Double? }
+struct AddonBody: Decodable { var type: String; var name: String; var extensions: [String]? }
+struct AttachBody: Decodable { var prefix: String?; var watch: Double? }
 
 /// A JSON document rendered elsewhere (SBOM, provenance), sent as is.
 public struct RawJSON: Encodable, Sendable {
@@ -170,6 +172,36 @@ public let apiRoutes: [APIRoute] = [
     APIRoute("DELETE", "/api/apps/{app}", "destroy", "Stop an app and remove it; its config and data stay unless purge=true.",
              permission: .admin, mutates: true, response: "DestroyResult", query: [("purge", "boolean")]) { c in
         try c.ops.destroy(app: c.param("app"), purge: try c.boolQuery("purge"))
+    },
+    APIRoute("GET", "/api/addons", "listAddons", "Addons (backing services) and the apps they are attached to; never passwords.",
+             permission: .admin, response: "[AddonInfo]") { c in try c.ops.addons() },
+    APIRoute("POST", "/api/addons", "createAddon", "Create an addon: a database and role of its own on hop's PostgreSQL server.",
+             permission: .admin, mutates: true, request: "AddonBody", response: "AddonInfo") { c in
+        let b = try c.decode(AddonBody.self)
+        return try c.ops.addonCreate(type: b.type, name: b.name, extensions: b.extensions ?? [])
+    },
+    APIRoute("GET", "/api/addons/{addon}", "showAddon", "One addon (not its password).", permission: .admin, response: "AddonInfo") { c in
+        try c.ops.addonInfo(name: c.param("addon"))
+    },
+    APIRoute("GET", "/api/addons/{addon}/credentials", "addonCredentials", "An addon's connection variables, password included (audited).",
+             permission: .admin, response: "Credentials") { c in try c.ops.addonCredentials(name: c.param("addon")) },
+    APIRoute("DELETE", "/api/addons/{addon}", "destroyAddon", "Drop an addon's database and role; refused while attached unless force=true.",
+             permission: .admin, mutates: true, response: "AddonInfo", query: [("force", "boolean")]) { c in
+        try c.ops.addonDestroy(name: c.param("addon"), force: try c.boolQuery("force"))
+    },
+    APIRoute("PUT", "/api/apps/{app}/addons/{addon}", "attachAddon",
+             "Attach an addon: its variables (DATABASE_URL, PG*) reach the app, which restarts with them.",
+             permission: .admin, mutates: true, request: "AttachBody", response: "AddonInfo") { c in
+        let b = try c.decode(AttachBody.self)
+        return try c.ops.addonAttach(app: c.param("app"), addon: c.param("addon"), prefix: b.prefix, watch: b.watch ?? 5)
+    },
+    APIRoute("DELETE", "/api/apps/{app}/addons/{addon}", "detachAddon", "Detach an addon from an app (its data stays).",
+             permission: .admin, mutates: true, response: "AddonInfo", query: [("watch", "number")]) { c in
+        let watch = try c.query["watch"].map { v -> Double in
+            guard let d = Double(v) else { throw HopError.invalid("the query parameter watch=\(v) is not a number") }
+            return d
+        }
+        return try c.ops.addonDetach(app: c.param("app"), addon: c.param("addon"), watch: watch ?? 5)
     },
     APIRoute("POST", "/api/gc", "gc", "Drop old generations.", permission: .admin, mutates: true, request: "GCBody", response: "GCResult") { c in
         let b = try c.decode(GCBody.self)

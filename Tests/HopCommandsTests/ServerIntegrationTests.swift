@@ -222,8 +222,12 @@ struct ServerIntegrationTests {
             // deployed is not something a schema can say, so schema-valid requests get 400/404 by design.
             // The stateful phase is off: it follows links such as GET /api/whoami → DELETE /api/users/{name}
             // and would revoke or remove the fuzzer's own credentials.
+            // createAddon is left out: in a home with no service host a valid request ends in 503
+            // (no server to create the database on); its refusals are in the role matrix and the
+            // DataIntegrationTests' hostile-input tests.
             let st = try SystemRunner().run(Command(venv + "/schemathesis", [
                 "run", "http://127.0.0.1:\(server.port)/api/openapi.json", "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+                "--exclude-operation-id", "createAddon",
                 "--phases", "examples,coverage,fuzzing", "--max-examples", "50", "--seed", "1", "--suppress-health-check", "all",
                 "-H", "Authorization: Bearer \(admin)", "--request-timeout", "60", "--no-color",
                 "--report", "vcr", "--report-vcr-path", dir + "/cassette.yaml",

@@ -52,6 +52,8 @@ import HopTestSupport
         case "addUser": return #"{"name":"newbie","role":"viewer"}"#
         case "setPassword": return #"{"password":"a new long password"}"#
         case "createToken": return #"{"user":"vic"}"#
+        case "createAddon": return #"{"type":"postgres","name":"matrix-db"}"#
+        case "attachAddon": return "{}"
         default: return nil
         }
     }
@@ -61,6 +63,7 @@ import HopTestSupport
         r.path.replacingOccurrences(of: "{app}", with: "blog")
             .replacingOccurrences(of: "{name}", with: r.operationID == "removeUser" ? "newbie" : "vic")
             .replacingOccurrences(of: "{id}", with: "0123456789abcdef")
+            .replacingOccurrences(of: "{addon}", with: "blog-db")
     }
 
     /// Whether `who` may call `route` on app blog (user vic, token 0123…), by the documented rules.
