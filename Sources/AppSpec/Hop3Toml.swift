@@ -88,7 +88,10 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
         case "run":
             document.runLocation = reader.at(entry.keyPosition)
             try reader.readRun(table, into: &document)
-        case "env": document.spec.env = try reader.readEnv(table)
+        case "env":
+            let env = try reader.readEnv(table)
+            document.spec.env = env.plain
+            document.spec.secretEnv = env.secret.isEmpty ? nil : env.secret
         case "port": document.spec.ports = try reader.readPorts(table)
         case "healthcheck": document.spec.healthcheck = try reader.readHealthCheck(table)
         case "static": document.spec.staticPaths = try reader.readStatic(table)
@@ -421,25 +424,77 @@ struct Hop3Reader {
         }
     }
 
-    func readEnv(_ table: TOMLTable) throws -> [EnvVar] {
-        try table.entries.map { entry in
-            guard isEnvName(entry.key) else {
-                throw HopError.invalid("`\(entry.key)` is not a valid environment variable name", at: at(entry.keyPosition),
-                                       hint: "rename it using only letters, digits and `_`, not starting with a digit (e.g. `\(envNameSuggestion(entry.key))`)")
+    func readEnv(_ table: TOMLTable) throws -> (plain: [EnvVar], secret: [SecretEnv]) {
+        var plain: [EnvVar] = [], secret: [SecretEnv] = []
+        for entry in table.entries {
+            if entry.key == "computed", case .table(let computed) = entry.node.value {
+                for c in computed.entries {
+                    try checkEnvName(c, section: "env.computed")
+                    guard case .string(let template) = c.node.value else {
+                        throw wrongType(c, in: "env.computed", expected: "a string with ${VAR} references", hint: "e.g. URL = \"https://${HOST}/\"")
+                    }
+                    if let problem = templateProblem(template) {
+                        throw HopError.invalid("`[env.computed] \(c.key)` \(problem)", at: at(c.node.position),
+                                               hint: "write references as ${NAME}; write a literal $ as $$")
+                    }
+                    secret.append(SecretEnv(name: c.key, kind: .computed(template: template)))
+                }
+                continue
             }
+            try checkEnvName(entry, section: "env")
             switch entry.node.value {
             case .string(let s):
                 guard !s.unicodeScalars.contains("\0") else {
                     throw HopError.invalid("`[env] \(entry.key)` contains a NUL character", at: at(entry.node.position),
                                            hint: "remove the `\\u0000`: environment values cannot contain NUL")
                 }
-                return EnvVar(entry.key, s)
-            case .integer(let n): return EnvVar(entry.key, String(n))
-            case .bool(let b): return EnvVar(entry.key, b ? "true" : "false")
+                plain.append(EnvVar(entry.key, s))
+            case .integer(let n): plain.append(EnvVar(entry.key, String(n)))
+            case .bool(let b): plain.append(EnvVar(entry.key, b ? "true" : "false"))
+            case .table(let t) where t["generate"] != nil:
+                try checkKeys(t, section: "env.\(entry.key)", allowed: ["generate", "length"])
+                let style = try string(t["generate"]!, in: "env")
+                let styles = ["hex", "base64", "password", "uuid"]
+                guard styles.contains(style) else {
+                    throw HopError.invalid("`generate = \"\(printableScalars(style))\"` is not a kind hop generates", at: at(t["generate"]!.node.position),
+                                           hint: "use one of: \(styles.joined(separator: ", "))")
+                }
+                var length = style == "password" ? 24 : 64
+                if let l = t["length"] {
+                    guard case .integer(let n) = l.node.value, (8...4096).contains(n) else {
+                        throw HopError.invalid("`length` must be an integer from 8 to 4096", at: at(l.node.position), hint: "e.g. length = 32")
+                    }
+                    length = Int(n)
+                }
+                secret.append(SecretEnv(name: entry.key, kind: .generate(style: style, length: length)))
+            case .table(let t) where t["from"] != nil:
+                try checkKeys(t, section: "env.\(entry.key)", allowed: ["from", "key"])
+                let addon = try string(t["from"]!, in: "env")
+                guard let keyEntry = t["key"] else {
+                    throw HopError.invalid("`\(entry.key) = { from = … }` needs a `key`", at: at(entry.node.position), hint: "e.g. { from = \"blog-db\", key = \"DATABASE_URL\" }")
+                }
+                let key = try string(keyEntry, in: "env")
+                guard addon.utf8.count <= 40, addon.first.map({ $0.isASCII && $0.isLowercase }) == true,
+                      addon.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }) else {
+                    throw HopError.invalid("`\(printableScalars(addon))` is not an addon name", at: at(t["from"]!.node.position),
+                                           hint: "the name of an addon in [[addons]] or `hop addon list`")
+                }
+                guard isEnvName(key) else {
+                    throw HopError.invalid("`\(printableScalars(key))` is not a variable name", at: at(keyEntry.node.position), hint: "e.g. DATABASE_URL")
+                }
+                secret.append(SecretEnv(name: entry.key, kind: .from(addon: addon, key: key)))
             default:
-                throw wrongType(entry, in: "env", expected: "a string (or an integer or boolean)",
+                throw wrongType(entry, in: "env", expected: "a string (or an integer, a boolean, { generate = … } or { from = … })",
                                 hint: "put the value in quotes: `\(entry.key) = \"…\"`")
             }
+        }
+        return (plain, secret)
+    }
+
+    func checkEnvName(_ entry: TOMLEntry, section: String) throws {
+        guard isEnvName(entry.key) else {
+            throw HopError.invalid("`\(entry.key)` is not a valid environment variable name", at: at(entry.keyPosition),
+                                   hint: "rename it using only letters, digits and `_`, not starting with a digit (e.g. `\(envNameSuggestion(entry.key))`)")
         }
     }
 
@@ -660,4 +715,37 @@ func editDistance(_ a: String, _ b: String) -> Int {
 /// A value as an error message may show it: control characters escaped, never raw.
 func printableScalars(_ s: String) -> String {
     s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+}
+
+/// Why an `[env.computed]` template is malformed (nil when fine): `${NAME}` references, `$$` for a
+/// literal dollar, no control characters.
+func templateProblem(_ template: String) -> String? {
+    if template.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) { return "contains a control character" }
+    var rest = Substring(template)
+    while let dollar = rest.firstIndex(of: "$") {
+        let after = rest[rest.index(after: dollar)...]
+        if after.hasPrefix("$") { rest = after.dropFirst(); continue }
+        guard after.hasPrefix("{"), let close = after.firstIndex(of: "}") else { return "has a `$` that is not `${NAME}` or `$$`" }
+        let name = String(after[after.index(after: after.startIndex)..<close])
+        guard isEnvName(name) else { return "references `${\(name)}`, which is not a variable name" }
+        rest = after[after.index(after: close)...]
+    }
+    return nil
+}
+
+/// `template` with each `${NAME}` replaced by `values[NAME]` and `$$` by `$`; nil names the first
+/// reference that has no value.
+public func interpolate(_ template: String, _ values: [String: String]) -> (value: String, missing: String?) {
+    var out = "", rest = Substring(template)
+    while let dollar = rest.firstIndex(of: "$") {
+        out += rest[..<dollar]
+        let after = rest[rest.index(after: dollar)...]
+        if after.hasPrefix("$") { out += "$"; rest = after.dropFirst(); continue }
+        guard after.hasPrefix("{"), let close = after.firstIndex(of: "}") else { out += "$"; rest = after; continue }
+        let name = String(after[after.index(after: after.startIndex)..<close])
+        guard let v = values[name] else { return (out, name) }
+        out += v
+        rest = after[after.index(after: close)...]
+    }
+    return (out + rest, nil)
 }

@@ -123,6 +123,9 @@ public struct AppSpec: Sendable, Hashable, Codable {
     public var volumes: [Volume]?
     /// `[[addons]]`: backing services provisioned on the first deploy and attached to the app.
     public var addons: [AddonDeclaration]?
+    /// `[env]` values hop makes and keeps secret (never in the build): generated once, taken from an
+    /// addon, or computed from other variables. Optional so older build records still decode.
+    public var secretEnv: [SecretEnv]?
 
     public init(name: String, source: MetadataSource, builder: Builder) {
         self.name = name
@@ -152,4 +155,18 @@ public struct AddonDeclaration: Sendable, Hashable, Codable {
     public var name: String?
     public var extensions: [String]
     public init(type: String, name: String?, extensions: [String] = []) { self.type = type; self.name = name; self.extensions = extensions }
+}
+
+/// An `[env]` value that is not written in the file: `{ generate = "hex"|"base64"|"password"|"uuid",
+/// length = N }` (made once, kept sealed, stable across deploys), `{ from = "ADDON", key = "VAR" }`
+/// (an attached addon's variable) or an `[env.computed]` template with `${VAR}` references.
+public struct SecretEnv: Sendable, Hashable, Codable {
+    public enum Kind: Sendable, Hashable, Codable {
+        case generate(style: String, length: Int)
+        case from(addon: String, key: String)
+        case computed(template: String)
+    }
+    public var name: String
+    public var kind: Kind
+    public init(name: String, kind: Kind) { self.name = name; self.kind = kind }
 }

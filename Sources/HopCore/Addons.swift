@@ -129,19 +129,82 @@ struct AddonServers {
 }
 
 extension AppRuntime {
-    /// An app's environment: its attached addons' variables, then its config (which wins).
-    static func environment(db: HopDatabase, app: String) throws -> [(key: String, value: String)] {
+    /// An app's environment, in layers (a later one wins): its attached addons' variables; the
+    /// values hop keeps for it (`[env] X = { generate = … }`, made on first use and sealed) and
+    /// takes from addons (`{ from = … }`); `[env.computed]` templates over everything before and
+    /// the config; then its config (`hop config set`). None of it is in the build.
+    static func environment(db: HopDatabase, app: String, spec: AppSpec? = nil) throws -> [(key: String, value: String)] {
         var merged: [String: String] = [:]
         let attachments = try db.attachments(app: app)
+        var addonVariables: [String: [String: String]] = [:]
         if !attachments.isEmpty {
             let addons = Dictionary(uniqueKeysWithValues: try db.addons().map { ($0.name, $0) })
             for a in attachments {
                 guard let addon = addons[a.addon] else { continue }
+                addonVariables[a.addon] = Dictionary(uniqueKeysWithValues: PostgresServer.variables(name: addon.name, password: addon.password, prefix: ""))
                 for (k, v) in PostgresServer.variables(name: addon.name, password: addon.password, prefix: a.prefix) { merged[k] = v }
             }
         }
-        for (k, v) in try db.config(app: app) { merged[k] = v }
+        let config = try db.config(app: app)
+        let secretEnv = spec?.secretEnv ?? []
+        if !secretEnv.isEmpty {
+            var stored = try db.generatedValues(app: app)
+            for s in secretEnv {
+                switch s.kind {
+                case .generate(let style, let length):
+                    if stored[s.name] == nil { stored[s.name] = try db.keepGenerated(app: app, key: s.name, value: generateSecret(style: style, length: length)) }
+                    merged[s.name] = stored[s.name]
+                case .from(let addon, let key):
+                    guard let vars = addonVariables[addon] else {
+                        throw HopError.invalid("`[env] \(s.name)` takes \(key) from addon \(addon), which is not attached to \(app)",
+                                               at: SourceLocation(file: "hop3.toml"), hint: "declare it in [[addons]] or `hop addon attach \(app) \(addon)`")
+                    }
+                    guard let value = vars[key] else {
+                        throw HopError.invalid("`[env] \(s.name)`: addon \(addon) has no variable \(key)", at: SourceLocation(file: "hop3.toml"),
+                                               hint: "its variables: \(vars.keys.sorted().joined(separator: ", "))")
+                    }
+                    merged[s.name] = value
+                case .computed:
+                    break
+                }
+            }
+            var context = Dictionary(uniqueKeysWithValues: (spec?.env ?? []).map { ($0.name, $0.value) })
+            for (k, v) in merged { context[k] = v }
+            for (k, v) in config { context[k] = v }
+            for s in secretEnv {
+                guard case .computed(let template) = s.kind else { continue }
+                let (value, missing) = interpolate(template, context)
+                if let missing {
+                    throw HopError.invalid("`[env.computed] \(s.name)` uses ${\(missing)}, which is not set", at: SourceLocation(file: "hop3.toml"),
+                                           hint: "set it in [env], with `hop config set`, or from an addon")
+                }
+                merged[s.name] = value
+                context[s.name] = value
+            }
+        }
+        for (k, v) in config { merged[k] = v }
         return merged.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+    }
+
+    /// A fresh random value: `length` hex digits or base64 characters, a password of `length`
+    /// letters, digits and `-_.`, or a UUID (v4).
+    static func generateSecret(style: String, length: Int) throws -> String {
+        switch style {
+        case "hex": return String(hexString(randomBytes((length + 1) / 2)).prefix(length))
+        case "base64": return String(Data(randomBytes(length)).base64EncodedString().prefix(length))
+        case "password":
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+            // Rejection sampling: every character equally likely.
+            var out = ""
+            while out.count < length {
+                for b in randomBytes(length) where Int(b) < 256 - 256 % alphabet.count && out.count < length {
+                    out.append(alphabet[Int(b) % alphabet.count])
+                }
+            }
+            return out
+        case "uuid": return UUID().uuidString.lowercased()
+        default: throw HopError.invalid("`\(style)` is not a kind hop generates")
+        }
     }
 }
 
@@ -312,8 +375,17 @@ extension Operations {
         d.name ?? "\(app)-\(d.type)".replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-")
     }
 
-    /// Before anything is built: every declared addon has a usable name, and none is another app's.
+    /// Before anything is built: every declared addon has a usable name, and none is another app's;
+    /// every `[env] X = { from = ADDON }` names an addon the app declares or has attached.
     func checkDeclaredAddons(app: String, spec: AppSpec, db: HopDatabase?) throws {
+        let declared = Set((spec.addons ?? []).map { Self.declaredName(app: app, $0) })
+        let attached = Set(try db?.attachments(app: app).map(\.addon) ?? [])
+        for s in spec.secretEnv ?? [] {
+            if case .from(let addon, _) = s.kind, !declared.contains(addon), !attached.contains(addon) {
+                throw HopError.invalid("`[env] \(s.name)` takes a value from addon \(addon), which \(app) neither declares nor has attached",
+                                       at: SourceLocation(file: "hop3.toml"), hint: "declare it in [[addons]] (name = \"\(addon)\") or `hop addon attach \(app) \(addon)`")
+            }
+        }
         for d in spec.addons ?? [] {
             let name = Self.declaredName(app: app, d)
             do { try AddonName.check(name) } catch {

@@ -83,7 +83,7 @@ struct AppRuntime {
                 throw HopError.invalid("\(app) has no process `\(name)`", hint: "its processes: \(scale.keys.sorted().joined(separator: ", "))")
             }
         }
-        let config = try Self.environment(db: db, app: app)
+        let config = try Self.environment(db: db, app: app, spec: spec)
         let configHash = Self.configHash(config, box: try db.secrets())
         if !force, let current, current.buildID == build.id, current.scale == scale, current.configHash == configHash,
            (try? activator.unitProblem(current, GenerationManifest.read(storePath: current.storePath))) == .some(nil) {

@@ -87,4 +87,31 @@ extension HopDatabase {
             }
         }.filter { (app == nil || $0.app == app) && (addon == nil || $0.addon == addon) }
     }
+
+    static func generatedContext(app: String, key: String) -> String { "generated\u{0}\(app)\u{0}\(key)" }
+
+    /// Values hop generated for an app, decrypted.
+    public func generatedValues(app: String) throws -> [String: String] {
+        let rows = try db.read { conn in
+            try conn.prepare("SELECT key, value FROM generated WHERE app = ?").rows([.text(app)]) { (try $0.text(0), try $0.text(1)) }
+        }
+        guard !rows.isEmpty else { return [:] }
+        let box = try secrets()
+        return Dictionary(uniqueKeysWithValues: try rows.map { ($0.0, try box.open($0.1, context: Self.generatedContext(app: app, key: $0.0))) })
+    }
+
+    /// Keeps a generated value unless one exists (the first one stays: stable across deploys);
+    /// returns the value kept.
+    public func keepGenerated(app: String, key: String, value: String) throws -> String {
+        let sealed = try secrets().seal(value, context: Self.generatedContext(app: app, key: key))
+        try db.transaction { conn in
+            try conn.prepare("INSERT INTO generated (app, key, value) VALUES (?, ?, ?) ON CONFLICT (app, key) DO NOTHING")
+                .run([.text(app), .text(key), .text(sealed)])
+        }
+        return try generatedValues(app: app)[key] ?? value
+    }
+
+    public func forgetGenerated(app: String) throws {
+        try db.transaction { conn in try conn.prepare("DELETE FROM generated WHERE app = ?").run([.text(app)]) }
+    }
 }

@@ -133,7 +133,10 @@ extension HopDatabase {
     public func forgetApp(_ app: String, config alsoConfig: Bool) throws {
         try db.transaction { conn in
             try conn.prepare("DELETE FROM generations WHERE app = ?").run([.text(app)])
-            if alsoConfig { try conn.prepare("DELETE FROM config WHERE app = ?").run([.text(app)]) }
+            if alsoConfig {
+                try conn.prepare("DELETE FROM config WHERE app = ?").run([.text(app)])
+                try conn.prepare("DELETE FROM generated WHERE app = ?").run([.text(app)])
+            }
         }
     }
 

@@ -211,7 +211,8 @@ private let schemaV3 = """
     """
 
 /// Schema v4: addons (backing services: a database and role on hop's PostgreSQL server, say) and
-/// which apps they are attached to. `secret` is sealed (`SecretBox`), never plaintext.
+/// which apps they are attached to; values hop generated for apps (`[env] X = { generate = … }`).
+/// `secret` and `value` are sealed (`SecretBox`), never plaintext.
 private let schemaV4 = """
     CREATE TABLE addons (
         name       TEXT PRIMARY KEY,
@@ -225,5 +226,11 @@ private let schemaV4 = """
         addon      TEXT NOT NULL REFERENCES addons (name),
         prefix     TEXT NOT NULL,
         PRIMARY KEY (app, addon)
+    ) WITHOUT ROWID;
+    CREATE TABLE generated (
+        app        TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        PRIMARY KEY (app, key)
     ) WITHOUT ROWID;
     """

@@ -129,6 +129,42 @@ struct Hop3TomlTests {
         #expect(throws: HopError.self) { try parseHop3Toml("volumes = 3\n", file: "hop3.toml", appName: "blog") }
     }
 
+    @Test func secretEnvIsReadAndChecked() throws {
+        let text = """
+            [build]
+            builder = "python"
+            [env]
+            PLAIN = "x"
+            SECRET_KEY = { generate = "hex", length = 40 }
+            PASSWORD = { generate = "password" }
+            DB = { from = "blog-db", key = "DATABASE_URL" }
+            [env.computed]
+            URL = "https://${PLAIN}/?k=${SECRET_KEY}&cost=$$5"
+            """
+        let spec = try parseHop3Toml(text, file: "hop3.toml", appName: "blog")
+        #expect(spec.env == [EnvVar("PLAIN", "x")])
+        #expect(spec.secretEnv == [SecretEnv(name: "SECRET_KEY", kind: .generate(style: "hex", length: 40)),
+                                   SecretEnv(name: "PASSWORD", kind: .generate(style: "password", length: 24)),
+                                   SecretEnv(name: "DB", kind: .from(addon: "blog-db", key: "DATABASE_URL")),
+                                   SecretEnv(name: "URL", kind: .computed(template: "https://${PLAIN}/?k=${SECRET_KEY}&cost=$$5"))])
+        #expect(interpolate("https://${PLAIN}/?k=${SECRET_KEY}&cost=$$5", ["PLAIN": "h", "SECRET_KEY": "s"]) == ("https://h/?k=s&cost=$5", nil))
+        #expect(interpolate("${NOPE}", [:]).missing == "NOPE")
+        let bad: [(String, String, String)] = [
+            ("K = { generate = \"rot13\" }", "hop3.toml:4:", "not a kind"),
+            ("K = { generate = \"hex\", length = 3 }", "hop3.toml:4:", "8 to 4096"),
+            ("K = { generate = \"hex\", size = 3 }", "hop3.toml:4:", "size"),
+            ("K = { from = \"Bad Addon\", key = \"X\" }", "hop3.toml:4:", "not an addon name"),
+            ("K = { from = \"db\" }", "hop3.toml:4:", "needs a `key`"),
+            ("[env.computed]\nK = \"${not valid}\"", "hop3.toml:5:", "not a variable name"),
+            ("[env.computed]\nK = \"$HOME\"", "hop3.toml:5:", "`$`"),
+            ("K = 1.5", "hop3.toml:4:", "found float"),
+        ]
+        for (body, location, message) in bad {
+            let error = #expect(throws: HopError.self) { try parseHop3Toml("[build]\nbuilder = \"python\"\n[env]\n" + body + "\n", file: "hop3.toml", appName: "blog") }
+            #expect("\(error!)".contains(location) && error!.message.contains(message), "\(body): \(String(describing: error))")
+        }
+    }
+
     @Test func portSubtablesAndWorkerSections() throws {
         let spec = try parseHop3Toml("""
         [build]
@@ -200,7 +236,7 @@ struct Hop3TomlTests {
         BadSpec(text: "[build]\nbuilder = \"go\"\n[run.workers]\nweb = 0", line: 4, column: 7,
                 message: "must be between 1 and 1024, found 0", hint: "whole number"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[env]\nRATIO = 0.5", line: 4, column: 9,
-                message: "`[env] RATIO` must be a string (or an integer or boolean), found float", hint: "quotes"),
+                message: "`[env] RATIO` must be a string (or an integer, a boolean, { generate = … } or { from = … }), found float", hint: "quotes"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[env]\n\"1ST\" = \"x\"", line: 4, column: 1,
                 message: "not a valid environment variable name", hint: "`_1ST`"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[port]\nweb = \"8000\"", line: 4, column: 7,

@@ -228,4 +228,53 @@ struct DataIntegrationTests {
             #expect(try hopEnv(["builds", "--json"]).stdout == builds)
         }
     }
+
+    @Test("[env] generated values are made once and kept across deploys, taken from an addon, computed with ${VAR}; never in the store or hop.db in the clear; --purge forgets them")
+    func generatedEnvironment() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let toml = """
+                [env]
+                SECRET_KEY = { generate = "hex", length = 40 }
+                API_PASSWORD = { generate = "password" }
+                INSTANCE_ID = { generate = "uuid" }
+                DB = { from = "it-envgen-db", key = "PGDATABASE" }
+                [env.computed]
+                SIGNED = "key=${SECRET_KEY};db=${DB};cost=$$5"
+                [[addons]]
+                type = "postgres"
+                name = "it-envgen-db"
+                """
+            let src = try stdlibVariant(dir, toml: toml)
+            let app = "it-envgen"
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(d.status == 0, "\(d.stderr.suffix(600))")
+            func seen() throws -> [String: String] {
+                let r = try hopEnv(["run", app, "--", "python3", "-c", "import json, os; print(json.dumps({k: os.environ.get(k, '') for k in ['SECRET_KEY', 'API_PASSWORD', 'INSTANCE_ID', 'DB', 'SIGNED']}))"])
+                return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: String] ?? [:]
+            }
+            let first = try seen()
+            let key = first["SECRET_KEY"] ?? ""
+            #expect(key.count == 40 && key.allSatisfy(\.isHexDigit), "\(first)")
+            #expect(first["API_PASSWORD"]?.count == 24 && UUID(uuidString: first["INSTANCE_ID"] ?? "") != nil, "\(first)")
+            #expect(first["DB"] == "it-envgen-db" && first["SIGNED"] == "key=\(key);db=it-envgen-db;cost=$5", "\(first)")
+            #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--force"]).status == 0)
+            #expect(try seen() == first, "a redeploy changed the generated values")
+            let g = try #require(try generations(app).first { $0["current"] as? Bool == true })
+            for path in [g["storePath"] as? String, g["appPath"] as? String].compactMap({ $0 }) + ["hop.db", "hop.db-wal"].map({ sharedHome.root + "/" + $0 }) {
+                #expect(occurrences(of: key, under: path).isEmpty, "\(path) holds the generated key")
+            }
+            #expect(!occurrences(of: key, under: sharedHome.apps + "/\(app)/env/g\(g["generation"] as? Int ?? 0).env").isEmpty, "the control")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
+            #expect(try seen()["SECRET_KEY"] != key, "--purge should forget generated values")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            // A value from an addon the app does not have: exit 2 before anything is built.
+            let orphan = try stdlibVariant(dir, toml: "[env]\nDB = { from = \"someone-elses\", key = \"DATABASE_URL\" }\n")
+            let builds = try hopEnv(["builds", "--json"]).stdout
+            let r = try hopEnv(["deploy", orphan, "--app", "it-envgen-orphan", "--watch", "0"])
+            #expect(r.status == 2 && r.stderr.contains("neither declares nor has attached"), "\(r.status) \(r.stderr)")
+            #expect(try hopEnv(["builds", "--json"]).stdout == builds)
+        }
+    }
 }
