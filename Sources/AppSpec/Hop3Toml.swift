@@ -304,9 +304,9 @@ struct Hop3Reader {
             }
             var type = try string(typeEntry, in: "addons")
             if type == "postgresql" { type = "postgres" }
-            guard type == "postgres" else {
+            guard type == "postgres" || type == "redis" else {
                 throw HopError.invalid("`\(printableScalars(type))` is not an addon type hop provides", at: at(typeEntry.node.position),
-                                       hint: "hop provides: postgres")
+                                       hint: "hop provides: postgres, redis")
             }
             var name: String?
             if let n = table["name"] {
@@ -330,6 +330,9 @@ struct Hop3Reader {
                     }
                     extensions.append(value)
                 }
+            }
+            if type != "postgres", let e = table["extensions"] {
+                throw HopError.invalid("only postgres addons have `extensions`", at: at(e.keyPosition), hint: "remove `extensions` from this addon")
             }
             if let name, out.contains(where: { $0.name == name }) {
                 throw HopError.invalid("the addon `\(name)` is declared twice", at: at(table["name"]!.node.position), hint: "give each addon its own name")

@@ -16,18 +16,20 @@ public struct AddonInfo: Sendable, Codable, Equatable {
     public var createdAt: String
 }
 
-/// hop's addon servers on the service host: PostgreSQL built from its seed, installed as
-/// `hop-addon-postgres.service`, started on demand.
+/// hop's addon servers on the service host: PostgreSQL and Redis built from their seeds, installed
+/// as `hop-addon-<type>.service`, started on demand.
 struct AddonServers {
     let ctx: HopContext
     let db: HopDatabase
     let host: ServiceHost
     var nix: NixDriver { NixDriver(runner: ctx.runner) }
 
-    /// The seeds the PostgreSQL build needs, imported from the host's packages when missing.
-    func seeds() throws -> [String: String] {
+    static func seedKind(_ t: AddonType) -> SeedKind { t == .postgres ? .postgres : .redis }
+
+    /// The seeds a server build needs, imported from the host's packages when missing.
+    func seeds(_ t: AddonType) throws -> [String: String] {
         var out: [String: String] = [:]
-        for kind in [SeedKind.busybox, .patchelf, .postgres] {
+        for kind in [SeedKind.busybox, .patchelf, Self.seedKind(t)] {
             if let s = try db.seed(name: kind.rawValue), nix.isValid(s.storePath) { out[kind.rawValue] = s.storePath; continue }
             ctx.progress(ProgressEvent(phase: "seed", message: "importing the \(kind.rawValue) seed"))
             let scratch = try ctx.home.scratch("seed")
@@ -40,10 +42,10 @@ struct AddonServers {
         return out
     }
 
-    /// The self-contained PostgreSQL (the seed with its own loader and libraries), built once in
-    /// the sandbox and kept by a GC root.
-    func postgresBuild() throws -> String {
-        let seeds = try seeds()
+    /// The self-contained server (the seed with its own loader and libraries), built once in the
+    /// sandbox and kept by a GC root.
+    func serverBuild(_ t: AddonType) throws -> String {
+        let seeds = try seeds(t)
         let libDir = try NixLibrary.locate()
         let libPath = FixedOutputPath.recursive(name: BuildPipeline.nixLibName, narSHA256Hex: try NAR.hash(path: libDir).hex)
         if !nix.isValid(libPath) {
@@ -52,13 +54,13 @@ struct AddonServers {
             _ = try BuildPipeline(home: ctx.home, runner: ctx.runner).addNixLibrary(libDir, scratch: scratch)
         }
         let seedAttrs = seeds.sorted { $0.key < $1.key }.map { "\($0.key) = \(NixExpr.string($0.value));" }.joined(separator: " ")
-        let expr = "# hop's PostgreSQL server build (generated)\n((import (builtins.storePath \(NixExpr.string(libPath)))).toolchains.seed { seeds = { \(seedAttrs) }; }).postgres\n"
+        let expr = "# hop's \(t.rawValue) server build (generated)\n((import (builtins.storePath \(NixExpr.string(libPath)))).toolchains.seed { seeds = { \(seedAttrs) }; }).\(Self.seedKind(t).rawValue)\n"
         let dir = ctx.home.root + "/addons"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let file = dir + "/postgres.nix"
+        let file = dir + "/\(t.rawValue).nix"
         try expr.write(toFile: file, atomically: true, encoding: .utf8)
         let drv = try nix.instantiate(file)
-        let root = ctx.home.gcroots + "/addon-postgres"
+        let root = ctx.home.gcroots + "/addon-\(t.rawValue)"
         try FileManager.default.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
         if let current = try? FileManager.default.destinationOfSymbolicLink(atPath: root), nix.isValid(current),
            (try? nix.outputPath(of: drv)) == current {
@@ -68,28 +70,44 @@ struct AddonServers {
         return try FileManager.default.destinationOfSymbolicLink(atPath: root)
     }
 
-    /// Installs and starts the PostgreSQL server (idempotent) and waits until it answers.
+    /// hop's own password on the Redis server (sealed in hop.db like the apps' generated values).
+    func redisAdminPassword() throws -> String {
+        let owner = "hop:redis"
+        if let p = try db.generatedValues(app: owner)["ADMIN"] { return p }
+        return try db.keepGenerated(app: owner, key: "ADMIN", value: hexString(randomBytes(24)))
+    }
+
+    /// Installs and starts the server of `t` (idempotent) and waits until it answers; returns its
+    /// store path.
     @discardableResult
-    func ensurePostgres() throws -> String {
-        let pg = try postgresBuild()
+    func ensure(_ t: AddonType) throws -> String {
+        let build = try serverBuild(t)
         guard let busybox = try db.seed(name: "busybox")?.storePath else { throw HopError(.environment, "the busybox seed is not imported") }
-        let text = try PostgresServer.renderUnit(postgres: pg, busybox: busybox)
-        let file = host.path(host.unitDirectory) + "/" + PostgresServer.unitName
+        let text: String
+        switch t {
+        case .postgres:
+            text = try PostgresServer.renderUnit(postgres: build, busybox: busybox)
+        case .redis:
+            let acl = ctx.home.root + "/addons/redis-admin.acl"
+            let hash = sha256Hex(Data(try redisAdminPassword().utf8))
+            _ = try writeFileIfChanged(acl, RedisServer.adminLine(passwordSHA256: hash), mode: 0o600)
+            text = try RedisServer.renderUnit(redis: build, busybox: busybox, adminACL: acl)
+        }
+        let file = host.path(host.unitDirectory) + "/" + t.unitName
         if try writeFileIfChanged(file, text) { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
-        let active = try host.systemctl(["is-active", "--quiet", PostgresServer.unitName]).succeeded
-        if !active {
-            ctx.progress(ProgressEvent(phase: "addon", message: "starting hop's PostgreSQL server"))
-            try host.systemctlChecked(["start", PostgresServer.unitName], what: "starting hop's PostgreSQL server")
+        if !(try host.systemctl(["is-active", "--quiet", t.unitName]).succeeded) {
+            ctx.progress(ProgressEvent(phase: "addon", message: "starting hop's \(t.rawValue) server"))
+            try host.systemctlChecked(["start", t.unitName], what: "starting hop's \(t.rawValue) server")
         }
         let deadline = Date().addingTimeInterval(30)
         var last = ""
         while Date() < deadline {
-            let r = try psql(pg, ["SELECT 1"])
-            if r.succeeded { return pg }
-            last = r.stderrTail(2)
+            let r = t == .postgres ? try psql(build, ["SELECT 1"]) : try redisCLI(build, ["PING"])
+            if r.succeeded && (t == .postgres || r.stdoutText.contains("PONG")) { return build }
+            last = r.stderrTail(2) + r.stdoutText.suffix(200)
             usleep(200_000)
         }
-        throw HopError(.environment, "hop's PostgreSQL server does not answer", hint: "see `journalctl -u \(PostgresServer.unitName)`", detail: last)
+        throw HopError(.environment, "hop's \(t.rawValue) server does not answer", hint: "see `journalctl -u \(t.unitName)`", detail: last)
     }
 
     /// psql as the superuser (peer authentication: root only), one statement per `-c` (CREATE
@@ -105,16 +123,36 @@ struct AddonServers {
         guard r.succeeded else { throw HopError(.environment, "\(what) failed", detail: r.stderrTail(4)) }
     }
 
+    /// redis-cli as hop's ACL user (the password through the environment, not the command line).
+    func redisCLI(_ redis: String, _ args: [String]) throws -> ProcessResult {
+        try ctx.runner.run(Command(redis + "/bin/redis-cli", ["-s", host.path(RedisServer.socket), "--user", "hop", "--no-auth-warning"] + args,
+                                   environment: ["REDISCLI_AUTH": try redisAdminPassword()]))
+    }
+
+    func redisChecked(_ redis: String, _ args: [String], what: String) throws {
+        let r = try redisCLI(redis, args)
+        guard r.succeeded, !r.stdoutText.hasPrefix("(error)"), !r.stdoutText.hasPrefix("ERR"), !r.stdoutText.contains("NOPERM") else {
+            throw HopError(.environment, "\(what) failed", detail: r.stderrTail(3) + r.stdoutText.suffix(300))
+        }
+    }
+
     func create(_ a: AddonRecord) throws {
-        let pg = try ensurePostgres()
-        let sql = try PostgresServer.createSQL(name: a.name, password: a.password).split(separator: "\n").map(String.init)
-        try psqlChecked(pg, sql, what: "creating the database of addon \(a.name)")
-        try createExtensions(a.name, a.extensions, pg: pg)
+        let t = try Operations.checkedAddonType(a.type)
+        let build = try ensure(t)
+        switch t {
+        case .postgres:
+            let sql = try PostgresServer.createSQL(name: a.name, password: a.password).split(separator: "\n").map(String.init)
+            try psqlChecked(build, sql, what: "creating the database of addon \(a.name)")
+            try createExtensions(a.name, a.extensions, pg: build)
+        case .redis:
+            try redisChecked(build, try RedisServer.setUser(name: a.name, password: a.password), what: "creating the Redis user of addon \(a.name)")
+            try redisChecked(build, ["ACL", "SAVE"], what: "saving Redis's ACL file")
+        }
     }
 
     func createExtensions(_ name: String, _ extensions: [String], pg: String? = nil) throws {
         guard !extensions.isEmpty else { return }
-        let pg = try pg ?? ensurePostgres()
+        let pg = try pg ?? ensure(.postgres)
         let r = try psql(pg, try extensions.map(PostgresServer.extensionSQL), database: name)
         guard r.succeeded else {
             throw HopError.invalid("an extension of addon \(name) could not be created: \(r.stderrTail(2))",
@@ -122,9 +160,22 @@ struct AddonServers {
         }
     }
 
-    func drop(_ name: String) throws {
-        let pg = try ensurePostgres()
-        try psqlChecked(pg, try PostgresServer.dropSQL(name: name).split(separator: "\n").map(String.init), what: "dropping addon \(name)")
+    func drop(_ name: String, type: String) throws {
+        let t = try Operations.checkedAddonType(type)
+        let build = try ensure(t)
+        switch t {
+        case .postgres:
+            try psqlChecked(build, try PostgresServer.dropSQL(name: name).split(separator: "\n").map(String.init), what: "dropping addon \(name)")
+        case .redis:
+            try AddonName.check(name)
+            // Its keys first (SCAN as hop, then UNLINK in batches), then its user.
+            let keys = try redisCLI(build, ["--scan", "--pattern", "\(name):*"]).stdoutText.split(separator: "\n").map(String.init)
+            for batch in stride(from: 0, to: keys.count, by: 500) {
+                try redisChecked(build, ["UNLINK"] + keys[batch..<min(batch + 500, keys.count)], what: "deleting the keys of addon \(name)")
+            }
+            try redisChecked(build, ["ACL", "DELUSER", name], what: "removing the Redis user of addon \(name)")
+            try redisChecked(build, ["ACL", "SAVE"], what: "saving Redis's ACL file")
+        }
     }
 }
 
@@ -141,8 +192,9 @@ extension AppRuntime {
             let addons = Dictionary(uniqueKeysWithValues: try db.addons().map { ($0.name, $0) })
             for a in attachments {
                 guard let addon = addons[a.addon] else { continue }
-                addonVariables[a.addon] = Dictionary(uniqueKeysWithValues: PostgresServer.variables(name: addon.name, password: addon.password, prefix: ""))
-                for (k, v) in PostgresServer.variables(name: addon.name, password: addon.password, prefix: a.prefix) { merged[k] = v }
+                let type = try Operations.checkedAddonType(addon.type)
+                addonVariables[a.addon] = Dictionary(uniqueKeysWithValues: type.variables(name: addon.name, password: addon.password, prefix: ""))
+                for (k, v) in type.variables(name: addon.name, password: addon.password, prefix: a.prefix) { merged[k] = v }
             }
         }
         let config = try db.config(app: app)
@@ -210,7 +262,8 @@ extension AppRuntime {
 
 extension Operations {
     static func info(_ a: AddonRecord, attachments: [AttachmentRecord]) -> AddonInfo {
-        AddonInfo(name: a.name, type: a.type, database: a.name, socket: PostgresServer.socketDirectory, extensions: a.extensions,
+        AddonInfo(name: a.name, type: a.type, database: a.type == "redis" ? "keys \(a.name):*" : a.name,
+                  socket: AddonType(rawValue: a.type)?.socketDirectory ?? "", extensions: a.extensions,
                   attachedTo: attachments.filter { $0.addon == a.name }.map(\.app).sorted(), createdAt: isoTime(a.createdAt))
     }
 
@@ -227,13 +280,14 @@ extension Operations {
         let t = try Self.checkedAddonType(type)
         try AddonName.check(name)
         for e in extensions { try PostgresServer.checkExtension(e) }
+        if t != .postgres && !extensions.isEmpty { throw HopError.invalid("only postgres addons have extensions") }
         return try audited("addon create", app: nil, detail: ["type": t.rawValue, "name": name], permission: .admin) {
             let db = try ctx.database(create: true)
             if try db.addon(name: name) != nil { throw HopError(.conflict, "the addon \(name) exists", hint: "`hop addon info \(name)`") }
             let record = AddonRecord(name: name, type: t.rawValue, password: hexString(randomBytes(24)), extensions: extensions, createdAt: Date())
             let servers = AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost())
             try servers.create(record)
-            do { try db.addAddon(record) } catch { try? servers.drop(name); throw error }
+            do { try db.addAddon(record) } catch { try? servers.drop(name, type: record.type); throw error }
             return Self.info(record, attachments: [])
         }
     }
@@ -259,7 +313,7 @@ extension Operations {
         try AddonName.check(name)
         return try audited("addon credentials", app: nil, detail: ["name": name], permission: .admin) {
             guard let a = try ctx.database().addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
-            return Dictionary(uniqueKeysWithValues: PostgresServer.variables(name: a.name, password: a.password, prefix: ""))
+            return Dictionary(uniqueKeysWithValues: try Self.checkedAddonType(a.type).variables(name: a.name, password: a.password, prefix: ""))
         }
     }
 
@@ -270,9 +324,16 @@ extension Operations {
             let db = try ctx.database()
             guard let a = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
             let servers = AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost())
-            let pg = try servers.ensurePostgres()
-            return Command(pg + "/bin/psql", ["-X", "-h", servers.host.path(PostgresServer.socketDirectory), "-U", a.name, "-d", a.name],
-                           environment: ["PGPASSWORD": a.password])
+            let t = try Self.checkedAddonType(a.type)
+            let build = try servers.ensure(t)
+            switch t {
+            case .postgres:
+                return Command(build + "/bin/psql", ["-X", "-h", servers.host.path(PostgresServer.socketDirectory), "-U", a.name, "-d", a.name],
+                               environment: ["PGPASSWORD": a.password])
+            case .redis:
+                return Command(build + "/bin/redis-cli", ["-s", servers.host.path(RedisServer.socket), "--user", a.name, "--no-auth-warning"],
+                               environment: ["REDISCLI_AUTH": a.password])
+            }
         }
     }
 
@@ -361,7 +422,7 @@ extension Operations {
                                hint: "detach it first (`hop addon detach APP \(name)`), or pass --force")
             }
             for at in attached { try db.detach(app: at.app, addon: name) }
-            try AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost()).drop(name)
+            try AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost()).drop(name, type: a.type)
             try db.removeAddon(name)
             return Self.info(a, attachments: [])
         }
@@ -413,7 +474,7 @@ extension Operations {
             let mine = try db.attachments(app: app).contains { $0.addon == name }
             if let existing = try db.addon(name: name) {
                 let missing = d.extensions.filter { !existing.extensions.contains($0) }
-                if !missing.isEmpty {
+                if !missing.isEmpty && existing.type == "postgres" {
                     try servers.createExtensions(name, missing)
                     try db.setAddonExtensions(name, existing.extensions + missing)
                 }
@@ -421,7 +482,7 @@ extension Operations {
                 ctx.progress(ProgressEvent(phase: "addon", message: "creating \(d.type) addon \(name)"))
                 let newAddon = AddonRecord(name: name, type: d.type, password: hexString(randomBytes(24)), extensions: d.extensions, createdAt: Date())
                 try servers.create(newAddon)
-                do { try db.addAddon(newAddon) } catch { try? servers.drop(name); throw error }
+                do { try db.addAddon(newAddon) } catch { try? servers.drop(name, type: newAddon.type); throw error }
                 record(try? db.appendAudit(actor: ctx.principal.name, via: ctx.via, action: "addon create", app: app,
                                            detail: stableJSONText(["type": d.type, "name": name, "declared": "true"]), result: "ok"))
             }

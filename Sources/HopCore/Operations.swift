@@ -554,7 +554,7 @@ public struct Operations: Sendable {
                 for at in try rt.db.attachments(app: app) {
                     try rt.db.detach(app: app, addon: at.addon)
                     if try rt.db.attachments(addon: at.addon).isEmpty {
-                        try AddonServers(ctx: ctx, db: rt.db, host: rt.host).drop(at.addon)
+                        try AddonServers(ctx: ctx, db: rt.db, host: rt.host).drop(at.addon, type: try rt.db.addon(name: at.addon)?.type ?? "postgres")
                         try rt.db.removeAddon(at.addon)
                     }
                 }
@@ -646,10 +646,13 @@ public struct Operations: Sendable {
             var restored: [String] = [], failed: [String: String] = [:]
             if let db = try ctx.existingDatabase() {
                 // Addon servers first: the apps restored next connect to them.
-                if try !db.addons().isEmpty {
-                    do { try AddonServers(ctx: ctx, db: db, host: service).ensurePostgres(); restored.append("postgres") } catch let e as HopError {
-                        failed["postgres"] = e.message
-                        ctx.warn("hop's PostgreSQL server did not come back: \(e.message)")
+                for type in Set(try db.addons().map(\.type)).sorted() {
+                    do {
+                        try AddonServers(ctx: ctx, db: db, host: service).ensure(try Self.checkedAddonType(type))
+                        restored.append(type)
+                    } catch let e as HopError {
+                        failed[type] = e.message
+                        ctx.warn("hop's \(type) server did not come back: \(e.message)")
                     }
                 }
                 let rt = try AppRuntime(ctx, db: db, host: service)

@@ -7,8 +7,8 @@ import Glibc
 /// A toolchain imported from the host into the store, content-addressed, for air-gapped builds.
 public enum SeedKind: String, Sendable, CaseIterable, Codable {
     case busybox, patchelf, python, node, go
-    /// Backing services (addons): Debian's PostgreSQL 15 server and clients.
-    case postgres
+    /// Backing services (addons): Debian's PostgreSQL 15 server and clients, Redis 7.
+    case postgres, redis
 
     /// Seeds every build needs, whatever the builder.
     public static let base: [SeedKind] = [.busybox, .patchelf]
@@ -42,6 +42,7 @@ public struct SeedImporter: Sendable {
         case .node: return "/usr/bin/node"
         case .go: return "/usr/lib/go-1.19/bin/go"
         case .postgres: return "/usr/lib/postgresql/15/bin/postgres"
+        case .redis: return "/usr/bin/redis-server"
         }
     }
 
@@ -49,7 +50,7 @@ public struct SeedImporter: Sendable {
         let exe = hostExecutable(kind, from: from)
         guard FileManager.default.isExecutableFile(atPath: exe) else {
             throw HopError(.environment, "cannot import the \(kind.rawValue) seed: \(exe) is not an executable",
-                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, postgresql-15) or pass --from PATH")
+                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, postgresql-15, redis-server) or pass --from PATH")
         }
         let version = try detectVersion(kind, exe: exe)
         let stage = scratch + "/hop-seed-\(kind.rawValue)-\(version)"
@@ -91,6 +92,13 @@ public struct SeedImporter: Sendable {
                 try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + b, withDestinationPath: "../share/go/bin/" + b)
             }
             elfs = try elfFiles(under: stage + "/share/go/bin") + elfFiles(under: stage + "/share/go/pkg/tool")
+        case .redis:
+            // redis-server is a link to redis-check-rdb, and Redis picks its mode from argv[0]'s
+            // name: the copy is named redis-server.
+            let dir = (exe as NSString).deletingLastPathComponent
+            try copy(exe, to: stage + "/bin/redis-server")
+            try copy(dir + "/redis-cli", to: stage + "/bin/redis-cli")
+            elfs = [stage + "/bin/redis-server", stage + "/bin/redis-cli"]
         case .postgres:
             // Debian's layout, relative to the prefix: PostgreSQL finds its share directory (and
             // extensions) from its own binary's path, so lib/postgresql/15/bin and
@@ -123,7 +131,7 @@ public struct SeedImporter: Sendable {
         case .python: cmd = Command(exe, ["-I", "-c", "import platform; print(platform.python_version())"])
         case .node: cmd = Command(exe, ["--version"])
         case .go: cmd = Command(exe, ["env", "GOVERSION"])
-        case .postgres: cmd = Command(exe, ["--version"])
+        case .postgres, .redis: cmd = Command(exe, ["--version"])
         }
         let r = try runner.run(cmd)
         let text = r.stdoutText + r.stderrText

@@ -118,17 +118,21 @@ struct DataIntegrationTests {
         (try? JSONSerialization.jsonObject(with: Data(try hopEnv(["addon", "credentials", addon, "--json"]).stdout.utf8))) as? [String: String] ?? [:]
     }
 
-    @Test("PostgreSQL: [[addons]] provisioned on the first deploy, a release step creates the table, and the count survives redeploy, rollback, scale 2, restart, host down/up, destroy without --purge then a new deploy, and a SIGKILLed server")
+    @Test("PostgreSQL and Redis: [[addons]] provisioned on the first deploy, a release step creates the table, and both counts survive redeploy, rollback, scale 2, restart, host down/up, destroy without --purge then a new deploy, and SIGKILLed servers")
     func postgresSurvives() throws {
         try #require(deployHost.ready)
         let app = "it-pg"
-        var n = 0
+        var n = 0, hits = 0
         func visit(_ step: String, within seconds: Double = 6) {
             n += 1
+            hits += 1
             let deadline = Date().addingTimeInterval(seconds)
             var r = fetch(app, "/visit")
             while r.status != 200 && Date() < deadline { usleep(200_000); r = fetch(app, "/visit") }
             #expect(r.body == "visits=\(n)\n", "after \(step): \(r.status) \(r.body.suffix(300))")
+            var h = fetch(app, "/hits")
+            while h.status != 200 && Date() < deadline { usleep(200_000); h = fetch(app, "/hits") }
+            #expect(h.body == "hits=\(hits)\n", "Redis, after \(step): \(h.status) \(h.body.suffix(300))")
         }
         let d = try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"])
         #expect(d.status == 0, "\(d.stderr.suffix(800))")
@@ -146,17 +150,20 @@ struct DataIntegrationTests {
         #expect(try hopEnv(["host", "down"]).status == 0)
         let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
         #expect(up.status == 0, "\(up.stderr)")
-        #expect((json(up.stdout)["restored"] as? [String])?.contains("postgres") == true, "\(up.stdout)")
+        let restored = json(up.stdout)["restored"] as? [String] ?? []
+        #expect(restored.contains("postgres") && restored.contains("redis"), "\(up.stdout)")
         visit("host down and up")
-        // The server killed under the running app: systemd starts it again, the app answers with its data.
-        let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-postgres.service"]).stdoutText
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
-        let killed = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main]))
-        #expect(killed.succeeded && main != "0", "kill -9 \(main): \(killed.stderrText)")
-        let t0 = Date()
-        visit("the server was SIGKILLed", within: 10)
-        print("postgres SIGKILL: the app answered again after \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+        // Each server killed under the running app: systemd starts it again, the app answers with its data.
+        for server in ["postgres", "redis"] {
+            let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-\(server).service"]).stdoutText
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+            let killed = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main]))
+            #expect(killed.succeeded && main != "0", "kill -9 \(main): \(killed.stderrText)")
+            let t0 = Date()
+            visit("the \(server) server was SIGKILLed", within: 10)
+            print("\(server) SIGKILL: the app answered again with its data after \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+        }
         #expect(try hopEnv(["destroy", app]).status == 0)
         #expect(try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"]).status == 0)
         visit("destroy, then a new deploy")
@@ -165,10 +172,11 @@ struct DataIntegrationTests {
         #expect(refused.status == 12, "\(refused.status) \(refused.stderr)")
         visit("a refused addon destroy")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
-        #expect(try hopEnv(["addon", "info", "it-pg-postgres"]).status == 4, "--purge destroys the app's own addon")
+        #expect(try hopEnv(["addon", "info", "it-pg-postgres"]).status == 4, "--purge destroys the app's own addons")
+        #expect(try hopEnv(["addon", "info", "it-pg-redis"]).status == 4, "--purge destroys the app's own addons")
     }
 
-    @Test("PostgreSQL isolation: app A's credentials open A's database but not B's (from inside A, through its network namespace), nor the server's own; the addon password is in the clear only in the 0600 env file")
+    @Test("Isolation: app A's credentials open A's PostgreSQL database but not B's nor the server's own, and A's Redis user reads none of B's keys (from inside A, through its network namespace); the addon password is in the clear only in the 0600 env file")
     func postgresIsolationAndSecrets() throws {
         try #require(deployHost.ready)
         #expect(try hopEnv(["deploy", fixtures + "/pg-app", "--app", "it-pga", "--watch", "0"]).status == 0)
@@ -187,6 +195,19 @@ struct DataIntegrationTests {
         // B's password is B's alone: with it, A's role name is refused too.
         let swapped = try hopEnv(["run", "it-pga", "--", "env", "PGPASSWORD=\(b["PGPASSWORD"]!)", "python3", "-c", probe, "it-pga-postgres"])
         #expect(swapped.stdout.contains("refused"), "\(swapped.stdout)")
+        // Redis: app A's user reads and writes its own keys only.
+        #expect(try hopEnv(["addon", "create", "redis", "it-pgb-cache"]).status == 0)
+        let bRedis = try credentials("it-pgb-cache")
+        let redisProbe = "import os, sys, redis\nr = redis.Redis.from_url(sys.argv[1] or os.environ['REDIS_URL'])\nfor op in sys.argv[2:]:\n    try:\n        print(op, repr(eval(op)))\n    except Exception as e:\n        print(op, 'refused:', type(e).__name__)\n"
+        let bURL = try #require(bRedis["REDIS_URL"])
+        let setB = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, bURL, "r.set('it-pgb-cache:secret', 'hidden')"])
+        #expect(setB.stdout.contains("True"), "B writes its own key: \(setB.stdout) \(setB.stderr)")
+        let fromA = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, "", "r.set(os.environ['REDIS_KEY_PREFIX'] + 'mine', '1')",
+                                "r.get('it-pgb-cache:secret')", "r.keys('*')", "r.scan(0)", "r.flushall()", "r.config_get('dir')"])
+        let lines = fromA.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasSuffix("True") == true, "A writes its own keys: \(fromA.stdout) \(fromA.stderr)")
+        #expect(lines.dropFirst().count == 5 && lines.dropFirst().allSatisfy { $0.contains("refused") } && !fromA.stdout.contains("hidden"),
+                "A reached beyond its keys: \(fromA.stdout)")
         // Secrets at rest.
         let g = try #require(try generations("it-pga").first { $0["current"] as? Bool == true })
         let env = sharedHome.apps + "/it-pga/env/g\(g["generation"] as? Int ?? 0).env"
@@ -199,12 +220,14 @@ struct DataIntegrationTests {
         }
         #expect(try hopEnv(["destroy", "it-pga", "--purge"]).status == 0)
         #expect(try hopEnv(["addon", "destroy", "it-pgb-db"]).status == 0)
+        #expect(try hopEnv(["addon", "destroy", "it-pgb-cache"]).status == 0)
     }
 
     @Test("hostile addon input is refused with exit 2 and nothing is provisioned", arguments: [
         ["addon", "create", "mysql", "x"], ["addon", "create", "postgres", "Bad Name"], ["addon", "create", "postgres", "x\ny"],
         ["addon", "create", "postgres", "ok-name", "--extension", "x;drop table"], ["addon", "create", "postgres", "postgres"],
         ["addon", "attach", "../etc", "x"], ["addon", "attach", "some-app", "x", "--as", "lower"],
+        ["addon", "create", "redis", "cache", "--extension", "pg_trgm"],
     ])
     func hostileAddons(args: [String]) throws {
         try #require(deployHost.ready)
@@ -217,6 +240,7 @@ struct DataIntegrationTests {
     @Test("hostile [[addons]] in hop3.toml are located errors (exit 2) before anything is built", arguments: [
         ("type = \"mongodb\"", "hop3.toml:2:"), ("type = \"postgres\"\nname = \"Bad\"", "hop3.toml:3:"),
         ("type = \"postgres\"\nextensions = [\"x; DROP\"]", "hop3.toml:3:"), ("name = \"x\"", "hop3.toml:1:"),
+        ("type = \"redis\"\nextensions = [\"pg_trgm\"]", "hop3.toml:3:"),
     ])
     func hostileAddonDeclarations(body: String, location: String) throws {
         try #require(deployHost.ready)

@@ -25,6 +25,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   node = fixed "node";
   go = fixed "go";
   postgres = fixed "postgres";
+  redis = fixed "redis";
   goroot = if go == null then null else "${go}/share/go";
   pythonVersion = "3.11";
 }
