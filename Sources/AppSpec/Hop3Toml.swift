@@ -1,7 +1,7 @@
 import HopBasics
 
 /// hop3.toml's sections in the order hints list them.
-public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix", "volumes", "addons"]
+public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix", "volumes", "addons", "admin"]
 
 /// The keys of the sections whose keys are fixed. `[env]`, `[port]` and `[static]` are keyed by the user
 /// (variable names, process names, URL prefixes) and `[run.workers]` by process names.
@@ -12,6 +12,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries"],
     "domains": ["names"],
     "backup": ["paths"],
+    "admin": ["username", "email"],
     "limits": ["memory", "cpu", "processes"],
     "nix": ["packages", "file"],
 ]
@@ -90,8 +91,9 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
             try reader.readRun(table, into: &document)
         case "env":
             let env = try reader.readEnv(table)
-            document.spec.env = env.plain
-            document.spec.secretEnv = env.secret.isEmpty ? nil : env.secret
+            document.spec.env = env.plain + document.spec.env   // [admin] may have come first
+            let secret = env.secret + (document.spec.secretEnv ?? [])
+            document.spec.secretEnv = secret.isEmpty ? nil : secret
         case "port": document.spec.ports = try reader.readPorts(table)
         case "healthcheck": document.spec.healthcheck = try reader.readHealthCheck(table)
         case "static": document.spec.staticPaths = try reader.readStatic(table)
@@ -103,6 +105,34 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
                 }
             }
         case "limits": document.spec.limits = try reader.readLimits(table)
+        case "admin":
+            // The app's first administrator: hop generates the password (ADMIN_PASSWORD) and keeps it
+            // sealed; `hop app credentials APP` shows all three.
+            var username = "admin", email: String?
+            if let u = table["username"] {
+                username = try reader.string(u, in: "admin")
+                guard !username.isEmpty, username.utf8.count <= 64, username.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) }) else {
+                    throw HopError.invalid("`[admin] username` `\(printableScalars(username))` is not a user name", at: reader.at(u.node.position),
+                                           hint: "letters, digits and `._-@`, at most 64 characters")
+                }
+            }
+            if let e = table["email"] {
+                let value = try reader.string(e, in: "admin")
+                let parts = value.split(separator: "@", omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), value.utf8.count <= 254,
+                      value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && !"\"'\\<>()[],;:".unicodeScalars.contains($0) }) else {
+                    throw HopError.invalid("`[admin] email` `\(printableScalars(value))` is not an email address", at: reader.at(e.node.position),
+                                           hint: "e.g. admin@example.org")
+                }
+                email = value
+            }
+            var secret = document.spec.secretEnv ?? []
+            secret.removeAll { ["ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD"].contains($0.name) }
+            secret.append(SecretEnv(name: "ADMIN_PASSWORD", kind: .generate(style: "password", length: 24)))
+            document.spec.secretEnv = secret
+            document.spec.env.removeAll { $0.name == "ADMIN_USERNAME" || $0.name == "ADMIN_EMAIL" }
+            document.spec.env.append(EnvVar("ADMIN_USERNAME", username))
+            if let email { document.spec.env.append(EnvVar("ADMIN_EMAIL", email)) }
         default:  // "nix"
             try reader.readNix(table, into: &document)
         }

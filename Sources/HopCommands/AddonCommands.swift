@@ -92,3 +92,19 @@ struct AddonCommand: ParsableCommand {
         func run() throws { try execReplacing(try cliOperations(json: false).addonConnectCommand(name: name)) }
     }
 }
+
+/// `hop app credentials APP`: the `[admin]` credentials hop generated for an app.
+struct AppCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "app", abstract: "App-level details: the [admin] credentials hop generated.",
+                                                    subcommands: [Credentials.self])
+    struct Credentials: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print the app's [admin] username, email and password.")
+        @Argument var app: String
+        @Flag var json = false
+        func run() throws {
+            let c = try cliOperations(json: json).appCredentials(app: app)
+            if json { emit(c); return }
+            for k in ["username", "email", "password"] { if let v = c[k] { Out.line("\(k): \(v)") } }
+        }
+    }
+}

@@ -491,4 +491,24 @@ extension Operations {
             }
         }
     }
+
+    /// The app's `[admin]` credentials (username, email, the password hop generated), as the
+    /// serving generation's build declares them. Asked for explicitly, and audited.
+    public func appCredentials(app raw: String) throws -> [String: String] {
+        let app = try Self.checkedApp(raw)
+        return try audited("app credentials", app: app, permission: .deploy) {
+            let db = try ctx.database()
+            guard let g = try db.activeGeneration(app: app), let build = try db.build(id: g.buildID) else {
+                throw HopError(.notFound, "\(app) is not deployed", hint: "hop deploy PATH")
+            }
+            let spec = try build.spec()
+            guard spec.secretEnv?.contains(where: { $0.name == "ADMIN_PASSWORD" }) == true else {
+                throw HopError(.notFound, "\(app) declares no [admin]", hint: "add [admin] username = … (and email) to its hop3.toml")
+            }
+            var out: [String: String] = [:]
+            for e in spec.env where e.name == "ADMIN_USERNAME" || e.name == "ADMIN_EMAIL" { out[String(e.name.dropFirst(6)).lowercased()] = e.value }
+            out["password"] = try db.generatedValues(app: app)["ADMIN_PASSWORD"]
+            return out
+        }
+    }
 }

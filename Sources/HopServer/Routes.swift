@@ -173,6 +173,8 @@ public let apiRoutes: [APIRoute] = [
              permission: .admin, mutates: true, response: "DestroyResult", query: [("purge", "boolean")]) { c in
         try c.ops.destroy(app: c.param("app"), purge: try c.boolQuery("purge"))
     },
+    APIRoute("GET", "/api/apps/{app}/credentials", "appCredentials", "The app's [admin] username, email and generated password (audited).",
+             permission: .deploy, response: "Credentials") { c in try c.ops.appCredentials(app: c.param("app")) },
     APIRoute("GET", "/api/addons", "listAddons", "Addons (backing services) and the apps they are attached to; never passwords.",
              permission: .admin, response: "[AddonInfo]") { c in try c.ops.addons() },
     APIRoute("POST", "/api/addons", "createAddon", "Create an addon: a database and role of its own on hop's PostgreSQL server.",

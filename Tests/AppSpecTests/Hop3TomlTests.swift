@@ -165,6 +165,17 @@ struct Hop3TomlTests {
         }
     }
 
+    @Test func adminSectionAddsItsVariables() throws {
+        let spec = try parseHop3Toml("[admin]\nusername = \"boss\"\nemail = \"boss@example.org\"\n[env]\nX = \"1\"\n[build]\nbuilder = \"python\"\n",
+                                     file: "hop3.toml", appName: "blog")
+        #expect(spec.env == [EnvVar("X", "1"), EnvVar("ADMIN_USERNAME", "boss"), EnvVar("ADMIN_EMAIL", "boss@example.org")])
+        #expect(spec.secretEnv == [SecretEnv(name: "ADMIN_PASSWORD", kind: .generate(style: "password", length: 24))])
+        for (body, location) in [("email = \"not-an-address\"", "hop3.toml:2:"), ("username = \"a b\"", "hop3.toml:2:"), ("password = \"x\"", "hop3.toml:2:")] {
+            let error = #expect(throws: HopError.self) { try parseHop3Toml("[admin]\n\(body)\n[build]\nbuilder = \"python\"\n", file: "hop3.toml", appName: "blog") }
+            #expect("\(error!)".contains(location), "\(body): \(String(describing: error))")
+        }
+    }
+
     @Test func portSubtablesAndWorkerSections() throws {
         let spec = try parseHop3Toml("""
         [build]

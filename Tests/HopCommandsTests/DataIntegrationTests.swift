@@ -253,7 +253,7 @@ struct DataIntegrationTests {
         }
     }
 
-    @Test("[env] generated values are made once and kept across deploys, taken from an addon, computed with ${VAR}; never in the store or hop.db in the clear; --purge forgets them")
+    @Test("[env] generated values are made once and kept across deploys, taken from an addon, computed with ${VAR}; [admin] gets a generated password shown by `hop app credentials`; never in the store or hop.db in the clear; --purge forgets them")
     func generatedEnvironment() throws {
         try #require(deployHost.ready)
         try withTemporaryDirectory { dir in
@@ -268,6 +268,9 @@ struct DataIntegrationTests {
                 [[addons]]
                 type = "postgres"
                 name = "it-envgen-db"
+                [admin]
+                username = "root-of-blog"
+                email = "admin@example.org"
                 """
             let src = try stdlibVariant(dir, toml: toml)
             let app = "it-envgen"
@@ -282,8 +285,16 @@ struct DataIntegrationTests {
             #expect(key.count == 40 && key.allSatisfy(\.isHexDigit), "\(first)")
             #expect(first["API_PASSWORD"]?.count == 24 && UUID(uuidString: first["INSTANCE_ID"] ?? "") != nil, "\(first)")
             #expect(first["DB"] == "it-envgen-db" && first["SIGNED"] == "key=\(key);db=it-envgen-db;cost=$5", "\(first)")
+            // [admin]: the app sees the generated password; `hop app credentials` shows it, audited.
+            let adminPassword = try hopEnv(["run", app, "--", "sh", "-c", "echo $ADMIN_USERNAME $ADMIN_EMAIL $ADMIN_PASSWORD"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
+            #expect(adminPassword.count == 3 && adminPassword[0] == "root-of-blog" && adminPassword[2].count == 24, "\(adminPassword)")
+            let creds = json(try hopEnv(["app", "credentials", app, "--json"]).stdout)
+            #expect(creds["username"] as? String == "root-of-blog" && creds["email"] as? String == "admin@example.org"
+                    && creds["password"] as? String == adminPassword.last, "\(creds)")
             #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--force"]).status == 0)
             #expect(try seen() == first, "a redeploy changed the generated values")
+            #expect(json(try hopEnv(["app", "credentials", app, "--json"]).stdout)["password"] as? String == adminPassword.last)
             let g = try #require(try generations(app).first { $0["current"] as? Bool == true })
             for path in [g["storePath"] as? String, g["appPath"] as? String].compactMap({ $0 }) + ["hop.db", "hop.db-wal"].map({ sharedHome.root + "/" + $0 }) {
                 #expect(occurrences(of: key, under: path).isEmpty, "\(path) holds the generated key")
