@@ -54,6 +54,15 @@ if ! dpkg-query -W -f='${Status}' redis-server 2>/dev/null | grep -q 'install ok
   [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+# MariaDB 10.11: likewise a seed for hop's own MariaDB server; the package's host server must not start.
+if ! dpkg-query -W -f='${Status}' mariadb-server 2>/dev/null | grep -q 'install ok installed'; then
+  log "apt installing: mariadb-server (not started)"
+  guard=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mariadb-server mariadb-client >/dev/null
+  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
 # Nix: sandbox always on, no binary cache (none is reachable air-gapped).
 mkdir -p /etc/nix
 conf=/etc/nix/nix.conf

@@ -334,9 +334,10 @@ struct Hop3Reader {
             }
             var type = try string(typeEntry, in: "addons")
             if type == "postgresql" { type = "postgres" }
-            guard type == "postgres" || type == "redis" else {
+            if type == "mysql" { type = "mariadb" }
+            guard ["postgres", "redis", "mariadb"].contains(type) else {
                 throw HopError.invalid("`\(printableScalars(type))` is not an addon type hop provides", at: at(typeEntry.node.position),
-                                       hint: "hop provides: postgres, redis")
+                                       hint: "hop provides: postgres, redis, mariadb (mysql)")
             }
             var name: String?
             if let n = table["name"] {

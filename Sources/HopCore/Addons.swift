@@ -24,7 +24,9 @@ struct AddonServers {
     let host: ServiceHost
     var nix: NixDriver { NixDriver(runner: ctx.runner) }
 
-    static func seedKind(_ t: AddonType) -> SeedKind { t == .postgres ? .postgres : .redis }
+    static func seedKind(_ t: AddonType) -> SeedKind {
+        switch t { case .postgres: .postgres; case .redis: .redis; case .mariadb: .mariadb }
+    }
 
     /// The seeds a server build needs, imported from the host's packages when missing.
     func seeds(_ t: AddonType) throws -> [String: String] {
@@ -92,6 +94,8 @@ struct AddonServers {
             let hash = sha256Hex(Data(try redisAdminPassword().utf8))
             _ = try writeFileIfChanged(acl, RedisServer.adminLine(passwordSHA256: hash), mode: 0o600)
             text = try RedisServer.renderUnit(redis: build, busybox: busybox, adminACL: acl)
+        case .mariadb:
+            text = try MariaDBServer.renderUnit(mariadb: build, busybox: busybox)
         }
         let file = host.path(host.unitDirectory) + "/" + t.unitName
         if try writeFileIfChanged(file, text) { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
@@ -102,8 +106,13 @@ struct AddonServers {
         let deadline = Date().addingTimeInterval(30)
         var last = ""
         while Date() < deadline {
-            let r = t == .postgres ? try psql(build, ["SELECT 1"]) : try redisCLI(build, ["PING"])
-            if r.succeeded && (t == .postgres || r.stdoutText.contains("PONG")) { return build }
+            let r: ProcessResult
+            switch t {
+            case .postgres: r = try psql(build, ["SELECT 1"])
+            case .redis: r = try redisCLI(build, ["PING"])
+            case .mariadb: r = try mariadb(build, ["SELECT 1"])
+            }
+            if r.succeeded && (t != .redis || r.stdoutText.contains("PONG")) { return build }
             last = r.stderrTail(2) + r.stdoutText.suffix(200)
             usleep(200_000)
         }
@@ -121,6 +130,13 @@ struct AddonServers {
     func psqlChecked(_ pg: String, _ statements: [String], database: String = "postgres", what: String) throws {
         let r = try psql(pg, statements, database: database)
         guard r.succeeded else { throw HopError(.environment, "\(what) failed", detail: r.stderrTail(4)) }
+    }
+
+    /// The mariadb client as root (unix_socket authentication: the OS user root only).
+    func mariadb(_ m: String, _ statements: [String], database: String? = nil) throws -> ProcessResult {
+        var args = ["--no-defaults", "-S", host.path(MariaDBServer.socket), "-u", "root", "--batch", "-e", statements.joined(separator: ";\n")]
+        if let database { args.append(database) }
+        return try ctx.runner.run(Command(m + "/bin/mariadb", args))
     }
 
     /// redis-cli as hop's ACL user (the password through the environment, not the command line).
@@ -147,6 +163,9 @@ struct AddonServers {
         case .redis:
             try redisChecked(build, try RedisServer.setUser(name: a.name, password: a.password), what: "creating the Redis user of addon \(a.name)")
             try redisChecked(build, ["ACL", "SAVE"], what: "saving Redis's ACL file")
+        case .mariadb:
+            let r = try mariadb(build, try MariaDBServer.createSQL(name: a.name, password: a.password))
+            guard r.succeeded else { throw HopError(.environment, "creating the database of addon \(a.name) failed", detail: r.stderrTail(4)) }
         }
     }
 
@@ -175,6 +194,9 @@ struct AddonServers {
             }
             try redisChecked(build, ["ACL", "DELUSER", name], what: "removing the Redis user of addon \(name)")
             try redisChecked(build, ["ACL", "SAVE"], what: "saving Redis's ACL file")
+        case .mariadb:
+            let r = try mariadb(build, try MariaDBServer.dropSQL(name: name))
+            guard r.succeeded else { throw HopError(.environment, "dropping addon \(name) failed", detail: r.stderrTail(4)) }
         }
     }
 }
@@ -268,7 +290,8 @@ extension Operations {
     }
 
     static func checkedAddonType(_ type: String) throws -> AddonType {
-        guard let t = AddonType(rawValue: type == "postgresql" ? "postgres" : type) else {
+        let normal = ["postgresql": "postgres", "mysql": "mariadb"][type] ?? type
+        guard let t = AddonType(rawValue: normal) else {
             throw HopError.invalid("`\(UnitRenderer.printable(type))` is not an addon type hop provides",
                                    hint: "types: \(AddonType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -333,6 +356,9 @@ extension Operations {
             case .redis:
                 return Command(build + "/bin/redis-cli", ["-s", servers.host.path(RedisServer.socket), "--user", a.name, "--no-auth-warning"],
                                environment: ["REDISCLI_AUTH": a.password])
+            case .mariadb:
+                return Command(build + "/bin/mariadb", ["--no-defaults", "-S", servers.host.path(MariaDBServer.socket), "-u", a.name, a.name],
+                               environment: ["MYSQL_PWD": a.password])
             }
         }
     }

@@ -7,8 +7,8 @@ import Glibc
 /// A toolchain imported from the host into the store, content-addressed, for air-gapped builds.
 public enum SeedKind: String, Sendable, CaseIterable, Codable {
     case busybox, patchelf, python, node, go
-    /// Backing services (addons): Debian's PostgreSQL 15 server and clients, Redis 7.
-    case postgres, redis
+    /// Backing services (addons): Debian's PostgreSQL 15 server and clients, Redis 7, MariaDB 10.11.
+    case postgres, redis, mariadb
 
     /// Seeds every build needs, whatever the builder.
     public static let base: [SeedKind] = [.busybox, .patchelf]
@@ -43,6 +43,7 @@ public struct SeedImporter: Sendable {
         case .go: return "/usr/lib/go-1.19/bin/go"
         case .postgres: return "/usr/lib/postgresql/15/bin/postgres"
         case .redis: return "/usr/bin/redis-server"
+        case .mariadb: return "/usr/sbin/mariadbd"
         }
     }
 
@@ -50,7 +51,7 @@ public struct SeedImporter: Sendable {
         let exe = hostExecutable(kind, from: from)
         guard FileManager.default.isExecutableFile(atPath: exe) else {
             throw HopError(.environment, "cannot import the \(kind.rawValue) seed: \(exe) is not an executable",
-                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, postgresql-15, redis-server) or pass --from PATH")
+                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, postgresql-15, redis-server, mariadb-server) or pass --from PATH")
         }
         let version = try detectVersion(kind, exe: exe)
         let stage = scratch + "/hop-seed-\(kind.rawValue)-\(version)"
@@ -92,6 +93,20 @@ public struct SeedImporter: Sendable {
                 try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + b, withDestinationPath: "../share/go/bin/" + b)
             }
             elfs = try elfFiles(under: stage + "/share/go/bin") + elfFiles(under: stage + "/share/go/pkg/tool")
+        case .mariadb:
+            // The layout mariadb-install-db expects under --basedir: sbin/mariadbd, bin/ (its helpers),
+            // share/mysql (SQL, error messages, charsets), lib/mysql/plugin.
+            let bindir = "/usr/bin"
+            try FileManager.default.createDirectory(atPath: stage + "/sbin", withIntermediateDirectories: true)
+            try copy(exe, to: stage + "/sbin/mariadbd")
+            for tool in ["mariadb", "mariadb-dump", "mariadb-install-db", "my_print_defaults", "resolveip"] {
+                try copy(bindir + "/" + tool, to: stage + "/bin/" + tool)
+            }
+            try FileManager.default.createDirectory(atPath: stage + "/share", withIntermediateDirectories: true)
+            try copyTree("/usr/share/mysql", to: stage + "/share/mysql", drop: ["mini-benchmark-dir-none"])
+            try FileManager.default.createDirectory(atPath: stage + "/lib/mysql", withIntermediateDirectories: true)
+            try copyTree("/usr/lib/mysql/plugin", to: stage + "/lib/mysql/plugin", drop: ["auth_pam_tool_dir"])
+            elfs = [stage + "/sbin/mariadbd"] + (try elfFiles(under: stage + "/bin")) + (try elfFiles(under: stage + "/lib/mysql/plugin"))
         case .redis:
             // redis-server is a link to redis-check-rdb, and Redis picks its mode from argv[0]'s
             // name: the copy is named redis-server.
@@ -131,7 +146,7 @@ public struct SeedImporter: Sendable {
         case .python: cmd = Command(exe, ["-I", "-c", "import platform; print(platform.python_version())"])
         case .node: cmd = Command(exe, ["--version"])
         case .go: cmd = Command(exe, ["env", "GOVERSION"])
-        case .postgres, .redis: cmd = Command(exe, ["--version"])
+        case .postgres, .redis, .mariadb: cmd = Command(exe, ["--version"])
         }
         let r = try runner.run(cmd)
         let text = r.stdoutText + r.stderrText

@@ -18,7 +18,7 @@ func occurrences(of needle: String, under root: String) -> [String] {
     return hits
 }
 
-@Suite("Apps that keep data: secrets at rest, volumes, PostgreSQL addons", .tags(.integration), .serialized)
+@Suite("Apps that keep data: secrets at rest, volumes, PostgreSQL, Redis and MariaDB addons", .tags(.integration), .serialized)
 struct DataIntegrationTests {
     @Test("a config value is in the clear only in the app's 0600 env file: not in the store paths hop made, not in hop.db or its WAL, not in --json output, and the app sees it")
     func secretsAtRest() throws {
@@ -224,7 +224,7 @@ struct DataIntegrationTests {
     }
 
     @Test("hostile addon input is refused with exit 2 and nothing is provisioned", arguments: [
-        ["addon", "create", "mysql", "x"], ["addon", "create", "postgres", "Bad Name"], ["addon", "create", "postgres", "x\ny"],
+        ["addon", "create", "mongodb", "x"], ["addon", "create", "postgres", "Bad Name"], ["addon", "create", "postgres", "x\ny"],
         ["addon", "create", "postgres", "ok-name", "--extension", "x;drop table"], ["addon", "create", "postgres", "postgres"],
         ["addon", "attach", "../etc", "x"], ["addon", "attach", "some-app", "x", "--as", "lower"],
         ["addon", "create", "redis", "cache", "--extension", "pg_trgm"],
@@ -311,5 +311,60 @@ struct DataIntegrationTests {
             #expect(r.status == 2 && r.stderr.contains("neither declares nor has attached"), "\(r.status) \(r.stderr)")
             #expect(try hopEnv(["builds", "--json"]).stdout == builds)
         }
+    }
+
+    @Test("MariaDB: [[addons]] type mariadb; the count survives redeploy, rollback, scale 2, restart, host down/up, destroy without --purge then a new deploy, and a SIGKILLed server; app A's user cannot open B's database or mysql")
+    func mariadbSurvivesAndIsolates() throws {
+        try #require(deployHost.ready)
+        let app = "it-maria"
+        var n = 0
+        func visit(_ step: String, within seconds: Double = 8) {
+            n += 1
+            let deadline = Date().addingTimeInterval(seconds)
+            var r = fetch(app, "/visit")
+            while r.status != 200 && Date() < deadline { usleep(200_000); r = fetch(app, "/visit") }
+            #expect(r.body == "visits=\(n)\n", "after \(step): \(r.status) \(r.body.suffix(300))")
+        }
+        let src = fixtures + "/mysql-app"
+        let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr.suffix(800))")
+        visit("the first deploy"); visit("a second visit")
+        #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--force"]).status == 0)
+        visit("a redeploy")
+        #expect(try hopEnv(["rollback", app]).status == 0)
+        visit("a rollback")
+        #expect(try hopEnv(["scale", app, "wsgi=2", "--watch", "0"]).status == 0)
+        visit("scale 2")
+        #expect(try hopEnv(["restart", app]).status == 0)
+        visit("a restart")
+        #expect(try hopEnv(["host", "down"]).status == 0)
+        let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
+        #expect((json(up.stdout)["restored"] as? [String])?.contains("mariadb") == true, "\(up.stdout) \(up.stderr)")
+        visit("host down and up")
+        let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-mariadb.service"]).stdoutText
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+        #expect(try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main])).succeeded && main != "0")
+        let t0 = Date()
+        visit("the mariadb server was SIGKILLed", within: 20)
+        print("mariadb SIGKILL: the app answered again with its data after \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+        #expect(try hopEnv(["destroy", app]).status == 0)
+        #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
+        visit("destroy, then a new deploy")
+        // Isolation, from inside the app.
+        #expect(try hopEnv(["addon", "create", "mysql", "it-maria-other"]).status == 0)
+        let probe = "import os, sys, pymysql\ntry:\n    c = pymysql.connect(unix_socket=os.environ['MYSQL_UNIX_PORT'], user=os.environ['MYSQL_USER'], password=os.environ['MYSQL_PASSWORD'], database=sys.argv[1])\n    c.cursor().execute('SELECT 1'); print('connected')\nexcept Exception as e:\n    print('refused:', e)\n"
+        #expect(try hopEnv(["run", app, "--", "python3", "-c", probe, "it-maria-mariadb"]).stdout.contains("connected"))
+        for other in ["it-maria-other", "mysql"] {
+            let r = try hopEnv(["run", app, "--", "python3", "-c", probe, other])
+            #expect(r.stdout.contains("refused") && !r.stdout.contains("connected"), "A reached \(other): \(r.stdout) \(r.stderr)")
+        }
+        let password = try credentials("it-maria-mariadb")["MYSQL_PASSWORD"] ?? "missing"
+        for path in ["hop.db", "hop.db-wal"].map({ sharedHome.root + "/" + $0 }) {
+            #expect(occurrences(of: password, under: path).isEmpty, "\(path) holds the MariaDB password")
+        }
+        #expect(try hopEnv(["addon", "destroy", "it-maria-other"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["addon", "info", "it-maria-mariadb"]).status == 4)
     }
 }

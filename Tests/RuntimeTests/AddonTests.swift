@@ -13,9 +13,11 @@ import HopTestSupport
     @Test func serverUnitsSnapshotAndScoreLow() throws {
         let postgres = try PostgresServer.renderUnit(postgres: pg, busybox: busybox)
         let r = try RedisServer.renderUnit(redis: redis, busybox: busybox, adminACL: "/var/lib/hop/addons/redis-admin.acl")
+        let m = try MariaDBServer.renderUnit(mariadb: "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-hop-mariadb", busybox: busybox)
         try assertSnapshot(postgres, named: "addon-postgres.service")
         try assertSnapshot(r, named: "addon-redis.service")
-        for (name, text) in [(PostgresServer.unitName, postgres), (RedisServer.unitName, r)] {
+        try assertSnapshot(m, named: "addon-mariadb.service")
+        for (name, text) in [(PostgresServer.unitName, postgres), (RedisServer.unitName, r), (MariaDBServer.unitName, m)] {
             #expect(text.contains("\nPrivateNetwork=yes\n") && text.contains("\nRestrictAddressFamilies=AF_UNIX\n"), "\(name)")
             let score = try UnitValidation.exposure(unitText: text, name: name)
             print("\(name) exposure: \(score)")
@@ -39,6 +41,12 @@ import HopTestSupport
                 ["ACL", "SETUSER", "cache", "reset", "on", ">" + password, "~cache:*", "&cache:*", "+@all", "-@admin", "-@dangerous", "-scan"])
         let v = Dictionary(uniqueKeysWithValues: AddonType.postgres.variables(name: "blog-db", password: "pw", prefix: "MAIN_"))
         #expect(v["MAIN_DATABASE_URL"] == "postgresql://blog-db:pw@/blog-db?host=/run/hop-addons/postgres" && v["MAIN_PGUSER"] == "blog-db")
+        #expect(try MariaDBServer.createSQL(name: "shop-db", password: password) == [
+            "CREATE DATABASE `shop-db` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            "CREATE USER 'shop-db'@'localhost' IDENTIFIED BY '\(password)'", "GRANT ALL PRIVILEGES ON `shop-db`.* TO 'shop-db'@'localhost'"])
+        #expect(throws: HopError.self) { try MariaDBServer.createSQL(name: "shop`db", password: password) }
+        let m = Dictionary(uniqueKeysWithValues: AddonType.mariadb.variables(name: "shop-db", password: "pw", prefix: ""))
+        #expect(m["DATABASE_URL"] == "mysql://shop-db:pw@localhost/shop-db?unix_socket=/run/hop-addons/mariadb/mariadb.sock" && m["MYSQL_UNIX_PORT"] != nil)
         let r = Dictionary(uniqueKeysWithValues: AddonType.redis.variables(name: "cache", password: "pw", prefix: ""))
         #expect(r["REDIS_URL"] == "unix://cache:pw@/run/hop-addons/redis/redis.sock?db=0" && r["REDIS_KEY_PREFIX"] == "cache:")
     }

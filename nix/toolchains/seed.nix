@@ -26,6 +26,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   go = fixed "go";
   postgres = fixed "postgres";
   redis = fixed "redis";
+  mariadb = fixed "mariadb";
   goroot = if go == null then null else "${go}/share/go";
   pythonVersion = "3.11";
 }
