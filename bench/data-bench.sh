@@ -5,8 +5,8 @@
 #                    already up) vs the floor: the same CREATE ROLE/CREATE DATABASE by psql alone
 #   first deploy     of the pg-app fixture ([[addons]]: server start + database + release step)
 #                    vs the same app with its [[addons]] and release step removed
-#   idle memory      of hop's PostgreSQL server (its cgroup, all processes) and, as the floor, the
-#                    RSS of its postmaster alone
+#   redis, mariadb   first `hop addon create` (starts the server) and the next one
+#   idle memory      of each addon server (PSS of all its processes) and its main process alone
 #   TCP proxy        GET latency to a `web:` app's port through hop's loopback socket +
 #                    socket-proxyd (what nginx connects to) vs straight to the app inside its
 #                    network namespace (the floor), wrk c8 for 5 s each
@@ -25,7 +25,7 @@ while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); don
 now() { date +%s.%N; }
 ms() { echo "($2 - $1) * 1000" | bc -l | xargs printf '%.0f'; }
 
-$HOP seed import busybox patchelf python postgres >/dev/null
+$HOP seed import busybox patchelf python postgres redis mariadb >/dev/null
 $HOP host up --http-port "$port" >/dev/null
 pid=$(cat "$home/host/systemd.pid")
 inhost() { nsenter -t "$pid" -m -p "$@"; }
@@ -56,16 +56,25 @@ for i in $(seq 1 $n); do
 done
 echo "addon create + attach (app restarts with DATABASE_URL): $(echo "$total * 1000 / $n" | bc -l | xargs printf '%.0f') ms mean of $n; floor (psql CREATE ROLE + DATABASE alone): $(echo "$floor * 1000 / $n" | bc -l | xargs printf '%.0f') ms"
 
-# Idle memory of the server: proportional set size (shared pages split) of each of its processes.
-sleep 2
-cg=$(inhost systemctl show -p ControlGroup --value hop-addon-postgres.service)
-procs=$(cat "/sys/fs/cgroup/memory$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup/unified$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup$cg/cgroup.procs")
-pss=0; first=""
-for p in $procs; do
-  v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0); pss=$((pss + ${v:-0}))
-  [ -n "$first" ] || first=$(awk '/VmRSS/ {print $2}' "/proc/$p/status")
+# Redis and MariaDB: the first create starts the server; the second is the provisioning itself.
+for type in redis mariadb; do
+  a=$(now); $HOP addon create "$type" "bench-$type-1" >/dev/null 2>&1; b=$(now)
+  $HOP addon create "$type" "bench-$type-2" >/dev/null 2>&1; c=$(now)
+  echo "$type addon: first create (server start) $(ms "$a" "$b") ms, next create $(ms "$b" "$c") ms"
 done
-echo "idle PostgreSQL server: $((pss / 1024)) MiB PSS over $(echo $procs | wc -w) processes; floor: the postmaster alone, $(( ${first:-0} / 1024 )) MiB RSS"
+
+# Idle memory of each server: proportional set size (shared pages split) of all its processes.
+sleep 2
+for type in postgres redis mariadb; do
+  cg=$(inhost systemctl show -p ControlGroup --value "hop-addon-$type.service")
+  procs=$(cat "/sys/fs/cgroup/memory$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup/unified$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup$cg/cgroup.procs")
+  pss=0; first=""
+  for p in $procs; do
+    v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0); pss=$((pss + ${v:-0}))
+    [ -n "$first" ] || first=$(awk '/VmRSS/ {print $2}' "/proc/$p/status")
+  done
+  echo "idle $type server: $((pss / 1024)) MiB PSS over $(echo $procs | wc -w) processes (main process alone: $(( ${first:-0} / 1024 )) MiB RSS)"
+done
 
 # The TCP path: hop's loopback socket + proxy vs the app directly in its namespace. Two apps: the
 # python-stdlib fixture as it is (http.server's listen backlog is 5) and the same with a backlog of
