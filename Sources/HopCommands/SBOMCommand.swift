@@ -12,7 +12,7 @@ struct SBOMCommand: ParsableCommand {
         abstract: "Software bill of materials for a build: CycloneDX 1.6 or SPDX 2.3 JSON, byte-reproducible.")
     enum Format: String, ExpressibleByArgument, CaseIterable { case cyclonedx, spdx }
 
-    @Argument(help: "A build id, or an app name for its latest build.") var build: String
+    @Argument(help: "A build id, an app name for its latest build, or addon:TYPE for an addon server (addon:postgres).") var build: String
     @Option(help: "cyclonedx or spdx.") var format: Format = .cyclonedx
     @Flag(help: "Add the build-time closure from the derivations.") var buildtime = false
     @Option(name: .shortAndLong, help: "Write to FILE instead of stdout.") var output: String?

@@ -72,6 +72,7 @@ extension Operations {
 
     /// The build's SBOM, byte-reproducible (its timestamp is the build's finish time unless `now`).
     public func sbom(_ ref: String, format: SBOMFormat, buildtime: Bool = false, now: Bool = false) throws -> String {
+        if ref.hasPrefix("addon:") { return try addonServerSBOM(String(ref.dropFirst(6)), format: format, now: now) }
         let (b, db) = try findBuild(ref)
         let lock = try b.lockJSON.map { try DependencyLock.decode($0, file: "build \(b.id) lock") }
         // The derivation graph is read only for --buildtime. A runtime SBOM names components the
@@ -84,6 +85,27 @@ extension Operations {
                               derivationNames: Buildtime.derivationNames(from: drvs),
                               buildtime: buildtime ? Buildtime.paths(from: drvs) : nil,
                               created: now ? Date() : b.finishedAt, hopVersion: hopVersion)
+        var text = format == .cyclonedx ? CycloneDX.render(input) : SPDX.render(input)
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+
+    /// The SBOM of an addon server (`hop sbom addon:postgres`): the self-contained build of its
+    /// seed that runs, with every path of its closure and its hash, named `hop-addon-<type>` at
+    /// the version of the Debian package it was imported from; dated when the seed was imported.
+    func addonServerSBOM(_ type: String, format: SBOMFormat, now: Bool) throws -> String {
+        let t = try Self.checkedAddonType(type)
+        try ctx.authorize(.read, app: nil, action: "read the SBOM of the \(t.rawValue) server")
+        guard let db = try ctx.existingDatabase(), let seed = try db.seed(name: AddonServers.seedKind(t).rawValue),
+              let out = try? FileManager.default.destinationOfSymbolicLink(atPath: ctx.home.gcroots + "/addon-\(t.rawValue)") else {
+            throw HopError(.notFound, "hop's \(t.rawValue) server has not been built here", hint: "`hop addon create \(t.rawValue) NAME` builds and starts it")
+        }
+        let closure = try NixDriver(runner: ctx.runner).closure(of: [out]).map {
+            StorePathInfo(path: $0.path, narHash: $0.narHash, narSize: $0.narSize, deriver: $0.deriver, references: $0.references)
+        }
+        let drv = closure.first { $0.path == out }?.deriver ?? ""
+        let input = SBOMInput(app: "hop-addon-\(t.rawValue)", appVersion: seed.version, outPath: out, drvPath: drv, closure: closure,
+                              lock: nil, created: now ? Date() : seed.importedAt, hopVersion: hopVersion)
         var text = format == .cyclonedx ? CycloneDX.render(input) : SPDX.render(input)
         if text.hasSuffix("\n") { text.removeLast() }
         return text

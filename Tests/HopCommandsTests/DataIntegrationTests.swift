@@ -136,6 +136,15 @@ struct DataIntegrationTests {
         }
         let d = try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"])
         #expect(d.status == 0, "\(d.stderr.suffix(800))")
+        // Each addon server has an SBOM: its self-contained build and the Debian version it came from.
+        for (type, version) in [("postgres", "15."), ("redis", "7.")] {
+            let sbom = json(try hopEnv(["sbom", "addon:\(type)"]).stdout)
+            let component = (sbom["metadata"] as? [String: Any])?["component"] as? [String: Any] ?? [:]
+            #expect(component["name"] as? String == "hop-addon-\(type)" && (component["version"] as? String)?.hasPrefix(version) == true, "\(component)")
+            let server = (try? FileManager.default.destinationOfSymbolicLink(atPath: sharedHome.gcroots + "/addon-\(type)")) ?? "missing"
+            #expect(try hopEnv(["sbom", "addon:\(type)"]).stdout.contains(server), "the SBOM names the server's store path")
+        }
+        #expect(try hopEnv(["sbom", "addon:mongodb"]).status == 2)
         let info = json(try hopEnv(["addon", "info", "it-pg-postgres", "--json"]).stdout)
         #expect(info["attachedTo"] as? [String] == [app] && info["extensions"] as? [String] == ["pg_trgm"], "\(info)")
         visit("the first deploy"); visit("a second visit")
@@ -366,5 +375,28 @@ struct DataIntegrationTests {
         #expect(try hopEnv(["addon", "destroy", "it-maria-other"]).status == 0)
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
         #expect(try hopEnv(["addon", "info", "it-maria-mariadb"]).status == 4)
+    }
+
+    @Test("a release step that fails (it had DATABASE_URL) keeps the old generation serving with its data: exit 8")
+    func failedReleaseKeepsTheOldGeneration() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-release"
+            let good = dir + "/good", bad = dir + "/bad"
+            try copyTree(fixtures + "/pg-app", good)
+            try copyTree(fixtures + "/pg-app", bad)
+            try "import os\nprint('release: DATABASE_URL is %s' % ('set' if os.environ.get('DATABASE_URL', '').startswith('postgresql://') else 'missing'))\nraise SystemExit(3)\n"
+                .write(toFile: bad + "/release.py", atomically: true, encoding: .utf8)
+            #expect(try hopEnv(["deploy", good, "--app", app, "--watch", "0"]).status == 0)
+            #expect(fetch(app, "/visit").body == "visits=1\n")
+            let before = try activeNumber(app)
+            let r = try hopEnv(["deploy", bad, "--app", app, "--watch", "0"])
+            #expect(r.status == 8 && r.stderr.contains("release"), "\(r.status) \(r.stderr.suffix(400))")
+            #expect(try activeNumber(app) == before, "the failed generation serves")
+            #expect(fetch(app, "/visit").body == "visits=2\n", "the old generation lost its data or stopped serving")
+            let logs = try hopEnv(["logs", app, "--process", "release", "-n", "50"]).stdout
+            #expect(logs.contains("release: DATABASE_URL is set"), "the release step ran without the addon's variables: \(logs.suffix(600))")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
     }
 }
