@@ -10,7 +10,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "build": ["builder", "toolchain", "before-build", "build", "packages", "pip-install", "ignore"],
     "run": ["start", "before-run", "workers"],
     "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries"],
-    "domains": ["names"],
+    "domains": ["names", "list"],
     "backup": ["paths"],
     "admin": ["username", "email"],
     "limits": ["memory", "cpu", "processes"],
@@ -602,8 +602,13 @@ struct Hop3Reader {
         return paths
     }
 
+    /// `names`, or `list` as Hop3 spells it (not both).
     func readDomains(_ table: TOMLTable) throws -> [String] {
-        guard let names = table["names"] else { return [] }
+        if let names = table["names"], let list = table["list"] {
+            throw HopError.invalid("`[domains]` has both `names` and `list`", at: at(list.keyPosition),
+                                   hint: "keep one: `list` (Hop3's spelling) and `names` mean the same (first at line \(names.keyPosition.line))")
+        }
+        guard let names = table["names"] ?? table["list"] else { return [] }
         var seen: Set<String> = []
         return try stringArray(names, in: "domains").map { name, node in
             let domain = try inside(node) { try validateDomainName(name, at: $0) }

@@ -25,10 +25,15 @@ public enum AppSpecLoader {
                            at: SourceLocation(file: directory), hint: "pass the path of the app's source directory")
         }
         let tree = try listTopLevel(directory)
-        let hop3Path = joinPath(directory, "hop3.toml")
-        let procfilePath = joinPath(directory, "Procfile")
-        let hop3 = try tree.files.contains("hop3.toml") ? parseHop3Document(readText(hop3Path), file: hop3Path) : nil
-        let procfile = try tree.files.contains("Procfile") ? parseProcfile(readText(procfilePath), file: procfilePath) : nil
+        // Hop3's order: `hop3/` first, then the app root, for each metadata file.
+        let metadataDir = joinPath(directory, "hop3")
+        let inHop3Dir = tree.files.contains("hop3/") ? try listTopLevel(metadataDir).files : []
+        func located(_ name: String) -> String? {
+            if inHop3Dir.contains(name) { return joinPath(metadataDir, name) }
+            return tree.files.contains(name) ? joinPath(directory, name) : nil
+        }
+        let hop3 = try located("hop3.toml").map { try parseHop3Document(readText($0), file: $0) }
+        let procfile = try located("Procfile").map { try parseProcfile(readText($0), file: $0) }
 
         let name: String
         if let appName {

@@ -55,6 +55,22 @@ struct LoaderTests {
         }
     }
 
+    @Test func hop3DirectoryComesFirstAsInHop3() throws {
+        try withTemporaryDirectory { dir in
+            try write(["requirements.txt": "flask\n", "app.py": "",
+                       "hop3/hop3.toml": "[metadata]\nid = \"from-hop3-dir\"\n[domains]\nlist = [\"blog.example.org\"]\n",
+                       "hop3/Procfile": "wsgi: app:app\n",
+                       "hop3.toml": "[metadata]\nid = \"from-root\"\n", "Procfile": "web: python other.py\n"], into: dir)
+            let spec = try AppSpecLoader.load(directory: dir, appName: nil)
+            #expect(spec.name == "from-hop3-dir" && spec.domains == ["blog.example.org"])
+            #expect(spec.processes.map(\.name) == ["wsgi"])
+            // An error in it is located in hop3/hop3.toml.
+            try write(["hop3/hop3.toml": "[domains]\nnames = [\"a.example.org\"]\nlist = [\"b.example.org\"]\n"], into: dir)
+            let error = #expect(throws: HopError.self) { try AppSpecLoader.load(directory: dir, appName: "x") }
+            #expect("\(error!)".contains("hop3/hop3.toml:3:") && error!.message.contains("both `names` and `list`"), "\(String(describing: error))")
+        }
+    }
+
     @Test func explicitNameWinsOverMetadataId() throws {
         try withTemporaryDirectory { dir in
             try write(["hop3.toml": "[metadata]\nid = \"billing\"\n[build]\nbuilder = \"static\"\n"], into: dir)
