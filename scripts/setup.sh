@@ -23,45 +23,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# nginx: hop runs it inside its own private systemd host; the package must not start a host
-# nginx on port 80 when it is installed (policy-rc.d 101 = "do not start services").
-if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q 'install ok installed'; then
-  log "apt installing: nginx (not started)"
-  guard=0
+# Server packages whose host service must not start when installed: hop runs nginx in its own
+# service host, and imports PostgreSQL, Redis and MariaDB as seeds for its own addon servers.
+# policy-rc.d exiting 101 means "do not start services" (removed again if this script made it).
+install_without_starting() { # package-to-check, packages…
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' && return 0
+  log "apt installing: $* (not started)"
+  local guard=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
   [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
-
-# PostgreSQL 15: hop imports its server programs as a seed and runs its own server (the addon
-# server) in its service host. The package must neither create a cluster nor start a host server.
-if ! dpkg-query -W -f='${Status}' postgresql-15 2>/dev/null | grep -q 'install ok installed'; then
-  log "apt installing: postgresql-15 (no cluster, not started)"
-  mkdir -p /etc/postgresql-common/createcluster.d
-  printf 'create_main_cluster = false\n' > /etc/postgresql-common/createcluster.d/hop.conf
-  guard=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15 postgresql-client-15 >/dev/null
-  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
-
-# Redis 7: likewise a seed for hop's own Redis server; the package's host server must not start.
-if ! dpkg-query -W -f='${Status}' redis-server 2>/dev/null | grep -q 'install ok installed'; then
-  log "apt installing: redis-server (not started)"
-  guard=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server redis-tools >/dev/null
-  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
-
-# MariaDB 10.11: likewise a seed for hop's own MariaDB server; the package's host server must not start.
-if ! dpkg-query -W -f='${Status}' mariadb-server 2>/dev/null | grep -q 'install ok installed'; then
-  log "apt installing: mariadb-server (not started)"
-  guard=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mariadb-server mariadb-client >/dev/null
-  [ "$guard" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
+  return 0
+}
+install_without_starting nginx
+# PostgreSQL must not create a cluster either (postgresql-common reads createcluster.d).
+mkdir -p /etc/postgresql-common/createcluster.d
+printf 'create_main_cluster = false\n' > /etc/postgresql-common/createcluster.d/hop.conf
+install_without_starting postgresql-15 postgresql-client-15
+install_without_starting redis-server redis-tools
+install_without_starting mariadb-server mariadb-client
 
 # Nix: sandbox always on, no binary cache (none is reachable air-gapped).
 mkdir -p /etc/nix

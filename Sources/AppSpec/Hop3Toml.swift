@@ -332,20 +332,15 @@ struct Hop3Reader {
             guard let typeEntry = table["type"] else {
                 throw HopError.invalid("an `[[addons]]` entry needs a `type`", at: at(item.position), hint: "e.g. type = \"postgres\"")
             }
-            var type = try string(typeEntry, in: "addons")
-            if type == "postgresql" { type = "postgres" }
-            if type == "mysql" { type = "mariadb" }
-            guard ["postgres", "redis", "mariadb"].contains(type) else {
-                throw HopError.invalid("`\(printableScalars(type))` is not an addon type hop provides", at: at(typeEntry.node.position),
+            let written = try string(typeEntry, in: "addons")
+            guard let type = AddonRules.canonicalType(written) else {
+                throw HopError.invalid("`\(printableScalars(written))` is not an addon type hop provides", at: at(typeEntry.node.position),
                                        hint: "hop provides: postgres, redis, mariadb (mysql)")
             }
             var name: String?
             if let n = table["name"] {
                 let value = try string(n, in: "addons")
-                let ok = value.utf8.count <= 40 && value.first.map { $0.isASCII && $0.isLowercase } == true && !value.hasSuffix("-")
-                    && value.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" } && value != "postgres"
-                    && !value.hasPrefix("template")
-                guard ok else {
+                guard AddonRules.isName(value) else {
                     throw HopError.invalid("`\(printableScalars(value))` is not an addon name", at: at(n.node.position),
                                            hint: "use lowercase letters, digits and `-`, starting with a letter, at most 40 characters")
                 }
@@ -354,8 +349,7 @@ struct Hop3Reader {
             var extensions: [String] = []
             if let e = table["extensions"] {
                 for (value, node) in try stringArray(e, in: "addons") {
-                    guard !value.isEmpty, value.utf8.count <= 63, value.first.map({ $0.isASCII && $0.isLowercase }) == true,
-                          value.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "_" || $0 == "-" }) else {
+                    guard AddonRules.isExtension(value) else {
                         throw HopError.invalid("`\(printableScalars(value))` is not a PostgreSQL extension name", at: at(node.position),
                                                hint: "e.g. pg_trgm, hstore, citext, pgcrypto")
                     }
@@ -508,8 +502,7 @@ struct Hop3Reader {
                     throw HopError.invalid("`\(entry.key) = { from = … }` needs a `key`", at: at(entry.node.position), hint: "e.g. { from = \"blog-db\", key = \"DATABASE_URL\" }")
                 }
                 let key = try string(keyEntry, in: "env")
-                guard addon.utf8.count <= 40, addon.first.map({ $0.isASCII && $0.isLowercase }) == true,
-                      addon.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }) else {
+                guard AddonRules.isName(addon) else {
                     throw HopError.invalid("`\(printableScalars(addon))` is not an addon name", at: at(t["from"]!.node.position),
                                            hint: "the name of an addon in [[addons]] or `hop addon list`")
                 }

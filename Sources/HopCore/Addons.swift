@@ -152,6 +152,16 @@ struct AddonServers {
         }
     }
 
+    /// A new addon on its server, with a fresh random password, recorded (sealed) in hop.db; if
+    /// recording fails, what was made on the server is dropped again.
+    @discardableResult
+    func provision(type: String, name: String, extensions: [String]) throws -> AddonRecord {
+        let record = AddonRecord(name: name, type: type, password: hexString(randomBytes(24)), extensions: extensions, createdAt: Date())
+        try create(record)
+        do { try db.addAddon(record) } catch { try? drop(name, type: type); throw error }
+        return record
+    }
+
     func create(_ a: AddonRecord) throws {
         let t = try Operations.checkedAddonType(a.type)
         let build = try ensure(t)
@@ -290,8 +300,7 @@ extension Operations {
     }
 
     static func checkedAddonType(_ type: String) throws -> AddonType {
-        let normal = ["postgresql": "postgres", "mysql": "mariadb"][type] ?? type
-        guard let t = AddonType(rawValue: normal) else {
+        guard let t = AddonRules.canonicalType(type).flatMap(AddonType.init(rawValue:)) else {
             throw HopError.invalid("`\(UnitRenderer.printable(type))` is not an addon type hop provides",
                                    hint: "types: \(AddonType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -307,10 +316,7 @@ extension Operations {
         return try audited("addon create", app: nil, detail: ["type": t.rawValue, "name": name], permission: .admin) {
             let db = try ctx.database(create: true)
             if try db.addon(name: name) != nil { throw HopError(.conflict, "the addon \(name) exists", hint: "`hop addon info \(name)`") }
-            let record = AddonRecord(name: name, type: t.rawValue, password: hexString(randomBytes(24)), extensions: extensions, createdAt: Date())
-            let servers = AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost())
-            try servers.create(record)
-            do { try db.addAddon(record) } catch { try? servers.drop(name, type: record.type); throw error }
+            let record = try AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost()).provision(type: t.rawValue, name: name, extensions: extensions)
             return Self.info(record, attachments: [])
         }
     }
@@ -376,7 +382,7 @@ extension Operations {
             let db = try ctx.database()
             guard let a = try db.addon(name: addon) else { throw HopError(.notFound, "there is no addon \(addon)", hint: "`hop addon create postgres \(addon)`") }
             let p = try prefix.map { $0.isEmpty || $0.hasSuffix("_") ? $0 : $0 + "_" } ?? defaultPrefix(db: db, app: app, addon: a)
-            try attachAndRoll(db: db, app: app, addon: addon, prefix: p, watch: watch)
+            try changeAttachment(db: db, app: app, addon: addon, prefix: p, watch: watch)
             return Self.info(a, attachments: try db.attachments(addon: addon))
         }
     }
@@ -388,21 +394,24 @@ extension Operations {
         return taken ? AddonName.prefix(addon.name) : ""
     }
 
-    func attachAndRoll(db: HopDatabase, app: String, addon: String, prefix: String, watch: Double) throws {
-        let before = try db.attachments(app: app).first { $0.addon == addon }
-        guard try db.activeGeneration(app: app) != nil else {
-            try db.attach(app: app, addon: addon, prefix: prefix)
-            return
+    /// Attaches `addon` to `app` with `prefix`, or detaches it (`prefix` nil); a deployed app rolls
+    /// out a generation with its new variables, under its lock, and if that fails the attachment is
+    /// put back as it was.
+    func changeAttachment(db: HopDatabase, app: String, addon: String, prefix: String?, watch: Double) throws {
+        func set(_ p: String?) throws {
+            if let p { try db.attach(app: app, addon: addon, prefix: p) } else { try db.detach(app: app, addon: addon) }
         }
+        guard try db.activeGeneration(app: app) != nil else { return try set(prefix) }
         let rt = try runtime(db)
         let lock = try rt.lock(app)
         defer { withExtendedLifetime(lock) {} }
-        try db.attach(app: app, addon: addon, prefix: prefix)
+        let before = try db.attachments(app: app).first { $0.addon == addon }?.prefix
+        try set(prefix)
         do {
             guard let current = try db.activeGeneration(app: app), let build = try db.build(id: current.buildID) else { return }
             _ = try rt.rollout(build: build, watch: watch, op: "addon")
         } catch {
-            if let before { try db.attach(app: app, addon: addon, prefix: before.prefix) } else { try db.detach(app: app, addon: addon) }
+            try set(before)
             throw error
         }
     }
@@ -413,25 +422,10 @@ extension Operations {
         try Self.checkWatch(watch)
         return try audited("addon detach", app: app, detail: ["addon": addon], permission: .admin) {
             let db = try ctx.database()
-            guard let a = try db.addon(name: addon), let attached = try db.attachments(app: app).first(where: { $0.addon == addon }) else {
+            guard let a = try db.addon(name: addon), try db.attachments(app: app).contains(where: { $0.addon == addon }) else {
                 throw HopError(.notFound, "\(addon) is not attached to \(app)")
             }
-            if try db.activeGeneration(app: app) != nil {
-                let rt = try runtime(db)
-                let lock = try rt.lock(app)
-                defer { withExtendedLifetime(lock) {} }
-                try db.detach(app: app, addon: addon)
-                do {
-                    if let current = try db.activeGeneration(app: app), let build = try db.build(id: current.buildID) {
-                        _ = try rt.rollout(build: build, watch: watch, op: "addon")
-                    }
-                } catch {
-                    try db.attach(app: app, addon: addon, prefix: attached.prefix)
-                    throw error
-                }
-            } else {
-                try db.detach(app: app, addon: addon)
-            }
+            try changeAttachment(db: db, app: app, addon: addon, prefix: nil, watch: watch)
             return Self.info(a, attachments: try db.attachments(addon: addon))
         }
     }
@@ -506,9 +500,7 @@ extension Operations {
                 }
             } else {
                 ctx.progress(ProgressEvent(phase: "addon", message: "creating \(d.type) addon \(name)"))
-                let newAddon = AddonRecord(name: name, type: d.type, password: hexString(randomBytes(24)), extensions: d.extensions, createdAt: Date())
-                try servers.create(newAddon)
-                do { try db.addAddon(newAddon) } catch { try? servers.drop(name, type: newAddon.type); throw error }
+                try servers.provision(type: d.type, name: name, extensions: d.extensions)
                 record(try? db.appendAudit(actor: ctx.principal.name, via: ctx.via, action: "addon create", app: app,
                                            detail: stableJSONText(["type": d.type, "name": name, "declared": "true"]), result: "ok"))
             }

@@ -40,9 +40,11 @@ extension HopDatabase {
         }
     }
 
-    public func addons() throws -> [AddonRecord] {
+    /// Every addon (or the one named), passwords decrypted.
+    public func addons(named name: String? = nil) throws -> [AddonRecord] {
+        let sql = "SELECT name, type, secret, extensions, created_at FROM addons" + (name == nil ? "" : " WHERE name = ?") + " ORDER BY name"
         let rows = try db.read { conn in
-            try conn.prepare("SELECT name, type, secret, extensions, created_at FROM addons ORDER BY name").rows([]) {
+            try conn.prepare(sql).rows(name.map { [.text($0)] } ?? []) {
                 (try $0.text(0), try $0.text(1), try $0.text(2), try $0.text(3), try $0.text(4))
             }
         }
@@ -57,7 +59,7 @@ extension HopDatabase {
         }
     }
 
-    public func addon(name: String) throws -> AddonRecord? { try addons().first { $0.name == name } }
+    public func addon(name: String) throws -> AddonRecord? { try addons(named: name).first }
 
     /// Removes an addon and its attachments in one transaction.
     public func removeAddon(_ name: String) throws {

@@ -18,6 +18,50 @@ func occurrences(of needle: String, under root: String) -> [String] {
     return hits
 }
 
+/// A count an app keeps in its data (`GET path` answers `name=N`): each `next(step)` expects the
+/// count one higher than the last, retrying while the app does not answer 200 (it may be restarting).
+final class DataCounter {
+    let app: String, path: String, name: String
+    var n = 0
+    init(_ app: String, _ path: String, _ name: String) { self.app = app; self.path = path; self.name = name }
+
+    func next(_ step: String, within seconds: Double = 8, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+        n += 1
+        let deadline = Date().addingTimeInterval(seconds)
+        var r = fetch(app, path)
+        while r.status != 200 && Date() < deadline { usleep(200_000); r = fetch(app, path) }
+        #expect(r.body == "\(name)=\(n)\n", "\(path) after \(step): \(r.status) \(r.body.suffix(300))", sourceLocation: sourceLocation)
+    }
+}
+
+/// The steps an app's data must survive, `check` after each: a redeploy, a rollback, scale
+/// `process`=2 (checked twice: either instance may answer), a restart, `hop host down` and `up`.
+/// Returns `host up`'s JSON.
+func survivalSteps(app: String, src: String, process: String, check: (String) -> Void) throws -> [String: Any] {
+    #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--force"]).status == 0)
+    check("a redeploy")
+    #expect(try hopEnv(["rollback", app]).status == 0)
+    check("a rollback")
+    #expect(try hopEnv(["scale", app, "\(process)=2", "--watch", "0"]).status == 0)
+    check("scale 2"); check("scale 2, again")
+    #expect(try hopEnv(["restart", app]).status == 0)
+    check("a restart")
+    #expect(try hopEnv(["host", "down"]).status == 0)
+    let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
+    #expect(up.status == 0, "\(up.stderr)")
+    check("host down and up")
+    return json(up.stdout)
+}
+
+/// SIGKILL to an addon server's main process, inside the shared host.
+func killAddonServer(_ type: String) throws {
+    let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-\(type).service"]).stdoutText
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+    let killed = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main]))
+    #expect(killed.succeeded && main != "0", "kill -9 \(main): \(killed.stderrText)")
+}
+
 @Suite("Apps that keep data: secrets at rest, volumes, PostgreSQL, Redis and MariaDB addons", .tags(.integration), .serialized)
 struct DataIntegrationTests {
     @Test("a config value is in the clear only in the app's 0600 env file: not in the store paths hop made, not in hop.db or its WAL, not in --json output, and the app sees it")
@@ -56,13 +100,8 @@ struct DataIntegrationTests {
         try #require(deployHost.ready)
         let app = "it-volume"
         let src = fixtures + "/volume-app"
-        var n = 0
-        func visit(_ step: String) {
-            n += 1
-            var r = fetch(app, "/visit")
-            for _ in 0..<30 where r.status != 200 { usleep(200_000); r = fetch(app, "/visit") }
-            #expect(r.body == "visits=\(n)\n", "after \(step): \(r.status) \(r.body)")
-        }
+        let visits = DataCounter(app, "/visit", "visits")
+        let visit = { (step: String) in visits.next(step) }
         #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
         visit("the first deploy"); visit("a second visit")
         // Through the host's /proc/PID/root: recomputed after `host up`, which starts a new PID 1.
@@ -74,18 +113,7 @@ struct DataIntegrationTests {
         // The app sees the one state directory, and the volume at data/.
         let env = try hopEnv(["run", app, "--", "sh", "-c", "echo $STATE_DIRECTORY; cat data/visits | wc -l"])
         #expect(env.stdout.contains("/var/lib/hop-apps/\(app)\n") && env.stdout.contains("2"), "\(env.stdout) \(env.stderr)")
-        #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--force"]).status == 0)
-        visit("a redeploy")
-        #expect(try hopEnv(["rollback", app]).status == 0)
-        visit("a rollback")
-        #expect(try hopEnv(["scale", app, "web=2", "--watch", "0"]).status == 0)
-        visit("scale 2"); visit("scale 2, again")
-        #expect(try hopEnv(["restart", app]).status == 0)
-        visit("a restart")
-        #expect(try hopEnv(["host", "down"]).status == 0)
-        let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
-        #expect(up.status == 0, "\(up.stderr)")
-        visit("host down and up")
+        _ = try survivalSteps(app: app, src: src, process: "web", check: visit)
         #expect(try hopEnv(["destroy", app]).status == 0)
         #expect(FileManager.default.fileExists(atPath: file), "destroy without --purge keeps the volume")
         #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
@@ -122,18 +150,8 @@ struct DataIntegrationTests {
     func postgresSurvives() throws {
         try #require(deployHost.ready)
         let app = "it-pg"
-        var n = 0, hits = 0
-        func visit(_ step: String, within seconds: Double = 6) {
-            n += 1
-            hits += 1
-            let deadline = Date().addingTimeInterval(seconds)
-            var r = fetch(app, "/visit")
-            while r.status != 200 && Date() < deadline { usleep(200_000); r = fetch(app, "/visit") }
-            #expect(r.body == "visits=\(n)\n", "after \(step): \(r.status) \(r.body.suffix(300))")
-            var h = fetch(app, "/hits")
-            while h.status != 200 && Date() < deadline { usleep(200_000); h = fetch(app, "/hits") }
-            #expect(h.body == "hits=\(hits)\n", "Redis, after \(step): \(h.status) \(h.body.suffix(300))")
-        }
+        let visits = DataCounter(app, "/visit", "visits"), hits = DataCounter(app, "/hits", "hits")
+        func visit(_ step: String, within seconds: Double = 8) { visits.next(step, within: seconds); hits.next(step, within: seconds) }
         let d = try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"])
         #expect(d.status == 0, "\(d.stderr.suffix(800))")
         // Each addon server has an SBOM: its self-contained build and the Debian version it came from.
@@ -148,27 +166,12 @@ struct DataIntegrationTests {
         let info = json(try hopEnv(["addon", "info", "it-pg-postgres", "--json"]).stdout)
         #expect(info["attachedTo"] as? [String] == [app] && info["extensions"] as? [String] == ["pg_trgm"], "\(info)")
         visit("the first deploy"); visit("a second visit")
-        #expect(try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0", "--force"]).status == 0)
-        visit("a redeploy")
-        #expect(try hopEnv(["rollback", app]).status == 0)
-        visit("a rollback")
-        #expect(try hopEnv(["scale", app, "wsgi=2", "--watch", "0"]).status == 0)
-        visit("scale 2"); visit("scale 2, again")
-        #expect(try hopEnv(["restart", app]).status == 0)
-        visit("a restart")
-        #expect(try hopEnv(["host", "down"]).status == 0)
-        let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
-        #expect(up.status == 0, "\(up.stderr)")
-        let restored = json(up.stdout)["restored"] as? [String] ?? []
-        #expect(restored.contains("postgres") && restored.contains("redis"), "\(up.stdout)")
-        visit("host down and up")
+        let up = try survivalSteps(app: app, src: fixtures + "/pg-app", process: "wsgi") { visit($0) }
+        let restored = up["restored"] as? [String] ?? []
+        #expect(restored.contains("postgres") && restored.contains("redis"), "\(up)")
         // Each server killed under the running app: systemd starts it again, the app answers with its data.
         for server in ["postgres", "redis"] {
-            let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-\(server).service"]).stdoutText
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
-            let killed = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main]))
-            #expect(killed.succeeded && main != "0", "kill -9 \(main): \(killed.stderrText)")
+            try killAddonServer(server)
             let t0 = Date()
             visit("the \(server) server was SIGKILLed", within: 10)
             print("\(server) SIGKILL: the app answered again with its data after \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
@@ -326,34 +329,15 @@ struct DataIntegrationTests {
     func mariadbSurvivesAndIsolates() throws {
         try #require(deployHost.ready)
         let app = "it-maria"
-        var n = 0
-        func visit(_ step: String, within seconds: Double = 8) {
-            n += 1
-            let deadline = Date().addingTimeInterval(seconds)
-            var r = fetch(app, "/visit")
-            while r.status != 200 && Date() < deadline { usleep(200_000); r = fetch(app, "/visit") }
-            #expect(r.body == "visits=\(n)\n", "after \(step): \(r.status) \(r.body.suffix(300))")
-        }
+        let visits = DataCounter(app, "/visit", "visits")
+        func visit(_ step: String, within seconds: Double = 8) { visits.next(step, within: seconds) }
         let src = fixtures + "/mysql-app"
         let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
         #expect(d.status == 0, "\(d.stderr.suffix(800))")
         visit("the first deploy"); visit("a second visit")
-        #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--force"]).status == 0)
-        visit("a redeploy")
-        #expect(try hopEnv(["rollback", app]).status == 0)
-        visit("a rollback")
-        #expect(try hopEnv(["scale", app, "wsgi=2", "--watch", "0"]).status == 0)
-        visit("scale 2")
-        #expect(try hopEnv(["restart", app]).status == 0)
-        visit("a restart")
-        #expect(try hopEnv(["host", "down"]).status == 0)
-        let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
-        #expect((json(up.stdout)["restored"] as? [String])?.contains("mariadb") == true, "\(up.stdout) \(up.stderr)")
-        visit("host down and up")
-        let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-mariadb.service"]).stdoutText
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
-        #expect(try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main])).succeeded && main != "0")
+        let up = try survivalSteps(app: app, src: src, process: "wsgi") { visit($0) }
+        #expect((up["restored"] as? [String])?.contains("mariadb") == true, "\(up)")
+        try killAddonServer("mariadb")
         let t0 = Date()
         visit("the mariadb server was SIGKILLed", within: 20)
         print("mariadb SIGKILL: the app answered again with its data after \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
