@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["AppSpec", "NixBuild", "HopStore", "HopBasics"]),
         // The operations every interface shares (CLI, HTTP API, dashboard, later git push).
         .target(name: "HopCore", dependencies: [
-            "Runtime", "Provenance", "AppSpec", "NixBuild", "HopStore", "HopBasics",
+            "Runtime", "Provenance", "AppSpec", "NixBuild", "HopStore", "HopBasics", "CArchive",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -11,7 +11,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "run": ["start", "before-run", "workers"],
     "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries"],
     "domains": ["names", "list"],
-    "backup": ["paths"],
+    "backup": ["paths", "exclude", "schedule", "keep", "before-deploy", "target"],
     "admin": ["username", "email"],
     "limits": ["memory", "cpu", "processes"],
     "nix": ["packages", "file"],
@@ -104,6 +104,7 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
                     try reader.checkRelativePath(value, node: node, what: "`[backup] paths` entry")
                 }
             }
+            try reader.readBackup(table, into: &document.spec)
         case "limits": document.spec.limits = try reader.readLimits(table)
         case "admin":
             // The app's first administrator: hop generates the password (ADMIN_PASSWORD) and keeps it
@@ -610,6 +611,37 @@ struct Hop3Reader {
             }
             return domain
         }
+    }
+
+    /// `[backup]` exclude (patterns, as `[build] ignore`), schedule (a systemd calendar expression),
+    /// keep (`last=N,daily=N,weekly=N,monthly=N`), before-deploy (bool), target (directory or REMOTE:PATH).
+    func readBackup(_ table: TOMLTable, into spec: inout AppSpec) throws {
+        if let e = table["exclude"] { spec.backupExclude = try stringList(e, in: "backup").map(\.0) }
+        if let e = table["schedule"] {
+            let v = try string(e, in: "backup")
+            guard !v.isEmpty, v.count <= 200, v.allSatisfy({ $0.isASCII && !$0.isNewline && $0 != "\\" && $0 != "'" && $0 != "\"" }) else {
+                throw HopError.invalid("`[backup] schedule` `\(v)` is not a calendar expression", at: at(e.node.position),
+                                       hint: "a systemd OnCalendar= expression, e.g. \"daily\" or \"*-*-* 03:15:00\"")
+            }
+            spec.backupSchedule = v
+        }
+        if let e = table["keep"] {
+            let v = try string(e, in: "backup")
+            let rules = v.split(separator: ",").map { $0.split(separator: "=", maxSplits: 1) }
+            guard !rules.isEmpty, rules.allSatisfy({ $0.count == 2 && ["last", "daily", "weekly", "monthly"].contains(String($0[0]).trimmingCharacters(in: .whitespaces))
+                && Int(String($0[1]).trimmingCharacters(in: .whitespaces)).map { $0 >= 0 } == true }) else {
+                throw HopError.invalid("`[backup] keep` `\(v)` is not a retention policy", at: at(e.node.position),
+                                       hint: "e.g. keep = \"last=3,daily=7,weekly=4,monthly=6\"")
+            }
+            spec.backupKeep = v
+        }
+        if let e = table["before-deploy"] {
+            guard case .bool(let b) = e.node.value else {
+                throw wrongType(e, in: "backup", expected: "true or false", hint: "write `before-deploy = true`")
+            }
+            spec.backupBeforeDeploy = b
+        }
+        if let e = table["target"] { spec.backupTarget = try string(e, in: "backup") }
     }
 
     func readLimits(_ table: TOMLTable) throws -> Limits {

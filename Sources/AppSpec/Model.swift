@@ -114,6 +114,13 @@ public struct AppSpec: Sendable, Hashable, Codable {
     public var domains: [String] = []
     /// `[backup]` paths (relative to the app's state directory).
     public var backupPaths: [String] = []
+    /// `[backup]` exclude patterns, schedule, retention, before-deploy and target (optional so
+    /// older build records still decode).
+    public var backupExclude: [String]?
+    public var backupSchedule: String?
+    public var backupKeep: String?
+    public var backupBeforeDeploy: Bool?
+    public var backupTarget: String?
     public var limits = Limits()
     /// `[nix]` options: `packages` extra attribute names, `file` the app's own expression.
     public var nixPackages: [String] = []

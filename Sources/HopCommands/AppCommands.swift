@@ -78,11 +78,12 @@ struct RollbackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Serve an earlier generation again (default: the previous one).")
     @Argument var app: String
     @Option(help: "The generation to serve.") var to: Int?
+    @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
     @Flag var json = false
     func run() throws {
-        let r = try cliOperations(json: json).rollback(app: app, to: to)
+        let r = try cliOperations(json: json).rollback(app: app, to: to, withData: withData)
         if json { emit(r) } else {
-            Out.line("\(r.app): generation \(r.generation) serves again at \(r.url) (was \(r.from); \(String(format: "%.2f", r.seconds)) s)")
+            Out.line("\(r.app): generation \(r.generation) serves again\(withData ? " with its data" : "") at \(r.url) (was \(r.from); \(String(format: "%.2f", r.seconds)) s)")
         }
     }
 }

@@ -39,6 +39,7 @@ struct AppRuntime {
     func lock(_ app: String) throws -> AppLock {
         let lock = try AppLock(home: home, app: app)
         if let message = try activator.recover(app) { ctx.warn(message) }
+        if let message = try recoverRestore(app) { ctx.warn(message) }
         return lock
     }
 

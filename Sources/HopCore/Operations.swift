@@ -180,8 +180,19 @@ public struct Operations: Sendable {
                 if case .serving = step { progress(ProgressEvent(phase: "url", message: url)) }
                 inner(step)
             }
-            try provisionDeclaredAddons(app: record.app, spec: try record.spec(), db: db, host: host)
+            let spec = try record.spec()
+            try provisionDeclaredAddons(app: record.app, spec: spec, db: db, host: host)
+            // Code and data roll back together: before a new build with a release step (migrations)
+            // or `[backup] before-deploy = true` switches, the data as it is now is backed up and
+            // recorded with the generation about to be made (`hop rollback --with-data` restores it).
+            if let current = try db.activeGeneration(app: record.app), current.buildID != record.id,
+               spec.backupBeforeDeploy ?? spec.processes.contains(where: { $0.kind == .release }) {
+                progress(ProgressEvent(phase: "backup", message: "backing up \(record.app) before the switch"))
+                let target = try BackupTarget.parse(spec.backupTarget ?? defaultBackupTarget())
+                _ = try runtime.takeBackup(app: record.app, target: target, reason: "before-deploy", forGeneration: try runtime.nextNumber(record.app))
+            }
             let result = try runtime.rollout(build: record, watch: r.watch, force: r.force)
+            try applyDeclaredSchedule(app: record.app, spec: spec, db: db, host: host)
             let g = result.generation
             return DeployResult(app: g.app, generation: g.number, build: record.id, status: g.status.rawValue, scale: g.scale,
                                 noop: result.noop, cached: cached, url: url, seconds: Date().timeIntervalSince(t0),
@@ -237,9 +248,11 @@ public struct Operations: Sendable {
 
     // MARK: Generations
 
-    public func rollback(app raw: String, to: Int? = nil) throws -> RollbackResult {
+    public func rollback(app raw: String, to: Int? = nil, withData: Bool = false) throws -> RollbackResult {
         let app = try Self.checkedApp(raw)
-        return try audited("rollback", app: app, detail: to.map { ["to": String($0)] } ?? [:], permission: .deploy) {
+        var detail = to.map { ["to": String($0)] } ?? [:]
+        if withData { detail["withData"] = "true" }
+        return try audited("rollback", app: app, detail: detail, permission: .deploy) {
             let t0 = Date()
             let db = try ctx.database()
             try requireDeployed(app, db)
@@ -262,7 +275,19 @@ public struct Operations: Sendable {
                 }
                 target = g
             }
-            try rt.switchTo(target, op: "rollback")
+            if withData {
+                // The data as it was just before `current` first switched in: its before-deploy backup.
+                guard let b = try rt.db.backups(app: app).first(where: { $0.reason == "before-deploy" && $0.forGeneration == current.number && $0.status == .ok }) else {
+                    throw HopError(.notFound, "no backup was taken before generation \(current.number) of \(app) switched in",
+                                   hint: "backups are taken before a deploy with a release step or `[backup] before-deploy = true`; roll back the code alone with `hop rollback \(app)`")
+                }
+                guard target.number < current.number else { throw HopError.invalid("--with-data rolls back to an earlier generation, not \(target.number)") }
+                let verified = try fetchVerified(b, db: rt.db)
+                defer { verified.cleanup() }
+                _ = try rt.restoreVerified(verified, into: app, switchTo: target)
+            } else {
+                try rt.switchTo(target, op: "rollback")
+            }
             let spec = try? rt.db.build(id: target.buildID)?.spec()
             return RollbackResult(app: app, generation: target.number, from: current.number,
                                   url: appURL(app, spec: spec ?? nil, host: rt.host), seconds: Date().timeIntervalSince(t0))
@@ -280,7 +305,8 @@ public struct Operations: Sendable {
     /// When a killed hop left an activation journal, finishes or undoes it (under the app's lock)
     /// before anything is read: every command, reads included, sees one consistent state.
     func recoverIfInterrupted(_ app: String, _ db: HopDatabase) throws {
-        guard FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/journal.json") else { return }
+        guard FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/journal.json")
+              || FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/restore.json") else { return }
         let rt = try runtime(db)
         let lock = try rt.lock(app)
         withExtendedLifetime(lock) {}
@@ -655,6 +681,11 @@ public struct Operations: Sendable {
                         ctx.warn("hop's \(type) server did not come back: \(e.message)")
                     }
                 }
+                for sched in try db.backupSchedules() {
+                    do { try installBackupTimer(sched, host: service) } catch let e as HopError {
+                        failed["backup schedule of \(sched.app)"] = e.message
+                    }
+                }
                 let rt = try AppRuntime(ctx, db: db, host: service)
                 for app in try rt.db.deployedApps() {
                     let lock = try rt.lock(app)
@@ -707,18 +738,7 @@ public struct Operations: Sendable {
             let host = try ctx.serviceHost()
             // The private host replaces /tmp and /run with its own: a binary there (a build tree
             // under /tmp, say) is not visible inside it, so it gets a copy in HOP_HOME, which is.
-            var hopBinary = hopBinary
-            if host.pid != nil, hopBinary.hasPrefix("/tmp/") || hopBinary.hasPrefix("/run/") {
-                let dir = ctx.home.root + "/bin"
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                let staged = dir + "/.hop-\(getpid())"
-                try? FileManager.default.removeItem(atPath: staged)
-                do { try FileManager.default.linkItem(atPath: hopBinary, toPath: staged) } catch {
-                    try FileManager.default.copyItem(atPath: hopBinary, toPath: staged)
-                }
-                guard rename(staged, dir + "/hop") == 0 else { throw HopError(.environment, "cannot place \(dir)/hop") }
-                hopBinary = dir + "/hop"
-            }
+            let hopBinary = try placedHopBinary(hopBinary, host: host)
             let front = NginxFront(home: ctx.home, host: host)
             try front.ensureRunning()
             let unitPath = host.path(host.unitDirectory + "/" + ControlPlane.unit)
@@ -742,6 +762,22 @@ public struct Operations: Sendable {
                 ?? "http://\(serverName)" + (front.httpPort == 80 ? "" : ":\(front.httpPort)") + "/"
             return ServerInstallResult(unit: ControlPlane.unit, url: url)
         }
+    }
+
+    /// The hop binary as the service host's units can run it. The private host replaces /tmp and
+    /// /run with its own: a binary there (a build tree under /tmp, say) is not visible inside it,
+    /// so it gets a copy (a hard link when it can) in HOP_HOME, which is.
+    func placedHopBinary(_ hopBinary: String, host: ServiceHost) throws -> String {
+        guard host.pid != nil, hopBinary.hasPrefix("/tmp/") || hopBinary.hasPrefix("/run/") else { return hopBinary }
+        let dir = ctx.home.root + "/bin"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let staged = dir + "/.hop-\(getpid())"
+        try? FileManager.default.removeItem(atPath: staged)
+        do { try FileManager.default.linkItem(atPath: hopBinary, toPath: staged) } catch {
+            try FileManager.default.copyItem(atPath: hopBinary, toPath: staged)
+        }
+        guard rename(staged, dir + "/hop") == 0 else { throw HopError(.environment, "cannot place \(dir)/hop") }
+        return dir + "/hop"
     }
 
     var privateHost: PrivateHost { PrivateHost(stateDir: ctx.home.root + "/host", shared: [ctx.home.root]) }

@@ -15,6 +15,7 @@ enum Migrations {
         Migration(version: 2, sql: schemaV2),
         Migration(version: 3, sql: schemaV3),
         Migration(version: 4, sql: schemaV4),
+        Migration(version: 5, sql: schemaV5),
     ]
 
     /// The schema version this build of hop knows.
@@ -232,5 +233,34 @@ private let schemaV4 = """
         key        TEXT NOT NULL,
         value      TEXT NOT NULL,
         PRIMARY KEY (app, key)
+    ) WITHOUT ROWID;
+    """
+
+/// v5: backups (one row per attempt, failed ones included) and backup schedules.
+private let schemaV5 = """
+    CREATE TABLE backups (
+        id             TEXT PRIMARY KEY,
+        app            TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        finished_at    TEXT,
+        reason         TEXT NOT NULL,
+        generation     INTEGER,
+        build_id       INTEGER,
+        for_generation INTEGER,
+        target         TEXT NOT NULL,
+        location       TEXT NOT NULL,
+        size           INTEGER NOT NULL DEFAULT 0,
+        sha256         TEXT NOT NULL DEFAULT '',
+        status         TEXT NOT NULL,
+        error          TEXT NOT NULL DEFAULT '',
+        verified_at    TEXT,
+        summary        TEXT NOT NULL DEFAULT '{}'
+    ) WITHOUT ROWID;
+    CREATE INDEX backups_by_app ON backups (app, created_at);
+    CREATE TABLE backup_schedules (
+        app        TEXT PRIMARY KEY,
+        calendar   TEXT NOT NULL,
+        keep       TEXT NOT NULL,
+        target     TEXT
     ) WITHOUT ROWID;
     """

@@ -281,7 +281,7 @@ public enum UnitRenderer {
     }
 
     /// An absolute, normalized path whose characters need no quoting in any unit setting.
-    static func checkPath(_ path: String, what: String) throws {
+    public static func checkPath(_ path: String, what: String) throws {
         let hint = "use an absolute path of letters, digits and `._+-=:@,`, without `.` or `..` components"
         guard path.hasPrefix("/"), path.utf8.count <= 4096, path.unicodeScalars.allSatisfy({ pathCharacters.contains($0) }) else {
             throw HopError.invalid("\(what) `\(printable(path))` is not an absolute path of safe characters", hint: hint)

@@ -1,0 +1,445 @@
+import Foundation
+import AppSpec
+import HopBasics
+import HopStore
+import NixBuild
+import Provenance
+import Runtime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct RestoreResult: Sendable, Codable, Equatable {
+    public var id: String
+    public var app: String
+    public var from: String
+    public var generation: Int?
+    public var addons: [String]
+    public var files: Int
+    public var bytes: Int64
+    public var seconds: Double
+}
+
+/// What a restore has done so far, written before each step (`$HOP_HOME/apps/<app>/restore.json`):
+/// a killed hop's next command under the app's lock reads it and undoes the restore (the previous
+/// data and databases go back, the app starts on them) — or, once `committed`, finishes it.
+struct RestoreJournal: Codable {
+    struct Addon: Codable {
+        var name: String
+        var type: String
+        var prefix: String
+        /// Made by this restore (the app had none of that name): dropped on undo.
+        var created: Bool
+        /// Attached by this restore: detached on undo.
+        var attached: Bool
+    }
+    enum Phase: String, Codable { case staged, stopped, swapping, committed }
+    var id: String
+    var app: String
+    var staging: String
+    var phase: Phase
+    var addons: [Addon]
+    /// The config and kept values were empty and came from the backup: emptied again on undo.
+    var configRestored = false
+    /// The generation that served before (started again on undo).
+    var generation: Int?
+    /// A generation this restore deployed (the app served none): removed on undo.
+    var deployed: Int?
+    /// `rollback --with-data`: the generation switched to with the restored data.
+    var switchTo: Int?
+}
+
+extension Operations {
+    /// `hop backup restore ID [--to-app NEW]`: verify everything, stage, then swap the data in
+    /// with the app stopped and start it health-gated; any failure puts the previous data back.
+    public func backupRestore(id: String, toApp rawTarget: String? = nil, watch: Double = 0) throws -> RestoreResult {
+        let (b, _) = try backupRecord(id, .deploy, action: "restore backup")
+        let target = try rawTarget.map(Self.checkedApp) ?? b.app
+        if rawTarget != nil { try authorizeAudited(.admin, app: target, action: "restore backup") }
+        if target != b.app, try ctx.database().activeGeneration(app: target) != nil || !(try ctx.database().generations(app: target).isEmpty) {
+            throw HopError.invalid("app \(target) exists; --to-app makes a new app", hint: "choose a new name, or restore in place without --to-app")
+        }
+        return try audited("backup restore", app: target, detail: ["id": id, "from": b.app], permission: .deploy) {
+            let t0 = Date()
+            let db = try ctx.database()
+            let verified = try fetchVerified(b, db: db)
+            defer { verified.cleanup() }
+            let rt = try runtime(db)
+            let lock = try rt.lock(target)
+            defer { withExtendedLifetime(lock) {} }
+            let g = try rt.restoreVerified(verified, into: target)
+            let m = verified.manifest
+            return RestoreResult(id: id, app: target, from: b.app, generation: g, addons: m.addons.map(\.name),
+                                 files: m.members.filter { $0.kind == .file }.count, bytes: m.members.reduce(0) { $0 + $1.size },
+                                 seconds: Date().timeIntervalSince(t0))
+        }
+    }
+}
+
+extension AppRuntime {
+    func restoreJournalPath(_ app: String) -> String { home.apps + "/\(app)/restore.json" }
+
+    func writeRestoreJournal(_ j: RestoreJournal) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try writeFileAtomically(restoreJournalPath(j.app), String(decoding: try enc.encode(j), as: UTF8.self), mode: 0o600)
+    }
+
+    func restoreJournal(_ app: String) -> RestoreJournal? {
+        FileManager.default.contents(atPath: restoreJournalPath(app)).flatMap { try? JSONDecoder().decode(RestoreJournal.self, from: $0) }
+    }
+
+    /// The staging directory sits beside the state directories (same file system, so the swap is
+    /// a rename), root-only, under a name no app can have.
+    func restoreStaging(_ id: String) -> String {
+        (stateDirectory("x") as NSString).deletingLastPathComponent + "/.hop-restore-\(id)"
+    }
+
+    static func addonNewName(_ name: String) -> String { name + "_hopnew" }
+    static func addonOldName(_ name: String) -> String { name + "_hopold" }
+
+    /// Runs with the app's lock held, the archive verified. Returns the generation serving after.
+    func restoreVerified(_ v: VerifiedBackup, into app: String, switchTo: GenerationRecord? = nil) throws -> Int? {
+        let m = v.manifest
+        let staging = restoreStaging(m.id + "-" + hexString(randomBytes(3)))
+        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: (staging as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: staging + "/x", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // The second pass: extraction into staging, each member bounded by and checked against the verified manifest.
+        ctx.progress(ProgressEvent(phase: "restore", message: "unpacking backup \(m.id) into a staging directory"))
+        do {
+            let key = try BackupKey.load(home, runner: runner, create: false)
+            _ = try Operations(ctx).withDecrypted(file: v.file, key: key) { fd in
+                try BackupArchiveReader.read(fd: fd, extractTo: staging + "/x", expected: m.members)
+            }
+        } catch { try? FileManager.default.removeItem(atPath: staging); throw error }
+        let active = try db.activeGeneration(app: app)
+        var j = RestoreJournal(id: m.id, app: app, staging: staging, phase: .staged, addons: [], generation: active?.number, switchTo: switchTo?.number)
+        try writeRestoreJournal(j)
+        faultPoint("restore:staged")
+        do {
+            try restoreSteps(m, &j, sameApp: app == m.app)
+        } catch {
+            let reason = (error as? HopError)?.message ?? "\(error)"
+            ctx.warn("restore of \(m.id) into \(app) failed (\(reason)); putting the previous data back")
+            do { try undoRestore(j) } catch {
+                throw HopError(.environment, "restore failed (\(reason)) and putting the previous data back failed too: \((error as? HopError)?.message ?? "\(error)")",
+                               hint: "the journal \(restoreJournalPath(app)) is kept; the next hop command on \(app) retries the undo")
+            }
+            if let e = error as? HopError, e.code == .rolledBack || e.code == .verificationFailed { throw e }
+            throw HopError(.rolledBack, "restore of backup \(m.id) into \(app) failed: \(reason); the previous data serves again", hint: "see `hop logs \(app)`")
+        }
+        return try db.activeGeneration(app: app)?.number
+    }
+
+    private func restoreSteps(_ m: BackupManifest, _ j: inout RestoreJournal, sameApp: Bool) throws {
+        let app = j.app
+        let staged = j.staging + "/x"
+        // 1. Each addon's dump into a fresh database beside the live one (nothing live is touched).
+        for a in m.addons {
+            let type = try Operations.checkedAddonType(a.type)
+            var name = a.name
+            if !sameApp { name = try cloneAddonName(app: app, type: a.type) }
+            let existing = try db.addon(name: name)
+            let attached = try db.attachments(app: app).contains { $0.addon == name }
+            if let existing, existing.type != a.type { throw HopError(.conflict, "addon \(name) exists with type \(existing.type), not \(a.type)") }
+            j.addons.append(.init(name: name, type: a.type, prefix: a.prefix, created: existing == nil, attached: !attached))
+            try writeRestoreJournal(j)
+            if existing == nil { try addonServers.provision(type: a.type, name: name, extensions: a.extensions) }
+            if !attached { try db.attach(app: app, addon: name, prefix: a.prefix) }
+            try loadAddon(type, name: name, extensions: a.extensions, dump: staged + "/" + a.member)
+        }
+        faultPoint("restore:loaded")
+        // 2. The app stops: nothing writes while the data changes.
+        if let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) {
+            ctx.progress(ProgressEvent(phase: "restore", message: "stopping \(app)"))
+            try stopGeneration(g)
+        }
+        j.phase = .stopped
+        try writeRestoreJournal(j)
+        faultPoint("restore:stopped")
+        // 3. The swap: the state directory by rename, each database by rename (old kept aside).
+        j.phase = .swapping
+        try writeRestoreJournal(j)
+        let state = stateDirectory(app)
+        if FileManager.default.fileExists(atPath: state) {
+            guard rename(state, j.staging + "/previous") == 0 else { throw HopError(.environment, "cannot move \(state) aside: \(String(cString: strerror(errno)))") }
+        }
+        faultPoint("restore:state-aside")
+        if FileManager.default.fileExists(atPath: staged + "/state") {
+            // Root-owned at the top: systemd hands the whole tree to the app's user when it starts.
+            chown(staged + "/state", 0, 0)
+            guard rename(staged + "/state", state) == 0 else { throw HopError(.environment, "cannot move the restored state into \(state): \(String(cString: strerror(errno)))") }
+            if !FileManager.default.fileExists(atPath: home.apps + "/\(app)/state-claimed") {
+                try writeFileAtomically(home.apps + "/\(app)/state-claimed", "\(app)\n", mode: 0o600)
+            }
+        }
+        faultPoint("restore:state-swapped")
+        for a in j.addons { try swapAddon(try Operations.checkedAddonType(a.type), name: a.name, staging: j.staging) }
+        faultPoint("restore:addons-swapped")
+        // 4. Config: an app with none (purged, or a clone) gets the backup's.
+        if try db.config(app: app).isEmpty && db.generatedValues(app: app).isEmpty,
+           let data = FileManager.default.contents(atPath: staged + "/meta/config.json"),
+           let saved = try? JSONDecoder().decode([String: [String: String]].self, from: data) {
+            j.configRestored = true
+            try writeRestoreJournal(j)
+            let config = (saved["config"] ?? [:]).sorted { $0.key < $1.key }
+            if !config.isEmpty { try db.updateConfig(app: app, set: config.map { ($0.key, $0.value) }, unset: []) }
+            for (k, val) in saved["generated"] ?? [:] { _ = try db.keepGenerated(app: app, key: k, value: val) }
+        }
+        // 5. Start, health-gated: the generation that served, or the backup's build when none did.
+        if let t = j.switchTo.flatMap({ try? db.generation(app: app, number: $0) }) {
+            ctx.progress(ProgressEvent(phase: "restore", message: "switching \(app) to generation \(t.number) on the restored data"))
+            try activator.activate(t, from: try db.activeGeneration(app: app), op: "rollback", watch: 0)
+        } else if let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) {
+            ctx.progress(ProgressEvent(phase: "restore", message: "starting \(app) on the restored data"))
+            try activator.restore(g)
+        } else {
+            guard let b = m.build else { throw HopError(.notFound, "backup \(m.id) records no build and \(app) serves nothing", hint: "deploy \(app), then restore") }
+            guard nixValid(b.outPath) else {
+                throw HopError(.notFound, "the code of backup \(m.id) (\(b.outPath)) is no longer in the store",
+                               hint: "deploy the app's source (hop deploy PATH --app \(app)), then restore the backup")
+            }
+            var build = try db.build(id: b.id) ?? { throw HopError(.notFound, "build \(b.id) of backup \(m.id) is not recorded here") }()
+            if build.app != app {
+                // A clone: the same closure recorded as a build of the new app, without the original's domains.
+                var spec = try build.spec()
+                spec.name = app
+                spec.domains = []
+                build.app = app
+                build.specJSON = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+                build.id = try db.recordBuild(build, closure: try db.closure(buildID: b.id))
+            }
+            ctx.progress(ProgressEvent(phase: "restore", message: "deploying build \(build.id) of \(app) on the restored data"))
+            let r = try rollout(build: build, watch: 0, force: true, op: "restore")
+            j.deployed = r.generation.number
+            try writeRestoreJournal(j)
+        }
+        faultPoint("restore:started")
+        j.phase = .committed
+        try writeRestoreJournal(j)
+        faultPoint("restore:committed")
+        try finishRestore(j)
+    }
+
+    func nixValid(_ path: String) -> Bool { NixDriver(runner: runner).isValid(path) }
+
+    func cloneAddonName(app: String, type: String) throws -> String {
+        let base = String("\(app)-\(type)".prefix(34))
+        for i in 1...99 {
+            let n = i == 1 ? base : "\(base)-\(i)"
+            if try db.addon(name: n) == nil, AddonRules.isName(n) { return n }
+        }
+        throw HopError(.conflict, "no free addon name for \(app)'s \(type) addon")
+    }
+
+    func stopGeneration(_ g: GenerationRecord) throws {
+        let m = try GenerationManifest.read(storePath: g.storePath)
+        let units = m.units.timers + m.units.instances + (try oneOffs(g.app).compactMap { $0["Id"] })
+        if !units.isEmpty { try host.systemctlChecked(["stop"] + units, what: "stopping \(g.app)") }
+    }
+
+    // MARK: Addons
+
+    func loadAddon(_ t: AddonType, name: String, extensions: [String], dump: String) throws {
+        let s = addonServers
+        let build = try s.ensure(t)
+        switch t {
+        case .postgres:
+            let new = Self.addonNewName(name)
+            try s.psqlChecked(build, ["DROP DATABASE IF EXISTS \"\(new)\" WITH (FORCE)", "CREATE DATABASE \"\(new)\" OWNER \"\(name)\"",
+                                      "REVOKE ALL ON DATABASE \"\(new)\" FROM PUBLIC"], what: "creating the restore database of \(name)")
+            if !extensions.isEmpty {
+                let r = try s.psql(build, try extensions.map(PostgresServer.extensionSQL), database: new)
+                guard r.succeeded else { throw HopError(.environment, "creating the extensions of \(name) failed", detail: r.stderrTail(3)) }
+            }
+            let r = try runner.run(Command(build + "/bin/pg_restore", ["-h", host.path(PostgresServer.socketDirectory), "-U", "postgres", "-d", new,
+                                                                      "--no-owner", "--no-privileges", "--no-comments", "--role=\(name)",
+                                                                      "--single-transaction", "--exit-on-error", dump]))
+            guard r.succeeded else { throw HopError(.environment, "pg_restore of addon \(name) failed", detail: r.stderrTail(4)) }
+        case .redis:
+            // Loaded at the swap (one MULTI/EXEC); here only read and checked.
+            _ = try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: dump)))
+            try FileManager.default.copyItem(atPath: dump, toPath: (dump as NSString).deletingLastPathComponent + "/\(name).redis-new")
+        case .mariadb:
+            let new = Self.addonNewName(name)
+            let r0 = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(new)`", "CREATE DATABASE `\(new)`"])
+            guard r0.succeeded else { throw HopError(.environment, "creating the restore database of \(name) failed", detail: r0.stderrTail(3)) }
+            let fd = open(dump, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw HopError(.environment, "cannot read \(dump)") }
+            let scratch = try home.scratch("mariadb-restore")
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let p = try PipedProcess.spawn(build + "/bin/mariadb", ["--no-defaults", "-S", host.path(MariaDBServer.socket), "-u", "root", new],
+                                           stdin: fd, stdout: nil, scratch: scratch)
+            close(fd)
+            let (status, err) = p.wait()
+            guard status == 0 else { throw HopError(.environment, "loading the dump of addon \(name) failed", detail: err) }
+        }
+    }
+
+    /// Puts the loaded data in place of the live data, keeping the live data aside (undo puts it back).
+    func swapAddon(_ t: AddonType, name: String, staging: String) throws {
+        let s = addonServers
+        let build = try s.ensure(t)
+        switch t {
+        case .postgres:
+            let new = Self.addonNewName(name), old = Self.addonOldName(name)
+            try s.psqlChecked(build, ["SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN ('\(name)', '\(new)') AND pid <> pg_backend_pid()",
+                                      "DROP DATABASE IF EXISTS \"\(old)\" WITH (FORCE)"], what: "preparing the swap of \(name)")
+            let r = try s.psql(build, ["BEGIN", "ALTER DATABASE \"\(name)\" RENAME TO \"\(old)\"", "ALTER DATABASE \"\(new)\" RENAME TO \"\(name)\"", "COMMIT"])
+            guard r.succeeded else { throw HopError(.environment, "swapping the database of \(name) failed", detail: r.stderrTail(3)) }
+        case .redis:
+            let c = try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try s.redisAdminPassword())
+            let previous = staging + "/\(name).redis-previous"
+            if !FileManager.default.fileExists(atPath: previous) {
+                try RedisDump.encode(try redisEntries(c, name)).write(to: URL(fileURLWithPath: previous + ".tmp"))
+                rename(previous + ".tmp", previous)
+            }
+            try replaceRedis(c, name, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: staging + "/x/addons/\(name).redis-new"))))
+        case .mariadb:
+            let new = Self.addonNewName(name), old = Self.addonOldName(name)
+            try mariadbSwap(build, from: name, to: old, with: new)
+        }
+    }
+
+    func redisEntries(_ c: RedisClient, _ name: String) throws -> [RedisDump.Entry] {
+        try c.keys(matching: "\(name):*").compactMap { k in
+            let r = try c.pipeline([[Array("DUMP".utf8), k], [Array("PTTL".utf8), k]])
+            guard case .bulk(let v?) = r[0], case .integer(let ttl) = r[1], ttl != -2 else { return nil }
+            return RedisDump.Entry(key: k, ttl: ttl, value: v)
+        }
+    }
+
+    /// One MULTI/EXEC: the addon's keys are all the old ones or all the new ones, never a mix.
+    func replaceRedis(_ c: RedisClient, _ name: String, with entries: [RedisDump.Entry]) throws {
+        let prefix = Array("\(name):".utf8)
+        guard entries.allSatisfy({ $0.key.starts(with: prefix) }) else { throw HopError(.verificationFailed, "the Redis dump of \(name) holds keys of another addon") }
+        var cmds: [[[UInt8]]] = [[Array("MULTI".utf8)]]
+        for k in try c.keys(matching: "\(name):*") { cmds.append([Array("UNLINK".utf8), k]) }
+        for e in entries { cmds.append([Array("RESTORE".utf8), e.key, Array(String(max(0, e.ttl)).utf8), e.value, Array("REPLACE".utf8)]) }
+        cmds.append([Array("EXEC".utf8)])
+        let replies = try c.pipeline(cmds)
+        guard case .array(let results?) = replies.last else { throw HopError(.environment, "replacing the keys of \(name) failed: \(replies.last.map { "\($0)" } ?? "")") }
+        for r in results { if case .error(let e) = r { throw HopError(.environment, "replacing the keys of \(name) failed: \(e)") } }
+    }
+
+    func mariadbTables(_ build: String, _ db: String) throws -> [String] {
+        let r = try addonServers.mariadb(build, ["SELECT table_name FROM information_schema.tables WHERE table_schema = '\(db)' ORDER BY table_name"])
+        guard r.succeeded else { throw HopError(.environment, "listing the tables of \(db) failed", detail: r.stderrTail(3)) }
+        return r.stdoutText.split(separator: "\n").dropFirst().map(String.init)
+    }
+
+    /// Live tables of `live` to `aside`, then `source`'s into `live`, in one RENAME TABLE (atomic).
+    func mariadbSwap(_ build: String, from live: String, to aside: String, with source: String) throws {
+        let s = addonServers
+        let r0 = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(aside)`", "CREATE DATABASE `\(aside)`"])
+        guard r0.succeeded else { throw HopError(.environment, "preparing the swap of \(live) failed", detail: r0.stderrTail(3)) }
+        let q = { (s: String) in "`" + s.replacingOccurrences(of: "`", with: "``") + "`" }
+        var renames = try mariadbTables(build, live).map { "\(q(live)).\(q($0)) TO \(q(aside)).\(q($0))" }
+        renames += try mariadbTables(build, source).map { "\(q(source)).\(q($0)) TO \(q(live)).\(q($0))" }
+        guard !renames.isEmpty else { return }
+        let r = try s.mariadb(build, ["RENAME TABLE " + renames.joined(separator: ", ")])
+        guard r.succeeded else { throw HopError(.environment, "swapping the tables of \(live) failed", detail: r.stderrTail(3)) }
+    }
+
+    // MARK: Undo and finish
+
+    /// Puts back whatever the journal says was changed, then starts the app on its previous data.
+    /// Idempotent: every step looks at what is there before it moves anything.
+    func undoRestore(_ j: RestoreJournal) throws {
+        let app = j.app
+        if let g = j.deployed, let rec = try db.generation(app: app, number: g) {
+            try activator.stopAndRemove(app: app, number: g)
+            try db.setGenerationStatus(app: app, number: rec.number, .failed, reason: "restore undone")
+            try? activator.nginx.remove(app: app)
+        }
+        if j.phase != .staged, let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) { try? stopGeneration(g) }
+        let state = stateDirectory(app)
+        if FileManager.default.fileExists(atPath: j.staging + "/previous") {
+            if FileManager.default.fileExists(atPath: state) { rename(state, j.staging + "/undone-state") }
+            guard rename(j.staging + "/previous", state) == 0 else { throw HopError(.environment, "cannot put \(state) back: \(String(cString: strerror(errno)))") }
+        } else if j.generation == nil, j.phase == .swapping, FileManager.default.fileExists(atPath: state), !FileManager.default.fileExists(atPath: j.staging + "/x/state") {
+            rename(state, j.staging + "/undone-state") // the app had no state before: the restored one goes
+        }
+        for a in j.addons.reversed() {
+            let t = try Operations.checkedAddonType(a.type)
+            let s = addonServers
+            let build = try s.ensure(t)
+            switch t {
+            case .postgres:
+                let old = Self.addonOldName(a.name), new = Self.addonNewName(a.name)
+                let exists = try s.psql(build, ["SELECT 1 FROM pg_database WHERE datname = '\(old)'"]).stdoutText.contains("1")
+                if exists {
+                    try s.psqlChecked(build, ["SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN ('\(a.name)', '\(old)') AND pid <> pg_backend_pid()",
+                                              "DROP DATABASE IF EXISTS \"\(new)\" WITH (FORCE)"], what: "undoing the swap of \(a.name)")
+                    let r = try s.psql(build, ["BEGIN", "ALTER DATABASE \"\(a.name)\" RENAME TO \"\(new)\"", "ALTER DATABASE \"\(old)\" RENAME TO \"\(a.name)\"", "COMMIT"])
+                    guard r.succeeded else { throw HopError(.environment, "putting the database of \(a.name) back failed", detail: r.stderrTail(3)) }
+                }
+                try s.psqlChecked(build, ["DROP DATABASE IF EXISTS \"\(new)\" WITH (FORCE)"], what: "dropping the restore database of \(a.name)")
+            case .redis:
+                let previous = j.staging + "/\(a.name).redis-previous"
+                if FileManager.default.fileExists(atPath: previous) {
+                    let c = try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try s.redisAdminPassword())
+                    try replaceRedis(c, a.name, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: previous))))
+                }
+            case .mariadb:
+                let old = Self.addonOldName(a.name), new = Self.addonNewName(a.name)
+                if try !s.mariadb(build, ["SELECT 1 FROM information_schema.schemata WHERE schema_name = '\(old)'"]).stdoutText.split(separator: "\n").dropFirst().isEmpty {
+                    try mariadbSwap(build, from: a.name, to: new + "_undo", with: old)
+                    _ = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(new)_undo`", "DROP DATABASE IF EXISTS `\(old)`"])
+                }
+                _ = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(new)`"])
+            }
+            if a.attached { try db.detach(app: app, addon: a.name) }
+            if a.created, try db.addon(name: a.name) != nil {
+                try s.drop(a.name, type: a.type)
+                try db.removeAddon(a.name)
+            }
+        }
+        if j.configRestored {
+            let keys = try db.config(app: app).map(\.key)
+            try db.updateConfig(app: app, set: [], unset: keys)
+            try db.forgetGenerated(app: app)
+        }
+        if j.phase != .staged, let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) {
+            if let t = j.switchTo, let now = try db.activeGeneration(app: app), now.number == t, t != g.number {
+                // rollback --with-data had switched: the code goes back with the data.
+                try activator.activate(g, from: now, op: "rollback", watch: 0)
+            } else {
+                if let t = j.switchTo, t != g.number { try? activator.stop(app: app, number: t) }
+                try db.setGenerationStatus(app: app, number: g.number, .active)
+                try activator.restore(g)
+            }
+        }
+        try? FileManager.default.removeItem(atPath: j.staging)
+        unlink(restoreJournalPath(app))
+    }
+
+    /// After the commit: the data kept aside goes (databases, keys, the previous state directory).
+    func finishRestore(_ j: RestoreJournal) throws {
+        for a in j.addons {
+            let t = try Operations.checkedAddonType(a.type)
+            let s = addonServers
+            let build = try s.ensure(t)
+            switch t {
+            case .postgres: try s.psqlChecked(build, ["DROP DATABASE IF EXISTS \"\(Self.addonOldName(a.name))\" WITH (FORCE)"], what: "dropping the previous database of \(a.name)")
+            case .redis: break
+            case .mariadb: _ = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(Self.addonOldName(a.name))`", "DROP DATABASE IF EXISTS `\(Self.addonNewName(a.name))`"])
+            }
+        }
+        try? FileManager.default.removeItem(atPath: j.staging)
+        unlink(restoreJournalPath(j.app))
+    }
+
+    /// Called under the app's lock: a restore a killed hop left is undone (or, once committed, finished).
+    func recoverRestore(_ app: String) throws -> String? {
+        guard let j = restoreJournal(app) else { return nil }
+        if j.phase == .committed {
+            try finishRestore(j)
+            return "an interrupted restore of backup \(j.id) was completed"
+        }
+        try undoRestore(j)
+        return "an interrupted restore of backup \(j.id) was undone; the previous data serves"
+    }
+}
