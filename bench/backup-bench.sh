@@ -154,10 +154,12 @@ if [ $self = 0 ]; then
   hb=$(secs "$a" "$b")
   read -r hid hsize < <(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["id"], d["size"])' "$work/hop-backup.json")
 fi
-a=$(now); dump; (cd "$parent" && restic -r "$work/restic" backup --quiet "$base" "$work/db.pgdump" >/dev/null); b=$(now)
+a=$(now); dump; (cd "$parent" && restic -r "$work/restic" backup --quiet "$base" "$work/db.pgdump" >/dev/null) ||
+  { [ $? = 3 ] && echo "note: restic could not read some files (exit 3, snapshot incomplete)" >&2; }; b=$(now)
 rb=$(secs "$a" "$b")
 dumpsize=$(stat -c %s "$work/db.pgdump")
-a=$(now); dump; (cd "$parent" && borg create --compression zstd,3 "$work/borg::first" "$base" "$work/db.pgdump" </dev/null); b=$(now)
+a=$(now); dump; (cd "$parent" && borg create --compression zstd,3 "$work/borg::first" "$base" "$work/db.pgdump" </dev/null) ||
+  { [ $? = 1 ] && echo "note: borg create ended with warnings (exit 1)" >&2; }; b=$(now)
 bb=$(secs "$a" "$b")
 input=$(( $(du -sb "$state" | cut -f1) + dumpsize ))
 rsize=$(du -sb "$work/restic" | cut -f1); bsize=$(du -sb "$work/borg" | cut -f1)

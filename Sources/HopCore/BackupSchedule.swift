@@ -99,9 +99,12 @@ extension Operations {
         }
         try checkCalendar(calendar)
         let policy = try keep.map { try BackupRetention.parse($0).text }
-        if let target { _ = try BackupTarget.parse(target) }
+        if let target, case .local(let dir) = try BackupTarget.parse(target), dir != defaultBackupTarget() {
+            try authorizeAudited(.admin, app: app, action: "back up to a directory")
+        }
         return try audited("backup schedule", app: app, detail: ["calendar": calendar, "keep": policy ?? ""], permission: .deploy) {
             let db = try ctx.database()
+            try requireKnownApp(app, db)
             let rec = BackupScheduleRecord(app: app, calendar: calendar, keep: policy ?? "", target: target)
             try installBackupTimer(rec, host: try ctx.serviceHost())
             try db.setBackupSchedule(rec)

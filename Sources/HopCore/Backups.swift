@@ -97,8 +97,11 @@ extension Operations {
         let app = try Self.checkedApp(raw)
         let target = try BackupTarget.parse(to ?? defaultBackupTarget())
         guard ["manual", "scheduled"].contains(reason) else { throw HopError.invalid("backup reason `\(reason)` is not manual or scheduled") }
+        // A directory of the server's own chosen by the caller: admin (a deployer could aim at /etc).
+        if case .local(let dir) = target, dir != defaultBackupTarget() { try authorizeAudited(.admin, app: app, action: "back up to a directory") }
         return try audited("backup create", app: app, detail: ["target": target.text], permission: .deploy) {
             let db = try ctx.database()
+            try requireKnownApp(app, db)
             let rt = try runtime(db)
             let lock = try rt.lock(app)
             defer { withExtendedLifetime(lock) {} }
@@ -106,9 +109,16 @@ extension Operations {
         }
     }
 
+    /// An app hop deployed at some point (its data may outlive its generations).
+    func requireKnownApp(_ app: String, _ db: HopDatabase) throws {
+        guard try !db.generations(app: app).isEmpty || FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/state-claimed") else {
+            throw HopError(.notFound, "\(app) has no data to back up", hint: "deploy it first")
+        }
+    }
+
     public func backups(app raw: String? = nil) throws -> [BackupInfo] {
         let app = try raw.map(Self.checkedApp)
-        try ctx.authorize(.read, app: app, action: "list backups")
+        if let app { try ctx.authorize(.read, app: app, action: "list backups") }
         guard let db = try ctx.existingDatabase() else { return [] }
         return try db.backups(app: app).filter { ctx.principal.may(.read, app: $0.app) }.map(BackupInfo.init)
     }
@@ -129,6 +139,17 @@ extension Operations {
     /// Reads the whole archive back: the file's hash, age's authentication of every chunk, every
     /// member's checksum and the manifest's signature. Changes nothing but the verified time.
     public func backupVerify(id: String) throws -> BackupVerification {
+        if id.contains("/") {
+            // A backup file, recorded or not: read through and checked, nothing recorded.
+            try authorizeAudited(.admin, app: nil, action: "verify a backup file")
+            guard id.hasPrefix("/"), FileManager.default.fileExists(atPath: id) else { throw HopError(.notFound, "\(id) is not an existing absolute path") }
+            return try audited("backup verify", app: nil, detail: ["file": id], permission: .admin) {
+                let t0 = Date()
+                let (m, keyid) = try verifyArchive(file: id, expectID: nil, expectApp: nil)
+                return BackupVerification(id: m.id, app: m.app, ok: true, members: m.members.count, bytes: m.members.reduce(0) { $0 + $1.size },
+                                          keyid: keyid, seconds: Date().timeIntervalSince(t0))
+            }
+        }
         let (b, _) = try backupRecord(id, .read, action: "verify backup")
         return try audited("backup verify", app: b.app, detail: ["id": id], permission: .read) {
             let t0 = Date()
@@ -255,6 +276,9 @@ extension Operations {
         }
         guard let manifest = try? JSONDecoder().decode(BackupManifest.self, from: payload), manifest.format == BackupManifest.format else {
             throw BackupArchiveReader.refused("the signed manifest does not decode as \(BackupManifest.format)")
+        }
+        do { try Self.checkBackupID(manifest.id); _ = try Self.checkedApp(manifest.app) } catch {
+            throw BackupArchiveReader.refused("the manifest's id or app is not a valid name")
         }
         if let expectID, manifest.id != expectID { throw BackupArchiveReader.refused("the archive is backup \(manifest.id), not \(expectID)") }
         if let expectApp, manifest.app != expectApp { throw BackupArchiveReader.refused("the archive is of app \(manifest.app), not \(expectApp)") }

@@ -52,26 +52,50 @@ struct RestoreJournal: Codable {
 extension Operations {
     /// `hop backup restore ID [--to-app NEW]`: verify everything, stage, then swap the data in
     /// with the app stopped and start it health-gated; any failure puts the previous data back.
-    public func backupRestore(id: String, toApp rawTarget: String? = nil, watch: Double = 0) throws -> RestoreResult {
+    public func backupRestore(id: String, toApp rawTarget: String? = nil) throws -> RestoreResult {
+        // A backup file (a path) restores without a record: on a new machine after a disaster.
+        if id.contains("/") { return try restoreFile(id, toApp: rawTarget) }
         let (b, _) = try backupRecord(id, .deploy, action: "restore backup")
         let target = try rawTarget.map(Self.checkedApp) ?? b.app
         if rawTarget != nil { try authorizeAudited(.admin, app: target, action: "restore backup") }
-        if target != b.app, try ctx.database().activeGeneration(app: target) != nil || !(try ctx.database().generations(app: target).isEmpty) {
-            throw HopError.invalid("app \(target) exists; --to-app makes a new app", hint: "choose a new name, or restore in place without --to-app")
-        }
+        try checkRestoreTarget(target, source: b.app)
         return try audited("backup restore", app: target, detail: ["id": id, "from": b.app], permission: .deploy) {
-            let t0 = Date()
             let db = try ctx.database()
             let verified = try fetchVerified(b, db: db)
             defer { verified.cleanup() }
-            let rt = try runtime(db)
-            let lock = try rt.lock(target)
-            defer { withExtendedLifetime(lock) {} }
-            let g = try rt.restoreVerified(verified, into: target)
-            let m = verified.manifest
-            return RestoreResult(id: id, app: target, from: b.app, generation: g, addons: m.addons.map(\.name),
-                                 files: m.members.filter { $0.kind == .file }.count, bytes: m.members.reduce(0) { $0 + $1.size },
-                                 seconds: Date().timeIntervalSince(t0))
+            return try restore(verified, into: target, db: db)
+        }
+    }
+
+    func checkRestoreTarget(_ target: String, source: String) throws {
+        if target != source, let db = try ctx.existingDatabase(), !(try db.generations(app: target).isEmpty) {
+            throw HopError.invalid("app \(target) exists; --to-app makes a new app", hint: "choose a new name, or restore in place without --to-app")
+        }
+    }
+
+    func restore(_ verified: VerifiedBackup, into target: String, db: HopDatabase) throws -> RestoreResult {
+        let t0 = Date()
+        let rt = try runtime(db)
+        let lock = try rt.lock(target)
+        defer { withExtendedLifetime(lock) {} }
+        let g = try rt.restoreVerified(verified, into: target)
+        let m = verified.manifest
+        return RestoreResult(id: m.id, app: target, from: m.app, generation: g, addons: m.addons.map(\.name),
+                             files: m.members.filter { $0.kind == .file }.count, bytes: m.members.reduce(0) { $0 + $1.size },
+                             seconds: Date().timeIntervalSince(t0))
+    }
+
+    func restoreFile(_ file: String, toApp rawTarget: String?) throws -> RestoreResult {
+        let target = try rawTarget.map(Self.checkedApp)
+        try authorizeAudited(.admin, app: target, action: "restore a backup file")
+        guard file.hasPrefix("/") else { throw HopError.invalid("give the backup file's absolute path (\(file))") }
+        guard FileManager.default.fileExists(atPath: file) else { throw HopError(.notFound, "\(file) does not exist") }
+        return try audited("backup restore", app: target, detail: ["file": file], permission: .admin) {
+            let db = try ctx.database(create: true)
+            let (manifest, keyid) = try verifyArchive(file: file, expectID: nil, expectApp: nil)
+            let app = target ?? manifest.app
+            try checkRestoreTarget(app, source: manifest.app)
+            return try restore(VerifiedBackup(manifest: manifest, keyid: keyid, file: file, cleanup: {}), into: app, db: db)
         }
     }
 }

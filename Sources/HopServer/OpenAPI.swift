@@ -65,7 +65,24 @@ public enum OpenAPIDocument {
         "DeployResult": object(["app": string, "generation": integer, "build": integer, "status": string, "scale": counts, "noop": boolean,
                                 "cached": boolean, "url": string, "seconds": number, "storePath": string, "current": boolean],
                                required: ["app", "generation", "build", "status", "scale", "noop", "cached", "url", "seconds", "storePath", "current"]),
-        "RollbackBody": object(["to": ["type": "integer", "minimum": 1]]),
+        "RollbackBody": object(["to": ["type": "integer", "minimum": 1], "withData": boolean]),
+        "BackupBody": object(["to": backupTarget]),
+        "RestoreBody": object(["toApp": appName]),
+        "PruneBody": object(["keep": retention]),
+        "ScheduleBody": object(["calendar": ["type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9 *:,./~+-]+$"],
+                                "keep": retention, "to": backupTarget], required: ["calendar"]),
+        "BackupInfo": object(["id": string, "app": string, "createdAt": string, "finishedAt": string, "reason": string, "generation": integer,
+                              "build": integer, "forGeneration": integer, "target": string, "location": string, "size": integer,
+                              "sha256": string, "status": ["enum": ["running", "ok", "failed"]], "error": string, "verifiedAt": string,
+                              "members": integer, "bytes": integer, "addons": array(string)],
+                             required: ["id", "app", "createdAt", "reason", "target", "location", "size", "sha256", "status"]),
+        "BackupVerification": object(["id": string, "app": string, "ok": boolean, "members": integer, "bytes": integer, "keyid": string,
+                                      "seconds": number], required: ["id", "app", "ok", "members", "bytes", "keyid", "seconds"]),
+        "RestoreResult": object(["id": string, "app": string, "from": string, "generation": integer, "addons": array(string),
+                                 "files": integer, "bytes": integer, "seconds": number],
+                                required: ["id", "app", "from", "addons", "files", "bytes", "seconds"]),
+        "PruneResult": object(["app": string, "kept": array(string), "removed": array(string)], required: ["app", "kept", "removed"]),
+        "BackupScheduleInfo": object(["app": string, "calendar": string, "keep": string, "target": string, "timer": string], required: ["app"]),
         "RollbackResult": object(["app": string, "generation": integer, "from": integer, "url": string, "seconds": number],
                                  required: ["app", "generation", "from", "url", "seconds"]),
         "ScaleBody": object(["counts": ["type": "object", "minProperties": 1,
@@ -113,6 +130,12 @@ public enum OpenAPIDocument {
         ["type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[a-z]([a-z0-9-]*[a-z0-9])?$",
          "not": ["anyOf": [["const": "postgres"], ["pattern": "^template"]]]]
     }
+    static var backupTarget: [String: Any] {
+        ["type": "string", "minLength": 2, "maxLength": 1000, "pattern": "^(/[^\\u0000]*|[A-Za-z][A-Za-z0-9_-]{0,31}:[^\\u0000]*)$"]
+    }
+    static var retention: [String: Any] {
+        ["type": "string", "pattern": "^(last|daily|weekly|monthly)=[0-9]{1,4}(,(last|daily|weekly|monthly)=[0-9]{1,4})*$"]
+    }
     static var watch: [String: Any] { ["type": "number", "minimum": 0, "maximum": 3600] }
     static var configKey: [String: Any] {
         ["type": "string", "maxLength": 128, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
@@ -138,6 +161,7 @@ public enum OpenAPIDocument {
                 case "app": appName
                 case "name": userName
                 case "addon": addonName
+                case "backup": ["type": "string", "maxLength": 40, "pattern": "^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"]
                 case "id" where r.path.hasPrefix("/api/builds"): ["type": "string", "pattern": "^#?[0-9]{1,18}$|^[a-z0-9]+([._-][a-z0-9]+)*$"]
                 default: ["type": "string", "pattern": "^[0-9a-f]{1,64}$"]
                 }

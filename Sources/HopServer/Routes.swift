@@ -88,7 +88,11 @@ public struct APIRoute: Sendable {
 }
 
 struct DeployBody: Decodable { var path: String?; var build: Int64?; var watch: Double?; var force: Bool? }
-struct RollbackBody: Decodable { var to: Int? }
+struct RollbackBody: Decodable { var to: Int?; var withData: Bool? }
+struct BackupBody: Decodable { var to: String? }
+struct RestoreBody: Decodable { var toApp: String? }
+struct PruneBody: Decodable { var keep: String? }
+struct ScheduleBody: Decodable { var calendar: String; var keep: String?; var to: String? }
 struct ScaleBody: Decodable { var counts: [String: Int]; var watch: Double? }
 struct ConfigBody: Decodable { var set: [String: String]?; var unset: [String]?; var watch: Double? }
 struct GCBody: Decodable { var keep: Int?; var app: String? }
@@ -152,7 +156,45 @@ public let apiRoutes: [APIRoute] = [
     },
     APIRoute("POST", "/api/apps/{app}/rollback", "rollback", "Serve an earlier generation again (default: the previous one).",
              permission: .deploy, mutates: true, request: "RollbackBody", response: "RollbackResult", streams: true) { c in
-        try c.ops.rollback(app: c.param("app"), to: try c.decode(RollbackBody.self).to)
+        let b = try c.decode(RollbackBody.self)
+        return try c.ops.rollback(app: c.param("app"), to: b.to, withData: b.withData ?? false)
+    },
+    APIRoute("GET", "/api/backups", "listBackups", "Backups (failed attempts too), newest first, of the apps the caller may see.",
+             permission: .read, response: "[BackupInfo]", query: [("app", "string")]) { c in try c.ops.backups(app: c.query["app"]) },
+    APIRoute("POST", "/api/apps/{app}/backups", "createBackup",
+             "Back the app up now: state, volumes, addon dumps, config, provenance; signed and encrypted. A local `to` needs admin.",
+             permission: .deploy, mutates: true, request: "BackupBody", response: "BackupInfo", streams: true) { c in
+        try c.ops.backupCreate(app: c.param("app"), to: try c.decode(BackupBody.self).to)
+    },
+    APIRoute("GET", "/api/backups/{backup}", "showBackup", "One backup.", permission: .read, response: "BackupInfo") { c in
+        try c.ops.backupShow(id: c.param("backup"))
+    },
+    APIRoute("POST", "/api/backups/{backup}/verify", "verifyBackup",
+             "Read a backup back in full: file hash, decryption, every checksum, the manifest's signature (422 if any fails).",
+             permission: .read, mutates: true, response: "BackupVerification") { c in try c.ops.backupVerify(id: c.param("backup")) },
+    APIRoute("POST", "/api/backups/{backup}/restore", "restoreBackup",
+             "Restore a backup into its app (or a new app, admin): verified, staged, swapped in, health-gated; undone on failure.",
+             permission: .read, mutates: true, request: "RestoreBody", response: "RestoreResult", streams: true) { c in
+        try c.ops.backupRestore(id: c.param("backup"), toApp: try c.decode(RestoreBody.self).toApp)
+    },
+    APIRoute("DELETE", "/api/backups/{backup}", "destroyBackup", "Delete a backup (its file and its record).",
+             permission: .read, mutates: true, response: "BackupInfo") { c in try c.ops.backupDestroy(id: c.param("backup")) },
+    APIRoute("POST", "/api/apps/{app}/backups/prune", "pruneBackups", "Apply a retention policy; the newest verified backup is always kept.",
+             permission: .deploy, mutates: true, request: "PruneBody", response: "PruneResult") { c in
+        try c.ops.backupPrune(app: c.param("app"), keep: try c.decode(PruneBody.self).keep)
+    },
+    APIRoute("GET", "/api/apps/{app}/backup-schedule", "getBackupSchedule", "The app's backup schedule.", permission: .read,
+             response: "BackupScheduleInfo") { c in
+        try c.ops.backupSchedule(app: c.param("app"), calendar: nil, keep: nil, target: nil, off: false)
+    },
+    APIRoute("PUT", "/api/apps/{app}/backup-schedule", "setBackupSchedule", "Back the app up on a systemd calendar schedule, then prune.",
+             permission: .deploy, mutates: true, request: "ScheduleBody", response: "BackupScheduleInfo") { c in
+        let b = try c.decode(ScheduleBody.self)
+        return try c.ops.backupSchedule(app: c.param("app"), calendar: b.calendar, keep: b.keep, target: b.to, off: false)
+    },
+    APIRoute("DELETE", "/api/apps/{app}/backup-schedule", "removeBackupSchedule", "Remove the app's backup schedule.", permission: .deploy,
+             mutates: true, response: "BackupScheduleInfo") { c in
+        try c.ops.backupSchedule(app: c.param("app"), calendar: nil, keep: nil, target: nil, off: true)
     },
     APIRoute("POST", "/api/apps/{app}/scale", "scale", "Set instance counts: a new generation, switched without downtime.",
              permission: .deploy, mutates: true, request: "ScaleBody", response: "GenerationInfo", streams: true) { c in
