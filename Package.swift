@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "NixBuildTests", dependencies: ["HopTestSupport", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "ProvenanceTests", dependencies: ["HopTestSupport", "Provenance", "NixBuild", "HopStore"], exclude: ["Snapshots"]),
         .testTarget(name: "RuntimeTests", dependencies: ["HopTestSupport", "Runtime", "AppSpec"], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCoreTests", dependencies: ["HopTestSupport", "HopCore", "HopStore", "Runtime", "AppSpec"]),
+        .testTarget(name: "HopCoreTests", dependencies: ["HopTestSupport", "HopCore", "HopStore", "Runtime", "AppSpec"], exclude: ["Snapshots"]),
         .testTarget(name: "HopServerTests", dependencies: ["HopTestSupport", "HopServer", "HopCore", "HopStore",
                                                            .product(name: "HummingbirdTesting", package: "hummingbird")], exclude: ["Snapshots"]),
         .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopCore", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),

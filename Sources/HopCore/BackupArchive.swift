@@ -86,6 +86,14 @@ enum BackupPathRules {
     }
 }
 
+/// libarchive converts names between UTF-8 (pax headers) and the locale's multibyte form; in the
+/// C locale a name such as `café.txt` has no multibyte form and the pax writer fails on it. hop
+/// names are UTF-8 bytes on disk, so the character type is UTF-8 (once, process-wide).
+func archiveUTF8Locale() {
+    _ = utf8LocaleOnce
+}
+private let utf8LocaleOnce: Void = { _ = setlocale(LC_CTYPE, "C.UTF-8") }()
+
 /// Writes a backup archive (pax, zstd) to a file descriptor, hashing every member as it goes.
 final class BackupArchiveWriter {
     private let a: OpaquePointer
@@ -93,6 +101,7 @@ final class BackupArchiveWriter {
     private(set) var bytes: Int64 = 0
 
     init(fd: Int32, level: Int = 3) throws {
+        archiveUTF8Locale()
         guard let a = archive_write_new() else { throw HopError(.internalError, "libarchive: out of memory") }
         self.a = a
         archive_write_set_format_pax_restricted(a)
@@ -196,6 +205,7 @@ enum BackupArchiveReader {
 
     /// `expected`: the verified manifest's members (extraction); nil for the first, verifying pass.
     static func read(fd: Int32, extractTo root: String? = nil, expected: [BackupMember]? = nil) throws -> Scan {
+        archiveUTF8Locale()
         guard let a = archive_read_new() else { throw HopError(.internalError, "libarchive: out of memory") }
         defer { archive_read_free(a) }
         archive_read_support_filter_zstd(a)

@@ -355,6 +355,13 @@ extension AppRuntime {
         guard active != nil || everDeployed || FileManager.default.fileExists(atPath: home.apps + "/\(app)/state-claimed") else {
             throw HopError(.notFound, "\(app) has no data to back up", hint: "deploy it first")
         }
+        // With the app's lock held no other backup of it runs: one still `running` was interrupted.
+        for var stale in try db.backups(app: app) where stale.status == .running {
+            stale.status = .failed
+            stale.error = "interrupted (hop stopped while it ran)"
+            try db.putBackup(stale)
+            if stale.target.hasPrefix("/") { unlink(stale.target + "/\(app)/.\(stale.id)\(Operations.backupFileSuffix).partial") }
+        }
         let id = Operations.newBackupID()
         let buildRecord = try active.flatMap { try db.build(id: $0.buildID) }
         var record = BackupRecord(id: id, app: app, createdAt: Date(), reason: reason, generation: active?.number, buildID: active?.buildID,

@@ -284,7 +284,7 @@ public struct Operations: Sendable {
                 guard target.number < current.number else { throw HopError.invalid("--with-data rolls back to an earlier generation, not \(target.number)") }
                 let verified = try fetchVerified(b, db: rt.db)
                 defer { verified.cleanup() }
-                _ = try rt.restoreVerified(verified, into: app, switchTo: target)
+                try rt.restoreVerified(verified, into: app, switchTo: target)
             } else {
                 try rt.switchTo(target, op: "rollback")
             }

@@ -78,9 +78,9 @@ extension Operations {
         let rt = try runtime(db)
         let lock = try rt.lock(target)
         defer { withExtendedLifetime(lock) {} }
-        let g = try rt.restoreVerified(verified, into: target)
+        let (g, addons) = try rt.restoreVerified(verified, into: target)
         let m = verified.manifest
-        return RestoreResult(id: m.id, app: target, from: m.app, generation: g, addons: m.addons.map(\.name),
+        return RestoreResult(id: m.id, app: target, from: m.app, generation: g, addons: addons,
                              files: m.members.filter { $0.kind == .file }.count, bytes: m.members.reduce(0) { $0 + $1.size },
                              seconds: Date().timeIntervalSince(t0))
     }
@@ -123,7 +123,8 @@ extension AppRuntime {
     static func addonOldName(_ name: String) -> String { name + "_hopold" }
 
     /// Runs with the app's lock held, the archive verified. Returns the generation serving after.
-    func restoreVerified(_ v: VerifiedBackup, into app: String, switchTo: GenerationRecord? = nil) throws -> Int? {
+    @discardableResult
+    func restoreVerified(_ v: VerifiedBackup, into app: String, switchTo: GenerationRecord? = nil) throws -> (generation: Int?, addons: [String]) {
         let m = v.manifest
         let staging = restoreStaging(m.id + "-" + hexString(randomBytes(3)))
         try? FileManager.default.removeItem(atPath: staging)
@@ -154,7 +155,7 @@ extension AppRuntime {
             if let e = error as? HopError, e.code == .rolledBack || e.code == .verificationFailed { throw e }
             throw HopError(.rolledBack, "restore of backup \(m.id) into \(app) failed: \(reason); the previous data serves again", hint: "see `hop logs \(app)`")
         }
-        return try db.activeGeneration(app: app)?.number
+        return (try db.activeGeneration(app: app)?.number, j.addons.map(\.name))
     }
 
     private func restoreSteps(_ m: BackupManifest, _ j: inout RestoreJournal, sameApp: Bool) throws {
@@ -172,7 +173,7 @@ extension AppRuntime {
             try writeRestoreJournal(j)
             if existing == nil { try addonServers.provision(type: a.type, name: name, extensions: a.extensions) }
             if !attached { try db.attach(app: app, addon: name, prefix: a.prefix) }
-            try loadAddon(type, name: name, extensions: a.extensions, dump: staged + "/" + a.member)
+            try loadAddon(type, name: name, source: a.name, extensions: a.extensions, dump: staged + "/" + a.member)
         }
         faultPoint("restore:loaded")
         // 2. The app stops: nothing writes while the data changes.
@@ -266,7 +267,7 @@ extension AppRuntime {
 
     // MARK: Addons
 
-    func loadAddon(_ t: AddonType, name: String, extensions: [String], dump: String) throws {
+    func loadAddon(_ t: AddonType, name: String, source: String, extensions: [String], dump: String) throws {
         let s = addonServers
         let build = try s.ensure(t)
         switch t {
@@ -283,9 +284,14 @@ extension AppRuntime {
                                                                       "--single-transaction", "--exit-on-error", dump]))
             guard r.succeeded else { throw HopError(.environment, "pg_restore of addon \(name) failed", detail: r.stderrTail(4)) }
         case .redis:
-            // Loaded at the swap (one MULTI/EXEC); here only read and checked.
-            _ = try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: dump)))
-            try FileManager.default.copyItem(atPath: dump, toPath: (dump as NSString).deletingLastPathComponent + "/\(name).redis-new")
+            // Loaded at the swap (one MULTI/EXEC); here read, checked, and (into a clone) moved
+            // from the source addon's key prefix to the new one's.
+            let from = Array("\(source):".utf8), to = Array("\(name):".utf8)
+            let entries = try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: dump))).map { e -> RedisDump.Entry in
+                guard e.key.starts(with: from) else { throw HopError(.verificationFailed, "the Redis dump of \(source) holds keys of another addon") }
+                return RedisDump.Entry(key: to + e.key.dropFirst(from.count), ttl: e.ttl, value: e.value)
+            }
+            try RedisDump.encode(entries).write(to: URL(fileURLWithPath: (dump as NSString).deletingLastPathComponent + "/\(name).redis-new"))
         case .mariadb:
             let new = Self.addonNewName(name)
             let r0 = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(new)`", "CREATE DATABASE `\(new)`"])

@@ -1,0 +1,325 @@
+import Foundation
+import Testing
+import Crypto
+import HopBasics
+import Runtime
+
+/// What an app of the pg-app fixture holds, read from the outside: its PostgreSQL rows (psql as the
+/// superuser over hop's socket), its Redis keys (through the app's own credentials) and its
+/// volume's files (type, name, bytes or link target). Equal snapshots mean equal data.
+struct DataSnapshot: Equatable, CustomStringConvertible {
+    var rows: String
+    var redis: String
+    var tree: String
+    var description: String { "rows:\n\(rows.suffix(400))\nredis: \(redis)\ntree:\n\(tree.suffix(600))" }
+
+    static func take(_ app: String, addon: String? = nil) throws -> DataSnapshot {
+        let pg = try FileManager.default.destinationOfSymbolicLink(atPath: sharedHome.gcroots + "/addon-postgres")
+        let r = try SystemRunner().run(Command(pg + "/bin/psql", ["-X", "-A", "-t", "-h", hostPath("/run/hop-addons/postgres"), "-U", "postgres",
+                                                                  "-d", addon ?? "\(app)-postgres", "-c", "SELECT * FROM visits ORDER BY id"]))
+        let script = """
+            import os, json, redis
+            r = redis.Redis.from_url(os.environ["REDIS_URL"]); p = os.environ["REDIS_KEY_PREFIX"]
+            v = lambda b: b.decode() if b is not None else None
+            print(json.dumps({"hits": v(r.get(p + "hits")), "h": {k.decode(): x.decode() for k, x in r.hgetall(p + "h").items()},
+                              "l": [x.decode() for x in r.lrange(p + "l", 0, -1)], "ttl": r.ttl(p + "ttl") > 0}, sort_keys=True))
+            """
+        let redis = try hopEnv(["run", app, "--", "python3", "-c", script])
+        return DataSnapshot(rows: r.succeeded ? r.stdoutText : "psql failed: \(r.stderrText)", redis: redis.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                            tree: treeListing(hostPath("/var/lib/private/hop-apps/\(app)/volumes/files")))
+    }
+}
+
+/// Every entry under `root` (links not followed): kind, relative name and sha256 or link target.
+func treeListing(_ root: String) -> String {
+    guard let names = FileManager.default.subpaths(atPath: root) else { return "(no tree at \(root))" }
+    return names.sorted().map { n -> String in
+        let p = root + "/" + n
+        var st = stat()
+        lstat(p, &st)
+        switch st.st_mode & S_IFMT {
+        case S_IFLNK: return "l \(n) -> \((try? FileManager.default.destinationOfSymbolicLink(atPath: p)) ?? "?")"
+        case S_IFDIR: return "d \(n)"
+        default: return "f \(n) \(FileManager.default.contents(atPath: p).map { hexString(SHA256.hash(data: $0)) } ?? "unreadable")"
+        }
+    }.joined(separator: "\n")
+}
+
+/// Deploys the pg-app fixture as `app` and fills all three kinds of data; `visits` visits.
+func deployWithData(_ app: String, visits: Int = 3) throws -> DataCounter {
+    let d = try hopEnv(["deploy", fixtures + "/pg-app", "--app", app, "--watch", "0"])
+    #expect(d.status == 0, "\(d.stderr)")
+    let counter = DataCounter(app, "/visit", "visits")
+    for i in 0..<visits { counter.next("visit \(i + 1)") }
+    #expect(fetch(app, "/hits").body == "hits=1\n")
+    #expect(fetch(app, "/hits").body == "hits=2\n")
+    let py = """
+        import os, redis
+        r = redis.Redis.from_url(os.environ["REDIS_URL"]); p = os.environ["REDIS_KEY_PREFIX"]
+        r.hset(p + "h", mapping={"a": "1", "b": "2"}); r.set(p + "ttl", "x", ex=3600); r.rpush(p + "l", "x", "y")
+        """
+    #expect(try hopEnv(["run", app, "--", "python3", "-c", py]).status == 0)
+    let files = try hopEnv(["run", app, "--", "sh", "-c",
+                            "mkdir -p files/sub/empty && printf hello > files/a.txt && head -c 300000 /dev/urandom > files/sub/blob && printf x > 'files/caf\u{e9}.txt' && ln -s a.txt files/link"])
+    #expect(files.status == 0, "\(files.stderr)")
+    return counter
+}
+
+func backupCreate(_ app: String, _ extra: [String] = []) throws -> [String: Any] {
+    let r = try hopEnv(["backup", "create", app, "--json"] + extra)
+    #expect(r.status == 0, "backup create: \(r.stderr)")
+    return json(r.stdout)
+}
+
+func restoreStagingLeft() -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: sharedHome.root + "/host/app-state/private")) ?? []).filter { $0.hasPrefix(".hop-restore-") }
+}
+
+@Suite("Backups that restore: signed, encrypted, verified, restored by swap, undone on failure", .tags(.integration), .serialized)
+struct BackupIntegrationTests {
+    @Test("round trip: backup → --to-app clone while the original serves → destroy --purge → restore: the same rows, Redis keys and volume files; age -d and tar open it without hop")
+    func roundTrip() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk"
+        let visits = try deployWithData(app)
+        let before = try DataSnapshot.take(app)
+        #expect(before.rows.split(separator: "\n").count == 3 && before.redis.contains("\"hits\": \"2\"") && before.tree.contains("caf\u{e9}.txt"),
+                "the fixture's data is not there: \(before)")
+        let b = try backupCreate(app)
+        let id = try #require(b["id"] as? String)
+        let location = try #require(b["location"] as? String)
+        #expect(b["status"] as? String == "ok" && (b["addons"] as? [String])?.sorted() == ["\(app)-postgres", "\(app)-redis"])
+
+        // Without hop: Debian's age and tar open it.
+        let dir = try FileManager.default.url(for: .itemReplacementDirectory, in: .userDomainMask, appropriateFor: URL(fileURLWithPath: "/tmp"), create: true).path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let listed = try SystemRunner().run(Command("sh", ["-c", "age -d -i \"$1\" \"$2\" | tar -t --zstd", "sh", sharedHome.root + "/keys/backup.age", location]))
+        #expect(listed.succeeded, "\(listed.stderrText)")
+        for member in ["state/volumes/files/a.txt", "state/volumes/files/caf\u{e9}.txt", "addons/\(app)-postgres.pgdump", "addons/\(app)-redis.redis",
+                       "meta/config.json", "meta/provenance.dsse.json", "hop-backup-manifest.dsse.json"] {
+            #expect(listed.stdoutText.split(separator: "\n").contains { $0 == member || $0 == member + "/" }, "tar -t lacks \(member): \(listed.stdoutText.prefix(800))")
+        }
+        let extracted = try SystemRunner().run(Command("sh", ["-c", "age -d -i \"$1\" \"$2\" | tar -x --zstd -C \"$3\" && cat \"$3/state/volumes/files/a.txt\"",
+                                                               "sh", sharedHome.root + "/keys/backup.age", location, dir]))
+        #expect(extracted.stdoutText == "hello", "\(extracted.stderrText)")
+        #expect(try hopEnv(["backup", "verify", id]).status == 0)
+
+        // A clone while the original keeps serving: its own addons, the same data.
+        let clone = "it-bk-clone"
+        let c = try hopEnv(["backup", "restore", id, "--to-app", clone, "--json"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let cloneAddon = try #require((json(c.stdout)["addons"] as? [String])?.first { $0.hasSuffix("postgres") })
+        #expect(cloneAddon != "\(app)-postgres")
+        #expect(try DataSnapshot.take(clone, addon: cloneAddon) == before, "the clone's data differs")
+        visits.next("the clone was made")
+        #expect(fetch(clone, "/visit").body == "visits=4\n", "the clone counts on its own copy")
+        #expect(fetch(clone, "/visit").body == "visits=5\n")
+        visits.next("the clone counted twice")
+        #expect(try hopEnv(["destroy", clone, "--purge"]).status == 0)
+
+        // Everything gone, then back.
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: hostPath("/var/lib/private/hop-apps/\(app)")), "purge left the state")
+        let r = try hopEnv(["backup", "restore", id, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let after = try DataSnapshot.take(app)
+        #expect(after == before, "restored data differs:\nbefore \(before)\nafter \(after)")
+        #expect(fetch(app, "/visit").body == "visits=4\n")
+        #expect(restoreStagingLeft().isEmpty)
+        // Listed, shown, audited.
+        let shown = json(try hopEnv(["backup", "show", id, "--json"]).stdout)
+        #expect(shown["verifiedAt"] != nil && shown["sha256"] as? String == b["sha256"] as? String)
+        let audit = try hopEnv(["audit", "--json"]).stdout
+        for action in ["backup create", "backup verify", "backup restore"] { #expect(audit.contains("\"\(action)\""), "\(action) is not audited") }
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("a flipped byte, a truncated archive and a manifest signed by another key are refused by verify and restore (exit 7); nothing changes")
+    func tamperedArchivesAreRefused() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-tamper"
+        let visits = try deployWithData(app, visits: 1)
+        let b = try backupCreate(app)
+        let id = try #require(b["id"] as? String), location = try #require(b["location"] as? String)
+        let original = try #require(FileManager.default.contents(atPath: location))
+        let dir = sharedHome.root + "/tamper"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var flipped = original
+        flipped[flipped.count / 2] ^= 0x01
+        try flipped.write(to: URL(fileURLWithPath: dir + "/flipped.tar.zst.age"))
+        try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: dir + "/truncated.tar.zst.age"))
+        // Signed by another key: the machine's key is swapped for a new one while a backup is made.
+        let keyFile = sharedHome.root + "/keys/provenance.key"
+        let savedKey = try #require(FileManager.default.contents(atPath: keyFile))
+        #expect(try hopEnv(["key", "generate", "--force"]).status == 0)
+        let other = try backupCreate(app)
+        try savedKey.write(to: URL(fileURLWithPath: keyFile))
+        let otherID = try #require(other["id"] as? String)
+        visits.next("the backups")
+        let rowsBefore = try DataSnapshot.take(app)
+        for (what, ref) in [("a flipped byte", dir + "/flipped.tar.zst.age"), ("a truncated archive", dir + "/truncated.tar.zst.age"),
+                            ("another key's signature", otherID), ("another key's signature, as a file", other["location"] as? String ?? "")] {
+            let v = try hopEnv(["backup", "verify", ref])
+            #expect(v.status == 7, "verify of \(what): \(v.status) \(v.stderr)")
+            let r = try hopEnv(["backup", "restore", ref])
+            #expect(r.status == 7, "restore of \(what): \(r.status) \(r.stderr)")
+        }
+        // The recorded backup whose file changed: refused by its hash before anything is read.
+        try flipped.write(to: URL(fileURLWithPath: location))
+        let v = try hopEnv(["backup", "verify", id])
+        #expect(v.status == 7 && v.stderr.contains("not the file that was written"), "\(v.stderr)")
+        #expect(try hopEnv(["backup", "restore", id]).status == 7)
+        try original.write(to: URL(fileURLWithPath: location))
+        #expect(try hopEnv(["backup", "verify", id]).status == 0, "the untouched file verifies again")
+        #expect(try DataSnapshot.take(app) == rowsBefore, "a refused restore changed the data")
+        visits.next("the refusals")
+        #expect(restoreStagingLeft().isEmpty)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("a corpus of hostile archives, each encrypted to this machine and signed with its key: every one refused (exit 7), nothing written outside staging, the app's data unchanged")
+    func hostileArchives() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-hostile"
+        let visits = try deployWithData(app, visits: 1)
+        _ = try backupCreate(app) // makes the age identity
+        let sentinel = sharedHome.root + "/sentinel"
+        let corpus = sharedHome.root + "/hostile"
+        try FileManager.default.createDirectory(atPath: sentinel, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: sentinel); try? FileManager.default.removeItem(atPath: corpus) }
+        try "keep".write(toFile: sentinel + "/keep", atomically: true, encoding: .utf8)
+        let made = try SystemRunner().run(Command(repoRoot + "/.venv-test/bin/python", [repoRoot + "/scripts/test/hostile-backups.py", sharedHome.root, app, sentinel, corpus]))
+        #expect(made.succeeded, "\(made.stderrText)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: corpus).sorted()
+        #expect(files.count >= 12, "\(files)")
+        let sentinelBefore = treeListing(sentinel)
+        let etcPasswd = FileManager.default.contents(atPath: "/etc/passwd")
+        let before = try DataSnapshot.take(app)
+        for f in files {
+            let v = try hopEnv(["backup", "verify", corpus + "/" + f])
+            #expect(v.status == 7, "verify \(f): \(v.status) \(v.stderr)")
+            let r = try hopEnv(["backup", "restore", corpus + "/" + f])
+            #expect(r.status == 7, "restore \(f): \(r.status) \(r.stderr)")
+            #expect(treeListing(sentinel) == sentinelBefore, "\(f) wrote outside staging")
+            #expect(restoreStagingLeft().isEmpty, "\(f) left a staging directory")
+        }
+        #expect(FileManager.default.contents(atPath: "/etc/passwd") == etcPasswd)
+        #expect(!FileManager.default.fileExists(atPath: "/etc/cron.d/pwned"))
+        #expect(try DataSnapshot.take(app) == before)
+        visits.next("the hostile archives")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("SIGKILL of hop at each step of a restore: the next command undoes it (or, once committed, finishes it); the app serves the old or the new data, never a mix")
+    func restoreSurvivesSIGKILL() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-kill"
+        let visits = try deployWithData(app, visits: 3)
+        let backup = try DataSnapshot.take(app)
+        let id = try #require(try backupCreate(app)["id"] as? String)
+        for point in ["restore:staged", "restore:loaded", "restore:stopped", "restore:state-aside", "restore:state-swapped",
+                      "restore:addons-swapped", "restore:started", "restore:committed"] {
+            // Live data that differs from the backup in all three places.
+            visits.next("before \(point)")
+            #expect(try hopEnv(["run", app, "--", "sh", "-c", "printf live > files/a.txt"]).status == 0)
+            #expect(fetch(app, "/hits").status == 200)
+            let live = try DataSnapshot.take(app)
+            #expect(live != backup)
+            let killed = try hopEnv(["backup", "restore", id], ["HOP_FAULT": point])
+            #expect(killed.status != 0, "\(point): hop was not killed")
+            let next = try hopEnv(["ps", app])
+            #expect(next.status == 0, "\(point): the next command: \(next.stdout) \(next.stderr)")
+            let now = try DataSnapshot.take(app)
+            if point == "restore:committed" {
+                #expect(now == backup, "\(point): the restore was not finished:\n\(now)")
+                visits.n = 3
+            } else {
+                #expect(now == live, "\(point): the restore was not undone:\n\(now)\nlive: \(live)")
+            }
+            #expect(restoreStagingLeft().isEmpty, "\(point) left a staging directory")
+            #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/restore.json"))
+        }
+        visits.next("after every kill")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("rollback --with-data after a migration that changed the schema: the old generation serves with the old schema and rows; a SIGKILL midway is undone")
+    func rollbackWithData() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-rwd"
+        let visits = try deployWithData(app, visits: 2)
+        let v1 = try DataSnapshot.take(app)
+        // Version 2 migrates: a new column, and every row gets a value.
+        let dir = sharedHome.root + "/rwd-src"
+        try? FileManager.default.removeItem(atPath: dir)
+        try copyTree(fixtures + "/pg-app", dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var release = try String(contentsOfFile: dir + "/release.py", encoding: .utf8)
+        release = release.replacingOccurrences(of: "print(\"release: table visits is there\")", with: """
+            with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
+                cur.execute("ALTER TABLE visits ADD COLUMN IF NOT EXISTS note text NOT NULL DEFAULT 'v2'")
+                cur.execute("DELETE FROM visits WHERE id = 1")
+            print("release: migrated to v2")
+            """)
+        try release.write(toFile: dir + "/release.py", atomically: true, encoding: .utf8)
+        let d = try hopEnv(["deploy", dir, "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let listed = json("{\"b\": \(try hopEnv(["backup", "list", app, "--json"]).stdout)}")["b"] as? [[String: Any]] ?? []
+        let g2 = try #require(try activeNumber(app))
+        #expect(listed.contains { $0["reason"] as? String == "before-deploy" && $0["forGeneration"] as? Int == g2 }, "no before-deploy backup: \(listed)")
+        visits.n = 1
+        visits.next("v2 deleted a row and counts again")
+        #expect(try DataSnapshot.take(app).rows.contains("|v2"), "the migration did not run")
+        // Killed midway: undone, v2 still serves with its data.
+        let v2 = try DataSnapshot.take(app)
+        let killed = try hopEnv(["rollback", app, "--with-data"], ["HOP_FAULT": "restore:addons-swapped"])
+        #expect(killed.status != 0)
+        #expect(try hopEnv(["ps", app]).status == 0)
+        #expect(try activeNumber(app) == g2)
+        #expect(try DataSnapshot.take(app) == v2, "an interrupted rollback --with-data was not undone")
+        // Then for real.
+        let r = try hopEnv(["rollback", app, "--with-data", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try activeNumber(app) == g2 - 1)
+        let now = try DataSnapshot.take(app)
+        #expect(now == v1, "rollback --with-data did not bring back the data of generation \(g2 - 1):\n\(now)\nwanted \(v1)")
+        #expect(!now.rows.contains("v2"))
+        visits.n = 2
+        visits.next("generation 1 counts on its own rows")
+        // Without a before-deploy backup for the serving generation, --with-data is refused and nothing changes.
+        let again = try hopEnv(["rollback", app, "--with-data"])
+        #expect(again.status == 4, "\(again.stderr)")
+        #expect(try activeNumber(app) == g2 - 1)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("a schedule's timer runs create, verify and prune; prune keeps exactly the policy's set and the newest verified; a bad calendar is refused (exit 2) and changes nothing")
+    func scheduleAndPrune() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-sched"
+        _ = try deployWithData(app, visits: 1)
+        let bad = try hopEnv(["backup", "schedule", app, "--calendar", "every full moon"])
+        #expect(bad.status == 2, "\(bad.stderr)")
+        #expect(try hopEnv(["backup", "schedule", app, "--json"]).stdout.contains("\"calendar\"") == false)
+        let s = try hopEnv(["backup", "schedule", app, "--calendar", "*-*-* 03:15:00", "--keep", "last=2", "--json"])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try hostSystemctl(["is-active", "hop-Backup-\(app).timer"]).succeeded, "the timer is not active")
+        for i in 1...3 {
+            let fired = try hostSystemctl(["start", "hop-Backup-\(app).service"])
+            #expect(fired.succeeded, "run \(i): \(fired.stderrText)")
+        }
+        let list = (try? JSONSerialization.jsonObject(with: Data(try hopEnv(["backup", "list", app, "--json"]).stdout.utf8))) as? [[String: Any]] ?? []
+        let scheduled = list.filter { $0["reason"] as? String == "scheduled" }
+        #expect(scheduled.count == 2, "prune kept \(scheduled.count) scheduled backups: \(list.map { $0["id"] ?? "" })")
+        #expect(scheduled.allSatisfy { $0["verifiedAt"] != nil && $0["status"] as? String == "ok" })
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: sharedHome.root + "/backups/\(app)")) ?? []
+        #expect(Set(files) == Set(scheduled.compactMap { ($0["id"] as? String).map { $0 + ".tar.zst.age" } }), "files on disk: \(files)")
+        // keep last=1 by hand: the newest verified stays even when the policy alone would keep another.
+        let p = json(try hopEnv(["backup", "prune", app, "--keep", "last=1", "--json"]).stdout)
+        #expect((p["kept"] as? [String])?.count == 1)
+        #expect(try hopEnv(["backup", "schedule", app, "--off"]).status == 0)
+        #expect(!(try hostSystemctl(["is-active", "hop-Backup-\(app).timer"]).succeeded))
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+}

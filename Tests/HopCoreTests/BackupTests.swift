@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import HopBasics
+@testable import HopCore
+import HopStore
+import HopTestSupport
+
+/// Backups' pure parts: retention, member-name rules, targets, the Redis dump format, and the
+/// timer units hop writes (snapshots). The archives themselves are proven end to end in
+/// BackupIntegrationTests (real age, libarchive, PostgreSQL, Redis, systemd).
+@Suite struct BackupTests {
+    static func day(_ d: Int, hour: Int = 3) -> Date {
+        var c = DateComponents()
+        c.year = 2026; c.month = 1; c.day = d; c.hour = hour
+        var cal = Calendar(identifier: .iso8601)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        return cal.date(from: c)!
+    }
+
+    @Test func retentionKeepsTheNewestOfEachBucket() throws {
+        // Two backups a day for 40 days (January 1 … February 9), ids by day and hour.
+        var all: [(id: String, at: Date)] = []
+        for d in 1...40 { for h in [3, 15] { all.append(("d\(d)h\(h)", Self.day(d, hour: h))) } }
+        #expect(try BackupRetention.parse("last=3").keep(all) == ["d40h15", "d40h3", "d39h15"])
+        #expect(try BackupRetention.parse("daily=3").keep(all) == ["d40h15", "d39h15", "d38h15"])
+        // ISO weeks: Feb 9 2026 is a Monday (week 7); the newest of weeks 7 and 6.
+        #expect(try BackupRetention.parse("weekly=2").keep(all) == ["d40h15", "d39h15"])
+        #expect(try BackupRetention.parse("monthly=2").keep(all) == ["d40h15", "d31h15"])
+        #expect(try BackupRetention.parse("last=1,daily=2,monthly=2").keep(all) == ["d40h15", "d39h15", "d31h15"])
+        #expect(BackupRetention(last: 5).keep([]) == [])
+    }
+
+    @Test func retentionPoliciesAreChecked() {
+        for bad in ["", "last", "last=-1", "yearly=2", "last=x", "last=0"] {
+            #expect(throws: HopError.self, "\(bad)") { try BackupRetention.parse(bad) }
+        }
+        #expect((try? BackupRetention.parse(" last = 2 , weekly=1"))?.text == "last=2,daily=0,weekly=1,monthly=0")
+    }
+
+    @Test func memberNamesThatCannotBeExtractedSafely() {
+        func problem(_ p: String, _ kind: BackupMember.Kind? = .file, seen: Set<String> = [], links: Set<String> = []) -> String? {
+            BackupPathRules.problem(raw: Array(p.utf8), utf8: p, kind: kind, seen: seen, symlinks: links)
+        }
+        #expect(problem("state/a/b.txt") == nil)
+        #expect(problem("state/caf\u{e9}") == nil)
+        #expect(problem("hop-backup-manifest.dsse.json") == nil)
+        #expect(problem("/etc/passwd")?.contains("absolute") == true)
+        #expect(problem("state/../../x")?.contains("..") == true)
+        #expect(problem("state//x") != nil)
+        #expect(problem("state/./x") != nil)
+        #expect(problem("etc/x")?.contains("outside") == true)
+        #expect(problem("state/x", nil)?.contains("devices") == true)
+        #expect(problem("state/x", seen: ["state/x"])?.contains("twice") == true)
+        #expect(problem("state/l/x", links: ["state/l"])?.contains("symbolic link") == true)
+        #expect(problem("state/" + String(repeating: "a", count: 256)) != nil)
+        #expect(problem("state/" + Array(repeating: "d", count: 3000).joined(separator: "/")) != nil)
+        #expect(BackupPathRules.problem(raw: [115, 116, 97, 116, 101, 47, 0xff], utf8: nil, kind: .file, seen: [], symlinks: [])?.contains("UTF-8") == true)
+    }
+
+    @Test func targets() throws {
+        #expect(try BackupTarget.parse("/srv/backups/") == .local("/srv/backups"))
+        #expect(try BackupTarget.parse("offsite:hop/prod") == .remote(name: "offsite", path: "hop/prod"))
+        for bad in ["relative/dir", "/srv/../etc", "-x:y", "bad name:x", "r:../x", "r:-flag"] {
+            #expect(throws: HopError.self, "\(bad)") { try BackupTarget.parse(bad) }
+        }
+    }
+
+    @Test func redisDumpRoundTripsAndRefusesTruncation() throws {
+        let entries = [RedisDump.Entry(key: Array("a:k".utf8), ttl: -1, value: [0, 1, 2, 255]),
+                       RedisDump.Entry(key: Array("a:\u{e9}".utf8), ttl: 3_600_000, value: Array(repeating: 7, count: 70_000))]
+        let data = RedisDump.encode(entries)
+        #expect(try RedisDump.decode(data) == entries)
+        #expect(throws: HopError.self) { try RedisDump.decode(data.prefix(data.count - 1)) }
+        #expect(throws: HopError.self) { try RedisDump.decode(Data("nope".utf8)) }
+        #expect(RedisClient.encode([Array("GET".utf8), Array("a b".utf8)]) == Array("*2\r\n$3\r\nGET\r\n$3\r\na b\r\n".utf8))
+    }
+
+    @Test func timerUnitsSnapshot() throws {
+        try assertSnapshot(try BackupTimerUnits.renderService(app: "blog", hopBinary: "/usr/local/bin/hop", home: "/var/lib/hop"),
+                           named: "backup-timer.service")
+        try assertSnapshot(BackupTimerUnits.renderTimer(app: "blog", calendar: "*-*-* 03:15:00"), named: "backup-timer.timer")
+    }
+
+    @Test func backupIDsAreCheckedBeforeAnythingIsOpened() throws {
+        try withTemporaryDirectory { dir in
+            let ops = Operations(HopContext(home: HopHome(root: dir + "/home")))
+            for bad in ["../x", "", String(repeating: "a", count: 41), "a b"] {
+                #expect(throws: HopError.self) { try ops.backupShow(id: bad) }
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir + "/home"), "a refused request made HOP_HOME")
+            #expect(Operations.newBackupID(now: Self.day(5)).hasPrefix("20260105T030000Z-"))
+        }
+    }
+}
