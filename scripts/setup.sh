@@ -11,7 +11,8 @@ log() { printf 'setup: %s\n' "$*"; }
 
 pkgs=(nix-bin libarchive-dev libsqlite3-dev sqlite3 busybox-static patchelf git
       python3 python3-venv python3-pip golang-go nodejs ca-certificates hyperfine bc curl
-      wrk procps systemd util-linux iproute2 chromium chromium-driver)
+      wrk procps systemd util-linux iproute2 chromium chromium-driver
+      age rclone zstd restic borgbackup openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -42,6 +43,8 @@ printf 'create_main_cluster = false\n' > /etc/postgresql-common/createcluster.d/
 install_without_starting postgresql-15 postgresql-client-15
 install_without_starting redis-server redis-tools
 install_without_starting mariadb-server mariadb-client
+# sshd for the SFTP backup target tests (the tests start their own on loopback).
+install_without_starting openssh-server
 
 # Nix: sandbox always on, no binary cache (none is reachable air-gapped).
 mkdir -p /etc/nix

@@ -78,8 +78,13 @@ struct RcloneRemotes {
         return try body(file)
     }
 
+    /// rclone with hop's config. Debian's rclone (1.60) cannot build its S3 client when
+    /// AWS_CA_BUNDLE is set ("unsupported transport"): the bundle is passed as rclone's own
+    /// `--ca-cert` instead, which every backend honours.
     func rclone(_ args: [String], config: String) throws -> ProcessResult {
-        try runner.run(Command(try PipedProcess.resolve("rclone"), ["--config", config] + Self.flags + args))
+        let bundle = ProcessInfo.processInfo.environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
+        return try runner.run(Command(try PipedProcess.resolve("rclone"), ["--config", config] + Self.flags + (bundle.map { ["--ca-cert", $0] } ?? []) + args,
+                                      environment: ["AWS_CA_BUNDLE": nil]))
     }
 
     func add(name: String, type: String, options: [(String, String)]) throws {

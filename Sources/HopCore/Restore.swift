@@ -219,7 +219,7 @@ extension AppRuntime {
             try activator.activate(t, from: try db.activeGeneration(app: app), op: "rollback", watch: 0)
         } else if let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) {
             ctx.progress(ProgressEvent(phase: "restore", message: "starting \(app) on the restored data"))
-            try activator.restore(g)
+            try startAgain(g)
         } else {
             guard let b = m.build else { throw HopError(.notFound, "backup \(m.id) records no build and \(app) serves nothing", hint: "deploy \(app), then restore") }
             guard nixValid(b.outPath) else {
@@ -263,6 +263,15 @@ extension AppRuntime {
         let m = try GenerationManifest.read(storePath: g.storePath)
         let units = m.units.timers + m.units.instances + (try oneOffs(g.app).compactMap { $0["Id"] })
         if !units.isEmpty { try host.systemctlChecked(["stop"] + units, what: "stopping \(g.app)") }
+    }
+
+    /// Starts the generation again (health-gated). A restore stops and starts the same units more
+    /// often than systemd's start limit allows in ten seconds when its undo follows at once, so
+    /// their start counters are reset first: these starts are hop's, not a crash loop.
+    func startAgain(_ g: GenerationRecord) throws {
+        let m = try GenerationManifest.read(storePath: g.storePath)
+        if !m.units.instances.isEmpty { _ = try host.systemctl(["reset-failed"] + m.units.instances) }
+        try activator.restore(g)
     }
 
     // MARK: Addons
@@ -439,7 +448,7 @@ extension AppRuntime {
             } else {
                 if let t = j.switchTo, t != g.number { try? activator.stop(app: app, number: t) }
                 try db.setGenerationStatus(app: app, number: g.number, .active)
-                try activator.restore(g)
+                try startAgain(g)
             }
         }
         try? FileManager.default.removeItem(atPath: j.staging)

@@ -75,6 +75,76 @@ func restoreStagingLeft() -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: sharedHome.root + "/host/app-state/private")) ?? []).filter { $0.hasPrefix(".hop-restore-") }
 }
 
+/// A server the test starts on a loopback port (in the background, through sh) and stops by its PID.
+final class LoopbackServer {
+    let pid: pid_t
+    let port: Int
+    init(_ executable: String, _ args: [String], port: Int, log: String) throws {
+        self.port = port
+        let r = try SystemRunner().run(Command("sh", ["-c", "\"$0\" \"$@\" >\"$LOG\" 2>&1 </dev/null & echo $!", executable] + args,
+                                               environment: ["LOG": log]))
+        pid = pid_t(r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let deadline = Date().addingTimeInterval(30)
+        while !listening(port) && Date() < deadline && alive { usleep(100_000) }
+    }
+    var alive: Bool { pid > 0 && kill(pid, 0) == 0 }
+    var up: Bool { alive && listening(port) }
+    func stop() {
+        guard pid > 0 else { return }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while alive && Date() < deadline { usleep(50_000) }
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:port.
+func listening(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+}
+
+func freePort(from: Int) -> Int {
+    var p = from + Int.random(in: 0..<500)
+    while listening(p) { p += 1 }
+    return p
+}
+
+/// Debian's OpenSSH server on 127.0.0.1: root by key only, host key pinned in a known_hosts file.
+func startSSHD(_ dir: String) throws -> (server: LoopbackServer, key: String, knownHosts: String) {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    let run = SystemRunner()
+    for k in ["host_key", "client_key"] {
+        #expect(try run.run(Command("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir + "/" + k])).succeeded)
+    }
+    try FileManager.default.copyItem(atPath: dir + "/client_key.pub", toPath: dir + "/authorized_keys")
+    let port = freePort(from: 22200)
+    let config = """
+        Port \(port)
+        ListenAddress 127.0.0.1
+        HostKey \(dir)/host_key
+        PidFile \(dir)/sshd.pid
+        AuthorizedKeysFile \(dir)/authorized_keys
+        PermitRootLogin prohibit-password
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        UsePAM no
+        StrictModes no
+        Subsystem sftp internal-sftp
+        """
+    try config.write(toFile: dir + "/sshd_config", atomically: true, encoding: .utf8)
+    let hostPub = try String(contentsOfFile: dir + "/host_key.pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+    try "[127.0.0.1]:\(port) \(hostPub)\n".write(toFile: dir + "/known_hosts", atomically: true, encoding: .utf8)
+    let server = try LoopbackServer("/usr/sbin/sshd", ["-D", "-f", dir + "/sshd_config", "-E", dir + "/sshd.log"], port: port, log: dir + "/stdout.log")
+    return (server, dir + "/client_key", dir + "/known_hosts")
+}
+
 @Suite("Backups that restore: signed, encrypted, verified, restored by swap, undone on failure", .tags(.integration), .serialized)
 struct BackupIntegrationTests {
     @Test("round trip: backup → --to-app clone while the original serves → destroy --purge → restore: the same rows, Redis keys and volume files; age -d and tar open it without hop")
@@ -320,6 +390,67 @@ struct BackupIntegrationTests {
         #expect((p["kept"] as? [String])?.count == 1)
         #expect(try hopEnv(["backup", "schedule", app, "--off"]).status == 0)
         #expect(!(try hostSystemctl(["is-active", "hop-Backup-\(app).timer"]).succeeded))
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("off-host through rclone: SFTP to a real sshd and S3 to moto's server on loopback round-trip; an unreachable target is a failed, recorded backup; the remotes' secrets are sealed")
+    func offHostTargets() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-off"
+        _ = try deployWithData(app, visits: 2)
+        let before = try DataSnapshot.take(app)
+        let dir = sharedHome.root + "/offhost"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sshd = try startSSHD(dir + "/sshd")
+        defer { sshd.server.stop() }
+        try #require(sshd.server.up, "sshd did not start: \((try? String(contentsOfFile: dir + "/sshd/sshd.log", encoding: .utf8)) ?? "")")
+        let add = try hopEnv(["backup", "remote", "add", "sftpbox", "sftp", "host=127.0.0.1", "port=\(sshd.server.port)", "user=root",
+                              "key_file=\(sshd.key)", "known_hosts_file=\(sshd.knownHosts)"])
+        #expect(add.status == 0, "\(add.stderr)")
+        let s3port = freePort(from: 23200)
+        let moto = try LoopbackServer(repoRoot + "/.venv-test/bin/moto_server", ["-H", "127.0.0.1", "-p", "\(s3port)"], port: s3port, log: dir + "/moto.log")
+        defer { moto.stop() }
+        try #require(moto.up, "moto did not start: \((try? String(contentsOfFile: dir + "/moto.log", encoding: .utf8)) ?? "")")
+        let secret = "hopsecret-" + UUID().uuidString
+        let s3 = try hopEnv(["backup", "remote", "add", "s3box", "s3", "provider=Other", "env_auth=false", "access_key_id=hoptest",
+                             "secret_access_key=\(secret)", "endpoint=http://127.0.0.1:\(s3port)", "region=us-east-1", "force_path_style=true"])
+        #expect(s3.status == 0, "\(s3.stderr)")
+
+        for (target, file) in [("sftpbox:\(dir)/sftp-root", true), ("s3box:hop-backups/prod", false)] {
+            let b = try backupCreate(app, ["--to", target])
+            let id = try #require(b["id"] as? String, "backup to \(target)")
+            let location = try #require(b["location"] as? String)
+            #expect(location == "\(target)/\(app)/\(id).tar.zst.age")
+            if file {
+                let path = "\(dir)/sftp-root/\(app)/\(id).tar.zst.age"
+                #expect((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int).map { Int64($0) } == (b["size"] as? Int).map { Int64($0) },
+                        "the SFTP server does not hold the whole archive at \(path)")
+            }
+            #expect(try hopEnv(["backup", "verify", id]).status == 0, "verify from \(target)")
+            #expect(try hopEnv(["run", app, "--", "sh", "-c", "printf changed > files/a.txt"]).status == 0)
+            let r = try hopEnv(["backup", "restore", id])
+            #expect(r.status == 0, "restore from \(target): \(r.stderr)")
+            #expect(try DataSnapshot.take(app) == before, "restored from \(target), the data differs")
+            #expect(fetch(app, "/visit").body == "visits=3\n")
+            // Back to the backup's rows for the next round.
+            #expect(try hopEnv(["backup", "restore", id]).status == 0)
+        }
+
+        // An unreachable target: the backup fails, says why, and stays recorded as failed.
+        let dead = freePort(from: 24200)
+        #expect(try hopEnv(["backup", "remote", "add", "deadbox", "sftp", "host=127.0.0.1", "port=\(dead)", "user=root", "key_file=\(sshd.key)"]).status == 0)
+        let failed = try hopEnv(["backup", "create", app, "--to", "deadbox:x", "--json"])
+        #expect(failed.status != 0, "a backup to an unreachable target was reported as done")
+        let list = (try? JSONSerialization.jsonObject(with: Data(try hopEnv(["backup", "list", app, "--json"]).stdout.utf8))) as? [[String: Any]] ?? []
+        let newest = try #require(list.first)
+        #expect(newest["status"] as? String == "failed" && newest["target"] as? String == "deadbox:x" && (newest["error"] as? String)?.isEmpty == false,
+                "\(newest)")
+        #expect(try hopEnv(["backup", "verify", newest["id"] as? String ?? ""]).status == 4, "a failed backup has nothing to verify")
+
+        // The remotes' secrets are sealed at rest: nowhere in HOP_HOME in the clear.
+        #expect(occurrences(of: secret, under: sharedHome.root).isEmpty, "the S3 secret is in the clear under HOP_HOME")
+        #expect(try hopEnv(["backup", "remote", "list"]).stdout.split(separator: "\n").sorted() == ["deadbox", "s3box", "sftpbox"])
+        for r in ["deadbox", "s3box", "sftpbox"] { #expect(try hopEnv(["backup", "remote", "remove", r]).status == 0) }
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 }
