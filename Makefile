@@ -43,6 +43,7 @@ bench: setup
 	bash bench/deploy-bench.sh
 	bash bench/server-bench.sh
 	bash bench/data-bench.sh
+	bash bench/backup-bench.sh
 
 clean:
 	rm -rf .build

@@ -52,6 +52,11 @@ struct Hop3TomlTests {
 
     [backup]
     paths = ["data", "uploads/images"]
+    exclude = ["*.tmp", "cache/"]
+    schedule = "*-*-* 03:15:00"
+    keep = "last=3,daily=7,weekly=4,monthly=6"
+    before-deploy = true
+    target = "offsite:hop/demo"
 
     [limits]
     memory = "512M"
@@ -93,6 +98,8 @@ struct Hop3TomlTests {
         #expect(spec.staticPaths == ["/assets": "public/assets"])
         #expect(spec.domains == ["demo.example.com", "*.demo.example.com"])
         #expect(spec.backupPaths == ["data", "uploads/images"])
+        #expect(spec.backupExclude == ["*.tmp", "cache/"] && spec.backupSchedule == "*-*-* 03:15:00")
+        #expect(spec.backupKeep == "last=3,daily=7,weekly=4,monthly=6" && spec.backupBeforeDeploy == true && spec.backupTarget == "offsite:hop/demo")
         #expect(spec.limits.memory == "512M" && spec.limits.cpu == "150%" && spec.limits.processes == 64)
         #expect(spec.nixPackages == ["ffmpeg", "python3Packages.numpy"])
         #expect(spec.nixFile == "nix/app.nix")
@@ -270,6 +277,9 @@ struct Hop3TomlTests {
         BadSpec(text: "[build]\nbuilder = \"go\"\n[domains]\nnames = [\"App.example\"]", line: 4, column: 11,
                 message: "uppercase letter `A`", hint: "`app.example`"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\npaths = [\"../x\"]", line: 4, column: 10, message: "contains `..`", hint: "relative"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\nkeep = \"yearly=2\"", line: 4, column: 8, message: "not a retention policy", hint: "last=3"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\nschedule = \"daily\\nrm\"", line: 4, column: 12, message: "not a calendar expression", hint: "OnCalendar"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\nbefore-deploy = \"yes\"", line: 4, column: 17, message: "must be true or false", hint: "before-deploy = true"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\ncpu = \"fast\"", line: 4, column: 7, message: "not a CPU quota", hint: "50%"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\nprocesses = 0", line: 4, column: 13, message: "between 1 and", hint: "whole number"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[nix]\npackages = [\"pkgs; rm\"]", line: 4, column: 13,
