@@ -252,20 +252,15 @@ extension Operations {
         let cleanup: () -> Void = { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
         do {
             guard FileManager.default.fileExists(atPath: file) else { throw HopError(.notFound, "backup \(b.id) is missing: \(file) does not exist") }
-            let digest = try sha256File(file)
-            guard digest == b.sha256 else {
-                throw HopError(.verificationFailed, "backup refused: \(file) is not the file that was written (sha256 \(digest.prefix(16))…, recorded \(b.sha256.prefix(16))…)",
-                               hint: "nothing was changed; the archive was damaged or replaced")
-            }
-            let (manifest, keyid) = try verifyArchive(file: file, expectID: b.id, expectApp: b.app)
+            let (manifest, keyid) = try verifyArchive(file: file, expectID: b.id, expectApp: b.app, expectSHA256: b.sha256)
             return VerifiedBackup(manifest: manifest, keyid: keyid, file: file, cleanup: cleanup)
         } catch { cleanup(); throw error }
     }
 
     /// One pass through `age -d`: the archive's members, then the signed manifest checked against them.
-    func verifyArchive(file: String, expectID: String?, expectApp: String?) throws -> (BackupManifest, String) {
+    func verifyArchive(file: String, expectID: String?, expectApp: String?, expectSHA256: String? = nil) throws -> (BackupManifest, String) {
         let key = try BackupKey.load(ctx.home, runner: ctx.runner, create: false)
-        let scan = try withDecrypted(file: file, key: key) { fd in try BackupArchiveReader.read(fd: fd) }
+        let scan = try withDecrypted(file: file, key: key, expectSHA256: expectSHA256) { fd in try BackupArchiveReader.read(fd: fd) }
         guard let envelope = try? JSONDecoder().decode(DSSEEnvelope.self, from: scan.envelope), envelope.payloadType == BackupManifest.payloadType else {
             throw BackupArchiveReader.refused("the manifest is not a signed hop backup manifest")
         }
@@ -290,23 +285,60 @@ extension Operations {
         return (manifest, signer.keyID)
     }
 
-    /// Runs `body` on the read end of `age -d FILE`; age's own failure (a damaged or truncated
-    /// file, a wrong key) is a refusal even when the archive reader saw nothing wrong.
-    func withDecrypted<T>(file: String, key: BackupKey, _ body: (Int32) throws -> T) throws -> T {
+    /// Runs `body` on the read end of `age -d`; age's own failure (a damaged or truncated file, a
+    /// wrong key) is a refusal even when the archive reader saw nothing wrong. hop feeds the file
+    /// to age from a second thread, hashing it on the way: with `expectSHA256`, a file that is not
+    /// the one recorded is refused (checked in the same read, on the other core).
+    func withDecrypted<T>(file: String, key: BackupKey, expectSHA256: String? = nil, _ body: (Int32) throws -> T) throws -> T {
+        // age stops reading at the first damaged chunk: a write after that must fail, not kill hop.
+        signal(SIGPIPE, SIG_IGN)
         let scratch = try ctx.home.scratch("age")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let p = try makePipe()
+        let fileFD = open(file, O_RDONLY | O_CLOEXEC)
+        guard fileFD >= 0 else { throw HopError(.notFound, "cannot read \(file): \(String(cString: strerror(errno)))") }
+        let input: (read: Int32, write: Int32), output: (read: Int32, write: Int32)
+        do { input = try makePipe() } catch { close(fileFD); throw error }
+        do { output = try makePipe() } catch { close(fileFD); close(input.read); close(input.write); throw error }
         let proc: PipedProcess
-        do { proc = try PipedProcess.spawn("age", ["-d", "-i", key.identityPath, file], stdin: nil, stdout: p.write, scratch: scratch) }
-        catch { close(p.read); close(p.write); throw error }
-        close(p.write)
+        do { proc = try PipedProcess.spawn("age", ["-d", "-i", key.identityPath], stdin: input.read, stdout: output.write, scratch: scratch) }
+        catch { [fileFD, input.read, input.write, output.read, output.write].forEach { close($0) }; throw error }
+        close(input.read)
+        close(output.write)
+        let feed = FeedResult()
+        let writeFD = input.write
+        Thread.detachNewThread {
+            var hasher = SHA256()
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            var broken = false
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fileFD, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                hasher.update(data: buf[0..<n])
+                var off = 0
+                while !broken && off < n {
+                    let w = buf.withUnsafeBytes { write(writeFD, $0.baseAddress! + off, n - off) }
+                    if w < 0 && errno == EINTR { continue }
+                    if w <= 0 { broken = true } else { off += w }
+                }
+            }
+            close(writeFD)
+            close(fileFD)
+            feed.digest = hexString(hasher.finalize())
+            feed.done.signal()
+        }
         var result: Result<T, Error>
-        do { result = .success(try body(p.read)) } catch { result = .failure(error) }
+        do { result = .success(try body(output.read)) } catch { result = .failure(error) }
         // Drain what the reader left (padding), so age can finish, then judge age itself.
         var sink = [UInt8](repeating: 0, count: 1 << 16)
-        while sink.withUnsafeMutableBytes({ read(p.read, $0.baseAddress, $0.count) }) > 0 {}
-        close(p.read)
+        while sink.withUnsafeMutableBytes({ read(output.read, $0.baseAddress, $0.count) }) > 0 {}
+        close(output.read)
         let (status, err) = proc.wait()
+        feed.done.wait()
+        if let expectSHA256, feed.digest != expectSHA256 {
+            throw HopError(.verificationFailed, "backup refused: \(file) is not the file that was written (sha256 \(feed.digest.prefix(16))…, recorded \(expectSHA256.prefix(16))…)",
+                           hint: "nothing was changed; the archive was damaged or replaced")
+        }
         if case .failure(let e) = result {
             if status != 0, (e as? HopError)?.code != .verificationFailed {
                 throw BackupArchiveReader.refused("age could not decrypt it: \(err)")
@@ -318,20 +350,61 @@ extension Operations {
     }
 }
 
-func sha256File(_ path: String) throws -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw HopError(.environment, "cannot read \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var h = SHA256()
-    var buf = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw HopError(.environment, "reading \(path) failed") }
-        if n == 0 { break }
-        h.update(data: buf[0..<n])
+final class FeedResult: @unchecked Sendable {
+    var digest = ""
+    var failed: String?
+    let done = DispatchSemaphore(value: 0)
+}
+
+/// Deletes a tree in the background: renamed out of the way at once (`.hop-trash-…` beside it),
+/// then removed by `rm -rf --one-file-system` in a process group of its own, so a restore is done when the
+/// app serves its restored data, not when a gigabyte of the data it replaced is gone.
+func removeTreeInBackground(_ path: String) {
+    let trash = (path as NSString).deletingLastPathComponent + "/.hop-trash-" + hexString(randomBytes(6))
+    guard rename(path, trash) == 0 else { removeTree(path); return }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    // A process group of its own: a terminal's ^C or hang-up after hop exits does not stop it.
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+    posix_spawnattr_setpgroup(&attr, 0)
+    let words: [String] = ["/bin/rm", "-rf", "--one-file-system", trash]
+    let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, "/bin/rm", nil, &attr, argv, environ) == 0 else { removeTree(trash); return }
+    // Reaped by a thread, so a long-running hop server collects no zombies.
+    let child = pid
+    Thread.detachNewThread { var st: Int32 = 0; waitpid(child, &st, 0) }
+}
+
+/// Deletes a tree hop made (staging, data set aside) without following links: unlinkat relative
+/// to each directory's descriptor (FileManager's removal is several times slower on large trees).
+func removeTree(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { unlink(path); return }
+    func clear(_ dfd: Int32) {
+        let d = dup(dfd)
+        guard let dir = fdopendir(d) else { close(d); return }
+        defer { closedir(dir) }
+        var names: [(String, Bool)] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            names.append((name, e.pointee.d_type == UInt8(DT_DIR)))
+        }
+        for (name, isDir) in names {
+            if unlinkat(dfd, name, isDir ? AT_REMOVEDIR : 0) == 0 { continue }
+            if errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST || isDir {
+                let sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if sub >= 0 { clear(sub); close(sub) }
+                unlinkat(dfd, name, AT_REMOVEDIR)
+            }
+        }
     }
-    return hexString(h.finalize())
+    clear(fd)
+    close(fd)
+    rmdir(path)
 }
 
 // MARK: - Taking a backup
@@ -386,10 +459,9 @@ extension AppRuntime {
             defer { if output.hasSuffix(".partial") { unlink(output) } }
             ctx.progress(ProgressEvent(phase: "backup", message: "dumping addons of \(app)"))
             let addons = try dumpAddons(app: app, into: scratch)
-            let summary = try writeArchive(app: app, id: id, output: output, key: key, signer: signer, build: buildRecord,
+            let (summary, digest) = try writeArchive(app: app, id: id, output: output, key: key, signer: signer, build: buildRecord,
                                            generation: active?.number, addons: addons)
             faultPoint("backup:written")
-            let digest = try sha256File(output)
             var st = stat()
             stat(output, &st)
             switch target {
@@ -472,16 +544,42 @@ extension AppRuntime {
 
     /// libarchive → `age -e` → `output`, the manifest signed and written last.
     func writeArchive(app: String, id: String, output: String, key: BackupKey, signer: SigningKey, build: BuildRecord?,
-                      generation: Int?, addons: [DumpedAddon]) throws -> BackupSummary {
+                      generation: Int?, addons: [DumpedAddon]) throws -> (BackupSummary, sha256: String) {
         let outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard outFD >= 0 else { throw HopError(.environment, "cannot write \(output): \(String(cString: strerror(errno)))") }
         defer { close(outFD) }
         let scratch = (output as NSString).deletingLastPathComponent
         let p = try makePipe()
+        let encrypted: (read: Int32, write: Int32)
+        do { encrypted = try makePipe() } catch { close(p.read); close(p.write); throw error }
         let age: PipedProcess
-        do { age = try PipedProcess.spawn("age", key.encryptArguments, stdin: p.read, stdout: outFD, scratch: scratch) }
-        catch { close(p.read); close(p.write); throw error }
+        do { age = try PipedProcess.spawn("age", key.encryptArguments, stdin: p.read, stdout: encrypted.write, scratch: scratch) }
+        catch { [p.read, p.write, encrypted.read, encrypted.write].forEach { close($0) }; throw error }
         close(p.read)
+        close(encrypted.write)
+        // age's output is hashed on its way to the file, on a second thread (no second read).
+        let sink = FeedResult()
+        let readFD = encrypted.read
+        Thread.detachNewThread {
+            var hasher = SHA256()
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                hasher.update(data: buf[0..<n])
+                var off = 0
+                while off < n {
+                    let w = buf.withUnsafeBytes { write(outFD, $0.baseAddress! + off, n - off) }
+                    if w < 0 && errno == EINTR { continue }
+                    if w <= 0 { sink.failed = String(cString: strerror(errno)); break }
+                    off += w
+                }
+            }
+            close(readFD)
+            sink.digest = hexString(hasher.finalize())
+            sink.done.signal()
+        }
         var manifest = BackupManifest(id: id, app: app, createdAt: isoTime(Date()), hopVersion: hopVersion, generation: generation, build: nil,
                                       addons: addons.map(\.manifest), members: [], skipped: [], changed: [])
         var writeError: Error?
@@ -535,14 +633,17 @@ extension AppRuntime {
             let summary = BackupSummary(members: w.members.count, bytes: w.bytes, addons: addons.map(\.manifest.name))
             close(p.write)
             let (status, err) = age.wait()
+            sink.done.wait()
             guard status == 0 else { throw HopError(.environment, "age could not encrypt the backup", detail: err) }
+            if let f = sink.failed { throw HopError(.environment, "writing \(output) failed: \(f)") }
             for c in manifest.changed { ctx.warn("\(c) changed while it was archived; the backup holds it as read") }
-            return summary
+            return (summary, sink.digest)
         } catch {
             writeError = error
         }
         close(p.write)
         _ = age.wait()
+        sink.done.wait()
         throw writeError!
     }
 }

@@ -127,18 +127,20 @@ extension AppRuntime {
     func restoreVerified(_ v: VerifiedBackup, into app: String, switchTo: GenerationRecord? = nil) throws -> (generation: Int?, addons: [String]) {
         let m = v.manifest
         let staging = restoreStaging(m.id + "-" + hexString(randomBytes(3)))
-        try? FileManager.default.removeItem(atPath: staging)
+        removeTree(staging)
         try FileManager.default.createDirectory(atPath: (staging as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(atPath: staging + "/x", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         // The second pass: extraction into staging, each member bounded by and checked against the verified manifest.
         ctx.progress(ProgressEvent(phase: "restore", message: "unpacking backup \(m.id) into a staging directory"))
+        let t0 = Date()
         do {
             let key = try BackupKey.load(home, runner: runner, create: false)
             _ = try Operations(ctx).withDecrypted(file: v.file, key: key) { fd in
                 try BackupArchiveReader.read(fd: fd, extractTo: staging + "/x", expected: m.members)
             }
-        } catch { try? FileManager.default.removeItem(atPath: staging); throw error }
+        } catch { removeTree(staging); throw error }
+        ctx.progress(ProgressEvent(phase: "restore", message: String(format: "unpacked %d members in %.1f s", m.members.count, Date().timeIntervalSince(t0))))
         let active = try db.activeGeneration(app: app)
         var j = RestoreJournal(id: m.id, app: app, staging: staging, phase: .staged, addons: [], generation: active?.number, switchTo: switchTo?.number)
         try writeRestoreJournal(j)
@@ -173,7 +175,9 @@ extension AppRuntime {
             try writeRestoreJournal(j)
             if existing == nil { try addonServers.provision(type: a.type, name: name, extensions: a.extensions) }
             if !attached { try db.attach(app: app, addon: name, prefix: a.prefix) }
+            let t1 = Date()
             try loadAddon(type, name: name, source: a.name, extensions: a.extensions, dump: staged + "/" + a.member)
+            ctx.progress(ProgressEvent(phase: "restore", message: String(format: "loaded addon %@ in %.1f s", name, Date().timeIntervalSince(t1))))
         }
         faultPoint("restore:loaded")
         // 2. The app stops: nothing writes while the data changes.
@@ -216,6 +220,7 @@ extension AppRuntime {
         // 5. Start, health-gated: the generation that served, or the backup's build when none did.
         if let t = j.switchTo.flatMap({ try? db.generation(app: app, number: $0) }) {
             ctx.progress(ProgressEvent(phase: "restore", message: "switching \(app) to generation \(t.number) on the restored data"))
+            try resetStartLimit(t)
             try activator.activate(t, from: try db.activeGeneration(app: app), op: "rollback", watch: 0)
         } else if let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) {
             ctx.progress(ProgressEvent(phase: "restore", message: "starting \(app) on the restored data"))
@@ -245,7 +250,9 @@ extension AppRuntime {
         j.phase = .committed
         try writeRestoreJournal(j)
         faultPoint("restore:committed")
+        let t2 = Date()
         try finishRestore(j)
+        ctx.progress(ProgressEvent(phase: "restore", message: String(format: "dropped the previous data in %.1f s", Date().timeIntervalSince(t2))))
     }
 
     func nixValid(_ path: String) -> Bool { NixDriver(runner: runner).isValid(path) }
@@ -269,9 +276,13 @@ extension AppRuntime {
     /// often than systemd's start limit allows in ten seconds when its undo follows at once, so
     /// their start counters are reset first: these starts are hop's, not a crash loop.
     func startAgain(_ g: GenerationRecord) throws {
+        try resetStartLimit(g)
+        try activator.restore(g)
+    }
+
+    func resetStartLimit(_ g: GenerationRecord) throws {
         let m = try GenerationManifest.read(storePath: g.storePath)
         if !m.units.instances.isEmpty { _ = try host.systemctl(["reset-failed"] + m.units.instances) }
-        try activator.restore(g)
     }
 
     // MARK: Addons
@@ -394,6 +405,9 @@ extension AppRuntime {
             try? activator.nginx.remove(app: app)
         }
         if j.phase != .staged, let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) { try? stopGeneration(g) }
+        // rollback --with-data that had switched: its target stops too, before the data goes back
+        // (its code never runs on the data it was not rolled back with).
+        if let t = j.switchTo, t != j.generation, let tg = try db.generation(app: app, number: t) { try? stopGeneration(tg) }
         let state = stateDirectory(app)
         if FileManager.default.fileExists(atPath: j.staging + "/previous") {
             if FileManager.default.fileExists(atPath: state) { rename(state, j.staging + "/undone-state") }
@@ -444,6 +458,7 @@ extension AppRuntime {
         if j.phase != .staged, let g = j.generation.flatMap({ try? db.generation(app: app, number: $0) }) {
             if let t = j.switchTo, let now = try db.activeGeneration(app: app), now.number == t, t != g.number {
                 // rollback --with-data had switched: the code goes back with the data.
+                try resetStartLimit(g)
                 try activator.activate(g, from: now, op: "rollback", watch: 0)
             } else {
                 if let t = j.switchTo, t != g.number { try? activator.stop(app: app, number: t) }
@@ -451,7 +466,7 @@ extension AppRuntime {
                 try startAgain(g)
             }
         }
-        try? FileManager.default.removeItem(atPath: j.staging)
+        removeTree(j.staging)
         unlink(restoreJournalPath(app))
     }
 
@@ -467,7 +482,7 @@ extension AppRuntime {
             case .mariadb: _ = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(Self.addonOldName(a.name))`", "DROP DATABASE IF EXISTS `\(Self.addonNewName(a.name))`"])
             }
         }
-        try? FileManager.default.removeItem(atPath: j.staging)
+        removeTreeInBackground(j.staging)
         unlink(restoreJournalPath(j.app))
     }
 

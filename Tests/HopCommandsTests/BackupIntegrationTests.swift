@@ -341,13 +341,17 @@ struct BackupIntegrationTests {
         visits.n = 1
         visits.next("v2 deleted a row and counts again")
         #expect(try DataSnapshot.take(app).rows.contains("|v2"), "the migration did not run")
-        // Killed midway: undone, v2 still serves with its data.
+        // Killed at each step (data swapped, code switching, switched): undone, v2 serves with its data.
         let v2 = try DataSnapshot.take(app)
-        let killed = try hopEnv(["rollback", app, "--with-data"], ["HOP_FAULT": "restore:addons-swapped"])
-        #expect(killed.status != 0)
-        #expect(try hopEnv(["ps", app]).status == 0)
-        #expect(try activeNumber(app) == g2)
-        #expect(try DataSnapshot.take(app) == v2, "an interrupted rollback --with-data was not undone")
+        for point in ["restore:staged", "restore:addons-swapped", "rollback:started", "rollback:switched", "restore:started"] {
+            let killed = try hopEnv(["rollback", app, "--with-data"], ["HOP_FAULT": point])
+            #expect(killed.status != 0, "\(point): not killed")
+            let next = try hopEnv(["ps", app])
+            #expect(next.status == 0, "\(point): \(next.stderr)")
+            #expect(try activeNumber(app) == g2, "\(point): generation \(g2) does not serve")
+            #expect(try DataSnapshot.take(app) == v2, "\(point): an interrupted rollback --with-data was not undone")
+            #expect(fetch(app, "/").status == 200)
+        }
         // Then for real.
         let r = try hopEnv(["rollback", app, "--with-data", "--json"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -15,10 +15,9 @@ let deployHost: (port: Int, ready: Bool) = {
     return (port, r?.status == 0)
 }()
 
-func portFree(_ port: Int) -> Bool {
-    let r = try? SystemRunner().run(Command("sh", ["-c", "! (exec 3<>/dev/tcp/127.0.0.1/\(port)) 2>/dev/null"]))
-    return r?.succeeded ?? false
-}
+/// Nothing accepts connections on 127.0.0.1:port. (This was a `sh -c` test of bash's /dev/tcp,
+/// which dash does not have: it called every port free.)
+func portFree(_ port: Int) -> Bool { !listening(port) }
 
 /// systemctl inside the shared deploy host (PrivateHost's own seam).
 func hostSystemctl(_ args: [String]) throws -> ProcessResult {
