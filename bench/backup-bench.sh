@@ -18,6 +18,7 @@
 # reliable here) and write to the same disk. hop's archive also holds the Redis addon's dump.
 # --self-check: the restic/borg/pg_dump/pg_restore part and the table alone, without hop, against
 # Debian's PostgreSQL 15 started in a temp dir, on DATA_MIB=100.
+# Each timed step starts after `sync`, so none pays for the write-back of the one before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOP=${HOP:-.build/release/hop}
@@ -150,15 +151,15 @@ parent=$(dirname "$state") base=$(basename "$state")
 # First full backups, hop first (the data was just written: warm for all three).
 hb=""
 if [ $self = 0 ]; then
-  a=$(now); $HOP backup create bk --json >"$work/hop-backup.json" 2>"$work/hop.err" || { echo "hop backup create failed:" >&2; tail -n 20 "$work/hop.err" >&2; exit 1; }; b=$(now)
+  sync; a=$(now); $HOP backup create bk --json >"$work/hop-backup.json" 2>"$work/hop.err" || { echo "hop backup create failed:" >&2; tail -n 20 "$work/hop.err" >&2; exit 1; }; b=$(now)
   hb=$(secs "$a" "$b")
   read -r hid hsize < <(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["id"], d["size"])' "$work/hop-backup.json")
 fi
-a=$(now); dump; (cd "$parent" && restic -r "$work/restic" backup --quiet "$base" "$work/db.pgdump" >/dev/null) ||
+sync; a=$(now); dump; (cd "$parent" && restic -r "$work/restic" backup --quiet "$base" "$work/db.pgdump" >/dev/null) ||
   { [ $? = 3 ] && echo "note: restic could not read some files (exit 3, snapshot incomplete)" >&2; }; b=$(now)
 rb=$(secs "$a" "$b")
 dumpsize=$(stat -c %s "$work/db.pgdump")
-a=$(now); dump; (cd "$parent" && borg create --compression zstd,3 "$work/borg::first" "$base" "$work/db.pgdump" </dev/null) ||
+sync; a=$(now); dump; (cd "$parent" && borg create --compression zstd,3 "$work/borg::first" "$base" "$work/db.pgdump" </dev/null) ||
   { [ $? = 1 ] && echo "note: borg create ended with warnings (exit 1)" >&2; }; b=$(now)
 bb=$(secs "$a" "$b")
 input=$(( $(du -sb "$state" | cut -f1) + dumpsize ))
@@ -167,13 +168,13 @@ rm -f "$work/db.pgdump"
 
 # Full restores: restic and borg into scratch directories and fresh databases, then hop in place
 # (after one file and one row are removed, to be seen coming back).
-a=$(now)
+sync; a=$(now)
 restic -r "$work/restic" restore latest --target "$work/restic-out" --quiet >/dev/null
 psqlq -d postgres -c "CREATE DATABASE bench_restic OWNER \"$db\""
 "$pg/bin/pg_restore" -h "$sock" -U postgres --no-owner -d bench_restic "$work/restic-out$work/db.pgdump"
 b=$(now); rr=$(secs "$a" "$b")
 rok=$(same "$work/restic-out/$base/volumes/$vol" bench_restic); rm -rf "$work/restic-out"
-a=$(now)
+sync; a=$(now)
 mkdir "$work/borg-out"; (cd "$work/borg-out" && borg extract "$work/borg::first" </dev/null)
 psqlq -d postgres -c "CREATE DATABASE bench_borg OWNER \"$db\""
 "$pg/bin/pg_restore" -h "$sock" -U postgres --no-owner -d bench_borg "$work/borg-out$work/db.pgdump"
@@ -182,9 +183,10 @@ bok=$(same "$work/borg-out/$base/volumes/$vol" bench_borg); rm -rf "$work/borg-o
 hr=""
 if [ $self = 0 ]; then
   rm -f "$voldir/records/000/rec-000000.json"; psqlq -d "$db" -c 'DELETE FROM bench_rows WHERE id = 1'
-  a=$(now); $HOP backup restore "$hid" --json >/dev/null 2>"$work/hop.err" </dev/null || { echo "hop backup restore failed:" >&2; tail -n 20 "$work/hop.err" >&2; exit 1; }; b=$(now)
+  sync; a=$(now); $HOP backup restore "$hid" >/dev/null 2>"$work/hop.err" </dev/null || { echo "hop backup restore failed:" >&2; tail -n 20 "$work/hop.err" >&2; exit 1; }; b=$(now)
   hr=$(secs "$a" "$b")
   hok=$(same "$voldir" "$db")
+  hphases=$( (grep -E "unpacked|loaded addon" "$work/hop.err" || true) | sed 's/^hop: //' | paste -sd ';' -)
 fi
 
 echo "input: $(mib "$input") MiB = state directory ($files files in the volume: 60% random, 40% text/JSON) + pg_dump -Fc -Z0 of $ROWS rows ($(mib "$dumpsize") MiB); warm in the page cache for all three"
@@ -195,6 +197,7 @@ if [ $self = 0 ]; then row hop "$hb" "$(rate "$input" "$hb")" "$(mib "$hsize")" 
 else row hop - - - - - "(self-check: no hop)"; fi
 row restic "$rb" "$(rate "$input" "$rb")" "$(mib "$rsize")" "$rr" "$(rate "$input" "$rr")" "$rok (scratch dir + new database)"
 row borg "$bb" "$(rate "$input" "$bb")" "$(mib "$bsize")" "$br" "$(rate "$input" "$br")" "$bok (scratch dir + new database)"
+[ $self = 0 ] && echo "hop restore, inside: verify pass (file hash, age, every checksum, signature), then $hphases; then stop, swap, start (health-gated)"
 if [ $self = 0 ]; then
   le() { [ "$(echo "$1 <= $2" | bc -l)" = 1 ] && echo yes || echo no; }
   echo "hop vs restic: backup time ratio $(echo "$hb / $rb" | bc -l | xargs printf '%.2f') (hop/restic), at least as fast as restic's first backup: $(le "$hb" "$rb"); restore time ratio $(echo "$hr / $rr" | bc -l | xargs printf '%.2f'), no slower than restic's restore: $(le "$hr" "$rr")"

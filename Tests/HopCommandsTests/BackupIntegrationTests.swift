@@ -457,4 +457,32 @@ struct BackupIntegrationTests {
         for r in ["deadbox", "s3box", "sftpbox"] { #expect(try hopEnv(["backup", "remote", "remove", r]).status == 0) }
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
+
+    @Test("MariaDB: a backup restores the rows by one RENAME TABLE swap, a clone gets its own database, and a SIGKILL after the swap is undone")
+    func mariadbRestore() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-maria"
+        let visits = DataCounter(app, "/visit", "visits")
+        let d = try hopEnv(["deploy", fixtures + "/mysql-app", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr.suffix(600))")
+        for i in 1...3 { visits.next("visit \(i)") }
+        let b = try backupCreate(app)
+        let id = try #require(b["id"] as? String)
+        #expect((b["addons"] as? [String]) == ["\(app)-mariadb"])
+        visits.next("after the backup"); visits.next("again")
+        // Killed after the tables were swapped: undone, the live count (5) stays.
+        #expect(try hopEnv(["backup", "restore", id], ["HOP_FAULT": "restore:addons-swapped"]).status != 0)
+        #expect(try hopEnv(["ps", app]).status == 0)
+        visits.next("an interrupted restore")
+        let r = try hopEnv(["backup", "restore", id])
+        #expect(r.status == 0, "\(r.stderr)")
+        visits.n = 3
+        visits.next("the restore: back to 3 rows")
+        let c = try hopEnv(["backup", "restore", id, "--to-app", "it-bk-maria2"])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(fetch("it-bk-maria2", "/visit").body == "visits=4\n", "the clone has the backup's rows in its own database")
+        visits.next("the clone counted on its own")
+        #expect(try hopEnv(["destroy", "it-bk-maria2", "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
 }
