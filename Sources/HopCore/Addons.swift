@@ -79,6 +79,18 @@ struct AddonServers {
         return try db.keepGenerated(app: owner, key: "ADMIN", value: hexString(randomBytes(24)))
     }
 
+    /// The store path of `t`'s server when it runs already (its GC root valid, its unit active);
+    /// otherwise `ensure`. Backups and restores use this: they need the running server's client
+    /// tools, not a rebuild — and a scheduled backup runs where hop's Nix library may not be.
+    func running(_ t: AddonType) throws -> String {
+        if let current = try? FileManager.default.destinationOfSymbolicLink(atPath: ctx.home.gcroots + "/addon-\(t.rawValue)"),
+           nix.isValid(current), FileManager.default.fileExists(atPath: host.path(host.unitDirectory) + "/" + t.unitName),
+           try host.systemctl(["is-active", "--quiet", t.unitName]).succeeded {
+            return current
+        }
+        return try ensure(t)
+    }
+
     /// Installs and starts the server of `t` (idempotent) and waits until it answers; returns its
     /// store path.
     @discardableResult

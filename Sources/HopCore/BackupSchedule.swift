@@ -86,6 +86,7 @@ extension Operations {
         if off {
             return try audited("backup schedule", app: app, detail: ["off": "true"], permission: .deploy) {
                 let db = try ctx.database()
+                guard try !db.backupSchedules(app: app).isEmpty else { throw HopError(.notFound, "\(app) has no backup schedule") }
                 try removeBackupTimer(app: app, host: try ctx.serviceHost())
                 try db.removeBackupSchedule(app: app)
                 return BackupScheduleInfo(app: app)

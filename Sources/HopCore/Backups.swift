@@ -503,7 +503,7 @@ extension AppRuntime {
             guard let a = try db.addon(name: at.addon) else { continue }
             let t = try Operations.checkedAddonType(a.type)
             let servers = addonServers
-            let build = try servers.ensure(t)
+            let build = try servers.running(t)
             let file: String
             switch t {
             case .postgres:

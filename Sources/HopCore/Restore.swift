@@ -289,7 +289,7 @@ extension AppRuntime {
 
     func loadAddon(_ t: AddonType, name: String, source: String, extensions: [String], dump: String) throws {
         let s = addonServers
-        let build = try s.ensure(t)
+        let build = try s.running(t)
         switch t {
         case .postgres:
             let new = Self.addonNewName(name)
@@ -331,7 +331,7 @@ extension AppRuntime {
     /// Puts the loaded data in place of the live data, keeping the live data aside (undo puts it back).
     func swapAddon(_ t: AddonType, name: String, staging: String) throws {
         let s = addonServers
-        let build = try s.ensure(t)
+        let build = try s.running(t)
         switch t {
         case .postgres:
             let new = Self.addonNewName(name), old = Self.addonOldName(name)
@@ -418,7 +418,7 @@ extension AppRuntime {
         for a in j.addons.reversed() {
             let t = try Operations.checkedAddonType(a.type)
             let s = addonServers
-            let build = try s.ensure(t)
+            let build = try s.running(t)
             switch t {
             case .postgres:
                 let old = Self.addonOldName(a.name), new = Self.addonNewName(a.name)
@@ -475,7 +475,7 @@ extension AppRuntime {
         for a in j.addons {
             let t = try Operations.checkedAddonType(a.type)
             let s = addonServers
-            let build = try s.ensure(t)
+            let build = try s.running(t)
             switch t {
             case .postgres: try s.psqlChecked(build, ["DROP DATABASE IF EXISTS \"\(Self.addonOldName(a.name))\" WITH (FORCE)"], what: "dropping the previous database of \(a.name)")
             case .redis: break

@@ -381,7 +381,11 @@ struct BackupIntegrationTests {
         #expect(try hostSystemctl(["is-active", "hop-Backup-\(app).timer"]).succeeded, "the timer is not active")
         for i in 1...3 {
             let fired = try hostSystemctl(["start", "hop-Backup-\(app).service"])
-            #expect(fired.succeeded, "run \(i): \(fired.stderrText)")
+            if !fired.succeeded {
+                let pid = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
+                let journal = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "journalctl", "-u", "hop-Backup-\(app).service", "--no-pager", "-n", "30"]))
+                Issue.record("run \(i): \(fired.stderrText)\n\(journal.stdoutText)")
+            }
         }
         let list = (try? JSONSerialization.jsonObject(with: Data(try hopEnv(["backup", "list", app, "--json"]).stdout.utf8))) as? [[String: Any]] ?? []
         let scheduled = list.filter { $0["reason"] as? String == "scheduled" }
