@@ -304,29 +304,7 @@ extension Operations {
         catch { [fileFD, input.read, input.write, output.read, output.write].forEach { close($0) }; throw error }
         close(input.read)
         close(output.write)
-        let feed = FeedResult()
-        let writeFD = input.write
-        Thread.detachNewThread {
-            var hasher = SHA256()
-            var buf = [UInt8](repeating: 0, count: 1 << 20)
-            var broken = false
-            while true {
-                let n = buf.withUnsafeMutableBytes { read(fileFD, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                hasher.update(data: buf[0..<n])
-                var off = 0
-                while !broken && off < n {
-                    let w = buf.withUnsafeBytes { write(writeFD, $0.baseAddress! + off, n - off) }
-                    if w < 0 && errno == EINTR { continue }
-                    if w <= 0 { broken = true } else { off += w }
-                }
-            }
-            close(writeFD)
-            close(fileFD)
-            feed.digest = hexString(hasher.finalize())
-            feed.done.signal()
-        }
+        let feed = FeedResult.copying(from: fileFD, to: input.write, closing: [input.write, fileFD])
         var result: Result<T, Error>
         do { result = .success(try body(output.read)) } catch { result = .failure(error) }
         // Drain what the reader left (padding), so age can finish, then judge age itself.
@@ -350,10 +328,37 @@ extension Operations {
     }
 }
 
+/// A copy from one descriptor to another on a thread of its own, hashing what passes (SHA-256):
+/// the file fed to `age -d`, and `age -e`'s output on its way to the file. A failed write is
+/// kept (`failed`) and the source is still read to its end, so the digest covers all of it.
 final class FeedResult: @unchecked Sendable {
     var digest = ""
     var failed: String?
     let done = DispatchSemaphore(value: 0)
+
+    static func copying(from source: Int32, to sink: Int32, closing: [Int32]) -> FeedResult {
+        let r = FeedResult()
+        Thread.detachNewThread {
+            var hasher = SHA256()
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                hasher.update(data: buf[0..<n])
+                var off = 0
+                while r.failed == nil && off < n {
+                    let w = buf.withUnsafeBytes { write(sink, $0.baseAddress! + off, n - off) }
+                    if w < 0 && errno == EINTR { continue }
+                    if w <= 0 { r.failed = String(cString: strerror(errno)) } else { off += w }
+                }
+            }
+            closing.forEach { close($0) }
+            r.digest = hexString(hasher.finalize())
+            r.done.signal()
+        }
+        return r
+    }
 }
 
 /// Deletes a tree in the background: renamed out of the way at once (`.hop-trash-…` beside it),
@@ -558,28 +563,7 @@ extension AppRuntime {
         close(p.read)
         close(encrypted.write)
         // age's output is hashed on its way to the file, on a second thread (no second read).
-        let sink = FeedResult()
-        let readFD = encrypted.read
-        Thread.detachNewThread {
-            var hasher = SHA256()
-            var buf = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let n = buf.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                hasher.update(data: buf[0..<n])
-                var off = 0
-                while off < n {
-                    let w = buf.withUnsafeBytes { write(outFD, $0.baseAddress! + off, n - off) }
-                    if w < 0 && errno == EINTR { continue }
-                    if w <= 0 { sink.failed = String(cString: strerror(errno)); break }
-                    off += w
-                }
-            }
-            close(readFD)
-            sink.digest = hexString(hasher.finalize())
-            sink.done.signal()
-        }
+        let sink = FeedResult.copying(from: encrypted.read, to: outFD, closing: [encrypted.read])
         var manifest = BackupManifest(id: id, app: app, createdAt: isoTime(Date()), hopVersion: hopVersion, generation: generation, build: nil,
                                       addons: addons.map(\.manifest), members: [], skipped: [], changed: [])
         var writeError: Error?
