@@ -141,11 +141,7 @@ struct BackupCommand: ParsableCommand {
             @Argument var options: [String] = []
             @Flag var json = false
             func run() throws {
-                let pairs = try options.map { o -> (String, String) in
-                    guard let eq = o.firstIndex(of: "=") else { throw HopError.invalid("`\(o)` is not KEY=VALUE") }
-                    return (String(o[..<eq]), String(o[o.index(after: eq)...]))
-                }
-                let r = try cliOperations(json: json).backupRemoteAdd(name: name, type: type, options: pairs)
+                let r = try cliOperations(json: json).backupRemoteAdd(name: name, type: type, options: options)
                 if json { emit(r) } else { Out.line("added backup remote \(r.name); use --to \(r.name):PATH") }
             }
         }

@@ -151,6 +151,11 @@ struct AddonServers {
         return try ctx.runner.run(Command(m + "/bin/mariadb", args))
     }
 
+    /// A RESP connection as hop's ACL user (DUMP and RESTORE for backups).
+    func redisClient() throws -> RedisClient {
+        try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try redisAdminPassword())
+    }
+
     /// redis-cli as hop's ACL user (the password through the environment, not the command line).
     func redisCLI(_ redis: String, _ args: [String]) throws -> ProcessResult {
         try ctx.runner.run(Command(redis + "/bin/redis-cli", ["-s", host.path(RedisServer.socket), "--user", "hop", "--no-auth-warning"] + args,

@@ -111,9 +111,7 @@ extension Operations {
 
     /// An app hop deployed at some point (its data may outlive its generations).
     func requireKnownApp(_ app: String, _ db: HopDatabase) throws {
-        guard try !db.generations(app: app).isEmpty || FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/state-claimed") else {
-            throw HopError(.notFound, "\(app) has no data to back up", hint: "deploy it first")
-        }
+        try AppRuntime.requireData(app: app, home: ctx.home, db: db)
     }
 
     public func backups(app raw: String? = nil) throws -> [BackupInfo] {
@@ -214,8 +212,13 @@ extension Operations {
 
     // MARK: Remotes
 
-    public func backupRemoteAdd(name: String, type: String, options: [(String, String)]) throws -> BackupRemoteInfo {
-        try audited("backup remote add", app: nil, detail: ["name": name, "type": type], permission: .admin) {
+    /// `options`: rclone's own, as `KEY=VALUE` words.
+    public func backupRemoteAdd(name: String, type: String, options words: [String]) throws -> BackupRemoteInfo {
+        let options = try words.map { o -> (String, String) in
+            guard let eq = o.firstIndex(of: "=") else { throw HopError.invalid("`\(o)` is not KEY=VALUE", hint: "rclone's options, e.g. host=backup.example.org") }
+            return (String(o[..<eq]), String(o[o.index(after: eq)...]))
+        }
+        return try audited("backup remote add", app: nil, detail: ["name": name, "type": type], permission: .admin) {
             try RcloneRemotes(home: ctx.home, db: try ctx.database(create: true), runner: ctx.runner).add(name: name, type: type, options: options)
             return BackupRemoteInfo(name: name)
         }
@@ -415,24 +418,31 @@ func removeTree(_ path: String) {
 // MARK: - Taking a backup
 
 extension AppRuntime {
+    /// An app hop deployed at some point, or whose state directory hop made (its data may outlive
+    /// its generations): the apps there is something to back up of.
+    static func requireData(app: String, home: HopHome, db: HopDatabase) throws {
+        guard try !db.generations(app: app).isEmpty || FileManager.default.fileExists(atPath: home.apps + "/\(app)/state-claimed") else {
+            throw HopError(.notFound, "\(app) has no data to back up", hint: "deploy it first")
+        }
+    }
+
     /// The app's state directory as hop opens it. Under the private host that is the directory
     /// bind-mounted there (`host/app-state/private/<app>`), not a path through /proc/PID/root:
     /// libarchive's secure extraction refuses a path with a symbolic link in it, and a rename
     /// between a staging directory and the state directory must stay on one mount.
-    func stateDirectory(_ app: String) -> String {
-        if host.pid != nil { return home.root + "/host/app-state/private/" + app }
-        return host.path(AppRuntimePaths(app: app).stateDirectories[0])
+    func stateDirectory(_ app: String) -> String { stateRoot + "/" + app }
+
+    /// Where every app's state directory is (hop's restore staging sits here too).
+    var stateRoot: String {
+        host.pid != nil ? home.root + "/host/app-state/private" : host.path("/var/lib/private/" + String(UnitNames.stateDirectory(app: "").dropLast()))
     }
     var addonServers: AddonServers { AddonServers(ctx: ctx, db: db, host: host) }
 
     /// Takes a backup with the app's lock held (deploy calls this too, before a switch).
     func takeBackup(app: String, target: BackupTarget, reason: String, forGeneration: Int? = nil) throws -> BackupRecord {
         signal(SIGPIPE, SIG_IGN)
+        try Self.requireData(app: app, home: home, db: db)
         let active = try db.activeGeneration(app: app)
-        let everDeployed = try !db.generations(app: app).isEmpty
-        guard active != nil || everDeployed || FileManager.default.fileExists(atPath: home.apps + "/\(app)/state-claimed") else {
-            throw HopError(.notFound, "\(app) has no data to back up", hint: "deploy it first")
-        }
         // With the app's lock held no other backup of it runs: one still `running` was interrupted.
         for var stale in try db.backups(app: app) where stale.status == .running {
             stale.status = .failed
@@ -518,17 +528,7 @@ extension AppRuntime {
                 guard r.succeeded else { throw HopError(.environment, "pg_dump of addon \(a.name) failed", detail: r.stderrTail(4)) }
             case .redis:
                 file = dir + "/\(a.name).redis"
-                let c = try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try servers.redisAdminPassword())
-                var entries: [RedisDump.Entry] = []
-                for k in try c.keys(matching: "\(a.name):*") {
-                    let replies = try c.pipeline([[Array("DUMP".utf8), k], [Array("PTTL".utf8), k]])
-                    guard case .bulk(let v) = replies[0] else { throw HopError(.environment, "Redis DUMP of a key of \(a.name) failed: \(replies[0])") }
-                    guard let v else { continue } // expired meanwhile
-                    guard case .integer(let ttl) = replies[1] else { continue }
-                    if ttl == -2 { continue }
-                    entries.append(RedisDump.Entry(key: k, ttl: ttl, value: v))
-                }
-                try RedisDump.encode(entries).write(to: URL(fileURLWithPath: file))
+                try RedisDump.encode(try redisEntries(try servers.redisClient(), a.name)).write(to: URL(fileURLWithPath: file))
             case .mariadb:
                 file = dir + "/\(a.name).sql"
                 let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)

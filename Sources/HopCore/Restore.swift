@@ -116,7 +116,7 @@ extension AppRuntime {
     /// The staging directory sits beside the state directories (same file system, so the swap is
     /// a rename), root-only, under a name no app can have.
     func restoreStaging(_ id: String) -> String {
-        (stateDirectory("x") as NSString).deletingLastPathComponent + "/.hop-restore-\(id)"
+        stateRoot + "/.hop-restore-\(id)"
     }
 
     static func addonNewName(_ name: String) -> String { name + "_hopnew" }
@@ -340,7 +340,7 @@ extension AppRuntime {
             let r = try s.psql(build, ["BEGIN", "ALTER DATABASE \"\(name)\" RENAME TO \"\(old)\"", "ALTER DATABASE \"\(new)\" RENAME TO \"\(name)\"", "COMMIT"])
             guard r.succeeded else { throw HopError(.environment, "swapping the database of \(name) failed", detail: r.stderrTail(3)) }
         case .redis:
-            let c = try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try s.redisAdminPassword())
+            let c = try s.redisClient()
             let previous = staging + "/\(name).redis-previous"
             if !FileManager.default.fileExists(atPath: previous) {
                 try RedisDump.encode(try redisEntries(c, name)).write(to: URL(fileURLWithPath: previous + ".tmp"))
@@ -356,7 +356,9 @@ extension AppRuntime {
     func redisEntries(_ c: RedisClient, _ name: String) throws -> [RedisDump.Entry] {
         try c.keys(matching: "\(name):*").compactMap { k in
             let r = try c.pipeline([[Array("DUMP".utf8), k], [Array("PTTL".utf8), k]])
-            guard case .bulk(let v?) = r[0], case .integer(let ttl) = r[1], ttl != -2 else { return nil }
+            guard case .bulk(let value) = r[0] else { throw HopError(.environment, "Redis DUMP of a key of \(name) failed: \(r[0])") }
+            // Expired between SCAN and DUMP: not part of the snapshot.
+            guard let v = value, case .integer(let ttl) = r[1], ttl != -2 else { return nil }
             return RedisDump.Entry(key: k, ttl: ttl, value: v)
         }
     }
@@ -433,7 +435,7 @@ extension AppRuntime {
             case .redis:
                 let previous = j.staging + "/\(a.name).redis-previous"
                 if FileManager.default.fileExists(atPath: previous) {
-                    let c = try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try s.redisAdminPassword())
+                    let c = try s.redisClient()
                     try replaceRedis(c, a.name, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: previous))))
                 }
             case .mariadb:
