@@ -9,6 +9,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 base, user, password, app, shot = sys.argv[1:6]
@@ -19,7 +20,9 @@ for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disabl
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 seen = {}
 try:
-    wait = WebDriverWait(driver, 20)
+    # The rollback answers with a redirect to the app's page, so an element read while the new page
+    # replaces the old one is stale: the waits retry on that instead of failing.
+    wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
     driver.get(base + "/")
     seen["redirectedToLogin"] = driver.current_url.endswith("/login")
     driver.find_element(By.NAME, "user").send_keys(user)
@@ -40,12 +43,16 @@ try:
     seen["rollbackTarget"] = target
     buttons[0].click()
     wait.until(lambda d: d.find_elements(By.ID, "serving") and d.find_element(By.ID, "serving").text != before)
-    seen["servingAfter"] = int(driver.find_element(By.ID, "serving").text)
+    seen["servingAfter"] = int(wait.until(lambda d: d.find_element(By.ID, "serving").text))
     # The live log tail fills in through the API with the session cookie.
     deadline = time.time() + 20
     logs = ""
     while time.time() < deadline:
-        logs = driver.find_element(By.ID, "logs").text
+        try:
+            logs = driver.find_element(By.ID, "logs").text
+        except StaleElementReferenceException:
+            time.sleep(0.2)
+            continue
         if logs and "loading" not in logs and "no log lines" not in logs:
             break
         time.sleep(0.5)
