@@ -177,7 +177,10 @@ public struct SystemRunner: ProcessRunner {
         return ProcessResult(status: code, stdout: outBox.data, stderr: errBox.data)
     }
 
-    private func resolveExecutable(_ name: String) throws -> String {
+    private func resolveExecutable(_ name: String) throws -> String { try Self.which(name) }
+
+    /// The full path of an executable found on PATH (a name with a slash is returned as is).
+    public static func which(_ name: String) throws -> String {
         if name.contains("/") { return name }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for dir in path.split(separator: ":") {

@@ -18,7 +18,8 @@ public struct Hop: ParsableCommand {
                       HostCommand.self, DeployCommand.self, RollbackCommand.self, GenerationsCommand.self, GCCommand.self,
                       ConfigCommand.self, ConfigSetAlias.self, ConfigUnsetAlias.self, AddonCommand.self, BackupCommand.self, AppCommand.self, AppsCommand.self, PsCommand.self,
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
-                      RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self])
+                      RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,
+                      GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,
@@ -94,6 +95,7 @@ func buildJSON(_ b: BuildRecord) throws -> [String: Any] {
     o["toolchainDetail"] = try decoded(b.toolchainDetail, "toolchain")
     if let l = b.lockJSON { o["lock"] = try decoded(l, "lock") }
     if let s = b.seedsJSON { o["seeds"] = try decoded(s, "seeds") }
+    if let c = b.sourceCommit { o["commit"] = c; o["sourceURI"] = b.sourceURI ?? "" }
     return o
 }
 
@@ -179,6 +181,7 @@ struct ShowCommand: ParsableCommand {
         Out.line("  drv:        \(b.drvPath)")
         Out.line("  builder:    \(b.builder) (toolchain: \(b.toolchain))")
         Out.line("  source:     \(b.sourceHash)  \(b.sourcePath)")
+        if let c = b.sourceCommit { Out.line("  commit:     \(c)  \(b.sourceURI ?? "")") }
         Out.line("  closure:    \(b.pathCount) paths, \(humanBytes(b.closureSize))")
         Out.line("  built:      \(iso(b.startedAt)) → \(iso(b.finishedAt)) by hop \(b.hopVersion)")
         Out.line("  gc root:    \(b.gcRoot)")

@@ -15,6 +15,9 @@ public struct BuildOptions: Sendable {
     public var relock = false
     public var progress: (@Sendable (BuildProgress) -> Void)?
     public var log: (@Sendable (String) -> Void)?
+    /// Where the source tree came from when it was pushed: the commit and the repository's URI,
+    /// recorded with the build and named in its provenance.
+    public var pushedCommit: (commit: String, uri: String)?
     public init() {}
 }
 
@@ -157,7 +160,8 @@ public struct BuildPipeline: Sendable {
                                  sourcePath: sourcePath, builder: spec.build.builder.rawValue, toolchain: toolchain.kind,
                                  toolchainDetail: toolchainDetail, lockJSON: lock.json(), seedsJSON: seedsJSON,
                                  specJSON: specJSON(spec), hopVersion: hopVersion, startedAt: started, finishedAt: Date(),
-                                 gcRoot: root, closureSize: closure.reduce(0) { $0 + $1.narSize }, pathCount: closure.count)
+                                 gcRoot: root, closureSize: closure.reduce(0) { $0 + $1.narSize }, pathCount: closure.count,
+                                 sourceCommit: options.pushedCommit?.commit, sourceURI: options.pushedCommit?.uri)
         record.id = try db.recordBuild(record, closure: closure)
         return BuildOutcome(record: record, cached: false, expressionFile: exprFile, closure: closure, plan: plan)
     }

@@ -101,8 +101,19 @@ public struct Operations: Sendable {
         return o
     }
 
+    /// A source tree that arrived by `git push`: hop extracted it (`git archive`) from a commit of
+    /// the app's repository, so deploying it needs only the deploy right on that app.
+    public struct PushedSource: Sendable {
+        public var directory: String
+        public var commit: String
+        public var uri: String
+        public init(directory: String, commit: String, uri: String) { self.directory = directory; self.commit = commit; self.uri = uri }
+    }
+
     public struct DeployRequest: Sendable {
-        /// A source tree on the server (admin only), or
+        /// A pushed source tree (deployers of the app may), or
+        public var pushed: PushedSource?
+        /// a source tree on the server (admin only), or
         public var path: String?
         /// a recorded build to deploy again (deployers may).
         public var build: Int64?
@@ -117,17 +128,23 @@ public struct Operations: Sendable {
     }
 
     /// `hop deploy`: build (or pick a recorded build), then roll out a health-gated generation.
-    public func deploy(_ r: DeployRequest) throws -> DeployResult {
+    public func deploy(_ request: DeployRequest) throws -> DeployResult {
+        var r = request
+        if let pushed = r.pushed {
+            guard r.app != nil, r.path == nil, r.build == nil else { throw HopError.invalid("a pushed source is deployed to its repository's app, alone") }
+            r.path = pushed.directory
+            r.options.pushedCommit = (pushed.commit, pushed.uri)
+        }
         if let app = r.app { _ = try Self.checkedApp(app) }
         // Who may deploy is decided before the request is looked at any further.
         if let app = r.app { try authorizeAudited(.deploy, app: app, action: "deploy") }
-        if r.path != nil { try authorizeAudited(.admin, app: r.app, action: "deploy") }
+        if r.path != nil, r.pushed == nil { try authorizeAudited(.admin, app: r.app, action: "deploy") }
         try Self.checkWatch(r.watch)
         guard (r.path == nil) != (r.build == nil) else { throw HopError.invalid("give a source path or a build id to deploy (one of them)") }
         let t0 = Date()
         // Deploying from a path reads the server's files: admin. Redeploying a recorded build: deployer of its app.
         var detail = ["watch": String(r.watch)]
-        if let p = r.path { detail["path"] = p }
+        if let p = r.pushed { detail["commit"] = p.commit } else if let p = r.path { detail["path"] = p }
         if let b = r.build { detail["build"] = String(b) }
         let targetApp: String?
         if let id = r.build {
@@ -139,7 +156,7 @@ public struct Operations: Sendable {
         } else {
             targetApp = r.app
         }
-        return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil ? .admin : .deploy) {
+        return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil && r.pushed == nil ? .admin : .deploy) {
             // A source tree must read as an app (pure, nothing written), and claim no domain another
             // app owns, before anything else happens.
             var planned = targetApp

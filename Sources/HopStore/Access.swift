@@ -131,7 +131,7 @@ extension HopDatabase {
         try db.transaction { conn in
             let found = try conn.prepare("SELECT 1 FROM users WHERE name = ?").rows([.text(name)]) { _ in true }
             guard !found.isEmpty else { return false }
-            for table in ["grants", "tokens", "sessions"] {
+            for table in ["grants", "tokens", "sessions", "ssh_keys"] {
                 try conn.prepare("DELETE FROM \(table) WHERE user = ?").run([.text(name)])
             }
             try conn.prepare("DELETE FROM users WHERE name = ?").run([.text(name)])

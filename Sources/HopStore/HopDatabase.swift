@@ -70,14 +70,14 @@ public final class HopDatabase: Sendable {
             try conn.prepare("""
                 INSERT INTO builds (app, out_path, drv_path, source_hash, source_path, builder, toolchain,
                     toolchain_detail, lock_json, seeds_json, spec_json, hop_version, started_at, finished_at,
-                    gc_root, closure_size, path_count)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    gc_root, closure_size, path_count, source_commit, source_uri)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).run([
                     .text(build.app), .text(build.outPath), .text(build.drvPath), .text(build.sourceHash),
                     .text(build.sourcePath), .text(build.builder), .text(build.toolchain), .text(build.toolchainDetail),
                     .text(build.lockJSON), .text(build.seedsJSON), .text(build.specJSON), .text(build.hopVersion),
                     .text(started), .text(finished), .text(build.gcRoot), .integer(build.closureSize),
-                    .integer(Int64(build.pathCount)),
+                    .integer(Int64(build.pathCount)), .text(build.sourceCommit), .text(build.sourceURI),
                 ])
             let id = conn.lastInsertRowID
             let upsertPath = try conn.prepare("""
@@ -208,7 +208,8 @@ public final class HopDatabase: Sendable {
 
 private let buildColumns = """
     id, app, out_path, drv_path, source_hash, source_path, builder, toolchain, toolchain_detail, \
-    lock_json, seeds_json, spec_json, hop_version, started_at, finished_at, gc_root, closure_size, path_count
+    lock_json, seeds_json, spec_json, hop_version, started_at, finished_at, gc_root, closure_size, path_count, \
+    source_commit, source_uri
     """
 
 private func decodeBuild(_ row: Statement) throws -> BuildRecord {
@@ -218,7 +219,8 @@ private func decodeBuild(_ row: Statement) throws -> BuildRecord {
         toolchain: try row.text(7), toolchainDetail: try row.text(8), lockJSON: row.optionalText(9),
         seedsJSON: row.optionalText(10), specJSON: try row.text(11), hopVersion: try row.text(12),
         startedAt: try date(row, 13), finishedAt: try date(row, 14), gcRoot: try row.text(15),
-        closureSize: try row.int64(16), pathCount: Int(try row.int64(17)))
+        closureSize: try row.int64(16), pathCount: Int(try row.int64(17)), sourceCommit: row.optionalText(18),
+        sourceURI: row.optionalText(19))
 }
 
 private let seedColumns = "name, version, store_path, nar_hash, origin, imported_at"

@@ -16,6 +16,7 @@ enum Migrations {
         Migration(version: 3, sql: schemaV3),
         Migration(version: 4, sql: schemaV4),
         Migration(version: 5, sql: schemaV5),
+        Migration(version: 6, sql: schemaV6),
     ]
 
     /// The schema version this build of hop knows.
@@ -263,4 +264,21 @@ private let schemaV5 = """
         keep       TEXT NOT NULL,
         target     TEXT
     ) WITHOUT ROWID;
+    """
+
+/// v6: SSH keys for `git push` (each tied to a hop user), and where a build's source came from
+/// (the pushed commit), which its provenance names.
+private let schemaV6 = """
+    CREATE TABLE ssh_keys (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        user        TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        blob        TEXT NOT NULL,
+        comment     TEXT NOT NULL DEFAULT '',
+        fingerprint TEXT NOT NULL UNIQUE,
+        added_at    TEXT NOT NULL
+    );
+    CREATE INDEX ssh_keys_by_user ON ssh_keys (user);
+    ALTER TABLE builds ADD COLUMN source_commit TEXT;
+    ALTER TABLE builds ADD COLUMN source_uri TEXT;
     """

@@ -38,11 +38,17 @@ public struct BuildRecord: Sendable, Codable, Hashable {
     public var closureSize: Int64
     /// Number of store paths in the closure.
     public var pathCount: Int
+    /// The git commit the source was read from (a `git push`), and the repository it was pushed to.
+    public var sourceCommit: String? = nil
+    public var sourceURI: String? = nil
 
     public init(id: Int64 = 0, app: String, outPath: String, drvPath: String, sourceHash: String,
                 sourcePath: String, builder: String, toolchain: String, toolchainDetail: String,
                 lockJSON: String?, seedsJSON: String?, specJSON: String, hopVersion: String,
-                startedAt: Date, finishedAt: Date, gcRoot: String, closureSize: Int64, pathCount: Int) {
+                startedAt: Date, finishedAt: Date, gcRoot: String, closureSize: Int64, pathCount: Int,
+                sourceCommit: String? = nil, sourceURI: String? = nil) {
+        self.sourceCommit = sourceCommit
+        self.sourceURI = sourceURI
         self.id = id
         self.app = app
         self.outPath = outPath

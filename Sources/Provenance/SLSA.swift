@@ -42,6 +42,10 @@ public enum SLSA {
 
         var deps: [[String: Any]] = []
         deps.append(["name": "source", "uri": b.sourcePath, "digest": ["sha256": hexOnly(b.sourceHash)]])
+        // A pushed build names the commit its source tree was read from (`git archive`).
+        if let commit = b.sourceCommit {
+            deps.append(["name": "git", "uri": b.sourceURI ?? "", "digest": ["gitCommit": commit]])
+        }
         if let lock = input.lock {
             for w in lock.python {
                 deps.append(["name": w.filename, "uri": "pkg:pypi/\(w.name)@\(w.version)", "digest": ["sha256": w.sha256],
