@@ -1,7 +1,7 @@
 import HopBasics
 
 /// hop3.toml's sections in the order hints list them.
-public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "limits", "nix", "volumes", "addons", "admin"]
+public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "deploy", "limits", "nix", "volumes", "addons", "admin"]
 
 /// The keys of the sections whose keys are fixed. `[env]`, `[port]` and `[static]` are keyed by the user
 /// (variable names, process names, URL prefixes) and `[run.workers]` by process names.
@@ -13,6 +13,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "domains": ["names", "list"],
     "backup": ["paths", "exclude", "schedule", "keep", "before-deploy", "target"],
     "admin": ["username", "email"],
+    "deploy": ["require-signed"],
     "limits": ["memory", "cpu", "processes"],
     "nix": ["packages", "file"],
 ]
@@ -105,6 +106,13 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
                 }
             }
             try reader.readBackup(table, into: &document.spec)
+        case "deploy":
+            if let e = table["require-signed"] {
+                guard case .bool(let b) = e.node.value else {
+                    throw reader.wrongType(e, in: "deploy", expected: "true or false", hint: "write `require-signed = true`")
+                }
+                document.spec.requireSigned = b
+            }
         case "limits": document.spec.limits = try reader.readLimits(table)
         case "admin":
             // The app's first administrator: hop generates the password (ADMIN_PASSWORD) and keeps it

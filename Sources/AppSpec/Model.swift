@@ -120,6 +120,9 @@ public struct AppSpec: Sendable, Hashable, Codable {
     public var backupSchedule: String?
     public var backupKeep: String?
     public var backupBeforeDeploy: Bool?
+    /// `[deploy] require-signed`: serve only builds whose provenance a trusted key signed and whose
+    /// closure re-hashes to what it says.
+    public var requireSigned: Bool?
     public var backupTarget: String?
     public var limits = Limits()
     /// `[nix]` options: `packages` extra attribute names, `file` the app's own expression.

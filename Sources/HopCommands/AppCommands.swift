@@ -52,7 +52,8 @@ func emit<T: Encodable>(_ value: T) {
 struct DeployCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deploy",
         abstract: "Build an app and make it serve: a new generation, health-gated, switched without dropping a request.")
-    @Argument(help: "The app's source directory.") var path: String
+    @Argument(help: "The app's source directory (or --build ID).") var path: String?
+    @Option(help: "Deploy a recorded build (one built here, or imported with `hop import`) instead of a source tree.") var build: Int64?
     @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
     @Option(help: "Seconds to watch the new generation after the switch; it is rolled back if it fails meanwhile.") var watch: Double = 5
     @Flag(help: "Make a new generation even when nothing changed.") var force = false
@@ -63,7 +64,7 @@ struct DeployCommand: ParsableCommand {
         let ops = cliOperations(json: json)
         var opts = BuildOptions()
         opts.index = indexOptions.index
-        let r = try ops.deploy(.init(path: path, app: app, watch: watch, force: force, options: opts))
+        let r = try ops.deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
         Out.endProgress()
         if json { emit(r); return }
         if r.noop {

@@ -19,7 +19,8 @@ public struct Hop: ParsableCommand {
                       ConfigCommand.self, ConfigSetAlias.self, ConfigUnsetAlias.self, AddonCommand.self, BackupCommand.self, AppCommand.self, AppsCommand.self, PsCommand.self,
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
                       RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,
-                      GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self])
+                      GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self,
+                      ExportCommand.self, ImportCommand.self, TrustCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,

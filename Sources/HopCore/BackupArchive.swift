@@ -183,6 +183,11 @@ final class BackupArchiveWriter {
         return intact
     }
 
+    /// Closes the archive (a bundle's manifest is its first member, not its last).
+    func close() throws {
+        guard archive_write_close(a) == ARCHIVE_OK else { throw error("closing") }
+    }
+
     /// The signed manifest, last; then the archive is closed.
     func finish(envelope: Data) throws {
         try header(BackupManifest.member, type: 0o100000, mode: 0o644, size: Int64(envelope.count), mtime: Int(Date().timeIntervalSince1970))

@@ -115,6 +115,15 @@ extension Operations {
     /// the server's key.
     public func provenance(_ ref: String, sign: Bool) throws -> Data {
         let (b, db) = try findBuild(ref)
+        // An imported build's provenance is the one its bundle carried, signed where it was built.
+        if let imported = FileManager.default.contents(atPath: Self.importedProvenanceFile(ctx.home, build: b.id)) {
+            guard sign else {
+                let envelope = try JSONDecoder().decode(DSSEEnvelope.self, from: imported)
+                guard let payload = Data(base64Encoded: envelope.payload) else { throw HopError(.internalError, "build \(b.id)'s imported provenance is damaged") }
+                return payload
+            }
+            return imported
+        }
         let closure = try db.closure(buildID: b.id)
         let lock = try b.lockJSON.map { try DependencyLock.decode($0, file: "build \(b.id) lock") }
         let v = (try? ctx.runner.run(Command("nix-store", ["--version"])))?.stdoutText ?? ""

@@ -117,7 +117,6 @@ public struct GitSetup: Sendable, Codable, Equatable {
     }
 }
 
-func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
 /// What a forced command was asked to run (pure): a git service on an app's repository.
 public struct GitServiceCommand: Sendable, Equatable {

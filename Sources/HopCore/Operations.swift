@@ -198,6 +198,7 @@ public struct Operations: Sendable {
                 inner(step)
             }
             let spec = try record.spec()
+            try checkSignedPolicy(record, requiredByApp: spec.requireSigned ?? false, db: db)
             try provisionDeclaredAddons(app: record.app, spec: spec, db: db, host: host)
             // Code and data roll back together: before a new build with a release step (migrations)
             // or `[backup] before-deploy = true` switches, the data as it is now is backed up and
