@@ -74,6 +74,8 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
             }
         }
         public var description: String { kind.rawValue }
+        /// The code a description names (an error that came back from a remote hop's API).
+        public static func named(_ name: String) -> Code? { Kind(rawValue: name).map(Code.init) }
     }
 
     public var code: Code

@@ -49,7 +49,7 @@ func emit<T: Encodable>(_ value: T) {
     FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
-struct DeployCommand: ParsableCommand {
+struct DeployCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "deploy",
         abstract: "Build an app and make it serve: a new generation, health-gated, switched without dropping a request.")
     @Argument(help: "The app's source directory (or --build ID).") var path: String?
@@ -61,10 +61,22 @@ struct DeployCommand: ParsableCommand {
     @OptionGroup var indexOptions: IndexOptions
 
     func run() throws {
-        let ops = cliOperations(json: json)
-        var opts = BuildOptions()
-        opts.index = indexOptions.index
-        let r = try ops.deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
+        let r: DeployResult
+        if let client = RemoteClient.current {
+            Hop.jsonMode = json
+            if let build {
+                guard let app else { throw HopError.invalid("--build against a remote needs --app APP") }
+                r = try client.call("POST", "/api/apps/\(app)/deploy", json: ["build": build, "watch": watch, "force": force], stream: true, quiet: json)
+            } else {
+                guard let path else { throw HopError.invalid("give the app's source directory or --build ID") }
+                r = try remoteDeploy(client, path: path, app: app, watch: watch, force: force, json: json)
+            }
+        } else {
+            let ops = cliOperations(json: json)
+            var opts = BuildOptions()
+            opts.index = indexOptions.index
+            r = try ops.deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
+        }
         Out.endProgress()
         if json { emit(r); return }
         if r.noop {
@@ -75,26 +87,35 @@ struct DeployCommand: ParsableCommand {
     }
 }
 
-struct RollbackCommand: ParsableCommand {
+struct RollbackCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Serve an earlier generation again (default: the previous one).")
     @Argument var app: String
     @Option(help: "The generation to serve.") var to: Int?
     @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
     @Flag var json = false
     func run() throws {
-        let r = try cliOperations(json: json).rollback(app: app, to: to, withData: withData)
+        let r: RollbackResult
+        if let client = RemoteClient.current {
+            Hop.jsonMode = json
+            var body: [String: Any] = ["withData": withData]
+            if let to { body["to"] = to }
+            r = try client.call("POST", "/api/apps/\(app)/rollback", json: body, stream: true, quiet: json)
+        } else {
+            r = try cliOperations(json: json).rollback(app: app, to: to, withData: withData)
+        }
         if json { emit(r) } else {
             Out.line("\(r.app): generation \(r.generation) serves again\(withData ? " with its data" : "") at \(r.url) (was \(r.from); \(String(format: "%.2f", r.seconds)) s)")
         }
     }
 }
 
-struct GenerationsCommand: ParsableCommand {
+struct GenerationsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "generations", abstract: "List an app's generations.")
     @Argument var app: String
     @Flag var json = false
     func run() throws {
-        let gens = try cliOperations(json: json).generations(app: app)
+        let gens: [GenerationInfo] = try RemoteClient.current.map { Hop.jsonMode = json; return try $0.call("GET", "/api/apps/\(app)/generations") }
+            ?? cliOperations(json: json).generations(app: app)
         if json { emit(gens); return }
         if gens.isEmpty { Out.line("\(app) has no generations"); return }
         for g in gens {
@@ -150,12 +171,19 @@ struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "config", abstract: "Show or change an app's config values.",
         subcommands: [Show.self, Set.self, Unset.self], defaultSubcommand: Show.self)
 
-    struct Show: ParsableCommand {
+    struct Show: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Print an app's config values.")
         @Argument var app: String
         @Flag var json = false
         func run() throws {
-            let config = try cliOperations(json: json).config(app: app)
+            let config: [String: String]
+            if let client = RemoteClient.current {
+                Hop.jsonMode = json
+                let view: RemoteConfigView = try client.call("GET", "/api/apps/\(app)/config", query: ["reveal": "true"])
+                config = view.values.compactMapValues { $0 }
+            } else {
+                config = try cliOperations(json: json).config(app: app)
+            }
             if json { emit(config) } else {
                 // A value with a newline or another control character is shown quoted and escaped,
                 // so it can never read as a second key.
@@ -163,12 +191,12 @@ struct ConfigCommand: ParsableCommand {
             }
         }
     }
-    struct Set: ParsableCommand {
+    struct Set: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "set", abstract: "Set values; a deployed app restarts on them without downtime.")
         @OptionGroup var arguments: ConfigSetArguments
         func run() throws { try arguments.run() }
     }
-    struct Unset: ParsableCommand {
+    struct Unset: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "unset", abstract: "Remove values; a deployed app restarts without them.")
         @OptionGroup var arguments: ConfigUnsetArguments
         func run() throws { try arguments.run() }
@@ -181,7 +209,11 @@ struct ConfigSetArguments: ParsableArguments {
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
     func run() throws {
-        let r = try cliOperations(json: json).changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch)
+        let set = try parseAssignments(assignments)
+        let r: ConfigResult = try RemoteClient.current.map {
+            Hop.jsonMode = json
+            return try $0.call("PATCH", "/api/apps/\(app)/config", json: ["set": Dictionary(set, uniquingKeysWith: { _, b in b }), "watch": watch])
+        } ?? cliOperations(json: json).changeConfig(app: app, set: set, unset: [], watch: watch)
         renderConfigResult(r, json: json)
     }
 }
@@ -192,7 +224,10 @@ struct ConfigUnsetArguments: ParsableArguments {
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
     func run() throws {
-        let r = try cliOperations(json: json).changeConfig(app: app, set: [], unset: keys, watch: watch)
+        let r: ConfigResult = try RemoteClient.current.map {
+            Hop.jsonMode = json
+            return try $0.call("PATCH", "/api/apps/\(app)/config", json: ["unset": keys, "watch": watch])
+        } ?? cliOperations(json: json).changeConfig(app: app, set: [], unset: keys, watch: watch)
         renderConfigResult(r, json: json)
     }
 }
@@ -204,23 +239,24 @@ func renderConfigResult(_ r: ConfigResult, json: Bool) {
 }
 
 /// `hop config:set APP K=V` (Heroku/Dokku spelling).
-struct ConfigSetAlias: ParsableCommand {
+struct ConfigSetAlias: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "config:set", abstract: "Same as `hop config set`.")
     @OptionGroup var arguments: ConfigSetArguments
     func run() throws { try arguments.run() }
 }
 
-struct ConfigUnsetAlias: ParsableCommand {
+struct ConfigUnsetAlias: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "config:unset", abstract: "Same as `hop config unset`.")
     @OptionGroup var arguments: ConfigUnsetArguments
     func run() throws { try arguments.run() }
 }
 
-struct AppsCommand: ParsableCommand {
+struct AppsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state, serving generation and URL.")
     @Flag var json = false
     func run() throws {
-        let rows = try cliOperations(json: json).apps()
+        let rows: [AppSummary] = try RemoteClient.current.map { Hop.jsonMode = json; return try $0.call("GET", "/api/apps") }
+            ?? cliOperations(json: json).apps()
         if json { emit(rows); return }
         if rows.isEmpty { Out.line("no apps"); return }
         Out.line(pad("APP", 24) + pad("GENERATION", 12) + pad("STATE", 14) + "URL")
@@ -241,19 +277,20 @@ struct DomainsCommand: ParsableCommand {
     }
 }
 
-struct PsCommand: ParsableCommand {
+struct PsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "An app's running processes.")
     @Argument var app: String
     @Flag var json = false
     func run() throws {
-        let r = try cliOperations(json: json).ps(app: app)
+        let r: ProcessList = try RemoteClient.current.map { Hop.jsonMode = json; return try $0.call("GET", "/api/apps/\(app)/processes") }
+            ?? cliOperations(json: json).ps(app: app)
         if json { emit(r); return }
         Out.line("\(r.app): generation \(r.generation)")
         for p in r.processes { Out.line("  \(p.unit)\t\(p.state)/\(p.sub)\tpid \(p.pid)\trestarts \(p.restarts)") }
     }
 }
 
-struct ScaleCommand: ParsableCommand {
+struct ScaleCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "scale", abstract: "Set instance counts (web=2 worker=1): a new generation, switched without downtime.")
     @Argument var app: String
     @Argument(help: "PROCESS=COUNT …") var counts: [String]
@@ -268,7 +305,10 @@ struct ScaleCommand: ParsableCommand {
             }
             scale[parts[0]] = n
         }
-        let g = try cliOperations(json: json).scale(app: app, counts: scale, watch: watch)
+        let g: GenerationInfo = try RemoteClient.current.map {
+            Hop.jsonMode = json
+            return try $0.call("POST", "/api/apps/\(app)/scale", json: ["counts": scale, "watch": watch], stream: true, quiet: json)
+        } ?? cliOperations(json: json).scale(app: app, counts: scale, watch: watch)
         if json { emit(g) } else {
             Out.line("\(g.app): generation \(g.generation) serves with \(g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
         }
@@ -277,26 +317,29 @@ struct ScaleCommand: ParsableCommand {
 
 struct StartStopCommand {
     static func act(_ verb: String, app: String, json: Bool) throws {
-        let r = try cliOperations(json: json).control(verb, app: app)
+        let r: ActionResult = try RemoteClient.current.map {
+            Hop.jsonMode = json
+            return try $0.call("POST", "/api/apps/\(app)/\(verb)", stream: verb == "restart", quiet: json)
+        } ?? cliOperations(json: json).control(verb, app: app)
         if json { emit(r) } else {
             Out.line(verb == "restart" ? "\(r.app): restarted as generation \(r.generation ?? 0)" : "\(r.app): \(verb == "start" ? "started" : "stopped")")
         }
     }
 }
 
-struct StartCommand: ParsableCommand {
+struct StartCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an app's processes.")
     @Argument var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("start", app: app, json: json) }
 }
-struct StopCommand: ParsableCommand {
+struct StopCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop an app's processes (its site answers 502 until `hop start`).")
     @Argument var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("stop", app: app, json: json) }
 }
-struct RestartCommand: ParsableCommand {
+struct RestartCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart an app without downtime (fresh instances, then switch).")
     @Argument var app: String
     @Flag var json = false
@@ -353,13 +396,21 @@ func execReplacing(_ command: Command) throws -> Never {
     throw HopError(.environment, "could not run \(path): \(String(cString: strerror(errno)))")
 }
 
-struct LogsCommand: ParsableCommand {
+struct LogsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "logs", abstract: "An app's journal (all generations).")
     @Argument var app: String
     @Flag(name: .shortAndLong, help: "Follow.") var follow = false
     @Option(help: "Only this process.") var process: String?
     @Option(name: [.customShort("n"), .long], help: "Lines to show.") var lines: Int = 100
     func run() throws {
+        if let client = RemoteClient.current {
+            guard !follow, process == nil else {
+                throw HopError.invalid("--follow and --process are not available against a remote yet", hint: "run `hop logs` on the server, or without them")
+            }
+            let r: LogLines = try client.call("GET", "/api/apps/\(app)/logs", query: ["lines": String(lines)])
+            for l in r.lines { Out.line(l) }
+            return
+        }
         try execReplacing(try cliOperations(json: false).logsCommand(app: app, lines: lines, follow: follow, process: process))
     }
 }
@@ -373,13 +424,16 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-struct DestroyCommand: ParsableCommand {
+struct DestroyCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Stop an app and remove its units, site, profile and generations (its data stays unless --purge).")
     @Argument var app: String
     @Flag(help: "Also delete its config values and state directory.") var purge = false
     @Flag var json = false
     func run() throws {
-        let r = try cliOperations(json: json).destroy(app: app, purge: purge)
+        let r: DestroyResult = try RemoteClient.current.map {
+            Hop.jsonMode = json
+            return try $0.call("DELETE", "/api/apps/\(app)", query: ["purge": String(purge)])
+        } ?? cliOperations(json: json).destroy(app: app, purge: purge)
         if json { emit(r) } else { Out.line("\(r.app): destroyed\(purge ? " (config and data purged)" : "; config and data kept (use --purge to delete them)")") }
     }
 }

@@ -20,14 +20,18 @@ public struct Hop: ParsableCommand {
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
                       RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,
                       GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self,
-                      ExportCommand.self, ImportCommand.self, TrustCommand.self])
+                      ExportCommand.self, ImportCommand.self, TrustCommand.self, RemoteCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,
     /// 2 for unusable arguments, 0 for help and version.
     public static func main(arguments: [String]) -> Int32 {
         do {
-            var command = try parseAsRoot(arguments)
+            let args = try Remote.select(arguments)
+            var command = try parseAsRoot(args)
+            if Remote.current != nil, !(command is RemoteCapable) {
+                throw Remote.refuse(args.prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " "))
+            }
             try command.run()
             return 0
         } catch let e as HopError {

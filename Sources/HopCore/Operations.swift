@@ -103,11 +103,12 @@ public struct Operations: Sendable {
 
     /// A source tree that arrived by `git push`: hop extracted it (`git archive`) from a commit of
     /// the app's repository, so deploying it needs only the deploy right on that app.
+    /// (Also a source archive uploaded through the API by a deployer: then there is no commit.)
     public struct PushedSource: Sendable {
         public var directory: String
-        public var commit: String
+        public var commit: String?
         public var uri: String
-        public init(directory: String, commit: String, uri: String) { self.directory = directory; self.commit = commit; self.uri = uri }
+        public init(directory: String, commit: String?, uri: String) { self.directory = directory; self.commit = commit; self.uri = uri }
     }
 
     public struct DeployRequest: Sendable {
@@ -133,7 +134,7 @@ public struct Operations: Sendable {
         if let pushed = r.pushed {
             guard r.app != nil, r.path == nil, r.build == nil else { throw HopError.invalid("a pushed source is deployed to its repository's app, alone") }
             r.path = pushed.directory
-            r.options.pushedCommit = (pushed.commit, pushed.uri)
+            if let commit = pushed.commit { r.options.pushedCommit = (commit, pushed.uri) }
         }
         if let app = r.app { _ = try Self.checkedApp(app) }
         // Who may deploy is decided before the request is looked at any further.
@@ -144,7 +145,7 @@ public struct Operations: Sendable {
         let t0 = Date()
         // Deploying from a path reads the server's files: admin. Redeploying a recorded build: deployer of its app.
         var detail = ["watch": String(r.watch)]
-        if let p = r.pushed { detail["commit"] = p.commit } else if let p = r.path { detail["path"] = p }
+        if let p = r.pushed { detail["source"] = p.commit ?? "upload" } else if let p = r.path { detail["path"] = p }
         if let b = r.build { detail["build"] = String(b) }
         let targetApp: String?
         if let id = r.build {

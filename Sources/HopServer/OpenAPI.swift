@@ -174,7 +174,9 @@ public enum OpenAPIDocument {
                 parameters.append(["name": q.name, "in": "query", "required": false, "schema": schema])
             }
             if !parameters.isEmpty { op["parameters"] = parameters }
-            if let body = r.request {
+            if r.upload {
+                op["requestBody"] = ["required": true, "content": ["application/x-tar": ["schema": ["type": "string", "format": "binary"]]]]
+            } else if let body = r.request {
                 op["requestBody"] = ["required": false, "content": ["application/json": ["schema": schema(body)]]]
             }
             var ok: [String: Any] = ["description": "The operation's result.", "content": ["application/json": ["schema": schema(r.response)]]]

@@ -10,6 +10,8 @@ public struct APICall: Sendable {
     public var params: [String: String]
     public var query: [String: String]
     public var body: Data
+    /// The uploaded file of an upload route.
+    public var upload: String? = nil
 
     func param(_ name: String) -> String { params[name] ?? "" }
 
@@ -60,6 +62,9 @@ public struct APIRoute: Sendable {
     public var query: [(name: String, type: String)]
     /// Whether the route can stream progress as server-sent events (`Accept: text/event-stream`).
     public var streams: Bool
+    /// The request body is a file upload (a source tar, up to `uploadLimit`), not JSON: the server
+    /// writes it to a scratch file and hands the route its path as `APICall.upload`.
+    public var upload = false
     public var handler: @Sendable (APICall) throws -> any Encodable & Sendable
 
     init(_ method: String, _ path: String, _ operationID: String, _ summary: String, permission: Permission, mutates: Bool = false,
@@ -154,6 +159,21 @@ public let apiRoutes: [APIRoute] = [
         let b = try c.decode(DeployBody.self)
         return try c.ops.deploy(.init(path: b.path, build: b.build, app: c.param("app"), watch: b.watch ?? 5, force: b.force ?? false))
     },
+    {
+        var r = APIRoute("POST", "/api/apps/{app}/source", "deploySource",
+                         "Upload a source tree (a tar, as `hop deploy PATH --remote` sends it) and deploy it to the app (deployer). Streams progress with Accept: text/event-stream.",
+                         permission: .deploy, mutates: true, request: "upload", response: "DeployResult",
+                         query: [("watch", "number"), ("force", "boolean")], streams: true) { c in
+            guard let file = c.upload else { throw HopError.invalid("send the source tar as the request body") }
+            let watch = try c.query["watch"].map { v -> Double in
+                guard let d = Double(v), d >= 0, d <= 3600 else { throw HopError.invalid("the query parameter watch=\(v) is not a number of seconds from 0 to 3600") }
+                return d
+            } ?? 5
+            return try c.ops.deploySource(app: c.param("app"), archive: file, watch: watch, force: try c.boolQuery("force"))
+        }
+        r.upload = true
+        return r
+    }(),
     APIRoute("POST", "/api/apps/{app}/rollback", "rollback", "Serve an earlier generation again (default: the previous one).",
              permission: .deploy, mutates: true, request: "RollbackBody", response: "RollbackResult", streams: true) { c in
         let b = try c.decode(RollbackBody.self)

@@ -92,20 +92,38 @@ public struct HopHTTPServer: Sendable {
                 return errorResponse(e, extra: e.code == .unauthenticated ? [.wwwAuthenticate: "Bearer realm=\"hop\""] : [:])
             } catch { return errorResponse(HopError(.internalError, "\(error)")) }
         }
-        let body: Data
-        do {
-            let buffer = try await request.collectBody(upTo: 1 << 20)
-            body = Data(buffer.readableBytesView)
-        } catch {
-            return errorResponse(HopError.invalid("the request body is larger than 1 MiB"), status: .contentTooLarge)
+        var body = Data()
+        var upload: String?
+        if route.upload {
+            do {
+                upload = try await receiveUpload(request)
+            } catch let e as HopError {
+                return errorResponse(e, status: e.code == .invalidInput ? .contentTooLarge : nil)
+            } catch { return errorResponse(HopError(.internalError, "\(error)")) }
+        } else {
+            do {
+                let buffer = try await request.collectBody(upTo: 1 << 20)
+                body = Data(buffer.readableBytesView)
+            } catch {
+                return errorResponse(HopError.invalid("the request body is larger than 1 MiB"), status: .contentTooLarge)
+            }
         }
+        defer { if let upload { try? FileManager.default.removeItem(atPath: (upload as NSString).deletingLastPathComponent) } }
         var query: [String: String] = [:]
         for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
         let wantsStream = route.streams && (request.headers[.accept] ?? "").contains("text/event-stream")
         let worker = frontWorker(request)
-        if wantsStream { return stream(route, principal: principal, params: params, query: query, body: body, frontWorker: worker) }
+        if wantsStream {
+            // The stream outlives this function: the upload is removed when the route is done.
+            let kept = upload.map { file -> String in
+                let moved = (file as NSString).deletingLastPathComponent + "-stream"
+                try? FileManager.default.moveItem(atPath: (file as NSString).deletingLastPathComponent, toPath: moved)
+                return moved + "/" + (file as NSString).lastPathComponent
+            }
+            return stream(route, principal: principal, params: params, query: query, body: body, upload: kept, frontWorker: worker)
+        }
         let ops = Operations(self.context(principal, via: "api", frontWorker: worker))
-        let call = APICall(ops: ops, params: params, query: query, body: body)
+        let call = { var c = APICall(ops: ops, params: params, query: query, body: body); c.upload = upload; return c }()
         do {
             let value = try await blocking { try route.handler(call) }
             return jsonResponse(value, status: route.method == "POST" && route.operationID.hasPrefix("add") || route.operationID == "createToken" ? .created : .ok)
@@ -118,12 +136,14 @@ public struct HopHTTPServer: Sendable {
 
     /// Runs the route and streams its progress events, then its result (or error), as server-sent events.
     func stream(_ route: APIRoute, principal: Principal, params: [String: String], query: [String: String], body: Data,
-                frontWorker: String?) -> Response {
+                upload: String? = nil, frontWorker: String?) -> Response {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
         var ctx = context(principal, via: "api", frontWorker: frontWorker)
         ctx.progress = { e in continuation.yield(ByteBuffer(string: sse("progress", encodeJSON(e)))) }
-        let call = APICall(ops: Operations(ctx), params: params, query: query, body: body)
+        let ops = Operations(ctx)
+        let call = { var c = APICall(ops: ops, params: params, query: query, body: body); c.upload = upload; return c }()
         DispatchQueue.global().async {
+            defer { if let upload { try? FileManager.default.removeItem(atPath: (upload as NSString).deletingLastPathComponent) } }
             do {
                 let value = try route.handler(call)
                 continuation.yield(ByteBuffer(string: sse("result", encodeJSON(AnyEncodable(value)))))
@@ -136,6 +156,33 @@ public struct HopHTTPServer: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                         body: ResponseBody(asyncSequence: events))
     }
+
+    /// An upload route's body, written to a scratch file as it arrives (at most `uploadLimit` bytes).
+    func receiveUpload(_ request: Request) async throws -> String {
+        let dir = try home.scratch("api-upload")
+        let file = dir + "/body"
+        guard let handle = FileHandle(forWritingAtPath: file) ?? {
+            FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
+            return FileHandle(forWritingAtPath: file)
+        }() else { throw HopError(.environment, "cannot write \(file)") }
+        defer { try? handle.close() }
+        var size = 0
+        do {
+            for try await buffer in request.body {
+                size += buffer.readableBytes
+                guard size <= Self.uploadLimit else {
+                    throw HopError.invalid("the upload is larger than \(Self.uploadLimit >> 20) MiB")
+                }
+                try handle.write(contentsOf: Data(buffer.readableBytesView))
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
+        return file
+    }
+
+    static let uploadLimit = 512 << 20
 
     func context(_ principal: Principal, via: String, frontWorker: String? = nil) -> HopContext {
         var ctx = HopContext(home: home, principal: principal, via: via, logger: logger, serviceHost: serviceHost)

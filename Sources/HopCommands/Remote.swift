@@ -1,0 +1,322 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import AppSpec
+import HopBasics
+import HopCore
+import NixBuild
+
+// The CLI against a remote hop server: `hop remote add NAME URL --token T`, then
+// `hop --remote NAME <command>` (or HOP_REMOTE=NAME, or a default remote). A command that can run
+// remotely calls the server's API for the same operation and renders the same result type the
+// local operation returns, so its output and `--json` are the same. A command that acts on the
+// server's own files (host, seeds, keys, server install…) says it does not run remotely.
+
+/// One remote: its API URL and a bearer token (stored 0600 in the user's config directory).
+struct RemoteEntry: Codable, Equatable {
+    var name: String
+    var url: String
+    var token: String
+}
+
+struct RemoteFile: Codable {
+    var remotes: [RemoteEntry] = []
+    var defaultRemote: String?
+}
+
+enum RemoteStore {
+    /// `$HOP_REMOTES` (a file), else `$XDG_CONFIG_HOME/hop/remotes.json`, else `~/.config/hop/remotes.json`.
+    static var path: String {
+        let env = ProcessInfo.processInfo.environment
+        if let f = env["HOP_REMOTES"], !f.isEmpty { return f }
+        let base = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.config")
+        return base + "/hop/remotes.json"
+    }
+
+    static func load() throws -> RemoteFile {
+        guard let data = FileManager.default.contents(atPath: path) else { return RemoteFile() }
+        do { return try JSONDecoder().decode(RemoteFile.self, from: data) } catch {
+            throw HopError.invalid("\(path) is not a remotes file hop wrote", at: SourceLocation(file: path), hint: "fix or remove it")
+        }
+    }
+
+    static func save(_ f: RemoteFile) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let data = try JSONEncoder.stable.encode(f)
+        try writeFileAtomically(path, String(decoding: data, as: UTF8.self) + "\n", mode: 0o600)
+    }
+}
+
+/// The remote this invocation runs against, chosen by `Hop.main` before parsing.
+enum Remote {
+    nonisolated(unsafe) static var current: RemoteEntry?
+
+    /// Takes `--remote NAME` / `--remote=NAME` out of the arguments (not after `--`), else
+    /// HOP_REMOTE, else the default remote; `hop remote …` itself always runs here.
+    static func select(_ arguments: [String]) throws -> [String] {
+        var args: [String] = []
+        var name: String?
+        var i = 0
+        var afterTerminator = false
+        while i < arguments.count {
+            let a = arguments[i]
+            if afterTerminator { args.append(a); i += 1; continue }
+            if a == "--" { afterTerminator = true; args.append(a); i += 1; continue }
+            if a == "--remote" {
+                guard i + 1 < arguments.count else { throw HopError.invalid("--remote needs a remote's name", hint: "`hop remote list` shows them") }
+                name = arguments[i + 1]; i += 2; continue
+            }
+            if a.hasPrefix("--remote=") { name = String(a.dropFirst(9)); i += 1; continue }
+            args.append(a); i += 1
+        }
+        if args.first == "remote" || args.first == "git-shell" || args.first == "git-hook" {
+            if name != nil { throw HopError.invalid("`hop \(args[0])` runs on this machine; it takes no --remote") }
+            return args
+        }
+        let env = ProcessInfo.processInfo.environment
+        if name == nil, let e = env["HOP_REMOTE"], !e.isEmpty { name = e }
+        let file = try RemoteStore.load()
+        if name == nil { name = file.defaultRemote }
+        guard let name, name != "local" else { return args }
+        guard let entry = file.remotes.first(where: { $0.name == name }) else {
+            throw HopError.invalid("there is no remote named \(name)", hint: "`hop remote add \(name) URL --token TOKEN` adds it; `hop remote list` shows them")
+        }
+        current = entry
+        return args
+    }
+
+    static func refuse(_ command: String) -> HopError {
+        HopError.invalid("`hop \(command)` acts on this machine's files and does not run against a remote",
+                         hint: "run it on the server, or drop --remote (HOP_REMOTE=local overrides a default remote)")
+    }
+}
+
+/// Commands that run against a remote server too.
+protocol RemoteCapable {}
+
+/// A small synchronous client of hop's API over FoundationNetworking (the toolchain's URLSession):
+/// JSON requests, file uploads, and server-sent progress streams.
+final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    let entry: RemoteEntry
+    private let done = DispatchSemaphore(value: 0)
+    private var response: HTTPURLResponse?
+    private var failure: Error?
+    private var body = Data()
+    private var pending = Data()
+    private var streaming = false
+    private var onEvent: ((String, Data) -> Void)?
+
+    init(_ entry: RemoteEntry) { self.entry = entry }
+
+    static var current: RemoteClient? { Remote.current.map(RemoteClient.init) }
+
+    /// Calls the API and decodes the result; progress events (when `stream`) go to the CLI's
+    /// renderer unless `json`. An API error becomes the same HopError (and exit code) it was.
+    func call<T: Decodable>(_ method: String, _ path: String, query: [String: String] = [:], json: [String: Any]? = nil,
+                            upload: String? = nil, stream: Bool = false, quiet: Bool = false) throws -> T {
+        guard var comps = URLComponents(string: entry.url.hasSuffix("/") ? String(entry.url.dropLast()) + path : entry.url + path) else {
+            throw HopError.invalid("remote \(entry.name)'s URL \(entry.url) is not a URL")
+        }
+        if !query.isEmpty { comps.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+        guard let url = comps.url else { throw HopError.invalid("cannot make a URL of \(entry.url)\(path)") }
+        var req = URLRequest(url: url, timeoutInterval: 3600)
+        req.httpMethod = method
+        req.setValue("Bearer \(entry.token)", forHTTPHeaderField: "Authorization")
+        req.setValue(stream ? "text/event-stream" : "application/json", forHTTPHeaderField: "Accept")
+        if let json {
+            req.httpBody = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+            req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        } else if let upload {
+            guard let data = FileManager.default.contents(atPath: upload) else { throw HopError(.environment, "cannot read \(upload)") }
+            req.httpBody = data
+            req.setValue("application/x-tar", forHTTPHeaderField: "Content-Type")
+        }
+        var result: T?
+        var streamedError: HopError?
+        streaming = stream
+        onEvent = { event, data in
+            switch event {
+            case "progress":
+                if !quiet, let e = try? JSONDecoder().decode(ProgressEvent.self, from: data) { CLIProgress.render(e) }
+            case "result":
+                result = try? JSONDecoder().decode(T.self, from: data)
+            case "error":
+                streamedError = Self.error(from: data, status: 0)
+            default: break
+            }
+        }
+        let session = URLSession(configuration: .ephemeral, delegate: self, delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        session.dataTask(with: req).resume()
+        done.wait()
+        if let failure {
+            throw HopError(.environment, "cannot reach remote \(entry.name) at \(entry.url): \(failure.localizedDescription)",
+                           hint: "check the URL (`hop remote list`) and that `hop server` runs there")
+        }
+        let status = response?.statusCode ?? 0
+        guard (200..<300).contains(status) else { throw Self.error(from: body, status: status) }
+        if stream, response?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/event-stream") == true {
+            if !pending.isEmpty { flushEvents(final: true) }
+            if let streamedError { throw streamedError }
+            guard let result else { throw HopError(.internalError, "remote \(entry.name) ended the stream without a result") }
+            return result
+        }
+        do { return try JSONDecoder().decode(T.self, from: body) } catch {
+            throw HopError(.internalError, "remote \(entry.name) answered with JSON hop cannot read: \(error)", detail: String(decoding: body.prefix(400), as: UTF8.self))
+        }
+    }
+
+    static func error(from data: Data, status: Int) -> HopError {
+        if let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let e = o["error"] as? [String: Any],
+           let message = e["message"] as? String {
+            let code = (e["code"] as? String).flatMap(HopError.Code.named) ?? .internalError
+            return HopError(code, message, hint: e["hint"] as? String)
+        }
+        return HopError(status == 401 ? .unauthenticated : status == 403 ? .forbidden : status == 404 ? .notFound : .environment,
+                        "the remote answered HTTP \(status)", detail: String(decoding: data.prefix(400), as: UTF8.self))
+    }
+
+    private func flushEvents(final: Bool) {
+        while let range = pending.range(of: Data("\n\n".utf8)) {
+            let block = pending.subdata(in: pending.startIndex..<range.lowerBound)
+            pending.removeSubrange(pending.startIndex..<range.upperBound)
+            var event = "message", data = Data()
+            for line in String(decoding: block, as: UTF8.self).split(separator: "\n") {
+                if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+                if line.hasPrefix("data: ") { data.append(Data(line.dropFirst(6).utf8)) }
+            }
+            onEvent?(event, data)
+        }
+    }
+
+    // MARK: URLSessionDataDelegate
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        self.response = response as? HTTPURLResponse
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        let isStream = streaming && (response?.statusCode ?? 0) < 300
+            && response?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/event-stream") == true
+        if isStream {
+            pending.append(data)
+            flushEvents(final: false)
+        } else {
+            body.append(data)
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        failure = error
+        done.signal()
+    }
+}
+
+/// Wire shapes of API results the CLI renders (the rest are HopCore's result types).
+struct RemoteConfigView: Decodable {
+    var app: String
+    var values: [String: String?]
+}
+
+struct RemoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remote", abstract: "Remote hop servers this CLI can run commands on (`hop --remote NAME …`).",
+                                                    subcommands: [Add.self, List.self, Remove.self, Default.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a remote: its API URL and a token (`hop token create USER` on the server).")
+        @Argument var name: String
+        @Argument(help: "The server's URL, e.g. https://hop.example.org") var url: String
+        @Option(help: "The API token.") var token: String?
+        @Flag(name: .customLong("token-stdin"), help: "Read the token from standard input.") var tokenStdin = false
+        @Flag(name: .customLong("default"), help: "Run every command against this remote unless --remote says otherwise.") var makeDefault = false
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            try checkRemoteName(name)
+            guard let u = URL(string: url), ["http", "https"].contains(u.scheme ?? ""), u.host != nil else {
+                throw HopError.invalid("`\(url)` is not an http(s) URL", hint: "e.g. https://hop.example.org")
+            }
+            let t = tokenStdin ? readSecretLine() : token
+            guard let t, t.hasPrefix("hop_"), t.count < 200 else {
+                throw HopError.invalid("give the API token with --token or --token-stdin", hint: "`hop token create USER` on the server prints one (hop_…)")
+            }
+            var f = try RemoteStore.load()
+            f.remotes.removeAll { $0.name == name }
+            f.remotes.append(RemoteEntry(name: name, url: url, token: t))
+            f.remotes.sort { $0.name < $1.name }
+            if makeDefault { f.defaultRemote = name }
+            try RemoteStore.save(f)
+            if json { emit(["name": name, "url": url]) } else { Out.line("added remote \(name) (\(url)); run commands there with `hop --remote \(name) …`") }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List remotes (tokens are not shown).")
+        @Flag var json = false
+        func run() throws {
+            Hop.jsonMode = json
+            let f = try RemoteStore.load()
+            if json { emit(f.remotes.map { ["name": $0.name, "url": $0.url, "default": $0.name == f.defaultRemote ? "true" : "false"] }); return }
+            if f.remotes.isEmpty { Out.line("no remotes") }
+            for r in f.remotes { Out.line((r.name == f.defaultRemote ? "* " : "  ") + pad(r.name, 20) + r.url) }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget a remote and its token.")
+        @Argument var name: String
+        func run() throws {
+            var f = try RemoteStore.load()
+            guard f.remotes.contains(where: { $0.name == name }) else { throw HopError(.notFound, "there is no remote named \(name)") }
+            f.remotes.removeAll { $0.name == name }
+            if f.defaultRemote == name { f.defaultRemote = nil }
+            try RemoteStore.save(f)
+            Out.line("removed remote \(name)")
+        }
+    }
+
+    struct Default: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "default", abstract: "Set the default remote (`local` for none).")
+        @Argument var name: String
+        func run() throws {
+            var f = try RemoteStore.load()
+            if name == "local" { f.defaultRemote = nil } else {
+                guard f.remotes.contains(where: { $0.name == name }) else { throw HopError(.notFound, "there is no remote named \(name)") }
+                f.defaultRemote = name
+            }
+            try RemoteStore.save(f)
+            Out.line(name == "local" ? "commands run on this machine" : "commands run on \(name) unless --remote says otherwise")
+        }
+    }
+}
+
+func checkRemoteName(_ name: String) throws {
+    guard !name.isEmpty, name.count <= 40, name != "local", name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+        throw HopError.invalid("`\(name)` is not a remote name", hint: "use letters, digits, `-` and `_` (and not `local`)")
+    }
+}
+
+/// `hop deploy PATH --remote NAME`: the source tree as hop would archive it on the server (git's
+/// files or the whole tree, `[build] ignore` applied), uploaded; the build and deploy stream back.
+func remoteDeploy(_ client: RemoteClient, path: String, app: String?, watch: Double, force: Bool, json: Bool) throws -> DeployResult {
+    let abs = URL(fileURLWithPath: path).standardizedFileURL.path
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir), isDir.boolValue else {
+        throw HopError.invalid("\(path) is not a directory", hint: "pass the path of the app's source tree")
+    }
+    let spec = try AppSpecLoader.load(directory: abs, appName: app)
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("hop-upload-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    defer { try? FileManager.default.removeItem(atPath: tmp) }
+    let tar = tmp + "/source.tar"
+    let entries = try SourceArchive.list(root: abs, ignore: spec.build.ignore, runner: SystemRunner())
+    _ = try SourceArchive.write(root: abs, entries: entries, to: tar)
+    if !json { Out.err("uploading \(spec.name)'s source to \(client.entry.name)") }
+    return try client.call("POST", "/api/apps/\(spec.name)/source", query: ["watch": String(watch), "force": String(force)],
+                           upload: tar, stream: true, quiet: json)
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import HopBasics
+
+@Suite("The CLI against a remote hop server on loopback", .tags(.integration), .serialized)
+struct RemoteIntegrationTests {
+    @Test("hop --remote: deploy (source uploaded), rollback, logs and config with a deployer token give the output the server's own CLI gives; a viewer token gets 403 (exit 11) and changes nothing; server-only commands are refused")
+    func remoteCLI() throws {
+        try #require(deployHost.ready)
+        let server = try LiveServer()
+        defer { server.stop() }
+        let app = "it-remote"
+        let deployer = try newToken("r-deployer", role: "deployer", apps: [app])
+        let viewer = try newToken("r-viewer", role: "viewer", apps: [app])
+        var template = Array("/tmp/hop-laptop-XXXXXX".utf8CString)
+        let laptop = String(cString: try #require(mkdtemp(&template)))
+        defer { try? FileManager.default.removeItem(atPath: laptop) }
+        // The laptop has no hop state: HOP_HOME points nowhere, so nothing can run locally by mistake.
+        func client(_ args: [String]) throws -> CLIResult {
+            let r = try SystemRunner().run(Command(hopBinary, args, environment: ["HOP_HOME": laptop + "/no-hop-here", "HOP_REMOTES": laptop + "/remotes.json",
+                                                                                 "HOP_FIND_LINKS": nil]))
+            return CLIResult(status: r.status, stdout: r.stdoutText, stderr: r.stderrText)
+        }
+        let url = "http://127.0.0.1:\(server.port)"
+        #expect(try client(["remote", "add", "prod", url, "--token", deployer]).status == 0)
+        #expect(try client(["remote", "add", "ro", url, "--token", viewer]).status == 0)
+        var st = stat()
+        #expect(stat(laptop + "/remotes.json", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(!(try client(["remote", "list"])).stdout.contains(deployer), "tokens are not shown")
+
+        // Deploy from the laptop's source tree: uploaded, built and served by the server.
+        let v1 = try flaskVariant(laptop, greeting: "Remote one")
+        let d1 = try client(["--remote", "prod", "deploy", v1, "--app", app, "--watch", "0", "--json"])
+        try #require(d1.status == 0, "\(d1.stderr)")
+        #expect(fetch(app).body.contains("Remote one"))
+        let d2 = try client(["deploy", try flaskVariant(laptop, greeting: "Remote two"), "--app", app, "--watch", "0", "--remote", "prod"])
+        #expect(d2.status == 0 && d2.stdout.contains("\(app): generation 2 serves at"), "\(d2.stdout) \(d2.stderr)")
+        #expect(fetch(app).body.contains("Remote two"))
+        #expect(!FileManager.default.fileExists(atPath: laptop + "/no-hop-here"), "the client made local hop state")
+
+        // The same output as the server's own CLI.
+        let remoteGens = try client(["--remote", "prod", "generations", app, "--json"])
+        let localGens = try hopEnv(["generations", app, "--json"]).stdout
+        #expect(remoteGens.status == 0 && remoteGens.stdout == localGens, "\(remoteGens.stdout) \(remoteGens.stderr)")
+        let remoteApps = try client(["--remote", "prod", "apps"]).stdout, localApps = try hopEnv(["apps"]).stdout
+        #expect(remoteApps == localApps)
+
+        let rb = try client(["--remote", "prod", "rollback", app, "--json"])
+        #expect(rb.status == 0 && (parse(rb.stdout) as? [String: Any])?["generation"] as? Int == 1, "\(rb.stdout) \(rb.stderr)")
+        #expect(fetch(app).body.contains("Remote one"))
+        let set = try client(["--remote", "prod", "config", "set", app, "FROM_LAPTOP=yes", "--watch", "0"])
+        #expect(set.status == 0, "\(set.stderr)")
+        let shown = try client(["--remote", "prod", "config", "show", app])
+        let localShown = try hopEnv(["config", "show", app]).stdout
+        #expect(shown.stdout.contains("FROM_LAPTOP=yes") && shown.stdout == localShown, "\(shown.stdout)")
+        let logs = try client(["--remote", "prod", "logs", app, "-n", "20"])
+        #expect(logs.status == 0 && !logs.stdout.isEmpty, "\(logs.stderr)")
+
+        // A viewer: every change refused with 403 (exit 11), nothing changes.
+        let gensBefore = try hopEnv(["generations", app, "--json"]).stdout
+        let configBefore = try hopEnv(["config", "show", app, "--json"]).stdout
+        for args in [["deploy", try flaskVariant(laptop, greeting: "Viewer"), "--app", app, "--watch", "0"],
+                     ["rollback", app], ["config", "set", app, "VIEWER=1", "--watch", "0"], ["config", "unset", app, "FROM_LAPTOP"],
+                     ["logs", app], ["restart", app], ["scale", app, "web=2"]] {
+            let r = try client(["--remote", "ro"] + args)
+            #expect(r.status == 11 && r.stderr.contains("may not"), "\(args): \(r.status) \(r.stderr)")
+        }
+        #expect(try hopEnv(["generations", app, "--json"]).stdout == gensBefore)
+        #expect(try hopEnv(["config", "show", app, "--json"]).stdout == configBefore)
+        #expect(fetch(app).body.contains("Remote one"))
+
+        // Commands about the server's own files do not run remotely; a bad token is 401 (exit 10).
+        let host = try client(["--remote", "prod", "host", "status"])
+        #expect(host.status == 2 && host.stderr.contains("does not run against a remote"), "\(host.stderr)")
+        #expect(try client(["remote", "add", "bad", url, "--token", "hop_0000.nope"]).status == 0)
+        #expect(try client(["--remote", "bad", "apps"]).status == 10)
+        _ = try hopEnv(["destroy", app])
+    }
+}
