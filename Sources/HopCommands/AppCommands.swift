@@ -262,6 +262,8 @@ struct AppsCommand: ParsableCommand, RemoteCapable {
         Out.line(pad("APP", 24) + pad("GENERATION", 12) + pad("STATE", 14) + "URL")
         for r in rows {
             Out.line(pad(r.app, 24) + pad(r.generation.map(String.init) ?? "-", 12) + pad(r.serving ? "serving" : "not serving", 14) + (r.url ?? ""))
+            // What else the state says (a failed generation, a failed certificate renewal).
+            if let semi = r.state.firstIndex(of: ";") { Out.line("  " + r.state[r.state.index(after: semi)...].trimmingCharacters(in: .whitespaces)) }
         }
     }
 }

@@ -381,6 +381,7 @@ public struct Operations: Sendable {
             if let last = gens.max(by: { $0.number < $1.number }), last.status == .failed, let reason = last.reason {
                 state += "; generation \(last.number) failed: \(reason)"
             }
+            if let tls = tlsSummary(app: app) { state += "; " + tls }
             rows.append(AppSummary(app: app, generation: g?.number, serving: g != nil, build: g?.buildID, scale: g?.scale,
                                    url: ports.map { Self.url(app, spec: spec, http: $0.http, https: $0.https) }, state: state,
                                    deployedAt: g.map { isoTime($0.createdAt) }))
@@ -577,6 +578,7 @@ public struct Operations: Sendable {
                     unlink(ctx.home.apps + "/\(app)/state-claimed")
                 }
                 try? FileManager.default.removeItem(atPath: ctx.home.root + "/tls/" + app)
+                if let host = try? ctx.serviceHost() { try? FileManager.default.removeItem(atPath: NginxFront(home: ctx.home, host: host).tlsIncludeDirectory(app: app)) }
                 return DestroyResult(app: app, destroyed: true, purged: true)
             }
             let rt = try runtime(db)
@@ -610,6 +612,7 @@ public struct Operations: Sendable {
             }
             if purge {
                 try? FileManager.default.removeItem(atPath: rt.home.root + "/tls/" + app)
+                try? FileManager.default.removeItem(atPath: rt.activator.nginx.tlsIncludeDirectory(app: app))
             }
             return DestroyResult(app: app, destroyed: true, purged: purge)
         }

@@ -66,6 +66,12 @@ public final class AppLock {
 
     /// The host-wide lock under which TCP ports are allocated and recorded, so two deploys at
     /// the same moment never get the same port.
+    /// A host-wide lock for one kind of work (e.g. `acme`: one ACME client owns the challenge port).
+    public static func host(home: HopHome, named name: String, wait: Double? = nil) throws -> AppLock {
+        try home.ensure()
+        return try AppLock(path: home.root + "/\(name).lock", what: "hop's \(name) work", wait: wait)
+    }
+
     public static func ports(home: HopHome) throws -> AppLock {
         try home.ensure()
         return try AppLock(path: home.root + "/ports.lock", what: "the port table", wait: nil)

@@ -46,6 +46,12 @@ public struct NginxFront: Sendable {
     public func certificate(app: String, serverNames: [String], runner: any ProcessRunner = SystemRunner()) throws -> NginxSite.TLS? {
         guard let port = httpsPort, let first = serverNames.first else { return nil }
         let dir = home.root + "/tls/" + app
+        if let challenge = acmeChallengePort {
+            let live = try liveCertificate(dir: dir, serverNames: serverNames, runner: runner)
+            let include = tlsIncludeDirectory(app: app)
+            try FileManager.default.createDirectory(atPath: include, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            return NginxSite.TLS(certificate: live + "/cert.pem", key: live + "/key.pem", port: port, challengePort: challenge, includeDirectory: include)
+        }
         let cert = dir + "/cert.pem", key = dir + "/key.pem"
         let namesFile = dir + "/names"
         let names = serverNames.joined(separator: " ")
@@ -69,6 +75,68 @@ public struct NginxFront: Sendable {
         }
         return NginxSite.TLS(certificate: cert, key: key, port: port)
     }
+
+    /// With ACME on, a site names `DIR/live/{cert,key}.pem`, `live` being a symbolic link to one
+    /// version directory: a new pair is written into a new directory and the link renamed over, so
+    /// the pair changes in one step and a failed renewal never leaves half a pair. (nginx's master
+    /// reads it at reload, as root: the key stays root-only. Loading per handshake, with a variable
+    /// in the path, would need the workers — www-data — to read the key.) Until a CA certificate
+    /// exists: the operator's `DIR/cert.pem` if there is one, else a self-signed one.
+    public func liveCertificate(dir: String, serverNames: [String], runner: any ProcessRunner) throws -> String {
+        let fm = FileManager.default
+        let live = dir + "/live"
+        let names = serverNames.joined(separator: " ")
+        let namesFile = dir + "/names"
+        let selfSigned = fm.fileExists(atPath: namesFile)
+        let stale = selfSigned && (try? String(contentsOfFile: namesFile, encoding: .utf8)) != names
+        if fm.fileExists(atPath: live + "/cert.pem") && !stale { return live }
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let version = dir + "/v-" + String(UUID().uuidString.prefix(8)).lowercased()
+        try fm.createDirectory(atPath: version, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if !selfSigned, fm.fileExists(atPath: dir + "/cert.pem"), fm.fileExists(atPath: dir + "/key.pem") {
+            try fm.copyItem(atPath: dir + "/cert.pem", toPath: version + "/cert.pem")
+            try fm.copyItem(atPath: dir + "/key.pem", toPath: version + "/key.pem")
+        } else {
+            let san = serverNames.map { "DNS:\($0)" }.joined(separator: ",")
+            let r = try runner.run(Command("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                        "-days", "365", "-subj", "/CN=\(Self.commonName(serverNames[0]))", "-addext", "subjectAltName=\(san)",
+                                                        "-keyout", version + "/key.pem", "-out", version + "/cert.pem"]))
+            guard r.succeeded else {
+                throw HopError(.environment, "could not make a self-signed certificate", hint: "is openssl installed?", detail: r.stderrTail(5))
+            }
+            try names.write(toFile: namesFile, atomically: true, encoding: .utf8)
+        }
+        chmod(version + "/key.pem", 0o600)
+        try Self.switchLive(dir: dir, to: version)
+        return live
+    }
+
+    /// Points `DIR/live` at `version` in one rename, and drops versions older than the one it replaced.
+    public static func switchLive(dir: String, to version: String) throws {
+        let fm = FileManager.default
+        let live = dir + "/live"
+        let previous = try? fm.destinationOfSymbolicLink(atPath: live)
+        let tmp = dir + "/live.new"
+        unlink(tmp)
+        guard symlink((version as NSString).lastPathComponent, tmp) == 0, rename(tmp, live) == 0 else {
+            throw HopError(.environment, "could not switch \(live): \(String(cString: strerror(errno)))")
+        }
+        // The previous pair stays one more round (nginx serves it until its reload).
+        let keep = Set([(version as NSString).lastPathComponent, previous.map { ($0 as NSString).lastPathComponent } ?? ""])
+        for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix("v-") && !keep.contains(name) {
+            try? fm.removeItem(atPath: dir + "/" + name)
+        }
+    }
+
+    /// `hop tls acme` wrote the ACME settings: sites proxy HTTP-01 challenges to this port.
+    public var acmeConfigFile: String { directory + "/acme.json" }
+    public var acmeChallengePort: Int? {
+        guard let data = FileManager.default.contents(atPath: acmeConfigFile),
+              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return o["challengePort"] as? Int
+    }
+    /// Where an app's site picks up extra server-level settings (the HTTPS redirect).
+    public func tlsIncludeDirectory(app: String) -> String { directory + "/tls-include/" + app }
 
     public func setHTTPPort(_ port: Int) throws {
         guard (1...65535).contains(port) else { throw HopError.invalid("--http-port \(port) is not a TCP port", hint: "use 1–65535") }

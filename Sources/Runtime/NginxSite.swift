@@ -32,9 +32,30 @@ public enum NginxSite {
         public var key: String
         /// 443 on a real host; a high port in tests.
         public var port: Int
-        public init(certificate: String, key: String, port: Int = 443) {
+        /// ACME HTTP-01: the loopback port of the ACME client's challenge server, to which
+        /// `/.well-known/acme-challenge/` is proxied (nil: no ACME on this host).
+        public var challengePort: Int?
+        /// A directory whose `*.conf` files are included in the server block: the HTTP → HTTPS
+        /// redirect hop writes there once the app has a CA-issued certificate (none matches before).
+        public var includeDirectory: String?
+        public init(certificate: String, key: String, port: Int = 443, challengePort: Int? = nil, includeDirectory: String? = nil) {
             self.certificate = certificate; self.key = key; self.port = port
+            self.challengePort = challengePort; self.includeDirectory = includeDirectory
         }
+    }
+
+    /// What hop writes into a TLS site's include directory once a CA-issued certificate serves:
+    /// plain HTTP is redirected to HTTPS, except ACME's own challenge requests.
+    public static func httpsRedirect(httpsPort: Int) -> String {
+        let port = httpsPort == 443 ? "" : ":\(httpsPort)"
+        return """
+            # hop: HTTP is redirected to HTTPS (written when a CA-issued certificate was installed)
+            set $hop_to_https "";
+            if ($scheme = "http") { set $hop_to_https "1"; }
+            if ($uri ~ "^/\\.well-known/acme-challenge/") { set $hop_to_https ""; }
+            if ($hop_to_https) { return 301 https://$host\(port)$request_uri; }
+
+            """
     }
 
     /// The `http {}`-level text that every hop site relies on; hop includes it exactly once.
@@ -93,10 +114,12 @@ public enum NginxSite {
             throw HopError.invalid("\(context): the app has neither a web process nor a static site root",
                                    hint: "add a `web:` or `wsgi:` process, or a `static: /:dir` mapping")
         }
-        let tlsChecked: (cert: String, key: String, port: Int)? = try tls.map {
+        let tlsChecked: (cert: String, key: String, port: Int, challenge: Int?, include: String?)? = try tls.map {
             (try checkedPath($0.certificate, field: "TLS certificate path", context: context),
              try checkedPath($0.key, field: "TLS key path", context: context),
-             try checkedPort($0.port, field: "TLS port", context: context))
+             try checkedPort($0.port, field: "TLS port", context: context),
+             try $0.challengePort.map { try checkedPort($0, field: "ACME challenge port", context: context) },
+             try $0.includeDirectory.map { try checkedPath($0, field: "TLS include directory", context: context) })
         }
         if let tlsChecked, tlsChecked.port == port {
             throw HopError.invalid("\(context): the TLS port and the plain listen port are both \(port)",
@@ -137,6 +160,20 @@ public enum NginxSite {
             client_max_body_size \(bodySize);
 
         """
+        if let tlsChecked, let challenge = tlsChecked.challenge {
+            if let include = tlsChecked.include {
+                out += "    include \(include)/*.conf;\n"
+            }
+            out += """
+
+                location ^~ /.well-known/acme-challenge/ {
+                    proxy_pass http://127.0.0.1:\(challenge);
+                    proxy_set_header Host $host;
+                    proxy_connect_timeout 5s;
+                }
+
+            """
+        }
         for (prefix, dir) in statics {
             out += """
 

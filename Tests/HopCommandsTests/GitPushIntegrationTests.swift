@@ -141,7 +141,7 @@ struct GitPushIntegrationTests {
         #expect(p2.succeeded, "\(p2.stderrText)")
         let stats = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: loadOut))) as? [String: Any])
         let requests = stats["requests"] as? Int ?? 0
-        print("git push under load: \(requests) requests, \(stats["failed"] ?? "?") failed")
+        print("git push under load: \(requests) requests, \(stats["failed"] ?? "?") failed, \(stats["retriedAfterKeepAliveClose"] ?? "?") retried after a keep-alive close")
         #expect(requests > 20 && stats["failed"] as? Int == 0, "\(stats)")
         #expect(((stats["bodies"] as? [String: Int]) ?? [:]).keys.contains { $0.contains("Pushed two") }, "\(stats)")
         #expect(fetch(app).body.contains("Pushed two"))

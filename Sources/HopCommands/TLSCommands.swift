@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import HopBasics
+import HopCore
+
+struct TLSCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tls", abstract: "Certificates from an ACME CA (HTTP-01) for apps with [domains].",
+                                                    subcommands: [Acme.self, Issue.self, Renew.self, Status.self])
+
+    struct Acme: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "acme", abstract: "Get certificates from this ACME CA; installs the daily renewal timer.")
+        @Option(help: "The CA's ACME directory URL.") var directory = "https://acme-v02.api.letsencrypt.org/directory"
+        @Option(help: "The account's email address.") var email: String
+        @Option(name: .customLong("ca-file"), help: "Trust this CA bundle for the ACME server's HTTPS (a private CA).") var caFile: String?
+        @Option(name: .customLong("challenge-port"), help: "The loopback port of the HTTP-01 challenge server.") var challengePort = 8402
+        @Flag var json = false
+        func run() throws {
+            let c = try cliOperations(json: json).tlsConfigure(directory: directory, email: email, caFile: caFile, challengePort: challengePort)
+            if json { emit(c) } else {
+                Out.line("certificates come from \(c.directory) (account \(c.email)); apps deployed from now on answer its challenges")
+                Out.line("issue one with `hop tls issue APP`; a daily timer renews them 30 days before they expire")
+            }
+        }
+    }
+
+    struct Issue: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "issue", abstract: "Get (or, with --force, replace) the app's certificate and serve it.")
+        @Argument var app: String
+        @Flag(help: "Ask for a new certificate even when one serves.") var force = false
+        @Flag var json = false
+        func run() throws {
+            let s = try cliOperations(json: json).tlsIssue(app: app, force: force)
+            render(s, json: json)
+        }
+    }
+
+    struct Renew: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "renew", abstract: "Renew certificates that expire within 30 days (all with --all).")
+        @Argument var app: String?
+        @Flag var all = false
+        @Flag(help: "Renew now, whatever the expiry date.") var force = false
+        @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
+        @Flag var json = false
+        func run() throws {
+            var ctx = cliContext(json: json)
+            if nativeHost { ctx.serviceHostOverride = .native() }
+            let ops = Operations(ctx)
+            Hop.jsonMode = json
+            if all {
+                let list = try ops.tlsRenewAll(force: force)
+                if json { emit(list) } else { for s in list { render(s, json: false) } }
+            } else {
+                guard let app else { throw HopError.invalid("name an app, or --all") }
+                render(try ops.tlsIssue(app: app, renew: true, force: force), json: json)
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Which certificate serves each app, until when, and how the last attempt went.")
+        @Argument var app: String?
+        @Flag var json = false
+        func run() throws {
+            let list = try cliOperations(json: json).tlsStatuses(app: app)
+            if json { emit(list); return }
+            if list.isEmpty { Out.line("no certificates") }
+            for s in list { render(s, json: false) }
+        }
+    }
+
+    static func render(_ s: TLSStatus, json: Bool) {
+        if json { emit(s); return }
+        var line = "\(s.app): \(s.certificate)"
+        if !s.domains.isEmpty { line += " for \(s.domains.joined(separator: ", "))" }
+        if let n = s.notAfter { line += ", until \(n)" }
+        if s.lastAttempt == "failed" { line += "; last attempt failed: \(s.error ?? "?")" }
+        Out.line(line)
+    }
+}
+
+extension TLSCommand.Issue { func render(_ s: TLSStatus, json: Bool) { TLSCommand.render(s, json: json) } }
+extension TLSCommand.Renew { func render(_ s: TLSStatus, json: Bool) { TLSCommand.render(s, json: json) } }
+extension TLSCommand.Status { func render(_ s: TLSStatus, json: Bool) { TLSCommand.render(s, json: json) } }
