@@ -78,6 +78,10 @@ public struct GitSetup: Sendable, Codable, Equatable {
     public var settings: [String: String] = [:]
     public static let settingNames = ["HOP_FIND_LINKS", "HOP_INDEX_URL", "HOP_PYTHON"]
 
+    public init(user: String, home: String, hop: String, path: String, settings: [String: String] = [:]) {
+        self.user = user; self.home = home; self.hop = hop; self.path = path; self.settings = settings
+    }
+
     public var wrapper: String { home + "/bin/hop-git-shell" }
     public var authorizedKeys: String { home + "/.ssh/authorized_keys" }
     /// sudo ignores files in sudoers.d whose names contain a dot.
@@ -123,6 +127,7 @@ public struct GitServiceCommand: Sendable, Equatable {
     public enum Service: String, Sendable { case receivePack = "git-receive-pack", uploadPack = "git-upload-pack" }
     public var service: Service
     public var app: String
+    public init(service: Service, app: String) { self.service = service; self.app = app }
 
     /// `git-receive-pack 'app.git'`, `git-upload-pack '/app'`… Anything else — a shell, another
     /// command, a path that is not one app name — is refused.
