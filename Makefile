@@ -44,6 +44,7 @@ bench: setup
 	bash bench/server-bench.sh
 	bash bench/data-bench.sh
 	bash bench/backup-bench.sh
+	bash bench/push-bench.sh
 
 clean:
 	rm -rf .build

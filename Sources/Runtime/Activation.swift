@@ -396,6 +396,7 @@ public struct Activator {
         }
         j.phase = .switching
         try writeJournal(j)
+        log("health gate passed; switching to generation \(target.number)")
         faultPoint("\(op):gated")
         let oldWorkers = try point(app, to: target, manifest: m)
         try setProfile(app, target.number)
