@@ -52,6 +52,7 @@ public enum TLSTimerUnits {
             [Service]
             Type=oneshot
             Environment=HOP_HOME=\(home)
+            Environment=HOP_REMOTE=local
             ExecStart=\(hopBinary) tls renew --all --native-host
 
             """

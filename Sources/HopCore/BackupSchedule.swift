@@ -29,6 +29,7 @@ public enum BackupTimerUnits {
             [Service]
             Type=oneshot
             Environment=HOP_HOME=\(home)
+            Environment=HOP_REMOTE=local
             ExecStart=\(hopBinary) backup run \(app) --native-host
 
             """
