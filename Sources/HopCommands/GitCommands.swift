@@ -107,6 +107,9 @@ struct GitHookCommand: ParsableCommand {
         let gitEnv = env.filter { $0.key.hasPrefix("GIT_") }
         for k in gitEnv.keys { unsetenv(k) }
         let updates = try RefUpdate.parse(String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self))
+        for u in updates where Operations.deployBranches.contains(u.ref) && !u.isDelete {
+            Out.err("hop: received \(u.new.prefix(12)) for \(app); building")
+        }
         let progress: @Sendable (HopCore.ProgressEvent) -> Void = { e in
             if e.phase == "build", let d = e.done, let t = e.total, d != t, d % 5 != 0 { return }
             Out.err("hop: \(e.message)")
