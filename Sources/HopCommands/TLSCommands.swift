@@ -10,11 +10,18 @@ struct TLSCommand: ParsableCommand {
     struct Acme: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "acme", abstract: "Get certificates from this ACME CA; installs the daily renewal timer.")
         @Option(help: "The CA's ACME directory URL.") var directory = "https://acme-v02.api.letsencrypt.org/directory"
-        @Option(help: "The account's email address.") var email: String
+        @Option(help: "The account's email address.") var email: String?
         @Option(name: .customLong("ca-file"), help: "Trust this CA bundle for the ACME server's HTTPS (a private CA).") var caFile: String?
         @Option(name: .customLong("challenge-port"), help: "The loopback port of the HTTP-01 challenge server.") var challengePort = 8402
+        @Flag(help: "Stop getting certificates from a CA: sites deployed from now on have no challenge location; the renewal timer goes. Certificates in place stay.") var off = false
         @Flag var json = false
         func run() throws {
+            if off {
+                try cliOperations(json: json).tlsUnconfigure()
+                if json { emit(["acme": "off"]) } else { Out.line("ACME is off; certificates in place keep serving until they expire") }
+                return
+            }
+            guard let email else { throw HopError.invalid("--email is required (or --off)") }
             let c = try cliOperations(json: json).tlsConfigure(directory: directory, email: email, caFile: caFile, challengePort: challengePort)
             if json { emit(c) } else {
                 Out.line("certificates come from \(c.directory) (account \(c.email)); apps deployed from now on answer its challenges")

@@ -109,6 +109,20 @@ extension Operations {
         }
     }
 
+    /// `hop tls acme --off`: no more CA certificates; the renewal timer is removed.
+    public func tlsUnconfigure() throws {
+        try audited("tls acme off", app: nil, permission: .admin) {
+            let host = try ctx.serviceHost()
+            let front = NginxFront(home: ctx.home, host: host)
+            unlink(front.acmeConfigFile)
+            _ = try host.systemctl(["stop", TLSTimerUnits.base + ".timer"])
+            let base = host.path(host.unitDirectory) + "/" + TLSTimerUnits.base
+            let existed = FileManager.default.fileExists(atPath: base + ".timer")
+            unlink(base + ".timer"); unlink(base + ".service")
+            if existed { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
+        }
+    }
+
     /// `hop tls issue APP`: a certificate for the app's `[domains]` from the ACME CA, installed and
     /// served; with `renew`, only when it expires within 30 days (or at once with `force`).
     public func tlsIssue(app: String, renew: Bool = false, force: Bool = false) throws -> TLSStatus {

@@ -175,7 +175,10 @@ public enum OpenAPIDocument {
             }
             if !parameters.isEmpty { op["parameters"] = parameters }
             if r.upload {
-                op["requestBody"] = ["required": true, "content": ["application/x-tar": ["schema": ["type": "string", "format": "binary"]]]]
+                // A tar (`application/x-tar` is what hop sends); described as octet-stream, the media
+                // type generic OpenAPI tooling (and the fuzzer) can produce. The server reads any.
+                op["requestBody"] = ["required": true, "description": "a tar archive of the source tree",
+                                     "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]]]
             } else if let body = r.request {
                 op["requestBody"] = ["required": false, "content": ["application/json": ["schema": schema(body)]]]
             }

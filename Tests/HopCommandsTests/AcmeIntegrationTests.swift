@@ -82,6 +82,11 @@ struct AcmeIntegrationTests {
         let acme = try hopEnv(["tls", "acme", "--directory", "https://127.0.0.1:\(rig.acmePort)/dir", "--email", "ops@example.org",
                                "--ca-file", rig.ca, "--challenge-port", "\(challenge)"])
         try #require(acme.status == 0, "\(acme.stderr)")
+        // The shared home's other TLS tests expect no ACME: it goes off again at the end.
+        defer {
+            let off = try? hopEnv(["tls", "acme", "--off"])
+            #expect(off?.status == 0, "\(off?.stderr ?? "")")
+        }
         let app = "it-acme"
         let domain = "shop-\(UUID().uuidString.prefix(6).lowercased()).example.test"
         let src = try flaskVariant(rig.dir, greeting: "Served over HTTPS", toml: "[domains]\nlist = [\"\(domain)\"]\n")

@@ -159,12 +159,13 @@ struct GitPushIntegrationTests {
                 "the refused commit must not become main: \(remoteHead.stdoutText)")
 
         // A key whose user may not deploy the app: refused, recorded, nothing changes.
-        let auditBefore = try hopEnv(["audit", "--json"]).stdout
         let p4 = try rig.run(["git", "push", rig.url(app), "HEAD~1:refs/heads/main", "--force"], key: bob, cwd: work)
         #expect(!p4.succeeded && p4.stderrText.contains("bob (deployer) may not git push on \(app)"), "\(p4.stderrText)")
         #expect(try activeNumber(app) == serving)
-        let auditAfter = try hopEnv(["audit", "--json"]).stdout
-        #expect(auditAfter.count > auditBefore.count && auditAfter.contains("denied"))
+        let audit = (parse(try hopEnv(["audit", "--app", app, "--json"]).stdout) as? [[String: Any]]) ?? []
+        #expect(audit.contains { $0["actor"] as? String == "bob" && $0["via"] as? String == "git" && $0["action"] as? String == "git push"
+                                 && $0["result"] as? String == "denied" }, "no denied git push by bob in \(audit.suffix(5))")
+        #expect(audit.contains { $0["actor"] as? String == "alice" && $0["via"] as? String == "git" && $0["action"] as? String == "deploy" })
 
         // Everything that is not git on an app repository is refused.
         let ssh = rig.sshCommand(alice).split(separator: " ").map(String.init) + ["\(rig.user)@127.0.0.1"]

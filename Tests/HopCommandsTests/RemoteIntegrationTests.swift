@@ -42,8 +42,11 @@ struct RemoteIntegrationTests {
         let remoteGens = try client(["--remote", "prod", "generations", app, "--json"])
         let localGens = try hopEnv(["generations", app, "--json"]).stdout
         #expect(remoteGens.status == 0 && remoteGens.stdout == localGens, "\(remoteGens.stdout) \(remoteGens.stderr)")
-        let remoteApps = try client(["--remote", "prod", "apps"]).stdout, localApps = try hopEnv(["apps"]).stdout
-        #expect(remoteApps == localApps)
+        // (`hop apps` lists what the caller may see: the deployer sees one app, root every app.)
+        let remotePs = try client(["--remote", "prod", "ps", app]).stdout, localPs = try hopEnv(["ps", app]).stdout
+        #expect(!remotePs.isEmpty && remotePs == localPs, "\(remotePs) vs \(localPs)")
+        let remoteApps = try client(["--remote", "prod", "apps"]).stdout
+        #expect(remoteApps.contains(app) && remoteApps.split(separator: "\n").count == 2, "\(remoteApps)")
 
         let rb = try client(["--remote", "prod", "rollback", app, "--json"])
         #expect(rb.status == 0 && (parse(rb.stdout) as? [String: Any])?["generation"] as? Int == 1, "\(rb.stdout) \(rb.stderr)")
