@@ -1,22 +1,73 @@
 import HopBasics
 
 /// hop3.toml's sections in the order hints list them.
-public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "deploy", "limits", "nix", "volumes", "addons", "admin"]
+public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "deploy", "limits", "nix",
+                           "volumes", "addons", "admin",
+                           // Hop3 sections hop accepts and does not act on (a located warning says so):
+                           "contexts", "probe", "ports", "docker", "waf", "test", "provider"]
 
 /// The keys of the sections whose keys are fixed. `[env]`, `[port]` and `[static]` are keyed by the user
 /// (variable names, process names, URL prefixes) and `[run.workers]` by process names.
 public let hop3SectionKeys: [String: [String]] = [
-    "metadata": ["id", "version", "title", "description", "license", "homepage"],
-    "build": ["builder", "toolchain", "before-build", "build", "packages", "pip-install", "ignore"],
-    "run": ["start", "before-run", "workers"],
+    "metadata": ["id", "version", "title", "description", "license", "homepage", "author", "name", "categories", "tags"],
+    "build": ["builder", "toolchain", "before-build", "build", "after-build", "packages", "pip-install", "ignore", "static-dir", "test", "node-version"],
+    "run": ["start", "before-run", "workers", "start-timeout", "packages", "static", "healthcheck", "healthcheck-timeout"],
     "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries"],
-    "domains": ["names", "list"],
+    "domains": ["names", "list", "hosts", "_policy", "policy"],
     "backup": ["paths", "exclude", "schedule", "keep", "before-deploy", "target"],
-    "admin": ["username", "email"],
-    "deploy": ["require-signed"],
+    "admin": ["username", "email", "password", "create", "login", "verify"],
+    "deploy": ["require-signed", "deployer", "allow-http"],
     "limits": ["memory", "cpu", "processes"],
-    "nix": ["packages", "file"],
+    "nix": ["packages", "file"] + hop3NixTemplateKeys,
 ]
+
+/// Hop3 keys hop accepts but does not act on, with the reason a warning gives (section → key → why).
+/// Whole sections hop ignores are in `hop3IgnoredSections`. docs/hop3-compat.md has the full table.
+public let hop3IgnoredKeys: [String: [String: String]] = [
+    "build": [
+        "test": "hop runs no build-time smoke tests; the health gate checks the deployed app",
+        "node-version": "the node toolchain is hop's node seed, one version",
+        "static-dir": "a static site serves `public/` (or the tree); map other directories with [static]",
+    ],
+    "run": [
+        "start-timeout": "hop's health gate times out by [healthcheck] timeout × retries",
+        "packages": "runtime packages come from the build's closure ([build] packages)",
+        "healthcheck-timeout": "use [healthcheck] timeout",
+    ],
+    "domains": [
+        "_policy": "hop always deploys the domains the file lists",
+        "policy": "hop always deploys the domains the file lists",
+    ],
+    "deploy": [
+        "deployer": "hop picks the runtime from the processes (wsgi, web, static)",
+        "allow-http": "plain HTTP is redirected only once a CA certificate serves (`hop tls issue`)",
+    ],
+    "nix": Dictionary(uniqueKeysWithValues: hop3NixTemplateKeys.map { ($0, "Hop3's Nix templates are not hop's; write a [nix] file (a derivation) or [nix] packages") }),
+    "admin": [
+        "create": "hop does not run an admin-creation command; the app reads ADMIN_USERNAME/ADMIN_EMAIL/ADMIN_PASSWORD",
+        "login": "informational for Hop3's sign-in check, which hop does not run",
+        "verify": "hop does not run Hop3's sign-in check",
+    ],
+]
+
+/// Hop3's `[nix]` template keys (its Nix template builder); hop builds `[nix] file` or `packages`.
+public let hop3NixTemplateKeys = ["template", "url", "sha256", "executable", "archive", "binary-name", "exec-target", "exec-args", "extra-paths", "pre-exec", "nixpkgs-package", "go-vendor-hash", "npm-package", "php-version", "php-extensions", "needs-composer", "composer-extra-flags", "serve-mode", "web-root", "post-install-dirs", "local-vars", "env-exports", "runtime-env", "conditional-env", "config-files"]
+
+public let hop3IgnoredSections: [String: String] = [
+    "contexts": "contexts are chosen by Hop3's CLI before upload; with hop, use `hop --remote NAME` and per-server config",
+    "probe": "hop does not create Hop3's verification account",
+    "ports": "hop publishes HTTP(S) only; fixed host ports for other protocols are not supported yet",
+    "docker": "hop builds Nix closures, not Docker images",
+    "waf": "hop has no web application firewall yet",
+    "test": "test-harness metadata; hop's own tests do not read it",
+]
+
+/// A key hop accepts and ignores (or an alias it reads), located.
+public struct Hop3Warning: Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var location: SourceLocation
+    public var description: String { "\(location): warning: \(message)" }
+}
 
 /// Parses and validates a hop3.toml into an `AppSpec`. Pure: no file system access.
 ///
@@ -50,6 +101,14 @@ struct Hop3Document: Sendable {
     var runLocation: SourceLocation?
     var startLocation: SourceLocation?
     var workerLocations: [(name: String, location: SourceLocation)] = []
+    /// Hop3 keys accepted but not acted on, and aliases read.
+    var warnings: [Hop3Warning] = []
+    /// Hop3 aliases, applied once the whole file is read: `[build] toolchain` naming hop's builder,
+    /// `[run] static`/`healthcheck` (legacy), `[run.workers] name = "command"` processes.
+    var toolchainBuilder: Builder?
+    var legacyStatic: [String: String]?
+    var legacyHealthPath: String?
+    var workerProcesses: [(name: String, command: String)] = []
 
     init(file: String) { self.file = file }
 }
@@ -61,6 +120,21 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
     for entry in root.entries {
         guard hop3Sections.contains(entry.key) else {
             throw reader.unknownTopLevel(entry)
+        }
+        if let why = hop3IgnoredSections[entry.key] {
+            document.warnings.append(Hop3Warning(message: "`[\(entry.key)]` is ignored: \(why)", location: reader.at(entry.keyPosition)))
+            continue
+        }
+        if entry.key == "provider" {
+            // Hop3's deprecated spelling of [[addons]], read only when [[addons]] is absent.
+            if root["addons"] == nil {
+                document.spec.addons = try reader.readAddons(entry)
+                document.warnings.append(Hop3Warning(message: "`[[provider]]` is Hop3's old name for `[[addons]]`; read as [[addons]]",
+                                                     location: reader.at(entry.keyPosition)))
+            } else {
+                document.warnings.append(Hop3Warning(message: "`[[provider]]` is ignored: [[addons]] is present", location: reader.at(entry.keyPosition)))
+            }
+            continue
         }
         if entry.key == "volumes" {
             document.spec.volumes = try reader.readVolumes(entry)
@@ -81,6 +155,11 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
         }
         if let keys = hop3SectionKeys[entry.key] {
             try reader.checkKeys(table, section: entry.key, allowed: keys)
+            for e in table.entries {
+                if let why = hop3IgnoredKeys[entry.key]?[e.key] {
+                    document.warnings.append(Hop3Warning(message: "`[\(entry.key)] \(e.key)` is ignored: \(why)", location: reader.at(e.keyPosition)))
+                }
+            }
         }
         switch entry.key {
         case "metadata": try reader.readMetadata(table, into: &document)
@@ -125,7 +204,9 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
                                            hint: "letters, digits and `._-@`, at most 64 characters")
                 }
             }
-            if let e = table["email"] {
+            if let e = table["email"], try reader.string(e, in: "admin") == "operator" {
+                reader.warn("`[admin] email = \"operator\"` is Hop3's server-wide operator address; hop has none, so ADMIN_EMAIL is not set", at: e.node.position)
+            } else if let e = table["email"] {
                 let value = try reader.string(e, in: "admin")
                 let parts = value.split(separator: "@", omittingEmptySubsequences: false)
                 guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), value.utf8.count <= 254,
@@ -135,9 +216,24 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
                 }
                 email = value
             }
+            var length = 24
+            if let p = table["password"] {
+                // Hop3: `password = { generate = "password", length = N }` (always generated).
+                let t = try reader.table(p, in: "admin")
+                try reader.checkKeys(t, section: "admin.password", allowed: ["generate", "length", "prefix", "display"])
+                if let g = t["generate"], try reader.string(g, in: "admin.password") != "password" {
+                    reader.warn("`[admin] password` is always a generated password with hop", at: g.node.position)
+                }
+                if let l = t["length"] {
+                    guard case .integer(let n) = l.node.value, (12...256).contains(n) else {
+                        throw HopError.invalid("`length` must be an integer from 12 to 256", at: reader.at(l.node.position), hint: "e.g. length = 20")
+                    }
+                    length = Int(n)
+                }
+            }
             var secret = document.spec.secretEnv ?? []
             secret.removeAll { ["ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD"].contains($0.name) }
-            secret.append(SecretEnv(name: "ADMIN_PASSWORD", kind: .generate(style: "password", length: 24)))
+            secret.append(SecretEnv(name: "ADMIN_PASSWORD", kind: .generate(style: "password", length: length)))
             document.spec.secretEnv = secret
             document.spec.env.removeAll { $0.name == "ADMIN_USERNAME" || $0.name == "ADMIN_EMAIL" }
             document.spec.env.append(EnvVar("ADMIN_USERNAME", username))
@@ -146,14 +242,37 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
             try reader.readNix(table, into: &document)
         }
     }
+    if document.builder == nil { document.builder = document.toolchainBuilder }
+    if document.spec.staticPaths.isEmpty, let legacy = document.legacyStatic { document.spec.staticPaths = legacy }
+    if document.spec.healthcheck == nil, let path = document.legacyHealthPath {
+        var h = HealthCheck()
+        h.path = path
+        document.spec.healthcheck = h
+    }
+    document.warnings += reader.warnings
+    document.warnings.sort { ($0.location.line ?? 0, $0.location.column ?? 0) < ($1.location.line ?? 0, $1.location.column ?? 0) }
     return document
 }
 
 // MARK: - Sections
 
 /// Turns TOML entries into hop values; every error it throws is located in `file`.
-struct Hop3Reader {
+final class Hop3Reader {
     let file: String
+    /// Located warnings for Hop3 keys hop reads as aliases or ignores.
+    var warnings: [Hop3Warning] = []
+    init(file: String) { self.file = file }
+
+    func warn(_ message: String, at position: TOMLPosition) {
+        warnings.append(Hop3Warning(message: message, location: at(position)))
+    }
+
+    func table(_ entry: TOMLEntry, in section: String) throws -> TOMLTable {
+        guard case .table(let t) = entry.node.value else {
+            throw wrongType(entry, in: section, expected: "a table", hint: "write `\(entry.key) = { … }` or a `[\(section).\(entry.key)]` section")
+        }
+        return t
+    }
 
     func at(_ p: TOMLPosition, plus offset: Int = 0) -> SourceLocation {
         SourceLocation(file: file, line: p.line, column: p.column + offset)
@@ -294,7 +413,19 @@ struct Hop3Reader {
         var volumes: [Volume] = []
         for item in items {
             guard case .table(let table) = item.value else { continue }
-            try checkKeys(table, section: "volumes", allowed: ["name", "target"])
+            try checkKeys(table, section: "volumes", allowed: ["name", "target", "type", "size", "mode", "backup"])
+            if let t = table["type"], try string(t, in: "volumes") != "persist" {
+                throw HopError.invalid("hop keeps volumes on disk only (`type = \"persist\"`)", at: at(t.node.position),
+                                       hint: "remove `type`, or write `type = \"persist\"` (Hop3 does not implement tmpfs or bind either)")
+            }
+            for key in ["size", "mode"] where table[key] != nil {
+                warn("`[[volumes]] \(key)` is ignored: hop's volumes are directories owned by the app's user, mode 0700", at: table[key]!.keyPosition)
+            }
+            if let b = table["backup"] {
+                let t = try self.table(b, in: "volumes")
+                try checkKeys(t, section: "volumes.backup", allowed: ["include"])
+                warn("`[[volumes]] backup` is ignored: every volume is in the app's backups (exclude paths with [backup] exclude)", at: b.keyPosition)
+            }
             guard let nameEntry = table["name"], let targetEntry = table["target"] else {
                 throw HopError.invalid("a `[[volumes]]` entry needs both `name` and `target`", at: at(item.position),
                                        hint: "e.g. name = \"uploads\" and target = \"data/uploads\"")
@@ -378,6 +509,10 @@ struct Hop3Reader {
 
     func readMetadata(_ table: TOMLTable, into document: inout Hop3Document) throws {
         for entry in table.entries {
+            if entry.key == "categories" || entry.key == "tags" {
+                _ = try stringArray(entry, in: "metadata")
+                continue
+            }
             let value = try string(entry, in: "metadata")
             switch entry.key {
             case "id":
@@ -386,7 +521,8 @@ struct Hop3Reader {
             case "title": document.spec.metadata.title = value
             case "description": document.spec.metadata.description = value
             case "license": document.spec.metadata.license = value
-            default: document.spec.metadata.homepage = value
+            case "homepage": document.spec.metadata.homepage = value
+            default: break  // author, name, categories, tags: catalogue information
             }
         }
     }
@@ -396,6 +532,12 @@ struct Hop3Reader {
             switch entry.key {
             case "builder":
                 let name = try string(entry, in: "build")
+                // Hop3's builders: `auto`/`local` mean "detect from the tree (and [build] toolchain)".
+                if name == "auto" || name == "local" { continue }
+                if name == "docker" {
+                    throw HopError.invalid("hop does not build Dockerfiles (`[build] builder = \"docker\"`)", at: at(entry.node.position),
+                                           hint: "use a toolchain builder (python, node, go, static, shell) or `nix`; see docs/hop3-compat.md")
+                }
                 guard let builder = Builder(rawValue: name) else {
                     let all = Builder.allCases.map(\.rawValue)
                     let fix = closestName(to: name, among: all).map { "did you mean `\($0)`? " } ?? ""
@@ -410,6 +552,16 @@ struct Hop3Reader {
                                            hint: "write a name such as `python3.12` or `nodejs_20` (letters, digits, `.`, `_`, `-`, `+`)")
                 }
                 document.spec.build.toolchain = value
+                // Hop3 names the toolchain where hop names the builder.
+                if document.builder == nil, let b = Builder(rawValue: value == "nodejs" ? "node" : value) { document.toolchainBuilder = b }
+                if ["php", "ruby", "rust", "java", "clojure", "elixir"].contains(value) {
+                    throw HopError.invalid("hop has no `\(value)` toolchain yet (`[build] toolchain`)", at: at(entry.node.position),
+                                           hint: "hop builds python, node, go, static and shell apps, or a [nix] file; see docs/hop3-compat.md")
+                }
+            case "after-build":
+                document.spec.build.build += try stringList(entry, in: "build").map(\.0)
+            case "static-dir", "test", "node-version":
+                _ = try stringList(entry, in: "build")
             case "before-build":
                 document.spec.build.beforeBuild = try stringList(entry, in: "build").map(\.0)
             case "build":
@@ -447,6 +599,23 @@ struct Hop3Reader {
                 document.startLocation = at(entry.keyPosition)
             case "before-run":
                 document.spec.run.beforeRun = try stringList(entry, in: "run").map(\.0)
+            case "start-timeout", "healthcheck-timeout":
+                _ = try positiveSeconds(entry, in: "run")
+            case "packages":
+                _ = try stringList(entry, in: "run")
+            case "static":
+                // Hop3's legacy place for [static]: used when [static] is absent.
+                document.legacyStatic = try readStatic(try self.table(entry, in: "run"))
+                document.warnings.append(Hop3Warning(message: "`[run] static` is Hop3's legacy spelling; read as [static] (which wins when present)",
+                                                     location: at(entry.keyPosition)))
+            case "healthcheck":
+                let path = try string(entry, in: "run")
+                guard path.hasPrefix("/"), !path.contains(where: { $0.isWhitespace }) else {
+                    throw HopError.invalid("`[run] healthcheck` `\(printableScalars(path))` is not a URL path", at: at(entry.node.position), hint: "e.g. \"/health\"")
+                }
+                document.legacyHealthPath = path
+                document.warnings.append(Hop3Warning(message: "`[run] healthcheck` is Hop3's legacy spelling; read as [healthcheck] path (which wins when present)",
+                                                     location: at(entry.keyPosition)))
             default:  // "workers"
                 guard case .table(let workers) = entry.node.value else {
                     throw wrongType(entry, in: "run", expected: "a table of process name = count",
@@ -454,6 +623,15 @@ struct Hop3Reader {
                 }
                 for worker in workers.entries {
                     try checkProcessName(worker.key, at: worker.keyPosition, what: "`[run.workers]` name")
+                    // Hop3: `name = "command"` declares a process; hop: `name = N` sets an instance count.
+                    if case .string = worker.node.value {
+                        let command = try string(worker, in: "run.workers")
+                        guard !command.allSatisfy(\.isWhitespace) else {
+                            throw HopError.invalid("`[run.workers] \(worker.key)` is empty", at: at(worker.node.position), hint: "write the command that runs it")
+                        }
+                        document.workerProcesses.append((worker.key, command))
+                        continue
+                    }
                     document.spec.run.workers[worker.key] = try positiveInt(worker, in: "run.workers", max: 1024)
                     document.workerLocations.append((worker.key, at(worker.keyPosition)))
                 }
@@ -478,6 +656,10 @@ struct Hop3Reader {
                 }
                 continue
             }
+            if entry.key == "_policy" {
+                _ = try string(entry, in: "env")
+                continue  // Hop3's redeploy policy for values changed on the server; hop's [env] is the file's
+            }
             try checkEnvName(entry, section: "env")
             switch entry.node.value {
             case .string(let s):
@@ -489,7 +671,10 @@ struct Hop3Reader {
             case .integer(let n): plain.append(EnvVar(entry.key, String(n)))
             case .bool(let b): plain.append(EnvVar(entry.key, b ? "true" : "false"))
             case .table(let t) where t["generate"] != nil:
-                try checkKeys(t, section: "env.\(entry.key)", allowed: ["generate", "length"])
+                try checkKeys(t, section: "env.\(entry.key)", allowed: ["generate", "length", "prefix", "display"])
+                for key in ["prefix", "display"] where t[key] != nil {
+                    warn("`\(key)` in `[env] \(entry.key)` is ignored: hop generates the bare value and never displays it", at: t[key]!.keyPosition)
+                }
                 let style = try string(t["generate"]!, in: "env")
                 let styles = ["hex", "base64", "password", "uuid"]
                 guard styles.contains(style) else {
@@ -504,15 +689,21 @@ struct Hop3Reader {
                     length = Int(n)
                 }
                 secret.append(SecretEnv(name: entry.key, kind: .generate(style: style, length: length)))
-            case .table(let t) where t["from"] != nil:
-                try checkKeys(t, section: "env.\(entry.key)", allowed: ["from", "key"])
-                let addon = try string(t["from"]!, in: "env")
+            case .table(let t) where t["from"] == nil && t["from_"] == nil && (t["key"] != nil || t["external_ip"] != nil):
+                // Hop3's app-fact references ({ key = "name" | "domain" | "hostname" }, { external_ip = true }).
+                try checkKeys(t, section: "env.\(entry.key)", allowed: ["key", "external_ip"])
+                warn("`[env] \(entry.key)` is ignored: hop does not resolve Hop3's app-fact references yet; hop sets HOP_APP and HOST_NAME itself",
+                     at: entry.keyPosition)
+            case .table(let t) where t["from"] != nil || t["from_"] != nil:
+                try checkKeys(t, section: "env.\(entry.key)", allowed: ["from", "from_", "key"])
+                let fromEntry = t["from"] ?? t["from_"]!
+                let addon = try string(fromEntry, in: "env")
                 guard let keyEntry = t["key"] else {
                     throw HopError.invalid("`\(entry.key) = { from = … }` needs a `key`", at: at(entry.node.position), hint: "e.g. { from = \"blog-db\", key = \"DATABASE_URL\" }")
                 }
                 let key = try string(keyEntry, in: "env")
                 guard AddonRules.isName(addon) else {
-                    throw HopError.invalid("`\(printableScalars(addon))` is not an addon name", at: at(t["from"]!.node.position),
+                    throw HopError.invalid("`\(printableScalars(addon))` is not an addon name", at: at(fromEntry.node.position),
                                            hint: "the name of an addon in [[addons]] or `hop addon list`")
                 }
                 guard isEnvName(key) else {
@@ -540,7 +731,11 @@ struct Hop3Reader {
             try checkProcessName(entry.key, at: entry.keyPosition, what: "`[port]` name")
             var portEntry = entry
             if case .table(let sub) = entry.node.value {
-                try checkKeys(sub, section: "port.\(entry.key)", allowed: ["container"])
+                try checkKeys(sub, section: "port.\(entry.key)", allowed: ["container", "public", "https"])
+                for key in ["public", "https"] where sub[key] != nil {
+                    warn("`[port.\(entry.key)] \(key)` is ignored: hop publishes every web process through nginx (HTTPS with `hop host up --https-port`)",
+                         at: sub[key]!.keyPosition)
+                }
                 guard let container = sub["container"] else {
                     throw HopError.invalid("`[port.\(entry.key)]` has no `container` port", at: at(entry.keyPosition),
                                            hint: "add `container = 8000` (the port the process listens on), or write `\(entry.key) = 8000` under `[port]`")
@@ -610,7 +805,7 @@ struct Hop3Reader {
             throw HopError.invalid("`[domains]` has both `names` and `list`", at: at(list.keyPosition),
                                    hint: "keep one: `list` (Hop3's spelling) and `names` mean the same (first at line \(names.keyPosition.line))")
         }
-        guard let names = table["names"] ?? table["list"] else { return [] }
+        guard let names = table["names"] ?? table["list"] ?? table["hosts"] else { return [] }
         var seen: Set<String> = []
         return try stringArray(names, in: "domains").map { name, node in
             let domain = try inside(node) { try validateDomainName(name, at: $0) }
@@ -668,6 +863,18 @@ struct Hop3Reader {
                 default:
                     throw wrongType(entry, in: "limits", expected: "a size string", hint: hint)
                 }
+            case "cpu" where entry.node.value.typeName != "string":
+                // Hop3 writes CPUs as a number (0.5, 2); hop's quota is a percentage of one CPU.
+                let cpus: Double
+                switch entry.node.value {
+                case .integer(let n): cpus = Double(n)
+                case .float(let f): cpus = f
+                default: throw wrongType(entry, in: "limits", expected: "a number of CPUs or a percentage string", hint: "e.g. cpu = 0.5 or cpu = \"50%\"")
+                }
+                guard cpus > 0, cpus <= 1024 else {
+                    throw HopError.invalid("`[limits] cpu` must be more than 0 CPUs", at: at(entry.node.position), hint: "e.g. cpu = 0.5")
+                }
+                limits.cpu = "\(Int((cpus * 100).rounded()))%"
             case "cpu":
                 let value = try string(entry, in: "limits")
                 guard value.hasSuffix("%"), let n = Int(value.dropLast()), n > 0, value.first != "+" else {
@@ -684,6 +891,7 @@ struct Hop3Reader {
 
     func readNix(_ table: TOMLTable, into document: inout Hop3Document) throws {
         for entry in table.entries {
+            if hop3NixTemplateKeys.contains(entry.key) { continue }  // warned about by the section check
             if entry.key == "file" {
                 let path = try string(entry, in: "nix")
                 document.spec.nixFile = try checkRelativePath(path, node: entry.node, what: "`[nix] file`")

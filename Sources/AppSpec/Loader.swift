@@ -19,6 +19,12 @@ public enum AppSpecLoader {
     /// Errors are `HopError(.invalidInput)` located at `directory/hop3.toml` or `directory/Procfile` with
     /// line and column; problems with the directory itself are located at the directory.
     public static func load(directory: String, appName: String?) throws -> AppSpec {
+        try check(directory: directory, appName: appName).spec
+    }
+
+    /// `load`, with the located warnings for Hop3 keys hop reads as aliases or does not act on
+    /// (`hop check` prints them; deploys show them as warnings).
+    public static func check(directory: String, appName: String?) throws -> (spec: AppSpec, warnings: [Hop3Warning]) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw HopError(.notFound, "app directory `\(directory)` does not exist or is not a directory",
@@ -49,9 +55,10 @@ public enum AppSpecLoader {
                 throw error
             }
         }
-        return try assembleAppSpec(AppSources(
+        let spec = try assembleAppSpec(AppSources(
             name: name, directory: directory, hop3: hop3, procfile: procfile,
             detectedBuilder: detectBuilder(files: tree.files, executables: tree.executables), tree: tree))
+        return (spec, hop3?.warnings ?? [])
     }
 
     private static func listTopLevel(_ directory: String) throws -> AppTree {
@@ -156,7 +163,8 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
         }
         processes.insert(AppProcess(name: "web", kind: .web, command: start), at: 0)
     }
-    if processes.isEmpty, let tree = sources.tree {
+    let workers = hop3?.workerProcesses ?? []
+    if processes.isEmpty, workers.isEmpty, let tree = sources.tree {
         processes = defaultProcesses(builder: builder, files: tree.files, executables: tree.executables)
         // A Go app runs the binary the go recipe builds (named after the app); a Node app runs
         // package.json's "main" when that file exists.
@@ -176,6 +184,11 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
             throw HopError.invalid("`\(sources.name)` has nothing to run: no Procfile and no `[run] start`", at: location,
                                    hint: "add a Procfile with a line such as `web: <command serving on $PORT>`, or `start = \"<command>\"` under [run] in hop3.toml")
         }
+    }
+    // Hop3's `[run.workers] name = "command"`: a process of its own (it replaces a Procfile line of that name).
+    for w in workers {
+        processes.removeAll { $0.name == w.name }
+        processes.append(AppProcess(name: w.name, kind: .daemon, command: w.command))
     }
     spec.processes = processes
 

@@ -20,7 +20,7 @@ public struct Hop: ParsableCommand {
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
                       RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,
                       GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self,
-                      ExportCommand.self, ImportCommand.self, TrustCommand.self, RemoteCommand.self, TLSCommand.self])
+                      ExportCommand.self, ImportCommand.self, TrustCommand.self, RemoteCommand.self, TLSCommand.self, CheckCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,

@@ -162,7 +162,8 @@ public struct Operations: Sendable {
             // app owns, before anything else happens.
             var planned = targetApp
             if let path = r.path {
-                let spec = try AppSpecLoader.load(directory: try pipeline.resolveAppDir(path), appName: r.app)
+                let (spec, warnings) = try AppSpecLoader.check(directory: try pipeline.resolveAppDir(path), appName: r.app)
+                for w in warnings { ctx.warn(w.description) }
                 _ = try Self.checkedApp(spec.name)
                 planned = spec.name
                 if let db = try ctx.existingDatabase() { try checkDomains(app: spec.name, spec: spec, db: db) }

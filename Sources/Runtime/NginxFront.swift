@@ -44,7 +44,7 @@ public struct NginxFront: Sendable {
     /// self-signed fallback made now (`openssl req -x509`, P-256, one year, every name a SAN). The
     /// key is root-only and outside the store; the site only names the paths.
     public func certificate(app: String, serverNames: [String], runner: any ProcessRunner = SystemRunner()) throws -> NginxSite.TLS? {
-        guard let port = httpsPort, let first = serverNames.first else { return nil }
+        guard let port = httpsPort, !serverNames.isEmpty else { return nil }
         let dir = home.root + "/tls/" + app
         if let challenge = acmeChallengePort {
             let live = try liveCertificate(dir: dir, serverNames: serverNames, runner: runner)
@@ -60,14 +60,7 @@ public struct NginxFront: Sendable {
         let stale = selfSigned && (try? String(contentsOfFile: namesFile, encoding: .utf8)) != names
         if !fm.fileExists(atPath: cert) || !fm.fileExists(atPath: key) || stale {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let san = serverNames.map { "DNS:\($0)" }.joined(separator: ",")
-            let r = try runner.run(Command("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                                        "-days", "365", "-subj", "/CN=\(Self.commonName(first))", "-addext", "subjectAltName=\(san)",
-                                                        "-keyout", key + ".new", "-out", cert + ".new"]))
-            guard r.succeeded else {
-                throw HopError(.environment, "could not make a self-signed certificate for \(app)", hint: "is openssl installed?", detail: r.stderrTail(5))
-            }
-            chmod(key + ".new", 0o600)
+            try Self.makeSelfSigned(serverNames: serverNames, key: key + ".new", cert: cert + ".new", runner: runner)
             guard rename(key + ".new", key) == 0, rename(cert + ".new", cert) == 0 else {
                 throw HopError(.environment, "could not put the certificate of \(app) in place")
             }
@@ -97,18 +90,24 @@ public struct NginxFront: Sendable {
             try fm.copyItem(atPath: dir + "/cert.pem", toPath: version + "/cert.pem")
             try fm.copyItem(atPath: dir + "/key.pem", toPath: version + "/key.pem")
         } else {
-            let san = serverNames.map { "DNS:\($0)" }.joined(separator: ",")
-            let r = try runner.run(Command("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                                        "-days", "365", "-subj", "/CN=\(Self.commonName(serverNames[0]))", "-addext", "subjectAltName=\(san)",
-                                                        "-keyout", version + "/key.pem", "-out", version + "/cert.pem"]))
-            guard r.succeeded else {
-                throw HopError(.environment, "could not make a self-signed certificate", hint: "is openssl installed?", detail: r.stderrTail(5))
-            }
+            try Self.makeSelfSigned(serverNames: serverNames, key: version + "/key.pem", cert: version + "/cert.pem", runner: runner)
             try names.write(toFile: namesFile, atomically: true, encoding: .utf8)
         }
         chmod(version + "/key.pem", 0o600)
         try Self.switchLive(dir: dir, to: version)
         return live
+    }
+
+    /// A self-signed certificate for `serverNames` (P-256, one year, every name a SAN); the key 0600.
+    static func makeSelfSigned(serverNames: [String], key: String, cert: String, runner: any ProcessRunner) throws {
+        let san = serverNames.map { "DNS:\($0)" }.joined(separator: ",")
+        let r = try runner.run(Command("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                    "-days", "365", "-subj", "/CN=\(commonName(serverNames[0]))", "-addext", "subjectAltName=\(san)",
+                                                    "-keyout", key, "-out", cert]))
+        guard r.succeeded else {
+            throw HopError(.environment, "could not make a self-signed certificate for \(serverNames[0])", hint: "is openssl installed?", detail: r.stderrTail(5))
+        }
+        chmod(key, 0o600)
     }
 
     /// Points `DIR/live` at `version` in one rename, and drops versions older than the one it replaced.

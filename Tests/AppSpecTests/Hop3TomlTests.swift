@@ -124,7 +124,8 @@ struct Hop3TomlTests {
             ("name = \"A b\"\ntarget = \"x\"", "hop3.toml:4:", "not a volume name"),
             ("name = \"a\"\ntarget = \"x%y\"", "hop3.toml:5:", "`%`"),
             ("name = \"a\"", "hop3.toml:3:", "needs both"),
-            ("name = \"a\"\ntarget = \"x\"\nsize = 3", "hop3.toml:6:", "size"),
+            ("name = \"a\"\ntarget = \"x\"\nsizes = 3", "hop3.toml:6:", "sizes"),
+            ("name = \"a\"\ntarget = \"x\"\ntype = \"bind\"", "hop3.toml:6:", "on disk only"),
             ("name = \"a\"\ntarget = \"x\"\n[[volumes]]\nname = \"a\"\ntarget = \"y\"", "hop3.toml:7:", "twice"),
             ("name = \"a\"\ntarget = \"x\"\n[[volumes]]\nname = \"b\"\ntarget = \"x/y\"", "hop3.toml:8:", "overlaps"),
         ]
@@ -236,7 +237,7 @@ struct Hop3TomlTests {
         BadSpec(text: "[deploy]\nx = 1", line: 2, column: 1, message: "unknown key `x` in [deploy]", hint: "require-signed"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[build.extra]\nx = 1", line: 3, column: 8,
                 message: "unknown key `extra` in [build]", hint: "the keys [build] accepts"),
-        BadSpec(text: "name = \"x\"", line: 1, column: 1, message: "unknown top-level key `name`", hint: "put keys inside one of the sections"),
+        BadSpec(text: "appname = \"x\"", line: 1, column: 1, message: "unknown top-level key `appname`", hint: "put keys inside one of the sections"),
         BadSpec(text: "build = \"python\"", line: 1, column: 1, message: "`build` must be a section `[build]`, found string", hint: "write `[build]`"),
         BadSpec(text: "[[build]]\nbuilder = \"go\"", line: 1, column: 3, message: "array of tables", hint: "write the header as `[build]`"),
         BadSpec(text: "[build]\nbuilder = 3", line: 2, column: 11, message: "`[build] builder` must be a string, found integer", hint: "quotes"),

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import AppSpec
+import HopBasics
+
+/// `hop check PATH`: reads an app's metadata (hop3.toml and Procfile, under `hop3/` first, as Hop3
+/// does) and reports what hop would build and run, with a located warning for every Hop3 key hop
+/// accepts and does not act on. Builds nothing and writes nothing.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check",
+        abstract: "Read an app's metadata without building: errors (exit 2) and warnings, located.")
+    @Argument(help: "The app's source directory.") var path: String
+    @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
+    @Flag var json = false
+
+    func run() throws {
+        Hop.jsonMode = json
+        let (spec, warnings) = try AppSpecLoader.check(directory: path, appName: app)
+        func kind(_ k: ProcessKind) -> String {
+            switch k {
+            case .web: "web"
+            case .wsgi: "wsgi"
+            case .static: "static"
+            case .cron(let s): "cron \(s)"
+            case .release: "release"
+            case .daemon: "daemon"
+            }
+        }
+        if json {
+            Out.json([
+                "app": spec.name, "builder": spec.build.builder.rawValue, "source": "\(spec.source)",
+                "processes": spec.processes.map { ["name": $0.name, "kind": kind($0.kind), "command": $0.command] },
+                "domains": spec.domains, "addons": (spec.addons ?? []).map { $0.type },
+                "volumes": (spec.volumes ?? []).map { ["name": $0.name, "target": $0.target] },
+                "warnings": warnings.map { ["file": $0.location.file, "line": $0.location.line ?? 0, "column": $0.location.column ?? 0,
+                                            "message": $0.message] as [String: Any] },
+            ] as [String: Any])
+            return
+        }
+        Out.line("\(spec.name): builder \(spec.build.builder.rawValue) (from \(spec.source))")
+        for p in spec.processes { Out.line("  process \(p.name) (\(kind(p.kind))): \(p.command)") }
+        if !spec.domains.isEmpty { Out.line("  domains: \(spec.domains.joined(separator: ", "))") }
+        if let a = spec.addons, !a.isEmpty { Out.line("  addons: \(a.map { $0.name ?? $0.type }.joined(separator: ", "))") }
+        if let v = spec.volumes, !v.isEmpty { Out.line("  volumes: \(v.map { "\($0.name) → \($0.target)" }.joined(separator: ", "))") }
+        for w in warnings { Out.err(w.description) }
+        Out.line("ok: no errors, \(warnings.count) warning\(warnings.count == 1 ? "" : "s")")
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import HopBasics
+@testable import AppSpec
+
+/// `fixtures/hop3-recipes`, found from this file's real path.
+let hop3RecipesDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("fixtures/hop3-recipes").path
+
+@Suite("Hop3's hop3.toml as Hop3 0.7 writes it")
+struct Hop3CompatTests {
+    @Test("a recipe using every key of Hop3's reference reads with warnings only for what hop does not do, each located")
+    func everyKey() throws {
+        let dir = hop3RecipesDirectory + "/everything"
+        let (spec, warnings) = try AppSpecLoader.check(directory: dir, appName: nil)
+        let file = dir + "/hop3/hop3.toml"
+        #expect(spec.name == "hop3-everything" && spec.build.builder == .python)
+        // Implemented keys took effect.
+        #expect(spec.processes.map(\.name).sorted() == ["web", "worker"])
+        #expect(spec.processes.first { $0.name == "worker" }?.command == "python worker.py")
+        #expect(spec.build.build == ["echo build", "echo after-build"])
+        #expect(spec.domains == ["everything.example.org"])
+        #expect(spec.addons?.map(\.type) == ["postgres", "redis"], "[[provider]] is ignored when [[addons]] is present")
+        #expect(spec.volumes?.map(\.name) == ["data"])
+        #expect(spec.limits.cpu == "50%")
+        #expect(spec.healthcheck?.path == "/health" && spec.healthcheck?.contains == "ok")
+        #expect(spec.staticPaths == ["/static": "static"], "[static] wins over the legacy [run] static")
+        #expect(spec.env.contains { $0.name == "ADMIN_USERNAME" && $0.value == "admin" })
+        #expect(!spec.env.contains { $0.name == "_policy" })
+        // Every warning is located in the file, on a line that holds what it names.
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        for w in warnings {
+            #expect(w.location.file == file)
+            let line = w.location.line.map { String(lines[$0 - 1]) } ?? ""
+            let named = firstQuoted(w.message)
+            let key = named.split(separator: " ").last.map(String.init)?.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) ?? named
+            #expect(line.contains(key) || line.contains(named), "\(w) points at: \(line)")
+        }
+        // Exactly the features hop lacks.
+        let ignored = Set(warnings.map { firstQuoted($0.message) })
+        let expected: Set<String> = [
+            "[contexts]", "[probe]", "[ports]", "[docker]", "[waf]", "[test]", "[[provider]]",
+            "[build] static-dir", "[build] test", "[build] node-version",
+            "[run] start-timeout", "[run] packages", "[run] healthcheck-timeout", "[run] static", "[run] healthcheck",
+            "[domains] _policy", "[deploy] deployer", "[deploy] allow-http",
+            "[admin] create", "[admin] login", "[admin] verify", "[admin] email = \"operator\"",
+            "[port.web] public", "[port.web] https", "[[volumes]] mode", "[[volumes]] backup",
+            "prefix", "display", "[env] APP_NAME",
+            "[nix] template", "[nix] url", "[nix] sha256", "[nix] executable", "[nix] extra-paths", "[nix] runtime-env",
+        ]
+        #expect(ignored == expected, "missing \(expected.subtracting(ignored)); unexpected \(ignored.subtracting(expected))")
+    }
+
+    @Test("Hop3's older spellings: [[provider]], [domains] hosts, [run] static and healthcheck, a [run.workers] process, files under hop3/")
+    func legacySpellings() throws {
+        let (spec, warnings) = try AppSpecLoader.check(directory: hop3RecipesDirectory + "/legacy", appName: nil)
+        #expect(spec.name == "hop3-legacy" && spec.build.builder == .python)
+        #expect(spec.addons?.map(\.type) == ["postgres"])
+        #expect(spec.domains == ["legacy.example.org"])
+        #expect(spec.staticPaths == ["/files": "files"])
+        #expect(spec.healthcheck?.path == "/")
+        #expect(spec.processes.map(\.name).sorted() == ["clock", "web"], "the Procfile in hop3/ and the worker")
+        #expect(warnings.count == 3 && warnings.allSatisfy { $0.message.contains("legacy") || $0.message.contains("old name") }, "\(warnings)")
+    }
+
+    @Test(arguments: [
+        ("[build]\nbuilder = \"docker\"", 2, 11, "does not build Dockerfiles"),
+        ("[build]\ntoolchain = \"php\"", 2, 13, "no `php` toolchain"),
+        ("[[volumes]]\nname = \"d\"\ntarget = \"d\"\ntype = \"tmpfs\"", 4, 8, "on disk only"),
+        ("[build]\nbuilder = \"python\"\n[waff]\nx = 1", 3, 2, "unknown section `[waff]`"),
+        ("[build]\nbuilder = \"python\"\n[run]\nstart_timeout = 5", 4, 1, "did you mean `start-timeout`"),
+        ("[build]\nbuilder = \"python\"\n[nix]\ntemplat = \"x\"", 4, 1, "did you mean `template`"),
+    ])
+    func stillErrors(_ text: String, _ line: Int, _ column: Int, _ says: String) {
+        do {
+            _ = try parseHop3Toml(text, file: "hop3.toml", appName: "app")
+            Issue.record("accepted \(text)")
+        } catch let e as HopError {
+            #expect(e.code == .invalidInput)
+            #expect(e.location == SourceLocation(file: "hop3.toml", line: line, column: column), "\(e)")
+            #expect(e.description.contains(says), "\(e)")
+        } catch { Issue.record("\(error)") }
+    }
+}
+
+/// The first `quoted` part of a message.
+func firstQuoted(_ message: String) -> String {
+    message.split(separator: "`", omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? ""
+}

@@ -1,0 +1,28 @@
+import Foundation
+import Testing
+import HopBasics
+
+@Suite("hop check: an app's metadata read without building")
+struct CheckCommandTests {
+    @Test("a recipe in Hop3's style: exit 0, every ignored key a located warning on stderr; a broken one: exit 2, located, no HOP_HOME made")
+    func checkReadsWithoutBuilding() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            let ok = try hop(["check", repoRoot + "/fixtures/hop3-recipes/everything", "--json"], home: home)
+            #expect(ok.status == 0, "\(ok.stderr)")
+            let o = try #require(parse(ok.stdout) as? [String: Any])
+            #expect(o["app"] as? String == "hop3-everything" && o["builder"] as? String == "python")
+            let warnings = o["warnings"] as? [[String: Any]] ?? []
+            #expect(warnings.count >= 30 && warnings.allSatisfy { ($0["line"] as? Int ?? 0) > 0 && ($0["file"] as? String ?? "").hasSuffix("hop3/hop3.toml") })
+            let text = try hop(["check", repoRoot + "/fixtures/hop3-recipes/legacy"], home: home)
+            #expect(text.status == 0 && text.stdout.contains("process clock (daemon): python clock.py") && text.stderr.contains("hop3/hop3.toml:"),
+                    "\(text.stdout)\(text.stderr)")
+            let bad = dir + "/bad"
+            try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
+            try "[build]\ntoolchain = \"php\"\n".write(toFile: bad + "/hop3.toml", atomically: true, encoding: .utf8)
+            let refused = try hop(["check", bad], home: home)
+            #expect(refused.status == 2 && refused.stderr.contains("hop3.toml:2:13") && refused.stderr.contains("no `php` toolchain"), "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: home.root), "hop check wrote HOP_HOME")
+        }
+    }
+}
