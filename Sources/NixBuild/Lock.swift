@@ -97,6 +97,9 @@ public enum Locker {
                 let l = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
                 if !l.isEmpty { lines.append(l) }
             }
+        } else if let text = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
+            // A pyproject.toml that does not parse is reported by `pyprojectRequirements` at lock time.
+            lines += (try? pyprojectRequirements(text, file: "pyproject.toml")) ?? []
         }
         lines += spec.build.pipInstall
         if spec.processes.contains(where: { $0.kind == .wsgi }),
@@ -104,6 +107,92 @@ public enum Locker {
             lines.append("gunicorn")
         }
         return lines
+    }
+
+    /// The dependencies a pyproject.toml declares, as requirement lines (pure): PEP 621's
+    /// `[project] dependencies` (what uv and modern setuptools/hatch/flit/pdm projects write), else
+    /// Poetry's `[tool.poetry.dependencies]` with its constraints translated to PEP 440 (`^1.2` →
+    /// `>=1.2,<2.0`, `~1.2` → `>=1.2,<1.3`, `*` → any; `python` itself is skipped). Errors are
+    /// located in the file.
+    public static func pyprojectRequirements(_ text: String, file: String) throws -> [String] {
+        let root = try parseTOML(text, file: file)
+        func located(_ entry: TOMLEntry, _ message: String, hint: String) -> HopError {
+            HopError.invalid(message, at: SourceLocation(file: file, line: entry.node.position.line, column: entry.node.position.column), hint: hint)
+        }
+        if case .table(let project)? = root["project"]?.node.value, let deps = project["dependencies"] {
+            guard case .array(let items) = deps.node.value else {
+                throw located(deps, "`[project] dependencies` must be an array of requirement strings", hint: "e.g. dependencies = [\"flask>=3\"]")
+            }
+            return try items.map { item in
+                guard case .string(let s) = item.value, !s.isEmpty, !s.contains(where: \.isNewline) else {
+                    throw located(deps, "each `[project] dependencies` entry must be a requirement string", hint: "e.g. \"flask>=3\"")
+                }
+                return s
+            }
+        }
+        guard case .table(let tool)? = root["tool"]?.node.value, case .table(let poetry)? = tool["poetry"]?.node.value,
+              case .table(let deps)? = poetry["dependencies"]?.node.value else { return [] }
+        var out: [String] = []
+        for entry in deps.entries where entry.key.lowercased() != "python" {
+            guard entry.key.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), entry.key.allSatisfy(\.isASCII) else {
+                throw located(entry, "`\(entry.key)` is not a package name", hint: "Poetry dependency names are letters, digits, `-`, `_` and `.`")
+            }
+            var constraint = "*"
+            var extras: [String] = []
+            switch entry.node.value {
+            case .string(let c): constraint = c
+            case .table(let t):
+                if case .string(let c)? = t["version"]?.node.value { constraint = c }
+                if case .array(let xs)? = t["extras"]?.node.value {
+                    extras = xs.compactMap { if case .string(let x) = $0.value { return x }; return nil }
+                }
+                if t["path"] != nil || t["git"] != nil || t["url"] != nil {
+                    throw located(entry, "`\(entry.key)` comes from a path, git or URL, which hop does not fetch",
+                                  hint: "publish it to the package index hop resolves from, or vendor it as a wheel in HOP_FIND_LINKS")
+                }
+            default:
+                throw located(entry, "`\(entry.key)` must be a version constraint or a table", hint: "e.g. flask = \"^3.0\"")
+            }
+            guard let pep440 = poetryConstraint(constraint) else {
+                throw located(entry, "`\(constraint)` is not a Poetry version constraint hop understands", hint: "use ^X.Y, ~X.Y, >=X,<Y, ==X or *")
+            }
+            out.append(entry.key + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]") + pep440)
+        }
+        return out
+    }
+
+    /// A Poetry constraint in PEP 440 (nil when it is not one hop understands).
+    static func poetryConstraint(_ raw: String) -> String? {
+        let parts = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        var out: [String] = []
+        for c in parts {
+            if c == "*" || c.isEmpty { continue }
+            if c.hasPrefix("^") || c.hasPrefix("~") && !c.hasPrefix("~=") {
+                let caret = c.hasPrefix("^")
+                let v = c.dropFirst().trimmingCharacters(in: .whitespaces)
+                let nums = v.split(separator: ".").map { Int($0) }
+                guard !nums.isEmpty, nums.allSatisfy({ $0 != nil }) else { return nil }
+                let n = nums.map { $0! }
+                var upper: [Int]
+                if caret {
+                    // ^1.2.3 → <2; ^0.2.3 → <0.3; ^0.0.3 → <0.0.4
+                    let i = n.firstIndex(where: { $0 != 0 }) ?? (n.count - 1)
+                    upper = Array(n.prefix(i + 1)); upper[i] += 1
+                } else {
+                    // ~1.2.3 → <1.3; ~1 → <2
+                    upper = n.count >= 2 ? [n[0], n[1] + 1] : [n[0] + 1]
+                }
+                out.append(">=\(v)")
+                out.append("<" + upper.map(String.init).joined(separator: "."))
+            } else if let first = c.first, "<>=!~".contains(first) {
+                out.append(c)
+            } else if c.first?.isNumber == true {
+                out.append("==" + c)
+            } else {
+                return nil
+            }
+        }
+        return out.joined(separator: ",")
     }
 
     /// Hash of everything that determines a lock, so `hop build` can tell a stale `hop.lock`.
@@ -125,6 +214,11 @@ public enum Locker {
         switch spec.build.builder {
         case .python:
             lock.resolvedFor = "cp311-x86_64-linux"
+            // A pyproject.toml that does not parse (or declares what hop cannot fetch) is a located error here.
+            if !FileManager.default.fileExists(atPath: appDir + "/requirements.txt"),
+               let text = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
+                _ = try pyprojectRequirements(text, file: appDir + "/pyproject.toml")
+            }
             let reqs = pythonRequirements(appDir: appDir, spec: spec)
             if !reqs.isEmpty { lock.python = try resolvePython(requirements: reqs, appDir: appDir, index: index, runner: runner) }
         case .node:

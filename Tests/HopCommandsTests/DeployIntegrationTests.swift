@@ -116,6 +116,20 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("Python projects as they are written today: dependencies from pyproject.toml (PEP 621, and Poetry's constraints), built, locked with hashes, served through nginx",
+          arguments: [("pyproject-app", "Hello from a PEP 621 project"), ("poetry-app", "Hello from a Poetry project")])
+    func pyprojectApps(_ fixture: String, _ greeting: String) throws {
+        try #require(deployHost.ready)
+        let app = "it-" + fixture
+        let d = try hopEnv(["deploy", fixtures + "/" + fixture, "--app", app, "--watch", "0", "--json"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(fetch(app).body.contains(greeting), "\(fetch(app))")
+        let show = try hopEnv(["show", app, "--json"])
+        let locked = (((parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any])?["python"] as? [[String: Any]]) ?? []
+        #expect(locked.contains { $0["name"] as? String == "flask" && ($0["sha256"] as? String ?? "").count == 64 }, "\(show.stdout.prefix(600))")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
     @Test("a static site is served by nginx itself; destroy removes it")
     func staticSite() throws {
         try #require(deployHost.ready)

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import HopBasics
+@testable import NixBuild
+
+@Suite struct PyprojectTests {
+    @Test func pep621Dependencies() throws {
+        let reqs = try Locker.pyprojectRequirements("[project]\nname = \"x\"\ndependencies = [\"flask>=3.0\", \"redis[hiredis]~=5.0\"]\n", file: "pyproject.toml")
+        #expect(reqs == ["flask>=3.0", "redis[hiredis]~=5.0"])
+    }
+
+    @Test func poetryDependenciesAreTranslated() throws {
+        let text = """
+            [tool.poetry.dependencies]
+            python = "^3.11"
+            flask = "^3.0"
+            zero = "^0.2.3"
+            tilde = "~1.4"
+            any = "*"
+            pinned = "2.1"
+            ranged = ">=1,<3"
+            withextras = { version = "^2", extras = ["a", "b"] }
+            """
+        #expect(try Locker.pyprojectRequirements(text, file: "pyproject.toml") ==
+                ["flask>=3.0,<4", "zero>=0.2.3,<0.3", "tilde>=1.4,<1.5", "any", "pinned==2.1", "ranged>=1,<3", "withextras[a,b]>=2,<3"])
+    }
+
+    @Test(arguments: [
+        ("[project]\ndependencies = \"flask\"", 2, 16, "must be an array"),
+        ("[tool.poetry.dependencies]\nlib = { git = \"https://example.org/lib.git\" }", 2, 7, "path, git or URL"),
+        ("[tool.poetry.dependencies]\nlib = \"latest\"", 2, 7, "not a Poetry version constraint"),
+        ("[project\n", 1, 1, ""),
+    ])
+    func badPyprojectIsLocated(_ text: String, _ line: Int, _ column: Int, _ says: String) {
+        do {
+            _ = try Locker.pyprojectRequirements(text, file: "pyproject.toml")
+            Issue.record("accepted \(text)")
+        } catch let e as HopError {
+            #expect(e.code == .invalidInput && e.location?.file == "pyproject.toml" && e.location?.line == line, "\(e)")
+            if !says.isEmpty { #expect(e.location?.column == column && e.message.contains(says), "\(e)") }
+        } catch { Issue.record("\(error)") }
+    }
+
+    @Test func noDependenciesIsEmpty() throws {
+        #expect(try Locker.pyprojectRequirements("[build-system]\nrequires = [\"hatchling\"]\n", file: "pyproject.toml").isEmpty)
+    }
+}
