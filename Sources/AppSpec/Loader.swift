@@ -40,6 +40,7 @@ public enum AppSpecLoader {
         }
         let hop3 = try located("hop3.toml").map { try parseHop3Document(readText($0), file: $0) }
         let procfile = try located("Procfile").map { try parseProcfile(readText($0), file: $0) }
+        let appJSON = try located("app.json").map { try parseAppJSON(readText($0), file: $0) }
 
         let name: String
         if let appName {
@@ -56,9 +57,9 @@ public enum AppSpecLoader {
             }
         }
         let spec = try assembleAppSpec(AppSources(
-            name: name, directory: directory, hop3: hop3, procfile: procfile,
+            name: name, directory: directory, hop3: hop3, procfile: procfile, appJSON: appJSON,
             detectedBuilder: detectBuilder(files: tree.files, executables: tree.executables), tree: tree))
-        return (spec, hop3?.warnings ?? [])
+        return (spec, (hop3?.warnings ?? []) + (appJSON?.warnings ?? []))
     }
 
     private static func listTopLevel(_ directory: String) throws -> AppTree {
@@ -115,12 +116,15 @@ struct AppSources: Sendable {
     var directory: String?
     var hop3: Hop3Document?
     var procfile: Procfile?
+    /// Heroku/Dokku app.json: read after hop3.toml and the Procfile, for what they leave unsaid.
+    var appJSON: AppJSONDocument?
     var detectedBuilder: Builder?
     /// Nil when the caller has no tree (parsing a lone hop3.toml): tree-based defaults are then skipped.
     var tree: AppTree?
 
-    init(name: String, directory: String? = nil, hop3: Hop3Document? = nil, procfile: Procfile? = nil,
+    init(name: String, directory: String? = nil, hop3: Hop3Document? = nil, procfile: Procfile? = nil, appJSON: AppJSONDocument? = nil,
          detectedBuilder: Builder? = nil, tree: AppTree? = nil) {
+        self.appJSON = appJSON
         self.name = name
         self.directory = directory
         self.hop3 = hop3
@@ -189,6 +193,26 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
     for w in workers {
         processes.removeAll { $0.name == w.name }
         processes.append(AppProcess(name: w.name, kind: .daemon, command: w.command))
+    }
+    if let json = sources.appJSON {
+        if let pre = json.predeploy {
+            if let release = processes.first(where: { $0.kind == .release }) {
+                throw HopError.invalid("app.json's `scripts.dokku.predeploy` and the `\(release.name)` release process both say what runs before the switch",
+                                       at: SourceLocation(file: (sources.directory ?? ".") + "/app.json"), hint: "keep one of them")
+            }
+            processes.append(AppProcess(name: "release", kind: .release, command: pre))
+        }
+        if spec.healthcheck == nil { spec.healthcheck = json.healthcheck }
+        for (name, count) in json.formation {
+            // Dokku's `web` is whichever process serves HTTP (hop's `wsgi:` too).
+            let target = processes.contains(where: { $0.name == name }) ? name
+                : name == "web" ? processes.first(where: { $0.kind == .web || $0.kind == .wsgi })?.name : nil
+            if let target, spec.run.workers[target] == nil { spec.run.workers[target] = count }
+        }
+        for e in json.env where !spec.env.contains(where: { $0.name == e.name }) { spec.env.append(e) }
+        for e in json.secret where !(spec.secretEnv ?? []).contains(where: { $0.name == e.name }) && !spec.env.contains(where: { $0.name == e.name }) {
+            spec.secretEnv = (spec.secretEnv ?? []) + [e]
+        }
     }
     spec.processes = processes
 

@@ -64,6 +64,21 @@ struct Hop3CompatTests {
         #expect(warnings.count == 3 && warnings.allSatisfy { $0.message.contains("legacy") || $0.message.contains("old name") }, "\(warnings)")
     }
 
+    @Test("Heroku/Dokku app.json: predeploy is the release step, healthchecks.web the gate, formation the counts, env values and secrets; the rest warned about")
+    func appJSON() throws {
+        let dir = URL(fileURLWithPath: hop3RecipesDirectory).deletingLastPathComponent().appendingPathComponent("apps/dokku-app").path
+        let (spec, warnings) = try AppSpecLoader.check(directory: dir, appName: nil)
+        #expect(spec.processes.contains { $0.kind == .release && $0.command.contains("predeploy ran") })
+        #expect(spec.healthcheck?.path == "/" && spec.healthcheck?.contains == "Hello from app.json" && spec.healthcheck?.retries == 5)
+        #expect(spec.run.workers["wsgi"] == 2, "formation's web is the wsgi process: \(spec.run.workers)")
+        #expect(spec.env.contains { $0.name == "GREETING" && $0.value == "Hello from app.json" })
+        #expect(spec.secretEnv?.contains { $0.name == "SECRET_KEY" } == true)
+        #expect(Set(warnings.map { firstQuoted($0.message) }) == ["scripts.dokku.postdeploy", "buildpacks"], "\(warnings)")
+        #expect(warnings.allSatisfy { $0.location.file.hasSuffix("app.json") && ($0.location.line ?? 0) > 1 })
+        #expect(throws: HopError.self) { try parseAppJSON("{\"formation\": {\"web\": {\"quantity\": 999}}}", file: "app.json") }
+        #expect(throws: HopError.self) { try parseAppJSON("{\"env\": {\"A\": 1,}}", file: "app.json") }
+    }
+
     @Test(arguments: [
         ("[build]\nbuilder = \"docker\"", 2, 11, "does not build Dockerfiles"),
         ("[build]\ntoolchain = \"php\"", 2, 13, "no `php` toolchain"),

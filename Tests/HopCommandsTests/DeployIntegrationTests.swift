@@ -130,6 +130,22 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
+    @Test("a Heroku/Dokku app.json app: its predeploy runs as the release step, its health check gates, formation gives 2 instances, env values and a generated secret reach the app")
+    func dokkuAppJSON() throws {
+        try #require(deployHost.ready)
+        let app = "it-dokku"
+        let d = try hopEnv(["deploy", fixtures + "/dokku-app", "--app", app, "--watch", "0", "--json"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(d.stderr.contains("buildpacks") && d.stderr.contains("postdeploy"), "the app.json warnings are shown: \(d.stderr)")
+        #expect(fetch(app).body.contains("Hello from app.json (secret of 64 characters)"), "\(fetch(app))")
+        let ps = try hopEnv(["ps", app, "--json"])
+        let processes = ((parse(ps.stdout) as? [String: Any])?["processes"] as? [[String: Any]]) ?? []
+        #expect(processes.filter { ($0["unit"] as? String ?? "").contains("wsgi") }.count == 2, "\(ps.stdout)")
+        let logs = try hopEnv(["logs", app, "-n", "200"])
+        #expect(logs.stdout.contains("predeploy ran"), "the release step's output: \(logs.stdout.suffix(800))")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
     @Test("a static site is served by nginx itself; destroy removes it")
     func staticSite() throws {
         try #require(deployHost.ready)
