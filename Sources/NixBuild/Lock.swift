@@ -97,6 +97,9 @@ public enum Locker {
                 let l = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
                 if !l.isEmpty { lines.append(l) }
             }
+        } else if let text = try? String(contentsOfFile: appDir + "/uv.lock", encoding: .utf8) {
+            // uv's lock: every package pinned with its artifacts' hashes (reported at lock time when broken).
+            lines += (try? uvLockRequirements(text, file: "uv.lock")) ?? []
         } else if let text = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
             // A pyproject.toml that does not parse is reported by `pyprojectRequirements` at lock time.
             lines += (try? pyprojectRequirements(text, file: "pyproject.toml")) ?? []
@@ -161,6 +164,63 @@ public enum Locker {
         return out
     }
 
+    /// uv.lock as pip requirement lines (pure): every package reachable from the project (the
+    /// package whose source is `editable`/`virtual` "."), pinned `name==version`, with the marker of
+    /// the dependency that brings it in (pip evaluates it: a Windows-only dependency is skipped on
+    /// Linux) and every `--hash` uv recorded for its wheels and sdist. pip resolves these in
+    /// hash-checking mode, so an artifact that is not the one uv locked is refused.
+    public static func uvLockRequirements(_ text: String, file: String) throws -> [String] {
+        let root = try parseTOML(text, file: file)
+        let bad = { (why: String) in HopError.invalid("\(file) \(why)", at: SourceLocation(file: file), hint: "regenerate it with `uv lock`") }
+        guard case .array(let items)? = root["package"]?.node.value else { throw bad("has no [[package]] entries") }
+        struct Pkg { var name: String; var version: String; var hashes: [String]; var deps: [(String, String?)]; var isProject: Bool }
+        var pkgs: [String: Pkg] = [:]
+        func norm(_ n: String) -> String { n.lowercased().replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: ".", with: "-") }
+        for item in items {
+            guard case .table(let t) = item.value, case .string(let name)? = t["name"]?.node.value else { throw bad("has a [[package]] without a name") }
+            var version = ""
+            if case .string(let v)? = t["version"]?.node.value { version = v }
+            var isProject = false
+            if case .table(let src)? = t["source"]?.node.value, src["editable"] != nil || src["virtual"] != nil { isProject = true }
+            var hashes: [String] = []
+            func addHash(_ node: TOMLNode) {
+                if case .table(let a) = node.value, case .string(let h)? = a["hash"]?.node.value, h.hasPrefix("sha256:"), h.count == 71 { hashes.append(h) }
+            }
+            if case .array(let wheels)? = t["wheels"]?.node.value { wheels.forEach(addHash) }
+            if let sdist = t["sdist"]?.node { addHash(sdist) }
+            var deps: [(String, String?)] = []
+            if case .array(let ds)? = t["dependencies"]?.node.value {
+                for d in ds {
+                    guard case .table(let dt) = d.value, case .string(let dn)? = dt["name"]?.node.value else { continue }
+                    var marker: String?
+                    if case .string(let m)? = dt["marker"]?.node.value { marker = m }
+                    deps.append((norm(dn), marker))
+                }
+            }
+            pkgs[norm(name)] = Pkg(name: name, version: version, hashes: hashes, deps: deps, isProject: isProject)
+        }
+        guard let project = pkgs.values.first(where: \.isProject) else { throw bad("names no project (a package whose source is editable or virtual)") }
+        // Breadth-first from the project; a package reached by any unconditional edge has no marker.
+        var marker: [String: String?] = [:]
+        var queue = project.deps
+        while !queue.isEmpty {
+            let (name, m) = queue.removeFirst()
+            if let seen = marker[name] {
+                if seen != nil && (m == nil || m != seen) { marker[name] = .some(nil) }
+                continue
+            }
+            marker[name] = .some(m)
+            guard let p = pkgs[name] else { throw bad("lists `\(name)` as a dependency but has no [[package]] for it") }
+            queue += p.deps.map { ($0.0, $0.1 ?? m) }
+        }
+        return try marker.keys.sorted().map { name in
+            let p = pkgs[name]!
+            guard !p.version.isEmpty, !p.hashes.isEmpty else { throw bad("has no version or no sha256 hashes for `\(p.name)`") }
+            let m = (marker[name] ?? nil).map { " ; " + $0 } ?? ""
+            return "\(p.name)==\(p.version)\(m) " + p.hashes.map { "--hash=\($0)" }.joined(separator: " ")
+        }
+    }
+
     /// A Poetry constraint in PEP 440 (nil when it is not one hop understands).
     static func poetryConstraint(_ raw: String) -> String? {
         let parts = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -219,8 +279,21 @@ public enum Locker {
                let text = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
                 _ = try pyprojectRequirements(text, file: appDir + "/pyproject.toml")
             }
+            if !FileManager.default.fileExists(atPath: appDir + "/requirements.txt"),
+               let text = try? String(contentsOfFile: appDir + "/uv.lock", encoding: .utf8) {
+                _ = try uvLockRequirements(text, file: appDir + "/uv.lock")
+            }
             let reqs = pythonRequirements(appDir: appDir, spec: spec)
-            if !reqs.isEmpty { lock.python = try resolvePython(requirements: reqs, appDir: appDir, index: index, runner: runner) }
+            // Hash-pinned lines (uv.lock) are resolved on their own, in pip's hash-checking mode;
+            // what hop adds without a hash (gunicorn, [build] pip-install) separately, then merged.
+            let hashed = reqs.filter { $0.contains("--hash=") }, plain = reqs.filter { !$0.contains("--hash=") }
+            var wheels: [LockedWheel] = []
+            if !hashed.isEmpty { wheels = try resolvePython(requirements: hashed, appDir: appDir, index: index, runner: runner, lockFile: "uv.lock") }
+            if !plain.isEmpty {
+                for w in try resolvePython(requirements: plain, appDir: appDir, index: index, runner: runner)
+                where !wheels.contains(where: { $0.name.lowercased() == w.name.lowercased() }) { wheels.append(w) }
+            }
+            if !hashed.isEmpty { lock.python = wheels.sorted { $0.name.lowercased() < $1.name.lowercased() } } else if !plain.isEmpty { lock.python = wheels }
         case .node:
             lock.npm = try npmPackages(appDir: appDir)
         case .go:
@@ -231,7 +304,8 @@ public enum Locker {
         return lock
     }
 
-    static func resolvePython(requirements: [String], appDir: String, index: PackageIndex, runner: any ProcessRunner) throws -> [LockedWheel] {
+    static func resolvePython(requirements: [String], appDir: String, index: PackageIndex, runner: any ProcessRunner,
+                              lockFile: String = "requirements.txt") throws -> [LockedWheel] {
         let reqFile = NSTemporaryDirectory() + "hop-req-\(UUID().uuidString).txt"
         try requirements.joined(separator: "\n").appending("\n").write(toFile: reqFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: reqFile) }
@@ -246,7 +320,7 @@ public enum Locker {
             let tail = r.stderrTail(8)
             let fromIndex = index.offline ? "the wheelhouse \(index.findLinks.joined(separator: ", "))" : (index.indexURL ?? "PyPI")
             throw HopError(.invalidInput, "cannot resolve the Python requirements against \(fromIndex)",
-                           at: SourceLocation(file: "requirements.txt"),
+                           at: SourceLocation(file: lockFile),
                            hint: "check the requirement names and versions, or add the missing wheels to the wheelhouse (--find-links)",
                            detail: tail)
         }

@@ -117,7 +117,7 @@ struct DeployIntegrationTests {
     }
 
     @Test("Python projects as they are written today: dependencies from pyproject.toml (PEP 621, and Poetry's constraints), built, locked with hashes, served through nginx",
-          arguments: [("pyproject-app", "Hello from a PEP 621 project"), ("poetry-app", "Hello from a Poetry project")])
+          arguments: [("pyproject-app", "Hello from a PEP 621 project"), ("poetry-app", "Hello from a Poetry project"), ("uv-app", "Hello from a uv project")])
     func pyprojectApps(_ fixture: String, _ greeting: String) throws {
         try #require(deployHost.ready)
         let app = "it-" + fixture

@@ -44,4 +44,40 @@ import HopBasics
     @Test func noDependenciesIsEmpty() throws {
         #expect(try Locker.pyprojectRequirements("[build-system]\nrequires = [\"hatchling\"]\n", file: "pyproject.toml").isEmpty)
     }
+
+    @Test func uvLockPinsReachablePackagesWithTheirHashesAndMarkers() throws {
+        let h = { (c: Character) in "sha256:" + String(repeating: c, count: 64) }
+        let text = """
+            version = 1
+            [[package]]
+            name = "app"
+            version = "0.1.0"
+            source = { virtual = "." }
+            dependencies = [{ name = "a" }, { name = "winonly", marker = "sys_platform == 'win32'" }]
+            [[package]]
+            name = "a"
+            version = "1.0"
+            dependencies = [{ name = "b" }]
+            wheels = [{ url = "x", hash = "\(h("a"))" }]
+            sdist = { url = "y", hash = "\(h("s"))" }
+            [[package]]
+            name = "b"
+            version = "2.0"
+            wheels = [{ url = "x", hash = "\(h("b"))" }]
+            [[package]]
+            name = "winonly"
+            version = "3.0"
+            wheels = [{ url = "x", hash = "\(h("w"))" }]
+            [[package]]
+            name = "unreached"
+            version = "4.0"
+            wheels = [{ url = "x", hash = "\(h("u"))" }]
+            """
+        #expect(try Locker.uvLockRequirements(text, file: "uv.lock") == [
+            "a==1.0 --hash=\(h("a")) --hash=\(h("s"))",
+            "b==2.0 --hash=\(h("b"))",
+            "winonly==3.0 ; sys_platform == 'win32' --hash=\(h("w"))",
+        ])
+        #expect(throws: HopError.self) { try Locker.uvLockRequirements("version = 1\n", file: "uv.lock") }
+    }
 }
