@@ -116,9 +116,10 @@ struct DeployIntegrationTests {
         }
     }
 
-    @Test("Python projects as they are written today: dependencies from pyproject.toml (PEP 621, and Poetry's constraints), built, locked with hashes, served through nginx",
-          arguments: [("pyproject-app", "Hello from a PEP 621 project"), ("poetry-app", "Hello from a Poetry project"), ("uv-app", "Hello from a uv project")])
-    func pyprojectApps(_ fixture: String, _ greeting: String) throws {
+    @Test("Python projects as they are written today: pyproject.toml (PEP 621, Poetry's constraints), uv.lock, an ASGI app on uvicorn; built, locked with hashes, served through nginx",
+          arguments: [("pyproject-app", "Hello from a PEP 621 project", "flask"), ("poetry-app", "Hello from a Poetry project", "flask"),
+                      ("uv-app", "Hello from a uv project", "flask"), ("fastapi-app", "Hello from FastAPI on uvicorn", "uvicorn")])
+    func pyprojectApps(_ fixture: String, _ greeting: String, _ package: String) throws {
         try #require(deployHost.ready)
         let app = "it-" + fixture
         let d = try hopEnv(["deploy", fixtures + "/" + fixture, "--app", app, "--watch", "0", "--json"])
@@ -126,7 +127,7 @@ struct DeployIntegrationTests {
         #expect(fetch(app).body.contains(greeting), "\(fetch(app))")
         let show = try hopEnv(["show", app, "--json"])
         let locked = (((parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any])?["python"] as? [[String: Any]]) ?? []
-        #expect(locked.contains { $0["name"] as? String == "flask" && ($0["sha256"] as? String ?? "").count == 64 }, "\(show.stdout.prefix(600))")
+        #expect(locked.contains { $0["name"] as? String == package && ($0["sha256"] as? String ?? "").count == 64 }, "\(show.stdout.prefix(600))")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
