@@ -100,6 +100,9 @@ public enum Locker {
         } else if let text = try? String(contentsOfFile: appDir + "/uv.lock", encoding: .utf8) {
             // uv's lock: every package pinned with its artifacts' hashes (reported at lock time when broken).
             lines += (try? uvLockRequirements(text, file: "uv.lock")) ?? []
+        } else if let text = try? String(contentsOfFile: appDir + "/poetry.lock", encoding: .utf8),
+                  let pyproject = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
+            lines += (try? poetryLockRequirements(text, file: "poetry.lock", pyproject: pyproject)) ?? []
         } else if let text = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
             // A pyproject.toml that does not parse is reported by `pyprojectRequirements` at lock time.
             lines += (try? pyprojectRequirements(text, file: "pyproject.toml")) ?? []
@@ -173,36 +176,84 @@ public enum Locker {
         let root = try parseTOML(text, file: file)
         let bad = { (why: String) in HopError.invalid("\(file) \(why)", at: SourceLocation(file: file), hint: "regenerate it with `uv lock`") }
         guard case .array(let items)? = root["package"]?.node.value else { throw bad("has no [[package]] entries") }
-        struct Pkg { var name: String; var version: String; var hashes: [String]; var deps: [(String, String?)]; var isProject: Bool }
-        var pkgs: [String: Pkg] = [:]
-        func norm(_ n: String) -> String { n.lowercased().replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: ".", with: "-") }
+        var pkgs: [String: LockedPackage] = [:]
+        var project: LockedPackage?
         for item in items {
             guard case .table(let t) = item.value, case .string(let name)? = t["name"]?.node.value else { throw bad("has a [[package]] without a name") }
-            var version = ""
-            if case .string(let v)? = t["version"]?.node.value { version = v }
-            var isProject = false
-            if case .table(let src)? = t["source"]?.node.value, src["editable"] != nil || src["virtual"] != nil { isProject = true }
-            var hashes: [String] = []
+            var p = LockedPackage(name: name)
+            if case .string(let v)? = t["version"]?.node.value { p.version = v }
             func addHash(_ node: TOMLNode) {
-                if case .table(let a) = node.value, case .string(let h)? = a["hash"]?.node.value, h.hasPrefix("sha256:"), h.count == 71 { hashes.append(h) }
+                if case .table(let a) = node.value, case .string(let h)? = a["hash"]?.node.value, h.hasPrefix("sha256:"), h.count == 71 { p.hashes.append(h) }
             }
             if case .array(let wheels)? = t["wheels"]?.node.value { wheels.forEach(addHash) }
             if let sdist = t["sdist"]?.node { addHash(sdist) }
-            var deps: [(String, String?)] = []
             if case .array(let ds)? = t["dependencies"]?.node.value {
                 for d in ds {
                     guard case .table(let dt) = d.value, case .string(let dn)? = dt["name"]?.node.value else { continue }
                     var marker: String?
                     if case .string(let m)? = dt["marker"]?.node.value { marker = m }
-                    deps.append((norm(dn), marker))
+                    p.deps.append((normalizedPackageName(dn), marker))
                 }
             }
-            pkgs[norm(name)] = Pkg(name: name, version: version, hashes: hashes, deps: deps, isProject: isProject)
+            if case .table(let src)? = t["source"]?.node.value, src["editable"] != nil || src["virtual"] != nil { project = p } else {
+                pkgs[normalizedPackageName(name)] = p
+            }
         }
-        guard let project = pkgs.values.first(where: \.isProject) else { throw bad("names no project (a package whose source is editable or virtual)") }
-        // Breadth-first from the project; a package reached by any unconditional edge has no marker.
+        guard let project else { throw bad("names no project (a package whose source is editable or virtual)") }
+        return try pinnedRequirements(roots: project.deps, packages: pkgs, bad: bad)
+    }
+
+    /// poetry.lock as pip requirement lines, like `uvLockRequirements`: the roots are the
+    /// project's `[tool.poetry.dependencies]` (pyproject.toml), the edges each package's
+    /// `[package.dependencies]` with their `markers`, the hashes each package's `files`.
+    public static func poetryLockRequirements(_ text: String, file: String, pyproject: String) throws -> [String] {
+        let root = try parseTOML(text, file: file)
+        let bad = { (why: String) in HopError.invalid("\(file) \(why)", at: SourceLocation(file: file), hint: "regenerate it with `poetry lock`") }
+        guard case .array(let items)? = root["package"]?.node.value else { throw bad("has no [[package]] entries") }
+        func edges(_ table: TOMLTable) -> [(String, String?)] {
+            table.entries.compactMap { e in
+                if e.key.lowercased() == "python" { return nil }
+                var marker: String?
+                if case .table(let t) = e.node.value {
+                    if t["optional"].map({ if case .bool(true) = $0.node.value { return true }; return false }) == true { return nil }
+                    if case .string(let m)? = t["markers"]?.node.value { marker = m }
+                }
+                return (normalizedPackageName(e.key), marker)
+            }
+        }
+        var pkgs: [String: LockedPackage] = [:]
+        for item in items {
+            guard case .table(let t) = item.value, case .string(let name)? = t["name"]?.node.value else { throw bad("has a [[package]] without a name") }
+            var p = LockedPackage(name: name)
+            if case .string(let v)? = t["version"]?.node.value { p.version = v }
+            if case .array(let files)? = t["files"]?.node.value {
+                for f in files {
+                    if case .table(let a) = f.value, case .string(let h)? = a["hash"]?.node.value, h.hasPrefix("sha256:"), h.count == 71 { p.hashes.append(h) }
+                }
+            }
+            if case .table(let deps)? = t["dependencies"]?.node.value { p.deps = edges(deps) }
+            pkgs[normalizedPackageName(name)] = p
+        }
+        let project = try parseTOML(pyproject, file: "pyproject.toml")
+        guard case .table(let tool)? = project["tool"]?.node.value, case .table(let poetry)? = tool["poetry"]?.node.value,
+              case .table(let deps)? = poetry["dependencies"]?.node.value else { throw bad("has no project: pyproject.toml lacks [tool.poetry.dependencies]") }
+        return try pinnedRequirements(roots: edges(deps), packages: pkgs, bad: bad)
+    }
+
+    struct LockedPackage {
+        var name: String
+        var version = ""
+        var hashes: [String] = []
+        var deps: [(String, String?)] = []
+    }
+
+    /// Every package reachable from `roots`, pinned with its hashes; a package reached only through
+    /// edges with one marker keeps it (pip skips it where the marker is false), one reached by any
+    /// unconditional edge (or by edges with different markers) has none.
+    static func pinnedRequirements(roots: [(String, String?)], packages: [String: LockedPackage],
+                                   bad: (String) -> HopError) throws -> [String] {
         var marker: [String: String?] = [:]
-        var queue = project.deps
+        var queue = roots
         while !queue.isEmpty {
             let (name, m) = queue.removeFirst()
             if let seen = marker[name] {
@@ -210,11 +261,11 @@ public enum Locker {
                 continue
             }
             marker[name] = .some(m)
-            guard let p = pkgs[name] else { throw bad("lists `\(name)` as a dependency but has no [[package]] for it") }
+            guard let p = packages[name] else { throw bad("lists `\(name)` as a dependency but has no [[package]] for it") }
             queue += p.deps.map { ($0.0, $0.1 ?? m) }
         }
         return try marker.keys.sorted().map { name in
-            let p = pkgs[name]!
+            let p = packages[name]!
             guard !p.version.isEmpty, !p.hashes.isEmpty else { throw bad("has no version or no sha256 hashes for `\(p.name)`") }
             let m = (marker[name] ?? nil).map { " ; " + $0 } ?? ""
             return "\(p.name)==\(p.version)\(m) " + p.hashes.map { "--hash=\($0)" }.joined(separator: " ")
@@ -255,6 +306,11 @@ public enum Locker {
         return out.joined(separator: ",")
     }
 
+    /// PEP 503 normalisation: `Foo_Bar.baz` and `foo-bar-baz` are one package.
+    static func normalizedPackageName(_ n: String) -> String {
+        n.lowercased().replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: ".", with: "-")
+    }
+
     /// Hash of everything that determines a lock, so `hop build` can tell a stale `hop.lock`.
     public static func inputsHash(appDir: String, spec: AppSpec) -> String {
         var text = "builder=\(spec.build.builder.rawValue)\n"
@@ -282,13 +338,20 @@ public enum Locker {
             if !FileManager.default.fileExists(atPath: appDir + "/requirements.txt"),
                let text = try? String(contentsOfFile: appDir + "/uv.lock", encoding: .utf8) {
                 _ = try uvLockRequirements(text, file: appDir + "/uv.lock")
+            } else if !FileManager.default.fileExists(atPath: appDir + "/requirements.txt"),
+                      let text = try? String(contentsOfFile: appDir + "/poetry.lock", encoding: .utf8),
+                      let pyproject = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
+                _ = try poetryLockRequirements(text, file: appDir + "/poetry.lock", pyproject: pyproject)
             }
             let reqs = pythonRequirements(appDir: appDir, spec: spec)
             // Hash-pinned lines (uv.lock) are resolved on their own, in pip's hash-checking mode;
             // what hop adds without a hash (gunicorn, [build] pip-install) separately, then merged.
             let hashed = reqs.filter { $0.contains("--hash=") }, plain = reqs.filter { !$0.contains("--hash=") }
             var wheels: [LockedWheel] = []
-            if !hashed.isEmpty { wheels = try resolvePython(requirements: hashed, appDir: appDir, index: index, runner: runner, lockFile: "uv.lock") }
+            if !hashed.isEmpty {
+                let lockFile = FileManager.default.fileExists(atPath: appDir + "/uv.lock") ? "uv.lock" : "poetry.lock"
+                wheels = try resolvePython(requirements: hashed, appDir: appDir, index: index, runner: runner, lockFile: lockFile)
+            }
             if !plain.isEmpty {
                 for w in try resolvePython(requirements: plain, appDir: appDir, index: index, runner: runner)
                 where !wheels.contains(where: { $0.name.lowercased() == w.name.lowercased() }) { wheels.append(w) }

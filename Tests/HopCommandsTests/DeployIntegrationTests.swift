@@ -116,7 +116,7 @@ struct DeployIntegrationTests {
         }
     }
 
-    @Test("Python projects as they are written today: pyproject.toml (PEP 621, Poetry's constraints), uv.lock, an ASGI app on uvicorn; built, locked with hashes, served through nginx",
+    @Test("Python projects as they are written today: pyproject.toml (PEP 621), Poetry with poetry.lock, uv.lock, an ASGI app on uvicorn; built, locked with hashes, served through nginx",
           arguments: [("pyproject-app", "Hello from a PEP 621 project", "flask"), ("poetry-app", "Hello from a Poetry project", "flask"),
                       ("uv-app", "Hello from a uv project", "flask"), ("fastapi-app", "Hello from FastAPI on uvicorn", "uvicorn")])
     func pyprojectApps(_ fixture: String, _ greeting: String, _ package: String) throws {

@@ -80,4 +80,41 @@ import HopBasics
         ])
         #expect(throws: HopError.self) { try Locker.uvLockRequirements("version = 1\n", file: "uv.lock") }
     }
+
+    @Test func poetryLockPinsFromTheProjectsDependencies() throws {
+        let h = { (c: Character) in "sha256:" + String(repeating: c, count: 64) }
+        let lock = """
+            [[package]]
+            name = "A_Pkg"
+            version = "1.0"
+            files = [{file = "a.whl", hash = "\(h("a"))"}]
+
+            [package.dependencies]
+            b = ">=1"
+            win = {version = "*", markers = "platform_system == \\"Windows\\""}
+            opt = {version = "*", optional = true}
+
+            [[package]]
+            name = "b"
+            version = "2.0"
+            files = [{file = "b.whl", hash = "\(h("b"))"}, {file = "b.tar.gz", hash = "\(h("c"))"}]
+
+            [[package]]
+            name = "win"
+            version = "3.0"
+            files = [{file = "w.whl", hash = "\(h("w"))"}]
+
+            [[package]]
+            name = "opt"
+            version = "4.0"
+            files = [{file = "o.whl", hash = "\(h("o"))"}]
+            """
+        let pyproject = "[tool.poetry.dependencies]\npython = \"^3.11\"\na-pkg = \"^1.0\"\n"
+        #expect(try Locker.poetryLockRequirements(lock, file: "poetry.lock", pyproject: pyproject) == [
+            "A_Pkg==1.0 --hash=\(h("a"))",
+            "b==2.0 --hash=\(h("b")) --hash=\(h("c"))",
+            "win==3.0 ; platform_system == \"Windows\" --hash=\(h("w"))",
+        ])
+        #expect(throws: HopError.self) { try Locker.poetryLockRequirements(lock, file: "poetry.lock", pyproject: "[tool.poetry.dependencies]\nmissing = \"*\"\n") }
+    }
 }
