@@ -78,18 +78,10 @@ struct GitShellCommand: ParsableCommand {
     func run() throws {
         guard let id = Int64(key), id > 0 else { throw HopError.invalid("`\(key.prefix(30))` is not a key id") }
         let ops = Operations(HopContext(home: .fromEnvironment(), principal: .root, via: "git"))
-        let invocation = try ops.gitShell(keyID: id, original: original, hop: runningHopBinary())
-        try execGit(invocation.arguments, environment: invocation.environment)
+        let invocation = try ops.gitShell(keyID: id, original: original, hop: runningHopBinary(), environment: ProcessInfo.processInfo.environment)
+        // The wrapper started hop with `env -i`: the environment is already only what git needs.
+        try execReplacing(Command("git", invocation.arguments, environment: invocation.environment.mapValues { $0 }))
     }
-}
-
-/// Replaces this process with git (its stdin and stdout are the SSH channel).
-func execGit(_ arguments: [String], environment: [String: String]) throws {
-    let git = try SystemRunner.which("git")
-    let argv = (["git"] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    execve(git, argv, envp)
-    throw HopError(.environment, "cannot run git: \(String(cString: strerror(errno)))")
 }
 
 /// git's pre-receive hook in hop's repositories. Not for people.

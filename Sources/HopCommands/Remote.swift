@@ -3,10 +3,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import AppSpec
 import HopBasics
 import HopCore
-import NixBuild
 
 // The CLI against a remote hop server: `hop remote add NAME URL --token T`, then
 // `hop --remote NAME <command>` (or HOP_REMOTE=NAME, or a default remote). A command that can run
@@ -304,19 +302,12 @@ func checkRemoteName(_ name: String) throws {
 /// `hop deploy PATH --remote NAME`: the source tree as hop would archive it on the server (git's
 /// files or the whole tree, `[build] ignore` applied), uploaded; the build and deploy stream back.
 func remoteDeploy(_ client: RemoteClient, path: String, app: String?, watch: Double, force: Bool, json: Bool) throws -> DeployResult {
-    let abs = URL(fileURLWithPath: path).standardizedFileURL.path
-    var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir), isDir.boolValue else {
-        throw HopError.invalid("\(path) is not a directory", hint: "pass the path of the app's source tree")
-    }
-    let spec = try AppSpecLoader.load(directory: abs, appName: app)
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("hop-upload-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     defer { try? FileManager.default.removeItem(atPath: tmp) }
     let tar = tmp + "/source.tar"
-    let entries = try SourceArchive.list(root: abs, ignore: spec.build.ignore, runner: SystemRunner())
-    _ = try SourceArchive.write(root: abs, entries: entries, to: tar)
-    if !json { Out.err("uploading \(spec.name)'s source to \(client.entry.name)") }
-    return try client.call("POST", "/api/apps/\(spec.name)/source", query: ["watch": String(watch), "force": String(force)],
+    let name = try SourceUpload.archive(directory: path, appName: app, to: tar)
+    if !json { Out.err("uploading \(name)'s source to \(client.entry.name)") }
+    return try client.call("POST", "/api/apps/\(name)/source", query: ["watch": String(watch), "force": String(force)],
                            upload: tar, stream: true, quiet: json)
 }

@@ -37,7 +37,7 @@ struct TLSCommand: ParsableCommand {
         @Flag var json = false
         func run() throws {
             let s = try cliOperations(json: json).tlsIssue(app: app, force: force)
-            render(s, json: json)
+            TLSCommand.render(s, json: json)
         }
     }
 
@@ -55,10 +55,10 @@ struct TLSCommand: ParsableCommand {
             Hop.jsonMode = json
             if all {
                 let list = try ops.tlsRenewAll(force: force)
-                if json { emit(list) } else { for s in list { render(s, json: false) } }
+                if json { emit(list) } else { for s in list { TLSCommand.render(s, json: false) } }
             } else {
                 guard let app else { throw HopError.invalid("name an app, or --all") }
-                render(try ops.tlsIssue(app: app, renew: true, force: force), json: json)
+                TLSCommand.render(try ops.tlsIssue(app: app, renew: true, force: force), json: json)
             }
         }
     }
@@ -71,7 +71,7 @@ struct TLSCommand: ParsableCommand {
             let list = try cliOperations(json: json).tlsStatuses(app: app)
             if json { emit(list); return }
             if list.isEmpty { Out.line("no certificates") }
-            for s in list { render(s, json: false) }
+            for s in list { TLSCommand.render(s, json: false) }
         }
     }
 
@@ -84,7 +84,3 @@ struct TLSCommand: ParsableCommand {
         Out.line(line)
     }
 }
-
-extension TLSCommand.Issue { func render(_ s: TLSStatus, json: Bool) { TLSCommand.render(s, json: json) } }
-extension TLSCommand.Renew { func render(_ s: TLSStatus, json: Bool) { TLSCommand.render(s, json: json) } }
-extension TLSCommand.Status { func render(_ s: TLSStatus, json: Bool) { TLSCommand.render(s, json: json) } }

@@ -96,6 +96,8 @@ extension Operations {
                 throw HopError(.conflict, "\(name) cannot remove their own account", hint: "another admin (or root with `hop user remove`) can")
             }
             try db.removeUser(name)
+            // Their SSH keys went with them: they must stop reaching the git user at once.
+            try writeAuthorizedKeys(db)
             return UserInfo(u)
         }
     }

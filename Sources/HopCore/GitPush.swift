@@ -297,7 +297,8 @@ extension Operations {
 
     /// `hop git-shell KEY CMD`: checks the command and the key's rights; creates the app's bare
     /// repository on its first push; says what to exec. `ctx.principal` is ignored: the key decides.
-    public func gitShell(keyID: Int64, original: String, hop: String) throws -> GitInvocation {
+    /// `environment`: the wrapper's (clean) environment; PATH, LANG, HOME and hop's index settings pass on.
+    public func gitShell(keyID: Int64, original: String, hop: String, environment: [String: String]) throws -> GitInvocation {
         let (principal, key) = try principal(forKey: keyID)
         var scoped = self.ctx
         scoped.principal = principal
@@ -332,7 +333,7 @@ extension Operations {
         }
         // The hook is hop's (written on every push, so a moved hop binary is followed).
         _ = try writeFileIfChanged(repo + "/hooks/pre-receive", "#!/bin/sh\nexec \(shellQuote(hop)) git-hook pre-receive\n", mode: 0o755)
-        var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "HOME"].contains($0.key) || GitSetup.settingNames.contains($0.key) }
+        var env = environment.filter { ["PATH", "LANG", "HOME"].contains($0.key) || GitSetup.settingNames.contains($0.key) }
         env["HOP_HOME"] = ctx.home.root
         env["HOP_GIT_KEY"] = String(keyID)
         env["HOP_GIT_APP"] = command.app

@@ -207,7 +207,7 @@ extension Operations {
             guard rename(partial, file) == 0 else { throw HopError(.environment, "cannot write \(file): \(String(cString: strerror(errno)))") }
             done = true
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? 0
-            return ExportResult(build: b.id, app: b.app, file: file, paths: closure.count, narBytes: narBytes, size: size ?? 0,
+            return ExportResult(build: b.id, app: b.app, file: file, paths: closure.count, narBytes: narBytes, size: size,
                                 sha256: try sha256Hex(file: file), keyid: key.keyID)
         }
     }

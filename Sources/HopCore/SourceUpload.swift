@@ -1,6 +1,8 @@
 import Foundation
 internal import CArchive
 import HopBasics
+import AppSpec
+import NixBuild
 
 /// A source archive a deployer uploaded (`hop deploy PATH --remote NAME`): unpacked with
 /// libarchive's secure extraction (no absolute path, no `..`, nothing written through a symbolic
@@ -12,6 +14,19 @@ public enum SourceUpload {
 
     static func refused(_ why: String) -> HopError {
         HopError.invalid("the uploaded source archive is refused: \(why)", hint: "send the tar `hop deploy PATH --remote NAME` makes")
+    }
+
+    /// The other end: `directory` archived as hop archives a source tree for a build (git's files,
+    /// or the whole tree, `[build] ignore` applied), after its metadata reads cleanly. Returns the app name.
+    public static func archive(directory: String, appName: String?, to tar: String, runner: any ProcessRunner = SystemRunner()) throws -> String {
+        let abs = URL(fileURLWithPath: directory).standardizedFileURL.path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: abs, isDirectory: &isDir), isDir.boolValue else {
+            throw HopError.invalid("\(directory) is not a directory", hint: "pass the path of the app's source tree")
+        }
+        let spec = try AppSpecLoader.load(directory: abs, appName: appName)
+        _ = try SourceArchive.write(root: abs, entries: try SourceArchive.list(root: abs, ignore: spec.build.ignore, runner: runner), to: tar)
+        return spec.name
     }
 
     public static func extract(_ file: String, into root: String) throws {

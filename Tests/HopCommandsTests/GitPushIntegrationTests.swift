@@ -196,6 +196,10 @@ struct GitPushIntegrationTests {
         } else {
             Issue.record("alice's key is not listed: \(keyList.stdout)")
         }
+        // Removing a user takes their keys out of authorized_keys at once.
+        #expect(try String(contentsOfFile: rig.home + "/.ssh/authorized_keys", encoding: .utf8).contains("hop:bob"))
+        #expect(try hopEnv(["user", "remove", "bob"]).status == 0)
+        #expect(!(try String(contentsOfFile: rig.home + "/.ssh/authorized_keys", encoding: .utf8)).contains("hop:bob"))
         _ = try hopEnv(["destroy", app])
     }
 }
