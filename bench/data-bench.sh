@@ -7,9 +7,9 @@
 #                    vs the same app with its [[addons]] and release step removed
 #   redis, mariadb   first `hop addon create` (starts the server) and the next one
 #   idle memory      of each addon server (PSS of all its processes) and its main process alone
-#   TCP proxy        GET latency to a `web:` app's port through hop's loopback socket +
-#                    socket-proxyd (what nginx connects to) vs straight to the app inside its
-#                    network namespace (the floor), wrk c8 for 5 s each
+#   TCP proxy        GET latency to a `web:` app through nginx (its proxy socket +
+#                    socket-proxyd) vs straight to the app inside its network namespace (the
+#                    floor), wrk c8 for 5 s each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOP=${HOP:-.build/release/hop}
@@ -76,7 +76,7 @@ for type in postgres redis mariadb; do
   echo "idle $type server: $((pss / 1024)) MiB PSS over $(echo $procs | wc -w) processes (main process alone: $(( ${first:-0} / 1024 )) MiB RSS)"
 done
 
-# The TCP path: hop's loopback socket + proxy vs the app directly in its namespace. Two apps: the
+# The TCP path: nginx + hop's proxy socket + socket-proxyd vs the app directly in its namespace. Two apps: the
 # python-stdlib fixture as it is (http.server's listen backlog is 5) and the same with a backlog of
 # 1024, because the proxy's connection pattern overflows a backlog of 5 (SYN retransmits, ~1 s).
 cp -R fixtures/apps/python-stdlib "$work/backlog"
@@ -88,7 +88,7 @@ for variant in python-stdlib:fixtures/apps/python-stdlib backlog-1024:$work/back
   $HOP deploy "$src" --app "$app" --watch 0 >/dev/null 2>&1
   appport=$($HOP generations "$app" --json | python3 -c 'import json,sys; print([g for g in json.load(sys.stdin) if g["current"]][0]["ports"][0])')
   ns=hop-$(printf '%s' "$app" | sha256sum | cut -c1-12)
-  wrk -t2 -c8 -d5s --latency "http://127.0.0.1:$appport/" >"$work/proxy.txt" 2>&1 || true
+  wrk -t2 -c8 -d5s --latency -H "Host: $app.localhost" "http://127.0.0.1:$port/" >"$work/proxy.txt" 2>&1 || true
   inhost ip netns exec "$ns" wrk -t2 -c8 -d5s --latency "http://127.0.0.1:$appport/" >"$work/direct.txt" 2>&1 || true
-  echo "web: ($name) through hop's socket + proxy: $(lat "$work/proxy.txt" 2>/dev/null || echo n/a); straight to the app in its namespace (floor): $(lat "$work/direct.txt" 2>/dev/null || echo n/a)"
+  echo "web: ($name) through nginx and hop's proxy socket: $(lat "$work/proxy.txt" 2>/dev/null || echo n/a); straight to the app in its namespace (floor): $(lat "$work/direct.txt" 2>/dev/null || echo n/a)"
 done

@@ -4,8 +4,11 @@
 #   zero-downtime     wrk keep-alive load on the Flask fixture through nginx while hop makes
 #                     10 deploys (a fresh generation each) and 10 rollbacks: failed requests
 #                     (socket errors + non-2xx) vs the same load with no switches (the floor)
-#   TCP $PORT path    the same for the python-stdlib fixture (its switch rewrites the upstream
-#                     and reloads nginx), 5 deploys + 5 rollbacks
+#   TCP $PORT path    the same for the python-stdlib fixture (nginx → the app's proxy socket
+#                     symlink → systemd-socket-proxyd → the app's port in its namespace; a switch
+#                     is a rename, no reload), 10 deploys + 10 rollbacks
+#   proxy latency     what that path adds to a request: one nginx proxying to a backend's TCP port
+#                     directly vs through a unix socket + systemd-socket-proxyd (goal <= 0.2 ms p50)
 #   rollback time     from starting `hop rollback` to the old generation answering through nginx
 #   no-op deploy      `hop deploy` of what already serves
 #   exposure          systemd-analyze security --offline of every unit a generation installs
@@ -70,9 +73,58 @@ t0=$(date +%s.%N)
 under_load flask-app 300 "$work/flask.txt" switches flask-app "$work/b" 10
 t1=$(date +%s.%N)
 echo "flask (wsgi on a systemd socket), 10 deploys + 10 rollbacks in $(printf '%.1f' "$(echo "$t1 - $t0 - 2" | bc)") s: $(wrk_summary "$work/flask.txt")"
-under_load tcp-app 300 "$work/tcp.txt" switches tcp-app fixtures/apps/python-stdlib 5
-echo "tcp \$PORT app (nginx reload per switch), 5 deploys + 5 rollbacks: $(wrk_summary "$work/tcp.txt")"
+under_load tcp-app 300 "$work/tcp.txt" switches tcp-app fixtures/apps/python-stdlib 10
+echo "tcp \$PORT app (proxy socket renamed, no reload), 10 deploys + 10 rollbacks: $(wrk_summary "$work/tcp.txt")"
 if grep -qE "failed|error" "$work/switch.log" 2>/dev/null; then echo "switch problems:"; grep -E "failed|error" "$work/switch.log" | head -5; fi
+
+# Proxy latency: the same nginx, the same backend (an nginx server answering "ok" on a loopback
+# port, so the path's own cost is not hidden by a slow app), two front ports: one proxies to the
+# backend's port directly, the other to a unix socket served by systemd-socket-proxyd forwarding to
+# that port — hop's path for `web:` apps. Keep-alive upstreams on both, as in hop's sites.
+px=$work/proxy-bench; mkdir -p "$px"; chmod 755 "$work" "$px"
+pport=$((port + 100)); while (exec 3<>/dev/tcp/127.0.0.1/$pport) 2>/dev/null; do pport=$((pport + 1)); done
+systemd-socket-activate -l "$px/web-1.sock" /lib/systemd/systemd-socket-proxyd --connections-max=1024 "127.0.0.1:$((pport + 2))" >"$px/proxyd.log" 2>&1 &
+proxyd_pid=$!
+for _ in $(seq 50); do [ -S "$px/web-1.sock" ] && break; sleep 0.1; done
+chmod 666 "$px/web-1.sock"
+cat >"$px/nginx.conf" <<NGINX
+daemon on; worker_processes 1; pid $px/nginx.pid; error_log $px/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $px/cb; proxy_temp_path $px/p; fastcgi_temp_path $px/f; uwsgi_temp_path $px/u; scgi_temp_path $px/s;
+  upstream direct { server 127.0.0.1:$((pport + 2)); keepalive 16; }
+  upstream proxied { server unix:$px/web-1.sock; keepalive 16; }
+  server { listen 127.0.0.1:$((pport + 2)); location / { return 200 "ok\\n"; } }
+  server { listen 127.0.0.1:$pport; location / { proxy_pass http://direct; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+  server { listen 127.0.0.1:$((pport + 1)); location / { proxy_pass http://proxied; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+NGINX
+nginx -c "$px/nginx.conf" -p "$px/" -e "$px/error.log"
+sleep 0.5
+for round in 1 2 3; do
+  wrk -t1 -c8 -d4s --latency "http://127.0.0.1:$pport/" >"$px/direct-$round.txt" 2>&1 || true
+  wrk -t1 -c8 -d4s --latency "http://127.0.0.1:$((pport + 1))/" >"$px/proxied-$round.txt" 2>&1 || true
+done
+kill "$(cat "$px/nginx.pid")" 2>/dev/null || true; kill "$proxyd_pid" 2>/dev/null || true
+python3 - "$px" <<'PY'
+import re, statistics, sys
+d = sys.argv[1]
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def read(name):
+    p50, p99, rps = [], [], []
+    for r in (1, 2, 3):
+        t = open(f"{d}/{name}-{r}.txt").read()
+        p50.append(ms(re.search(r"50%\s+(\S+)", t).group(1))); p99.append(ms(re.search(r"99%\s+(\S+)", t).group(1)))
+        rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
+    return statistics.median(p50), statistics.median(p99), statistics.median(rps)
+a, b = read("direct"), read("proxied")
+print("proxy path latency (nginx → backend, keep-alive, c8, median of 3 × 4 s): direct p50 %.3f ms p99 %.3f ms %.0f req/s; "
+      "through unix socket + socket-proxyd p50 %.3f ms p99 %.3f ms %.0f req/s; added p50 %.3f ms (goal <= 0.2 ms)"
+      % (a[0], a[1], a[2], b[0], b[1], b[2], b[0] - a[0]))
+PY
 
 # Rollback time: two generations with different bodies (A and B); each run is `hop rollback --to`
 # the one not serving, timed from the command's start to its body answering through nginx.

@@ -12,6 +12,9 @@ public struct GenerationManifest: Sendable, Codable {
     public var scale: [String: Int]
     public var ports: [Int]
     public var socket: String?
+    /// The proxy sockets of the web instances (`web:` over TCP), in instance order; absent in
+    /// generations made before hop proxied TCP through unix sockets.
+    public var proxySockets: [String]?
     public var healthcheck: HealthCheck?
     public var units: GenerationUnits
 
@@ -266,6 +269,9 @@ public struct Activator {
             let dir = (socket as NSString).deletingLastPathComponent
             return [.unix(directory: host.path(dir), name: (socket as NSString).lastPathComponent)]
         }
+        if let proxies = m.proxySockets, !proxies.isEmpty {
+            return proxies.map { .unix(directory: host.path(($0 as NSString).deletingLastPathComponent), name: ($0 as NSString).lastPathComponent) }
+        }
         return m.ports.map { .tcp(port: $0) }
     }
 
@@ -329,7 +335,7 @@ public struct Activator {
     // MARK: Pointers
 
     /// Points `/run/hop/<app>/current` and `web.sock` at generation `g` (rename(2), atomic), then
-    /// installs its nginx site (a reload only when the text changed: TCP ports, domains).
+    /// installs its nginx site (a reload only when the text changed: domains, TLS, instance count).
     @discardableResult
     func point(_ app: String, to g: GenerationRecord?, manifest m: GenerationManifest?) throws -> Set<String> {
         let paths = AppRuntimePaths(app: app)
@@ -337,6 +343,7 @@ public struct Activator {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         guard let g, let m else {
             unlink(host.path(paths.current)); unlink(host.path(paths.socketLink))
+            unlinkProxyLinks(app, from: 1)
             try nginx.remove(app: app)
             return []
         }
@@ -346,10 +353,26 @@ public struct Activator {
         } else {
             unlink(host.path(paths.socketLink))
         }
+        let proxies = m.proxySockets ?? []
+        for (i, socket) in proxies.enumerated() {
+            try swapSymlink(at: host.path(paths.proxyLink(instance: i + 1)), to: "g\(g.number)/" + (socket as NSString).lastPathComponent)
+        }
         let site = try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8)
-        guard let oldWorkers = try nginx.install(site: site, app: app) else { return [] }
+        let oldWorkers = try nginx.install(site: site, app: app)
+        // Links past this generation's instance count are unused once nginx has the new site.
+        unlinkProxyLinks(app, from: proxies.count + 1)
+        guard let oldWorkers else { return [] }
         log("nginx reloaded (site of \(app) changed)")
         return oldWorkers
+    }
+
+    /// Removes the proxy socket links `web-<i>.sock` of `app` from instance `first` on.
+    func unlinkProxyLinks(_ app: String, from first: Int) {
+        let paths = AppRuntimePaths(app: app)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: host.path(paths.directory))) ?? []
+        for name in names where name.hasPrefix("web-") && name.hasSuffix(".sock") {
+            if let i = Int(name.dropFirst(4).dropLast(5)), i >= first { unlink(host.path(paths.directory + "/" + name)) }
+        }
     }
 
     func swapSymlink(at path: String, to target: String) throws {

@@ -3,8 +3,9 @@ import AppSpec
 import HopBasics
 import NixBuild
 
-/// Paths of one app as its services see them. `/run/hop/<app>` holds two symlinks hop swaps with
-/// rename(2): `current` (the serving generation's store path) and `web.sock` (its socket).
+/// Paths of one app as its services see them. `/run/hop/<app>` holds the symlinks hop swaps with
+/// rename(2): `current` (the serving generation's store path), and `web.sock` (a `wsgi:` socket)
+/// or `web-<i>.sock` (the proxy socket of `web:` instance i).
 public struct AppRuntimePaths: Sendable, Hashable {
     public let app: String
     public init(app: String) { self.app = app }
@@ -13,6 +14,10 @@ public struct AppRuntimePaths: Sendable, Hashable {
     public var socketLink: String { directory + "/web.sock" }
     public func generationDirectory(_ n: Int) -> String { directory + "/g\(n)" }
     public func socket(_ n: Int) -> String { generationDirectory(n) + "/web.sock" }
+    /// The unix socket systemd listens on for TCP instance `i` (from 1) of generation `n`.
+    public func proxySocket(_ n: Int, instance i: Int) -> String { generationDirectory(n) + "/web-\(i).sock" }
+    /// The fixed path nginx connects to for instance `i`: a symlink to the serving generation's.
+    public func proxyLink(instance i: Int) -> String { directory + "/web-\(i).sock" }
     /// Where the app's state may be, as the service host sees it (systemd moves a dynamic user's
     /// state under /var/lib/private and links it back).
     public var stateDirectories: [String] { ["/var/lib/private/" + UnitNames.stateDirectory(app: app), UnitNames.stateRoot + "/" + app] }
@@ -116,6 +121,7 @@ public struct GenerationPlan: Sendable {
                                 domains: serverNames, staticPaths: served.prefixes,
                                 siteRoot: webProcess == nil ? served.root : nil, listenPort: listenPort)
         gs.volumes = spec.volumes ?? []
+        gs.proxyLinks = ports.indices.map { paths.proxyLink(instance: $0 + 1) }
         return gs
     }
 
@@ -176,7 +182,8 @@ public struct GenerationPlan: Sendable {
                     let name = try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: i + 1)
                     files["units/\(name).d/port.conf"] = "# hop: this instance's port\n[Service]\nEnvironment=PORT=\(base + i)\n"
                     let proxy = try UnitRenderer.proxyName(app: app, process: p.name, generation: number, port: base + i)
-                    files["units/\(proxy).socket"] = try UnitRenderer.renderProxySocket(app: app, process: p.name, generation: number, port: base + i)
+                    files["units/\(proxy).socket"] = try UnitRenderer.renderProxySocket(app: app, process: p.name, generation: number, port: base + i,
+                                                                                         socketPath: paths.proxySocket(number, instance: i + 1))
                     files["units/\(proxy).service"] = try UnitRenderer.renderProxyService(app: app, process: p.name, generation: number, port: base + i)
                 }
             }
@@ -196,6 +203,7 @@ public struct GenerationPlan: Sendable {
         let m = GenerationManifest(app: app, generation: number, build: buildID, appPath: appPath,
                                    scale: Dictionary(uniqueKeysWithValues: runtimeProcesses.map { ($0.name, $0.instances) }),
                                    ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
+                                   proxySockets: ports.indices.map { paths.proxySocket(number, instance: $0 + 1) },
                                    healthcheck: spec.healthcheck, units: try units)
         return String(decoding: try enc.encode(m), as: UTF8.self) + "\n"
     }

@@ -19,7 +19,8 @@ public enum Upstream: Sendable, Hashable {
     /// A unix socket at a fixed path that is a symlink to the current generation's socket, so a
     /// switch needs no nginx reload.
     case socket(path: String)
-    /// 127.0.0.1:PORT for processes that bind TCP `$PORT` (a switch rewrites this and reloads).
+    /// Processes that bind TCP `$PORT` (from this port on, one per instance) inside the app's network
+    /// namespace; nginx reaches them through hop's proxy sockets (`GenerationSpec.proxyLinks`).
     case tcp(port: Int)
     /// No app process serves HTTP: nginx serves `siteRoot` itself (a static site).
     case none
@@ -50,6 +51,9 @@ public struct GenerationSpec: Sendable, Hashable {
     public var listenPort: Int
     /// `[[volumes]]`, mounted into every process.
     public var volumes: [Volume] = []
+    /// For `.tcp`: the fixed socket paths nginx connects to, one per web instance (symlinks hop
+    /// renames to the serving generation's proxy sockets, so a switch needs no reload).
+    public var proxyLinks: [String] = []
 
     public init(app: String, generation: Int, outPath: String, processes: [RuntimeProcess], environmentFile: String,
                 limits: Limits = Limits(), upstream: Upstream, socketPath: String? = nil, domains: [String] = [],

@@ -102,10 +102,22 @@ public enum NginxSite {
             }
             server = "server unix:\(checked);"
         case .tcp(let upstreamPort):
-            let first = try checkedPort(upstreamPort, field: "upstream TCP port", context: context)
+            // The app's port is inside its own network namespace; nginx reaches each instance
+            // through its proxy socket's fixed symlink, so the text does not change with the port.
+            _ = try checkedPort(upstreamPort, field: "upstream TCP port", context: context)
             let count = max(1, spec.processes.first { $0.kind == .web || $0.kind == .wsgi }?.instances ?? 1)
-            let last = try checkedPort(first + count - 1, field: "last upstream TCP port", context: context)
-            server = (first...last).map { "server 127.0.0.1:\($0);" }.joined(separator: "\n    ")
+            guard spec.proxyLinks.count == count else {
+                throw HopError.invalid("\(context): \(count) web instance\(count == 1 ? "" : "s") but \(spec.proxyLinks.count) proxy socket path\(spec.proxyLinks.count == 1 ? "" : "s")",
+                                       hint: "give one proxy socket path per web instance")
+            }
+            server = try spec.proxyLinks.map { link -> String in
+                let checked = try checkedPath(link, field: "proxy socket path", context: context)
+                guard checked.utf8.count <= 107 else {
+                    throw HopError.invalid("\(context): the proxy socket path `\(checked)` is \(checked.utf8.count) bytes long; a unix socket path holds at most 107",
+                                           hint: "use a shorter directory for the app's sockets")
+                }
+                return "server unix:\(checked);"
+            }.joined(separator: "\n    ")
         case .none:
             server = nil
         }

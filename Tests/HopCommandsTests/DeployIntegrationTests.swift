@@ -246,7 +246,7 @@ struct DeployIntegrationTests {
         }
     }
 
-    @Test("a TCP $PORT app gets a port per instance; each instance answers on its port and the site lists them all")
+    @Test("a TCP $PORT app gets a port per instance; each instance answers on its proxy socket, the site lists them all, and no port listens in the host's namespace")
     func tcpApp() throws {
         try #require(deployHost.ready)
         let app = "it-tcp"
@@ -255,15 +255,25 @@ struct DeployIntegrationTests {
         #expect(fetch(app).body.contains("Hello from the Python standard library"))
         #expect(try hopEnv(["scale", app, "web=2", "--watch", "0"]).status == 0)
         let site = try String(contentsOfFile: sharedHome.root + "/nginx/sites/\(app).conf", encoding: .utf8)
-        #expect(site.components(separatedBy: "server 127.0.0.1:").count == 3, "\(site)")
+        #expect(site.contains("server unix:/run/hop/\(app)/web-1.sock;\n    server unix:/run/hop/\(app)/web-2.sock;"), "\(site)")
+        #expect(!site.contains("127.0.0.1"), "\(site)")
         for _ in 0..<4 { #expect(fetch(app).status == 200) }
         let ports = try #require(try generations(app).first { $0["current"] as? Bool == true }?["ports"] as? [Int])
         #expect(ports.count == 2)
-        for port in ports {
-            let direct = try SystemRunner().run(Command("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"]))
-            #expect(direct.stdoutText.contains("Hello from the Python standard library"), "port \(port): \(direct.stderrText)")
-            #expect(site.contains("server 127.0.0.1:\(port);"))
+        // Each instance answers on its own proxy socket (the link nginx uses); its port is inside
+        // the app's namespace, not the host's.
+        let hostPID = try #require(PrivateHost(stateDir: sharedHome.root + "/host").pid())
+        for (i, port) in ports.enumerated() {
+            let link = "/proc/\(hostPID)/root/run/hop/\(app)/web-\(i + 1).sock"
+            let viaSocket = try SystemRunner().run(Command("curl", ["-s", "--max-time", "5", "--unix-socket", link, "http://\(app).localhost/"]))
+            #expect(viaSocket.stdoutText.contains("Hello from the Python standard library"), "instance \(i + 1): \(viaSocket.stderrText)")
+            let direct = try SystemRunner().run(Command("curl", ["-s", "--max-time", "2", "http://127.0.0.1:\(port)/"]))
+            #expect(!direct.succeeded, "port \(port) answered in the host's namespace")
         }
+        // Back to one instance: the second link goes; nginx still answers.
+        #expect(try hopEnv(["scale", app, "web=1", "--watch", "0"]).status == 0)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(hostPID)/root/run/hop/\(app)/web-2.sock")) == nil)
+        #expect(fetch(app).status == 200)
         #expect(try hopEnv(["destroy", app]).status == 0)
     }
 

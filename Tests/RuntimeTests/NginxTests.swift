@@ -64,10 +64,12 @@ private let storeDir = "/nix/store/3x7dwzq014bblazs7kq20p9hyzz0qh8g-myapp-1.0"
 
 private func spec(app: String = "myapp", upstream: Upstream = .socket(path: "/run/hop/apps/myapp/web.sock"),
                   domains: [String] = [], staticPaths: [String: String] = [:], clientMaxBodySize: String = "10m",
-                  listenPort: Int = 18080) -> GenerationSpec {
-    GenerationSpec(app: app, generation: 3, outPath: storeDir, processes: [], environmentFile: "/var/lib/hop/apps/\(app)/env",
-                   upstream: upstream, domains: domains, staticPaths: staticPaths, clientMaxBodySize: clientMaxBodySize,
-                   listenPort: listenPort)
+                  listenPort: Int = 18080, proxyLinks: [String]? = nil) -> GenerationSpec {
+    var s = GenerationSpec(app: app, generation: 3, outPath: storeDir, processes: [], environmentFile: "/var/lib/hop/apps/\(app)/env",
+                           upstream: upstream, domains: domains, staticPaths: staticPaths, clientMaxBodySize: clientMaxBodySize,
+                           listenPort: listenPort)
+    s.proxyLinks = proxyLinks ?? ["/run/hop/\(app)/web-1.sock"]
+    return s
 }
 
 private let socketSpec = spec(domains: ["app.example.com", "*.example.org"],
@@ -236,8 +238,8 @@ private func fetch(_ url: String) throws -> ProcessResult {
 }
 
 private let echoUpstream = """
-import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import os, socketserver, sys
+from http.server import BaseHTTPRequestHandler
 class H(BaseHTTPRequestHandler):
     def do_GET(self):
         body = "".join(f"{k}: {self.headers.get(k)}\\n" for k in ["Host", "X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Connection"]).encode()
@@ -247,7 +249,13 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *a): pass
-HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+class S(socketserver.UnixStreamServer):
+    def get_request(self):
+        conn, _ = super().get_request()
+        return conn, ("127.0.0.1", 0)
+server = S(sys.argv[1], H)
+os.chmod(sys.argv[1], 0o666)  # nginx's workers run as another user
+server.serve_forever()
 
 """
 
@@ -263,20 +271,26 @@ struct NginxLiveTests {
             try #require(added.succeeded, "nix-store --add failed: \(added.stderrText)")
             let storePath = added.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
 
-            let base = Int.random(in: 20000..<60000)
-            let listenPort = base, upstreamPort = base + 1
+            let listenPort = Int.random(in: 20000..<60000)
+            // A TCP app is reached through its proxy socket: here the upstream itself listens on it.
+            let upstreamSocket = "\(dir)/web-1.sock"
+            #expect(chmod(dir, 0o755) == 0)
             try echoUpstream.write(toFile: "\(dir)/echo.py", atomically: true, encoding: .utf8)
             let started = try SystemRunner().run(Command("sh", ["-c",
                 "/usr/bin/python3 \"$1\" \"$2\" >\"$3\" 2>&1 </dev/null & echo $!", "sh",
-                "\(dir)/echo.py", String(upstreamPort), "\(dir)/echo.log"]))
+                "\(dir)/echo.py", upstreamSocket, "\(dir)/echo.log"]))
             let upstreamPID = pid_t(started.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             try #require(upstreamPID > 0)
             defer { stopProcess(upstreamPID) }
-            let ready = try fetch("http://127.0.0.1:\(upstreamPort)/ready")
+            var ready = try SystemRunner().run(Command("curl", ["-sS", "--max-time", "5", "--unix-socket", upstreamSocket, "http://x/ready"]))
+            for _ in 0..<40 where !ready.succeeded {
+                usleep(100_000)
+                ready = try SystemRunner().run(Command("curl", ["-sS", "--max-time", "5", "--unix-socket", upstreamSocket, "http://x/ready"]))
+            }
             try #require(ready.succeeded, "upstream did not come up: \((try? String(contentsOfFile: "\(dir)/echo.log", encoding: .utf8)) ?? "")")
 
-            let site = try NginxSite.render(spec(app: "live", upstream: .tcp(port: upstreamPort),
-                                                 staticPaths: ["/static": storePath], listenPort: listenPort))
+            let site = try NginxSite.render(spec(app: "live", upstream: .tcp(port: 5000),
+                                                 staticPaths: ["/static": storePath], listenPort: listenPort, proxyLinks: [upstreamSocket]))
             let config = try writeNginxMainConfig(in: dir, site: site, daemon: true)
             let nginx = try SystemRunner().run(Command("nginx", nginxArguments(dir: dir, config: config)))
             try #require(nginx.succeeded, "nginx did not start: \(nginx.stderrText)")
