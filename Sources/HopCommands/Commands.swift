@@ -26,6 +26,9 @@ public struct Hop: ParsableCommand {
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,
     /// 2 for unusable arguments, 0 for help and version.
     public static func main(arguments: [String]) -> Int32 {
+        // A peer that closes early (age after a damaged chunk, a proxy whose app is not up yet, a
+        // client gone) must give hop an EPIPE error to handle, never kill it mid-operation.
+        signal(SIGPIPE, SIG_IGN)
         do {
             let args = try Remote.select(arguments)
             var command = try parseAsRoot(args)

@@ -293,8 +293,8 @@ extension Operations {
     /// to age from a second thread, hashing it on the way: with `expectSHA256`, a file that is not
     /// the one recorded is refused (checked in the same read, on the other core).
     func withDecrypted<T>(file: String, key: BackupKey, expectSHA256: String? = nil, _ body: (Int32) throws -> T) throws -> T {
-        // age stops reading at the first damaged chunk: a write after that must fail, not kill hop.
-        signal(SIGPIPE, SIG_IGN)
+        // age stops reading at the first damaged chunk: a write after that fails with EPIPE
+        // (hop ignores SIGPIPE process-wide, in `Hop.main`).
         let scratch = try ctx.home.scratch("age")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let fileFD = open(file, O_RDONLY | O_CLOEXEC)
@@ -440,7 +440,6 @@ extension AppRuntime {
 
     /// Takes a backup with the app's lock held (deploy calls this too, before a switch).
     func takeBackup(app: String, target: BackupTarget, reason: String, forGeneration: Int? = nil) throws -> BackupRecord {
-        signal(SIGPIPE, SIG_IGN)
         try Self.requireData(app: app, home: home, db: db)
         let active = try db.activeGeneration(app: app)
         // With the app's lock held no other backup of it runs: one still `running` was interrupted.

@@ -122,6 +122,7 @@ public struct BuildPipeline: Sendable {
         }
         plan.env = spec.env
         plan.goBinary = spec.build.builder == .go ? spec.name : nil
+        plan.goAtRuntime = spec.build.builder == .go && plan.processes.contains { runsTool("go", $0.command) }
         plan.nixFile = spec.nixFile
         plan.manifestJSON = manifest(spec)
 
@@ -266,6 +267,14 @@ public func processCommands(_ spec: AppSpec) -> [(name: String, command: String)
             return (p.name, p.command)
         }
     }.sorted { $0.name < $1.name }
+}
+
+/// Whether a process command starts the tool `tool` (`go run server.go`, `exec go run .`), so the
+/// toolchain has to be in the runtime closure, not only at build time.
+func runsTool(_ tool: String, _ command: String) -> Bool {
+    var words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+    while let first = words.first, first == "exec" || first.contains("=") { words.removeFirst() }
+    return words.first == tool
 }
 
 /// The source archive is always added to the store before evaluation, so its fixed-output

@@ -592,6 +592,7 @@ public struct Operations: Sendable {
             try rt.activator.removeNetwork(app: app)
             try rt.activator.nginx.remove(app: app)
             try? FileManager.default.removeItem(atPath: rt.host.path(AppRuntimePaths(app: app).directory))
+            for d in AppRuntimePaths(app: app).cacheDirectories { try? FileManager.default.removeItem(atPath: rt.host.path(d)) }
             let dir = rt.home.apps + "/" + app
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix("profile") || name == "env" || name == "generation.nix" {
                 try? FileManager.default.removeItem(atPath: dir + "/" + name)

@@ -41,6 +41,9 @@ public struct BuildPlan: Sendable {
     public var buildCommands: [String] = []
     public var env: [EnvVar] = []
     public var goBinary: String?
+    /// A process runs the Go toolchain itself (`go run server.go`): the toolchain joins the
+    /// runtime closure, configured offline.
+    public var goAtRuntime = false
     public var nixFile: String?
     public var manifestJSON: String = "{}"
 
@@ -120,6 +123,7 @@ public enum NixExpr {
             lines.append("  npmPackages = " + list(pkgs, indent: "  ") + ";")
         case .go:
             lines.append("  goBinary = \(string(p.goBinary ?? p.app));")
+            if p.goAtRuntime { lines.append("  goAtRuntime = true;") }
         case .nix:
             lines.append("  nixFile = \(string(p.nixFile ?? "default.nix"));")
         case .static, .shell:

@@ -21,6 +21,8 @@ public struct AppRuntimePaths: Sendable, Hashable {
     /// Where the app's state may be, as the service host sees it (systemd moves a dynamic user's
     /// state under /var/lib/private and links it back).
     public var stateDirectories: [String] { ["/var/lib/private/" + UnitNames.stateDirectory(app: app), UnitNames.stateRoot + "/" + app] }
+    /// Where the app's cache directory (its HOME) may be, likewise: disposable, removed by `destroy`.
+    public var cacheDirectories: [String] { ["/var/cache/private/" + UnitNames.stateDirectory(app: app), UnitNames.cacheRoot + "/" + app] }
 }
 
 /// The units activation starts, by role (instance and socket names of one generation).

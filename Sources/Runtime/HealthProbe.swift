@@ -137,7 +137,7 @@ public enum HealthProbe {
         var offset = 0
         while offset < bytes.count {
             try wait(fd, events: Int16(POLLOUT), deadline: deadline, target: target, what: "sending the request")
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 throw HopError(.environment, "sending to \(target) failed: \(String(cString: strerror(errno)))")

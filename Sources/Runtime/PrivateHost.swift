@@ -59,6 +59,11 @@ public struct PrivateHost: Sendable {
         inner += "mkdir -p -m 0700 /var/lib/private && mkdir -p /var/lib/hop-apps /var/lib/private/hop-apps && "
         inner += "mount --bind \(shellQuote(appState))/public /var/lib/hop-apps && "
         inner += "mount --bind \(shellQuote(appState))/private /var/lib/private/hop-apps && "
+        // Apps' cache directories (their HOME) likewise.
+        inner += "mkdir -p \(shellQuote(appState))/cache-public \(shellQuote(appState))/cache-private && chmod 0700 \(shellQuote(appState))/cache-private && "
+        inner += "mkdir -p -m 0700 /var/cache/private && mkdir -p /var/cache/hop-apps /var/cache/private/hop-apps && "
+        inner += "mount --bind \(shellQuote(appState))/cache-public /var/cache/hop-apps && "
+        inner += "mount --bind \(shellQuote(appState))/cache-private /var/cache/private/hop-apps && "
         // Addon servers' data (PostgreSQL's cluster…) likewise.
         inner += "mkdir -p \(shellQuote(appState))/addons-public \(shellQuote(appState))/addons-private && chmod 0700 \(shellQuote(appState))/addons-private && "
         inner += "mkdir -p /var/lib/hop-addons /var/lib/private/hop-addons && "

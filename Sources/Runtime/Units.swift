@@ -348,8 +348,13 @@ public enum UnitRenderer {
             state.append(UnitNames.stateDirectory(app: app) + "/volumes/\(v.name)")
             lines.append("BindPaths=" + escapeSpecifiers(source + ":" + target))
         }
+        // A writable HOME and cache for toolchains run at start (`go run`, pip, npm): the app's
+        // cache directory, shared by its generations, disposable (never backed up or restored).
+        let cache = UnitNames.cacheRoot + "/" + app
         var out = ["DynamicUser=yes", "User=" + UnitNames.user(app: app), "PrivateUsers=yes",
-                   "StateDirectory=" + state.joined(separator: " ")]
+                   "StateDirectory=" + state.joined(separator: " "),
+                   "CacheDirectory=" + UnitNames.stateDirectory(app: app),
+                   "Environment=HOME=\(cache) XDG_CACHE_HOME=\(cache)"]
         if !volumes.isEmpty { out.append("Environment=STATE_DIRECTORY=\(UnitNames.stateRoot)/\(app)") }
         return out + lines
     }
@@ -471,6 +476,8 @@ public enum UnitNames {
     /// Apps' state lives under its own root, outside HOP_HOME (hop's private, root-only files):
     /// `/var/lib/hop-apps/<app>` (systemd keeps it in /var/lib/private for dynamic users).
     public static let stateRoot = "/var/lib/hop-apps"
+    /// Where an app's cache directory (its HOME) is, as its processes see it.
+    public static let cacheRoot = "/var/cache/hop-apps"
     /// The app's one service user, shared by all its units (so none re-owns the others' files):
     /// `hop-` and 12 hex digits of the name's SHA-256, a valid user name whatever the app's length.
     public static func user(app: String) -> String { "hop-" + sha256Hex(Data(app.utf8)).prefix(12) }

@@ -147,6 +147,30 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
+    @Test("a Procfile that runs a toolchain at start (`web: go run server.go`): the toolchain is in the runtime closure, the process gets a writable HOME and cache (its build cache lands there), destroy removes the cache")
+    func goRunAtStart() throws {
+        try #require(deployHost.ready)
+        let app = "it-go-run"
+        let d = try hopEnv(["deploy", fixtures + "/go-run", "--app", app, "--watch", "0", "--json"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let page = fetch(app)
+        #expect(page.body.contains("Hello from go run (go1.19") && page.body.contains("HOME=/var/cache/hop-apps/\(app)"), "\(page)")
+        // The build cache `go run` filled is the app's, in its cache directory, owned by its user.
+        let cache = hostPath("/var/cache/private/hop-apps/\(app)")
+        #expect(FileManager.default.fileExists(atPath: cache + "/go-build"), "no go-build cache in \(cache)")
+        // The same HOME for a one-off.
+        let home = try hopEnv(["run", app, "--", "sh", "-c", "echo $HOME; touch $HOME/written && echo ok"])
+        #expect(home.stdout == "/var/cache/hop-apps/\(app)\nok\n", "\(home.stdout) \(home.stderr)")
+        // The toolchain is a runtime dependency here (a compiled Go app's closure has none).
+        let show = try hopEnv(["show", app, "--json"])
+        let out = try #require((parse(show.stdout) as? [String: Any])?["outPath"] as? String, "\(show.stdout.prefix(300))")
+        let refs = try SystemRunner().run(Command("nix-store", ["-qR", out])).stdoutText
+        #expect(refs.contains("-hop-go"), "\(refs)")
+        #expect(try hopEnv(["destroy", app]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: cache), "destroy left the cache directory")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
     @Test("a static site is served by nginx itself; destroy removes it")
     func staticSite() throws {
         try #require(deployHost.ready)
