@@ -8,6 +8,7 @@
     python = import ./recipes/python.nix;
     node = import ./recipes/node.nix;
     go = import ./recipes/go.nix;
+    php = import ./recipes/php.nix;
     static = import ./recipes/static.nix;
     shell = import ./recipes/shell.nix;
     nix = import ./recipes/nix.nix;

@@ -45,6 +45,18 @@ install_without_starting redis-server redis-tools
 install_without_starting mariadb-server mariadb-client
 # sshd for the SFTP backup target tests (the tests start their own on loopback).
 install_without_starting openssh-server
+# PHP 8.2 (the php seed: CLI, PHP-FPM, the common extensions), never started on the host; composer
+# only to regenerate fixtures.
+install_without_starting php8.2-fpm php8.2-cli php8.2-fpm php8.2-mbstring php8.2-xml php8.2-gd php8.2-intl php8.2-zip \
+  php8.2-sqlite3 php8.2-pgsql php8.2-mysql php8.2-curl php8.2-opcache php8.2-bcmath
+# Debian's DokuWiki and the libraries it is unbundled into, as .deb files only (the PHP test builds
+# an app from them; installing them would pull in a web server).
+debs=/var/cache/hop-test/debs
+if ! ls "$debs"/dokuwiki_*.deb >/dev/null 2>&1; then
+  log "downloading Debian's dokuwiki and its libraries into $debs"
+  mkdir -p "$debs" && chmod 755 /var/cache/hop-test "$debs"
+  (cd "$debs" && apt-get download dokuwiki php-phpseclib libphp-simplepie php-geshi libjs-jquery libjs-jquery-cookie libjs-jquery-ui 2>/dev/null >/dev/null)
+fi
 
 # Nix: sandbox always on, no binary cache (none is reachable air-gapped).
 mkdir -p /etc/nix

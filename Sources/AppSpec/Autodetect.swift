@@ -9,7 +9,7 @@ public let startScriptNames = ["start", "start.sh", "run", "run.sh"]
 ///
 /// The order decides mixed trees: `default.nix` first (the app brought its own Nix, which knows best),
 /// then Python (`requirements.txt` or `pyproject.toml`, with or without `uv.lock`/`poetry.lock`),
-/// Node (`package.json`), Go (`go.mod` or any `*.go`), a shell app (an executable `start`, `start.sh`,
+/// Node (`package.json`), Go (`go.mod` or any `*.go`), PHP (`composer.json` or `index.php`), a shell app (an executable `start`, `start.sh`,
 /// `run` or `run.sh`), and last a static site (`index.html` or a `public/` directory) — last because
 /// most apps of the other kinds also ship HTML.
 public func detectBuilder(files: Set<String>, executables: Set<String>) -> Builder? {
@@ -17,6 +17,7 @@ public func detectBuilder(files: Set<String>, executables: Set<String>) -> Build
     if files.contains("requirements.txt") || files.contains("pyproject.toml") { return .python }
     if files.contains("package.json") { return .node }
     if files.contains("go.mod") || files.contains(where: { $0.hasSuffix(".go") && !$0.hasSuffix("/") }) { return .go }
+    if files.contains("composer.json") || files.contains("index.php") { return .php }
     if detectStartScript(files: files, executables: executables) != nil { return .shell }
     if files.contains("index.html") || files.contains("public/") { return .static }
     return nil
@@ -37,6 +38,9 @@ public func defaultProcesses(builder: Builder, files: Set<String>, executables: 
     case .shell:
         guard let script = detectStartScript(files: files, executables: executables) else { return [] }
         return [AppProcess(name: "web", kind: .web, command: "./\(script)")]
+    case .php:
+        // PHP-FPM serves `public/` when the app has one with an index.php (Laravel, Symfony…), else the tree.
+        return [AppProcess(name: "php", kind: .php, command: files.contains("public/") ? "public" : ".")]
     case .python, .node, .go, .nix:
         return []
     }

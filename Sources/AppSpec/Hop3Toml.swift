@@ -2,7 +2,7 @@ import HopBasics
 
 /// hop3.toml's sections in the order hints list them.
 public let hop3Sections = ["metadata", "build", "run", "env", "port", "healthcheck", "static", "domains", "backup", "deploy", "limits", "nix",
-                           "volumes", "addons", "admin",
+                           "volumes", "addons", "admin", "php",
                            // Hop3 sections hop accepts and does not act on (a located warning says so):
                            "contexts", "probe", "ports", "docker", "waf", "test", "provider"]
 
@@ -19,6 +19,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "deploy": ["require-signed", "deployer", "allow-http"],
     "limits": ["memory", "cpu", "processes"],
     "nix": ["packages", "file"] + hop3NixTemplateKeys,
+    "php": ["extensions", "ini", "deny", "workers"],
 ]
 
 /// Hop3 keys hop accepts but does not act on, with the reason a warning gives (section → key → why).
@@ -193,6 +194,7 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
                 document.spec.requireSigned = b
             }
         case "limits": document.spec.limits = try reader.readLimits(table)
+        case "php": document.spec.php = try reader.readPHP(table)
         case "admin":
             // The app's first administrator: hop generates the password (ADMIN_PASSWORD) and keeps it
             // sealed; `hop app credentials APP` shows all three.
@@ -386,6 +388,52 @@ final class Hop3Reader {
         return seconds
     }
 
+    /// `[php]`: `extensions` (names hop's PHP seed has), `ini` (a table of php.ini settings: plain
+    /// names, one-line values), `deny` (paths under the document root), `workers` (PHP-FPM children).
+    func readPHP(_ table: TOMLTable) throws -> PHPSettings {
+        var php = PHPSettings()
+        if let e = table["extensions"] {
+            php.extensions = try stringArray(e, in: "php").map { name, node in
+                let n = name.lowercased()
+                guard phpModuleExtensions.contains(n) || phpBuiltinExtensions.contains(n) else {
+                    let fix = closestName(to: n, among: phpModuleExtensions + phpBuiltinExtensions).map { "did you mean `\($0)`? " } ?? ""
+                    throw HopError.invalid("`[php] extensions`: hop's PHP has no extension `\(printableScalars(name))`", at: at(node.position),
+                                           hint: fix + "hop's PHP 8.2 has " + phpModuleExtensions.joined(separator: ", "))
+                }
+                return n
+            }
+        }
+        if let e = table["ini"] {
+            let t = try self.table(e, in: "php")
+            for setting in t.entries {
+                guard setting.key.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "." || $0 == "_" }),
+                      !setting.key.isEmpty, !["extension", "zend_extension", "extension_dir"].contains(setting.key) else {
+                    throw HopError.invalid("`[php.ini]` key `\(printableScalars(setting.key))` is not a php.ini setting hop passes on", at: at(setting.keyPosition),
+                                           hint: "use setting names such as `memory_limit` or `upload_max_filesize`; load extensions with `[php] extensions`")
+                }
+                let value: String
+                switch setting.node.value {
+                case .string(let v): value = v
+                case .integer(let i): value = String(i)
+                case .bool(let b): value = b ? "On" : "Off"
+                default: throw wrongType(setting, in: "php.ini", expected: "a string, an integer or a boolean", hint: "e.g. `memory_limit = \"256M\"`")
+                }
+                guard !value.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\"" || $0 == "\0" }) else {
+                    throw HopError.invalid("`[php.ini] \(setting.key)` holds a line break or a quote", at: at(setting.node.position),
+                                           hint: "php.ini values are one line, without `\"`")
+                }
+                php.ini.append(EnvVar(setting.key, value))
+            }
+        }
+        if let e = table["deny"] {
+            php.deny = try stringArray(e, in: "php").map { value, node in
+                try checkRelativePath(value, node: node, what: "`[php] deny` entry")
+            }
+        }
+        if let e = table["workers"] { php.workers = try positiveInt(e, in: "php", max: 256) }
+        return php
+    }
+
     func checkRelativePath(_ path: String, node: TOMLNode, what: String) throws -> String {
         if let problem = relativePathProblem(path) {
             throw HopError.invalid("\(what) `\(path)` \(problem)", at: at(node.position),
@@ -554,9 +602,9 @@ final class Hop3Reader {
                 document.spec.build.toolchain = value
                 // Hop3 names the toolchain where hop names the builder.
                 if document.builder == nil, let b = Builder(rawValue: value == "nodejs" ? "node" : value) { document.toolchainBuilder = b }
-                if ["php", "ruby", "rust", "java", "clojure", "elixir"].contains(value) {
+                if ["ruby", "rust", "java", "clojure", "elixir"].contains(value) {
                     throw HopError.invalid("hop has no `\(value)` toolchain yet (`[build] toolchain`)", at: at(entry.node.position),
-                                           hint: "hop builds python, node, go, static and shell apps, or a [nix] file; see docs/hop3-compat.md")
+                                           hint: "hop builds python, node, go, php, static and shell apps, or a [nix] file; see docs/hop3-compat.md")
                 }
             case "after-build":
                 document.spec.build.build += try stringList(entry, in: "build").map(\.0)

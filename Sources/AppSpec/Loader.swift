@@ -59,6 +59,13 @@ public enum AppSpecLoader {
         let spec = try assembleAppSpec(AppSources(
             name: name, directory: directory, hop3: hop3, procfile: procfile, appJSON: appJSON,
             detectedBuilder: detectBuilder(files: tree.files, executables: tree.executables), tree: tree))
+        if spec.build.builder == .php, tree.files.contains("composer.json") {
+            let json = joinPath(directory, "composer.json"), lock = joinPath(directory, "composer.lock")
+            let installed = joinPath(directory, "vendor/composer/installed.json")
+            try ComposerCheck.check(json: try readText(json), jsonFile: json,
+                                    lock: tree.files.contains("composer.lock") ? try readText(lock) : nil, lockFile: lock,
+                                    installed: FileManager.default.fileExists(atPath: installed) ? try readText(installed) : nil, installedFile: installed)
+        }
         return (spec, (hop3?.warnings ?? []) + (appJSON?.warnings ?? []))
     }
 

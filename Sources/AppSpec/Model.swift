@@ -2,7 +2,7 @@ import HopBasics
 
 /// Which recipe builds the app. Chosen by `[build] builder`, or autodetected from the tree.
 public enum Builder: String, Sendable, Hashable, CaseIterable, Codable {
-    case python, node, go, `static`, nix, shell
+    case python, node, go, `static`, nix, shell, php
 }
 
 /// Where the app's metadata came from.
@@ -26,6 +26,9 @@ public enum ProcessKind: Sendable, Hashable, Codable {
     case release
     /// Any other long-running process.
     case daemon
+    /// PHP served by PHP-FPM behind nginx (FastCGI); the command is the document root, relative
+    /// to the app (`php: public`).
+    case php
 }
 
 public struct AppProcess: Sendable, Hashable, Codable {
@@ -136,6 +139,8 @@ public struct AppSpec: Sendable, Hashable, Codable {
     /// `[env]` values hop makes and keeps secret (never in the build): generated once, taken from an
     /// addon, or computed from other variables. Optional so older build records still decode.
     public var secretEnv: [SecretEnv]?
+    /// `[php]`: PHP settings for a php app (optional so older build records still decode).
+    public var php: PHPSettings?
 
     public init(name: String, source: MetadataSource, builder: Builder) {
         self.name = name
@@ -180,3 +185,24 @@ public struct SecretEnv: Sendable, Hashable, Codable {
     public var kind: Kind
     public init(name: String, kind: Kind) { self.name = name; self.kind = kind }
 }
+
+/// `[php]` of hop3.toml: the extensions to load (default: every extension of hop's PHP seed), php.ini
+/// settings, paths under the document root nginx refuses (403), and PHP-FPM's worker count.
+public struct PHPSettings: Sendable, Hashable, Codable {
+    public var extensions: [String]?
+    /// php.ini name → value, in file order.
+    public var ini: [EnvVar] = []
+    public var deny: [String] = []
+    public var workers: Int?
+    public init() {}
+}
+
+/// The extensions of hop's PHP seed (Debian 12's php8.2 with php8.2-{bcmath,curl,gd,intl,mbstring,mysql,
+/// opcache,pgsql,sqlite3,xml,zip}), and those compiled into the php binary. `ext-NAME` requirements
+/// of composer.json and `[php] extensions` are checked against these.
+public let phpModuleExtensions = ["bcmath", "calendar", "ctype", "curl", "dom", "exif", "ffi", "fileinfo", "ftp", "gd", "gettext", "iconv",
+                                  "intl", "mbstring", "mysqli", "mysqlnd", "opcache", "pdo", "pdo_mysql", "pdo_pgsql", "pdo_sqlite", "pgsql",
+                                  "phar", "posix", "readline", "shmop", "simplexml", "sockets", "sqlite3", "sysvmsg", "sysvsem", "sysvshm",
+                                  "tokenizer", "xml", "xmlreader", "xmlwriter", "xsl", "zip"]
+public let phpBuiltinExtensions = ["core", "date", "filter", "hash", "json", "libxml", "openssl", "pcntl", "pcre", "random", "reflection",
+                                   "session", "sodium", "spl", "standard", "zend-opcache", "zlib"]

@@ -94,7 +94,7 @@ private struct ProcfileLine {
             throw HopError.invalid("the Procfile declares `\(name)` twice (first on line \(earlier.line ?? 0))", at: location(first),
                                    hint: "keep one `\(name):` line; give other processes distinct names")
         }
-        for (this, other) in [("web", "wsgi"), ("wsgi", "web")] where name == this {
+        for (this, other) in [("web", "wsgi"), ("wsgi", "web"), ("php", "web"), ("web", "php"), ("php", "wsgi"), ("wsgi", "php")] where name == this {
             if let earlier = result.locations[other] {
                 throw HopError.invalid("the Procfile declares both `\(other)` (line \(earlier.line ?? 0)) and `\(this)`", at: location(first),
                                        hint: "keep only one: `web` runs your own HTTP server on $PORT, `wsgi` has hop serve a `module:callable`")
@@ -115,6 +115,12 @@ private struct ProcfileLine {
             process = AppProcess(name: name, kind: .wsgi, command: command)
         case "static":
             process = AppProcess(name: name, kind: .static, command: try staticMapping(command, at: commandStart))
+        case "php":
+            if let problem = relativePathProblem(command) {
+                throw HopError.invalid("`php` document root `\(command)` \(problem)", at: location(commandStart),
+                                       hint: "name the directory PHP-FPM serves, relative to the app: `php: public` or `php: .`")
+            }
+            process = AppProcess(name: name, kind: .php, command: command)
         case "release":
             process = AppProcess(name: name, kind: .release, command: command)
         case _ where isCronName(name):

@@ -24,6 +24,7 @@ struct CheckCommand: ParsableCommand {
             case .cron(let s): "cron \(s)"
             case .release: "release"
             case .daemon: "daemon"
+            case .php: "php"
             }
         }
         if json {

@@ -73,12 +73,12 @@ struct AppRuntime {
         var scale: [String: Int] = [:]
         for p in spec.processes where p.kind != .static {
             switch p.kind {
-            case .web, .wsgi, .daemon: scale[p.name] = 1
+            case .web, .wsgi, .daemon, .php: scale[p.name] = 1
             default: scale[p.name] = 0
             }
             // The declared count ([run.workers] name = N, app.json formation) starts a process;
             // after that the serving generation's scale (what `hop scale` set) carries over.
-            if let declared = spec.run.workers[p.name], p.kind == .web || p.kind == .wsgi || p.kind == .daemon { scale[p.name] = declared }
+            if let declared = spec.run.workers[p.name], p.kind == .web || p.kind == .wsgi || p.kind == .daemon || p.kind == .php { scale[p.name] = declared }
             if let c = current?.scale[p.name] { scale[p.name] = c }
             if let r = requested?[p.name] { scale[p.name] = r }
         }

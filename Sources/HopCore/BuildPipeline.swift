@@ -50,6 +50,7 @@ public struct BuildPipeline: Sendable {
         case .python: SeedKind.base + [.python]
         case .node: SeedKind.base + [.node]
         case .go: SeedKind.base + [.go]
+        case .php: SeedKind.base + [.php]
         case .static, .shell, .nix: SeedKind.base
         }
     }
@@ -123,6 +124,7 @@ public struct BuildPipeline: Sendable {
         plan.env = spec.env
         plan.goBinary = spec.build.builder == .go ? spec.name : nil
         plan.goAtRuntime = spec.build.builder == .go && plan.processes.contains { runsTool("go", $0.command) }
+        plan.php = spec.php
         plan.nixFile = spec.nixFile
         plan.manifestJSON = manifest(spec)
 
@@ -263,6 +265,9 @@ public func processCommands(_ spec: AppSpec) -> [(name: String, command: String)
             return (p.name, "exec gunicorn --bind \"${HOP_BIND:-127.0.0.1:${PORT:-8000}}\" --workers \"${WEB_CONCURRENCY:-2}\" \(p.command)")
         case .static:
             return nil // served by the front proxy
+        case .php:
+            // PHP-FPM in the foreground, its config and php.ini from the build ($out/php, next to app/).
+            return (p.name, "exec php-fpm --nodaemonize --fpm-config \"$PWD/../php/php-fpm.conf\" --php-ini \"$PWD/../php/php.ini\"")
         default: // web, cron (its schedule lives in the manifest), release, daemons
             return (p.name, p.command)
         }
@@ -312,6 +317,7 @@ func manifest(_ spec: AppSpec) -> String {
         case .cron(let s): o["kind"] = "cron"; o["schedule"] = s
         case .release: o["kind"] = "release"
         case .daemon: o["kind"] = "daemon"
+        case .php: o["kind"] = "php"
         }
         procs.append(o)
     }

@@ -44,6 +44,8 @@ public struct BuildPlan: Sendable {
     /// A process runs the Go toolchain itself (`go run server.go`): the toolchain joins the
     /// runtime closure, configured offline.
     public var goAtRuntime = false
+    /// `[php]` settings (php apps): rendered into php.ini and php-fpm.conf.
+    public var php: PHPSettings?
     public var nixFile: String?
     public var manifestJSON: String = "{}"
 
@@ -126,6 +128,9 @@ public enum NixExpr {
             if p.goAtRuntime { lines.append("  goAtRuntime = true;") }
         case .nix:
             lines.append("  nixFile = \(string(p.nixFile ?? "default.nix"));")
+        case .php:
+            lines.append("  phpIni = \(string(PHPConfig.ini(p.php)));")
+            lines.append("  fpmConf = \(string(PHPConfig.fpm(p.php)));")
         case .static, .shell:
             break
         }

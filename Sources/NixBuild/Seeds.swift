@@ -1,4 +1,5 @@
 import Foundation
+import AppSpec
 import HopBasics
 #if canImport(Glibc)
 import Glibc
@@ -7,6 +8,8 @@ import Glibc
 /// A toolchain imported from the host into the store, content-addressed, for air-gapped builds.
 public enum SeedKind: String, Sendable, CaseIterable, Codable {
     case busybox, patchelf, python, node, go
+    /// Debian's PHP 8.2: the CLI, PHP-FPM and the extension modules of the php8.2-* packages.
+    case php
     /// Backing services (addons): Debian's PostgreSQL 15 server and clients, Redis 7, MariaDB 10.11.
     case postgres, redis, mariadb
 
@@ -41,6 +44,7 @@ public struct SeedImporter: Sendable {
         case .python: return "/usr/bin/python3.11"
         case .node: return "/usr/bin/node"
         case .go: return "/usr/lib/go-1.19/bin/go"
+        case .php: return "/usr/bin/php8.2"
         case .postgres: return "/usr/lib/postgresql/15/bin/postgres"
         case .redis: return "/usr/bin/redis-server"
         case .mariadb: return "/usr/sbin/mariadbd"
@@ -51,7 +55,7 @@ public struct SeedImporter: Sendable {
         let exe = hostExecutable(kind, from: from)
         guard FileManager.default.isExecutableFile(atPath: exe) else {
             throw HopError(.environment, "cannot import the \(kind.rawValue) seed: \(exe) is not an executable",
-                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, postgresql-15, redis-server, mariadb-server) or pass --from PATH")
+                           hint: "install it (scripts/setup.sh installs busybox-static, patchelf, python3, nodejs, golang-go, php8.2-cli and php8.2-fpm, postgresql-15, redis-server, mariadb-server) or pass --from PATH")
         }
         let version = try detectVersion(kind, exe: exe)
         let stage = scratch + "/hop-seed-\(kind.rawValue)-\(version)"
@@ -93,6 +97,28 @@ public struct SeedImporter: Sendable {
                 try FileManager.default.createSymbolicLink(atPath: stage + "/bin/" + b, withDestinationPath: "../share/go/bin/" + b)
             }
             elfs = try elfFiles(under: stage + "/share/go/bin") + elfFiles(under: stage + "/share/go/pkg/tool")
+        case .php:
+            // bin/php and bin/php-fpm, and the extension modules in lib/php/extensions (the php.ini
+            // hop writes per app loads them in Debian's order: `PHPConfig`).
+            let fpm = "/usr/sbin/php-fpm" + String(exe.dropFirst("/usr/bin/php".count))
+            guard FileManager.default.isExecutableFile(atPath: fpm) else {
+                throw HopError(.environment, "cannot import the php seed: \(fpm) is missing", hint: "apt install php8.2-fpm (scripts/setup.sh does)")
+            }
+            try copy(exe, to: stage + "/bin/php")
+            try copy(fpm, to: stage + "/bin/php-fpm")
+            let apiDir = try runner.output(Command(exe, ["-n", "-r", "echo ini_get('extension_dir');"])) {
+                HopError(.environment, "cannot ask \(exe) for its extension directory: \($0.stderrTail(3))")
+            }.trimmingCharacters(in: .whitespacesAndNewlines)
+            let extDir = stage + "/lib/php/extensions"
+            try FileManager.default.createDirectory(atPath: extDir, withIntermediateDirectories: true)
+            for name in phpModuleExtensions {
+                guard FileManager.default.fileExists(atPath: apiDir + "/\(name).so") else {
+                    throw HopError(.environment, "cannot import the php seed: the extension \(name) is not installed (\(apiDir)/\(name).so)",
+                                   hint: "install Debian's php8.2 extension packages (scripts/setup.sh does)")
+                }
+                try copy(apiDir + "/\(name).so", to: extDir + "/\(name).so")
+            }
+            elfs = [stage + "/bin/php", stage + "/bin/php-fpm"] + (try elfFiles(under: extDir))
         case .mariadb:
             // The layout mariadb-install-db expects under --basedir: sbin/mariadbd, bin/ (its helpers),
             // share/mysql (SQL, error messages, charsets), lib/mysql/plugin.
@@ -145,6 +171,7 @@ public struct SeedImporter: Sendable {
         case .patchelf: cmd = Command(exe, ["--version"])
         case .python: cmd = Command(exe, ["-I", "-c", "import platform; print(platform.python_version())"])
         case .node: cmd = Command(exe, ["--version"])
+        case .php: cmd = Command(exe, ["-n", "-r", "echo PHP_VERSION;"])
         case .go: cmd = Command(exe, ["env", "GOVERSION"])
         case .postgres, .redis, .mariadb: cmd = Command(exe, ["--version"])
         }

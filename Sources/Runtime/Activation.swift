@@ -15,6 +15,8 @@ public struct GenerationManifest: Sendable, Codable {
     /// The proxy sockets of the web instances (`web:` over TCP), in instance order; absent in
     /// generations made before hop proxied TCP through unix sockets.
     public var proxySockets: [String]?
+    /// A PHP app's document root in its store path: the health gate speaks FastCGI to it.
+    public var fastCGIRoot: String?
     public var healthcheck: HealthCheck?
     public var units: GenerationUnits
 
@@ -275,6 +277,12 @@ public struct Activator {
         return m.ports.map { .tcp(port: $0) }
     }
 
+    /// One health request: HTTP, or FastCGI for a PHP app (PHP-FPM speaks nothing else).
+    func probe(_ t: ProbeTarget, _ m: GenerationManifest, path: String, host: String, timeout: Double) throws -> ProbeResponse {
+        if let root = m.fastCGIRoot { return try HealthProbe.fastCGIGet(t, documentRoot: root, path: path, host: host, timeout: timeout) }
+        return try HealthProbe.get(t, path: path, host: host, timeout: timeout)
+    }
+
     /// Why the generation's instances are unhealthy right now (restarted, failed, inactive), or nil.
     public func unitProblem(_ g: GenerationRecord, _ m: GenerationManifest) throws -> String? {
         let names = m.units
@@ -314,7 +322,7 @@ public struct Activator {
             var pending: String?
             for t in targets {
                 do {
-                    let r = try HealthProbe.get(t, path: path, host: hostName, timeout: min(timeout, max(0.2, deadline.timeIntervalSinceNow)))
+                    let r = try probe(t, m, path: path, host: hostName, timeout: min(timeout, max(0.2, deadline.timeIntervalSinceNow)))
                     if let problem = healthProblem(r, hc) { pending = problem; badAnswers += 1; break }
                 } catch let e as HopError {
                     pending = e.message
@@ -507,7 +515,7 @@ public struct Activator {
                 lastProbe = Date()
                 for t in probeTargets(m) {
                     do {
-                        let r = try HealthProbe.get(t, path: m.healthcheck?.path ?? "/", host: "\(g.app).localhost", timeout: 5)
+                        let r = try probe(t, m, path: m.healthcheck?.path ?? "/", host: "\(g.app).localhost", timeout: 5)
                         if let p = healthProblem(r, m.healthcheck) { return p }
                     } catch let e as HopError { return e.message }
                 }

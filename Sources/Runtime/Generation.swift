@@ -64,7 +64,7 @@ public struct GenerationPlan: Sendable {
     public var paths: AppRuntimePaths { AppRuntimePaths(app: app) }
 
     /// The process that serves HTTP (`web` or `wsgi`), if any.
-    public var webProcess: AppProcess? { spec.processes.first { $0.kind == .web || $0.kind == .wsgi } }
+    public var webProcess: AppProcess? { spec.processes.first { $0.kind == .web || $0.kind == .wsgi || $0.kind == .php } }
 
     /// Processes that become units, with their instance counts.
     public var runtimeProcesses: [RuntimeProcess] {
@@ -112,6 +112,14 @@ public struct GenerationPlan: Sendable {
         return (root, prefixes)
     }
 
+    /// The document root of a PHP app under `base` (the app directory, through `current` for nginx
+    /// or the store path itself for the health probe); nil for other apps.
+    func phpDocumentRoot(through base: String) -> String? {
+        guard let p = webProcess, p.kind == .php else { return nil }
+        let clean = p.command.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
+        return clean.isEmpty ? base + "/app" : base + "/app/" + clean
+    }
+
     /// Server names: `[domains]`, or `<app>.localhost` when there are none.
     public var serverNames: [String] { spec.domains.isEmpty ? ["\(app).localhost"] : spec.domains }
 
@@ -124,6 +132,9 @@ public struct GenerationPlan: Sendable {
                                 siteRoot: webProcess == nil ? served.root : nil, listenPort: listenPort)
         gs.volumes = spec.volumes ?? []
         gs.proxyLinks = ports.indices.map { paths.proxyLink(instance: $0 + 1) }
+        if let root = phpDocumentRoot(through: paths.current + "/app") {
+            gs.php = PHPSite(documentRoot: root, deny: spec.php?.deny ?? [])
+        }
         return gs
     }
 
@@ -144,7 +155,7 @@ public struct GenerationPlan: Sendable {
             for p in runtimeProcesses {
                 switch p.kind {
                 case .wsgi: u.sockets.append(try UnitRenderer.socketUnitName(app: app, process: p.name, generation: number))
-                case .web:
+                case .web, .php:
                     if case .tcp(let base) = upstream {
                         for i in 0..<p.instances {
                             u.sockets.append(try UnitRenderer.proxyName(app: app, process: p.name, generation: number, port: base + i) + ".socket")
@@ -179,7 +190,7 @@ public struct GenerationPlan: Sendable {
                 files["units/" + (try CronTimer.timerName(app: app, process: p.name, generation: number))] =
                     try CronTimer.render(app: app, process: p.name, generation: number, schedule: schedule)
             }
-            if p.kind == .web, case .tcp(let base) = gs.upstream {
+            if p.kind == .web || p.kind == .php, case .tcp(let base) = gs.upstream {
                 for i in 0..<p.instances {
                     let name = try UnitRenderer.instanceName(app: app, process: p.name, generation: number, instance: i + 1)
                     files["units/\(name).d/port.conf"] = "# hop: this instance's port\n[Service]\nEnvironment=PORT=\(base + i)\n"
@@ -206,6 +217,7 @@ public struct GenerationPlan: Sendable {
                                    scale: Dictionary(uniqueKeysWithValues: runtimeProcesses.map { ($0.name, $0.instances) }),
                                    ports: ports, socket: webProcess?.kind == .wsgi ? paths.socket(number) : nil,
                                    proxySockets: ports.indices.map { paths.proxySocket(number, instance: $0 + 1) },
+                                   fastCGIRoot: phpDocumentRoot(through: appPath),
                                    healthcheck: spec.healthcheck, units: try units)
         return String(decoding: try enc.encode(m), as: UTF8.self) + "\n"
     }
@@ -258,7 +270,7 @@ extension ProcessKind {
     /// Web, wsgi and daemon processes run as instances; release and cron run once.
     var isLongRunning: Bool {
         switch self {
-        case .web, .wsgi, .daemon: return true
+        case .web, .wsgi, .daemon, .php: return true
         case .release, .cron, .static: return false
         }
     }

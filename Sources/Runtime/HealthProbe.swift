@@ -50,6 +50,78 @@ public enum HealthProbe {
         return try parse(data, target: target)
     }
 
+    /// One FastCGI GET (PHP-FPM): `path`'s script under `documentRoot` (`/` and directories run
+    /// `index.php`, as nginx's site does), CGI parameters as nginx sends them. The answer's `Status:`
+    /// header (200 when absent) and body. Written here because the health gate only needs a
+    /// responder role request and no FastCGI client is in the mirror.
+    public static func fastCGIGet(_ target: ProbeTarget, documentRoot: String, path: String, host: String, timeout: Double) throws -> ProbeResponse {
+        let deadline = Date().addingTimeInterval(timeout)
+        let fd = try connect(target, deadline: deadline)
+        defer { close(fd) }
+        let parts = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let uriPath = String(parts.first ?? "/")
+        let script = uriPath.hasSuffix(".php") ? uriPath : (uriPath.hasSuffix("/") ? uriPath : uriPath + "/") + "index.php"
+        let params: [(String, String)] = [
+            ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", "hop-health"), ("REQUEST_METHOD", "GET"),
+            ("SCRIPT_FILENAME", documentRoot + script), ("SCRIPT_NAME", script), ("DOCUMENT_ROOT", documentRoot),
+            ("REQUEST_URI", path), ("DOCUMENT_URI", script), ("QUERY_STRING", parts.count > 1 ? String(parts[1]) : ""),
+            ("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1"), ("REMOTE_PORT", "0"),
+            ("SERVER_ADDR", "127.0.0.1"), ("SERVER_PORT", "80"), ("SERVER_NAME", host), ("HTTP_HOST", host),
+            ("HTTP_USER_AGENT", "hop-health"), ("CONTENT_LENGTH", ""), ("CONTENT_TYPE", ""),
+        ]
+        var out: [UInt8] = []
+        out += fcgiRecord(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0]) // BEGIN_REQUEST, responder, no keep-conn
+        var body: [UInt8] = []
+        for (k, v) in params { body += fcgiLength(k.utf8.count) + fcgiLength(v.utf8.count) + Array(k.utf8) + Array(v.utf8) }
+        out += fcgiRecord(type: 4, content: body) + fcgiRecord(type: 4, content: []) + fcgiRecord(type: 5, content: [])
+        try writeAll(fd, out, deadline: deadline, target: target)
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        var stdout = [UInt8]()
+        var ended = false
+        while !ended {
+            try wait(fd, events: Int16(POLLIN), deadline: deadline, target: target, what: "a FastCGI answer")
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw HopError(.environment, "reading from \(target) failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+            // Records: version, type, id (2), content length (2), padding, reserved, content, padding.
+            while data.count >= 8 {
+                let length = Int(data[4]) << 8 | Int(data[5]), padding = Int(data[6])
+                guard data.count >= 8 + length + padding else { break }
+                let content = Array(data[8..<(8 + length)])
+                switch data[1] {
+                case 6: stdout += content
+                case 3: ended = true
+                default: break
+                }
+                data.removeFirst(8 + length + padding)
+            }
+            if stdout.count > 4 << 20 { break }
+        }
+        guard ended || !stdout.isEmpty else { throw HopError(.environment, "\(target) closed the connection without a FastCGI answer") }
+        let text = String(decoding: stdout, as: UTF8.self)
+        let split = text.range(of: "\r\n\r\n") ?? text.range(of: "\n\n")
+        let head = split.map { String(text[..<$0.lowerBound]) } ?? text
+        var status = 200
+        for line in head.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) where line.lowercased().hasPrefix("status:") {
+            status = Int(line.dropFirst("status:".count).trimmingCharacters(in: .whitespaces).prefix(3)) ?? 500
+        }
+        return ProbeResponse(status: status, body: split.map { String(text[$0.upperBound...]) } ?? "")
+    }
+
+    static func fcgiRecord(type: UInt8, content: [UInt8]) -> [UInt8] {
+        let padding = (8 - content.count % 8) % 8
+        return [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xff), UInt8(padding), 0] + content + [UInt8](repeating: 0, count: padding)
+    }
+
+    static func fcgiLength(_ n: Int) -> [UInt8] {
+        n < 128 ? [UInt8(n)] : [UInt8((n >> 24) | 0x80), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)]
+    }
+
     /// Parses a whole HTTP/1.x response (chunked bodies are decoded).
     static func parse(_ data: [UInt8], target: ProbeTarget) throws -> ProbeResponse {
         let text = String(decoding: data, as: UTF8.self)

@@ -54,6 +54,9 @@ public struct GenerationSpec: Sendable, Hashable {
     /// For `.tcp`: the fixed socket paths nginx connects to, one per web instance (symlinks hop
     /// renames to the serving generation's proxy sockets, so a switch needs no reload).
     public var proxyLinks: [String] = []
+    /// A PHP app: nginx serves `documentRoot` (through `current`), runs `*.php` over FastCGI on the
+    /// upstream, and refuses the `deny` paths under it.
+    public var php: PHPSite?
 
     public init(app: String, generation: Int, outPath: String, processes: [RuntimeProcess], environmentFile: String,
                 limits: Limits = Limits(), upstream: Upstream, socketPath: String? = nil, domains: [String] = [],
@@ -62,4 +65,11 @@ public struct GenerationSpec: Sendable, Hashable {
         self.environmentFile = environmentFile; self.limits = limits; self.upstream = upstream; self.socketPath = socketPath
         self.domains = domains; self.staticPaths = staticPaths; self.siteRoot = siteRoot; self.clientMaxBodySize = clientMaxBodySize; self.listenPort = listenPort
     }
+}
+
+/// How nginx serves a PHP app.
+public struct PHPSite: Sendable, Hashable {
+    public var documentRoot: String
+    public var deny: [String]
+    public init(documentRoot: String, deny: [String] = []) { self.documentRoot = documentRoot; self.deny = deny }
 }

@@ -105,7 +105,7 @@ public enum NginxSite {
             // The app's port is inside its own network namespace; nginx reaches each instance
             // through its proxy socket's fixed symlink, so the text does not change with the port.
             _ = try checkedPort(upstreamPort, field: "upstream TCP port", context: context)
-            let count = max(1, spec.processes.first { $0.kind == .web || $0.kind == .wsgi }?.instances ?? 1)
+            let count = max(1, spec.processes.first { $0.kind == .web || $0.kind == .wsgi || $0.kind == .php }?.instances ?? 1)
             guard spec.proxyLinks.count == count else {
                 throw HopError.invalid("\(context): \(count) web instance\(count == 1 ? "" : "s") but \(spec.proxyLinks.count) proxy socket path\(spec.proxyLinks.count == 1 ? "" : "s")",
                                        hint: "give one proxy socket path per web instance")
@@ -212,6 +212,72 @@ public enum NginxSite {
                     etag off;
                     if_modified_since off;
                     add_header Cache-Control "no-cache" always;
+                }
+            }
+
+            """
+            return out
+        }
+        if let php = spec.php, server != nil {
+            let root = try checkedServedDirectory(php.documentRoot, field: "PHP document root", context: context)
+            out += """
+
+                root \(root);
+                index index.php index.html;
+                location ~ /\\.(?!well-known/) { return 404; }
+
+            """
+            for d in php.deny {
+                try checkScalars(d, field: "PHP deny path", context: context)
+                let clean = d.split(separator: "/").filter { !$0.isEmpty && $0 != "." }.joined(separator: "/")
+                guard !clean.isEmpty, !clean.split(separator: "/").contains("..") else {
+                    throw HopError.invalid("\(context): the PHP deny path `\(d)` is not a path under the document root", hint: "e.g. `data` or `conf`")
+                }
+                out += "    location = /\(clean) { return 403; }\n    location ^~ /\(clean)/ { return 403; }\n"
+            }
+            out += """
+
+                location / {
+                    disable_symlinks on from=$document_root;
+                    try_files $uri $uri/ /index.php$is_args$args;
+                    etag off;
+                    if_modified_since off;
+                    add_header Cache-Control "no-cache" always;
+                }
+
+                # PHP through PHP-FPM. $realpath_root: the generation's store path, so each
+                # generation's scripts (and OPcache entries) are its own.
+                location ~ [^/]\\.php(/|$) {
+                    fastcgi_split_path_info ^(.+?\\.php)(/.*)$;
+                    if (!-f $realpath_root$fastcgi_script_name) { return 404; }
+                    fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
+                    fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+                    fastcgi_param PATH_INFO $fastcgi_path_info;
+                    fastcgi_param DOCUMENT_ROOT $realpath_root;
+                    fastcgi_param DOCUMENT_URI $document_uri;
+                    fastcgi_param QUERY_STRING $query_string;
+                    fastcgi_param REQUEST_METHOD $request_method;
+                    fastcgi_param CONTENT_TYPE $content_type;
+                    fastcgi_param CONTENT_LENGTH $content_length;
+                    fastcgi_param REQUEST_URI $request_uri;
+                    fastcgi_param REQUEST_SCHEME $scheme;
+                    fastcgi_param HTTPS $https if_not_empty;
+                    fastcgi_param SERVER_PROTOCOL $server_protocol;
+                    fastcgi_param GATEWAY_INTERFACE CGI/1.1;
+                    fastcgi_param SERVER_SOFTWARE nginx;
+                    fastcgi_param REMOTE_ADDR $remote_addr;
+                    fastcgi_param REMOTE_PORT $remote_port;
+                    fastcgi_param SERVER_ADDR $server_addr;
+                    fastcgi_param SERVER_PORT $server_port;
+                    fastcgi_param SERVER_NAME $host;
+                    fastcgi_param HTTP_PROXY "";
+                    fastcgi_index index.php;
+                    fastcgi_pass \(upstream);
+                    fastcgi_keep_conn on;
+                    fastcgi_connect_timeout 5s;
+                    fastcgi_read_timeout 300s;
+                    fastcgi_next_upstream error timeout;
+                    fastcgi_next_upstream_tries 2;
                 }
             }
 

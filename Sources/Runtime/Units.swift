@@ -66,7 +66,7 @@ public enum UnitRenderer {
             throw HopError.invalid("process `\(process.name)` is static: nginx serves it and it has no unit")
         case .release, .cron:
             oneShot = true
-        case .web, .wsgi, .daemon:
+        case .web, .wsgi, .daemon, .php:
             break
         }
 
@@ -74,7 +74,7 @@ public enum UnitRenderer {
         var environment: [String] = []
         var socketUnit: String?
         let runtimeDirectory = UnitNames.prefix(app: spec.app, generation: spec.generation) + "\(process.name)-%i"
-        let serves = process.kind == .web || process.kind == .wsgi
+        let serves = process.kind == .web || process.kind == .wsgi || process.kind == .php
         if serves {
             switch spec.upstream {
             case .tcp(let port):

@@ -166,9 +166,64 @@ struct DeployIntegrationTests {
         let out = try #require((parse(show.stdout) as? [String: Any])?["outPath"] as? String, "\(show.stdout.prefix(300))")
         let refs = try SystemRunner().run(Command("nix-store", ["-qR", out])).stdoutText
         #expect(refs.contains("-hop-go"), "\(refs)")
+        let drv = try #require((parse(show.stdout) as? [String: Any])?["drvPath"] as? String)
+        let check = try SystemRunner().run(Command("nix-store", ["--realise", "--check", drv]))
+        #expect(check.succeeded, "the build did not rebuild bit-identically: \(check.stderrText.suffix(600))")
         #expect(try hopEnv(["destroy", app]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: cache), "destroy left the cache directory")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("a PHP app with its composer vendor/: PHP-FPM behind nginx over FastCGI (health gate in FastCGI), extensions and OPcache on, config reaches PHP, a config change switches with no nginx reload, the build rebuilds bit-identically")
+    func phpComposerApp() throws {
+        try #require(deployHost.ready)
+        let app = "it-php"
+        let d = try hopEnv(["deploy", fixtures + "/php-app", "--app", app, "--watch", "0", "--json"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let page = fetch(app)
+        #expect(page.body.contains("Hello from PHP 8.2 on hop, CAFÉ (5 bytes in UTF-8)") && page.body.contains("sqlite 3.") && page.body.contains("opcache on"), "\(page)")
+        #expect(fetch(app, "/robots.txt").body.contains("User-agent"), "static files from the document root")
+        #expect(fetch(app, "/missing.php").status == 404)
+        #expect(fetch(app, "/some/route").body.contains("Hello from PHP"), "front controller fallback")
+        #expect(fetch(app, "/.env").status == 404)
+        let site = try String(contentsOfFile: sharedHome.root + "/nginx/sites/\(app).conf", encoding: .utf8)
+        #expect(site.contains("fastcgi_pass hop_\(app);") && site.contains("server unix:/run/hop/\(app)/web-1.sock;"), "\(site)")
+        let set = try hopEnv(["config", "set", app, "GREETING=bonjour", "--watch", "0"])
+        #expect(set.status == 0 && !set.stderr.contains("nginx reloaded"), "\(set.stderr)")
+        #expect(fetch(app).body.contains("GREETING=bonjour"))
+        // The same derivation builds again to the same bytes.
+        let show = try hopEnv(["show", app, "--json"])
+        let drv = try #require((parse(show.stdout) as? [String: Any])?["drvPath"] as? String, "\(show.stdout.prefix(300))")
+        let check = try SystemRunner().run(Command("nix-store", ["--realise", "--check", drv]))
+        #expect(check.succeeded, "\(check.stderrText.suffix(600))")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("a PHP application from Debian's packages (DokuWiki, with the libraries Debian unbundled): built into one app, its pages in the state directory, served by PHP-FPM; its config and data paths answer 403")
+    func debianDokuWiki() throws {
+        try #require(deployHost.ready)
+        let debs = "/var/cache/hop-test/debs"
+        try #require(((try? FileManager.default.contentsOfDirectory(atPath: debs)) ?? []).contains { $0.hasPrefix("dokuwiki_") },
+                     "Debian's dokuwiki .deb is missing from \(debs): run scripts/setup.sh")
+        try withTemporaryDirectory { dir in
+            let src = dir + "/dokuwiki"
+            let made = try SystemRunner().run(Command("sh", [repoRoot + "/scripts/test/dokuwiki-app.sh", debs, src]))
+            try #require(made.succeeded, "\(made.stderrText)")
+            let app = "it-wiki"
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(d.status == 0, "\(d.stderr)")
+            let page = fetch(app, "/doku.php?id=wiki:welcome")
+            #expect(page.status == 200 && page.body.contains("<title>wiki:welcome [DokuWiki on hop]</title>"), "\(page.status) \(page.body.prefix(400))")
+            #expect(fetch(app, "/lib/exe/js.php").status == 200)
+            for denied in ["/conf/local.php", "/data/pages/wiki/welcome.txt", "/inc/init.php", "/vendor/autoload.php"] {
+                #expect(fetch(app, denied).status == 403, "\(denied)")
+            }
+            // DokuWiki wrote its cache into the app's state directory (writable data, outside the store).
+            let cache = hostPath("/var/lib/private/hop-apps/\(app)/data/cache")
+            let written = FileManager.default.enumerator(atPath: cache)?.allObjects.count ?? 0
+            #expect(written > 0, "nothing in \(cache)")
+            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        }
     }
 
     @Test("a static site is served by nginx itself; destroy removes it")

@@ -12,6 +12,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   python = pkgs.python311;
   node = pkgs.nodejs_20;
   go = pkgs.go;
+  php = pkgs.php;
   goroot = "${go}/share/go";
   pythonVersion = "3.11";
 }

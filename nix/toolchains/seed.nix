@@ -24,6 +24,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   python = fixed "python";
   node = fixed "node";
   go = fixed "go";
+  php = fixed "php";
   postgres = fixed "postgres";
   redis = fixed "redis";
   mariadb = fixed "mariadb";
