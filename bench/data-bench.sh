@@ -81,7 +81,7 @@ done
 # 1024, because the proxy's connection pattern overflows a backlog of 5 (SYN retransmits, ~1 s).
 cp -R fixtures/apps/python-stdlib "$work/backlog"
 sed -i 's/^if __name__ == "__main__":/http.server.ThreadingHTTPServer.request_queue_size = 1024\nif __name__ == "__main__":/' "$work/backlog/server.py"
-lat() { python3 -c 'import re,sys; t=open(sys.argv[1]).read(); g=lambda p: re.search(p,t).group(1); print("p50", g(r"50%\s+(\S+)"), "p99", g(r"99%\s+(\S+)"), g(r"Requests/sec:\s+(\S+)")+"/s")' "$1"; }
+lat() { python3 -c 'import re,sys; t=open(sys.argv[1]).read(); g=lambda p: re.search(p,t).group(1); print("p50", g(r"(?m)^\s+50%\s+(\S+)"), "p99", g(r"(?m)^\s+99%\s+(\S+)"), g(r"Requests/sec:\s+(\S+)")+"/s")' "$1"; }
 for variant in python-stdlib:fixtures/apps/python-stdlib backlog-1024:$work/backlog; do
   name=${variant%%:*}; src=${variant#*:}
   app=bench-${name%%-*}

@@ -93,8 +93,8 @@ events { worker_connections 256; }
 http {
   access_log off;
   client_body_temp_path $px/cb; proxy_temp_path $px/p; fastcgi_temp_path $px/f; uwsgi_temp_path $px/u; scgi_temp_path $px/s;
-  upstream direct { server 127.0.0.1:$((pport + 2)); keepalive 16; }
-  upstream proxied { server unix:$px/web-1.sock; keepalive 16; }
+  upstream direct { server 127.0.0.1:$((pport + 2)); keepalive 16; keepalive_time 1s; }
+  upstream proxied { server unix:$px/web-1.sock; keepalive 16; keepalive_time 1s; }
   server { listen 127.0.0.1:$((pport + 2)); location / { return 200 "ok\\n"; } }
   server { listen 127.0.0.1:$pport; location / { proxy_pass http://direct; proxy_http_version 1.1; proxy_set_header Connection ""; } }
   server { listen 127.0.0.1:$((pport + 1)); location / { proxy_pass http://proxied; proxy_http_version 1.1; proxy_set_header Connection ""; } }
@@ -117,7 +117,8 @@ def read(name):
     p50, p99, rps = [], [], []
     for r in (1, 2, 3):
         t = open(f"{d}/{name}-{r}.txt").read()
-        p50.append(ms(re.search(r"50%\s+(\S+)", t).group(1))); p99.append(ms(re.search(r"99%\s+(\S+)", t).group(1)))
+        # The distribution lines only ("72.50%" ends a Req/Sec line too).
+        p50.append(ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))); p99.append(ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1)))
         rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
     return statistics.median(p50), statistics.median(p99), statistics.median(rps)
 a, b = read("direct"), read("proxied")

@@ -51,6 +51,7 @@ public struct BuildPipeline: Sendable {
         case .node: SeedKind.base + [.node]
         case .go: SeedKind.base + [.go]
         case .php: SeedKind.base + [.php]
+        case .ruby: SeedKind.base + [.ruby]
         case .static, .shell, .nix: SeedKind.base
         }
     }

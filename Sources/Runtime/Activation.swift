@@ -455,7 +455,11 @@ public struct Activator {
         try db.setGenerationStatus(app: target.app, number: target.number, .active)
         faultPoint("\(op):recorded")
         if let from, from != target.number {
-            if drain > 0 { usleep(useconds_t(drain * 1_000_000)) }
+            // nginx closes a TCP app's pooled proxy connections within a second (`keepalive_time`):
+            // wait that out, so no request is in flight on the old generation's proxy when it stops.
+            let proxied = (try? GenerationManifest.read(storePath: target.storePath))?.proxySockets?.isEmpty == false
+            let wait = proxied ? max(drain, 1.5) : drain
+            if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
             if !oldWorkers.isEmpty {
                 log("waiting for nginx's old workers to finish their connections")
                 nginx.waitForExit(oldWorkers.subtracting(spareWorker.map { [$0] } ?? []))

@@ -34,20 +34,7 @@ public enum HealthProbe {
         defer { close(fd) }
         let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: hop-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         try writeAll(fd, Array(request.utf8), deadline: deadline, target: target)
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            try wait(fd, events: Int16(POLLIN), deadline: deadline, target: target, what: "an answer")
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw HopError(.environment, "reading from \(target) failed: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-            if data.count > 4 << 20 { break }
-        }
-        return try parse(data, target: target)
+        return try parse(try readToEnd(fd, deadline: deadline, target: target, what: "an answer"), target: target)
     }
 
     /// One FastCGI GET (PHP-FPM): `path`'s script under `documentRoot` (`/` and directories run
@@ -75,32 +62,21 @@ public enum HealthProbe {
         for (k, v) in params { body += fcgiLength(k.utf8.count) + fcgiLength(v.utf8.count) + Array(k.utf8) + Array(v.utf8) }
         out += fcgiRecord(type: 4, content: body) + fcgiRecord(type: 4, content: []) + fcgiRecord(type: 5, content: [])
         try writeAll(fd, out, deadline: deadline, target: target)
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 16384)
+        // Without FCGI_KEEP_CONN, PHP-FPM closes the connection after FCGI_END_REQUEST.
+        var data = try readToEnd(fd, deadline: deadline, target: target, what: "a FastCGI answer")[...]
         var stdout = [UInt8]()
         var ended = false
-        while !ended {
-            try wait(fd, events: Int16(POLLIN), deadline: deadline, target: target, what: "a FastCGI answer")
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw HopError(.environment, "reading from \(target) failed: \(String(cString: strerror(errno)))")
+        // Records: version, type, id (2), content length (2), padding, reserved, content, padding.
+        while data.count >= 8 {
+            let h = data.startIndex
+            let length = Int(data[h + 4]) << 8 | Int(data[h + 5]), padding = Int(data[h + 6])
+            guard data.count >= 8 + length + padding else { break }
+            switch data[h + 1] {
+            case 6: stdout += data[(h + 8)..<(h + 8 + length)]
+            case 3: ended = true
+            default: break
             }
-            if n == 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-            // Records: version, type, id (2), content length (2), padding, reserved, content, padding.
-            while data.count >= 8 {
-                let length = Int(data[4]) << 8 | Int(data[5]), padding = Int(data[6])
-                guard data.count >= 8 + length + padding else { break }
-                let content = Array(data[8..<(8 + length)])
-                switch data[1] {
-                case 6: stdout += content
-                case 3: ended = true
-                default: break
-                }
-                data.removeFirst(8 + length + padding)
-            }
-            if stdout.count > 4 << 20 { break }
+            data = data.dropFirst(8 + length + padding)
         }
         guard ended || !stdout.isEmpty else { throw HopError(.environment, "\(target) closed the connection without a FastCGI answer") }
         let text = String(decoding: stdout, as: UTF8.self)
@@ -120,6 +96,24 @@ public enum HealthProbe {
 
     static func fcgiLength(_ n: Int) -> [UInt8] {
         n < 128 ? [UInt8(n)] : [UInt8((n >> 24) | 0x80), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)]
+    }
+
+    /// Reads until the peer closes (at most 4 MiB), within the deadline.
+    private static func readToEnd(_ fd: Int32, deadline: Date, target: ProbeTarget, what: String) throws -> [UInt8] {
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            try wait(fd, events: Int16(POLLIN), deadline: deadline, target: target, what: what)
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw HopError(.environment, "reading from \(target) failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+            if data.count > 4 << 20 { break }
+        }
+        return data
     }
 
     /// Parses a whole HTTP/1.x response (chunked bodies are decoded).

@@ -141,12 +141,18 @@ public enum NginxSite {
         let upstream = upstreamName(app: app)
         let isDefault = domains.isEmpty ? " default_server" : ""
         var out = "# hop: app \(app) (generated; do not edit)\n"
+        // A TCP app's pooled connections go to the proxy of the generation they were opened to, and
+        // systemd-socket-proxyd cannot stop gracefully: `keepalive_time` makes nginx itself close
+        // each pooled connection, between requests, within a second, so after a switch (and hop's
+        // drain, longer than this) none is left on the old generation when it stops.
+        let poolLifetime: String
+        if case .tcp = spec.upstream { poolLifetime = "\n    keepalive_time 1s;" } else { poolLifetime = "" }
         if let server {
             out += """
             upstream \(upstream) {
                 \(server)
                 keepalive 16;
-                keepalive_timeout 60s;
+                keepalive_timeout 60s;\(poolLifetime)
             }
 
 
