@@ -9,6 +9,7 @@
     node = import ./recipes/node.nix;
     go = import ./recipes/go.nix;
     php = import ./recipes/php.nix;
+    ruby = import ./recipes/ruby.nix;
     static = import ./recipes/static.nix;
     shell = import ./recipes/shell.nix;
     nix = import ./recipes/nix.nix;

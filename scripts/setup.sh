@@ -12,7 +12,7 @@ log() { printf 'setup: %s\n' "$*"; }
 pkgs=(nix-bin libarchive-dev libsqlite3-dev sqlite3 busybox-static patchelf git
       python3 python3-venv python3-pip golang-go nodejs ca-certificates hyperfine bc curl
       wrk procps systemd util-linux iproute2 chromium chromium-driver
-      age rclone zstd restic borgbackup openssh-client sudo lego pebble)
+      age rclone zstd restic borgbackup openssh-client sudo lego pebble ruby3.1 bundler)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -18,6 +18,7 @@ public func detectBuilder(files: Set<String>, executables: Set<String>) -> Build
     if files.contains("package.json") { return .node }
     if files.contains("go.mod") || files.contains(where: { $0.hasSuffix(".go") && !$0.hasSuffix("/") }) { return .go }
     if files.contains("composer.json") || files.contains("index.php") { return .php }
+    if files.contains("Gemfile") || files.contains("config.ru") { return .ruby }
     if detectStartScript(files: files, executables: executables) != nil { return .shell }
     if files.contains("index.html") || files.contains("public/") { return .static }
     return nil
@@ -41,6 +42,11 @@ public func defaultProcesses(builder: Builder, files: Set<String>, executables: 
     case .php:
         // PHP-FPM serves `public/` when the app has one with an index.php (Laravel, Symfony…), else the tree.
         return [AppProcess(name: "php", kind: .php, command: files.contains("public/") ? "public" : ".")]
+    case .ruby:
+        // A Rack app (config.ru) on WEBrick, through Bundler when there is a Gemfile.
+        guard files.contains("config.ru") else { return [] }
+        let bundle = files.contains("Gemfile") ? "bundle exec " : ""
+        return [AppProcess(name: "web", kind: .web, command: "\(bundle)rackup --host 0.0.0.0 --port $PORT config.ru")]
     case .python, .node, .go, .nix:
         return []
     }

@@ -602,9 +602,9 @@ final class Hop3Reader {
                 document.spec.build.toolchain = value
                 // Hop3 names the toolchain where hop names the builder.
                 if document.builder == nil, let b = Builder(rawValue: value == "nodejs" ? "node" : value) { document.toolchainBuilder = b }
-                if ["ruby", "rust", "java", "clojure", "elixir"].contains(value) {
+                if ["rust", "java", "clojure", "elixir"].contains(value) {
                     throw HopError.invalid("hop has no `\(value)` toolchain yet (`[build] toolchain`)", at: at(entry.node.position),
-                                           hint: "hop builds python, node, go, php, static and shell apps, or a [nix] file; see docs/hop3-compat.md")
+                                           hint: "hop builds python, node, go, php, ruby, static and shell apps, or a [nix] file; see docs/hop3-compat.md")
                 }
             case "after-build":
                 document.spec.build.build += try stringList(entry, in: "build").map(\.0)

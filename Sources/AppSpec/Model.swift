@@ -2,7 +2,7 @@ import HopBasics
 
 /// Which recipe builds the app. Chosen by `[build] builder`, or autodetected from the tree.
 public enum Builder: String, Sendable, Hashable, CaseIterable, Codable {
-    case python, node, go, `static`, nix, shell, php
+    case python, node, go, `static`, nix, shell, php, ruby
 }
 
 /// Where the app's metadata came from.

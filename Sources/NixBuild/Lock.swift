@@ -29,6 +29,23 @@ public struct LockedGoModule: Sendable, Hashable, Codable {
     public var version: String
 }
 
+/// A Ruby gem from Gemfile.lock, installed from the app's vendor/cache: the .gem file's sha256.
+public struct LockedGem: Sendable, Hashable, Codable {
+    public var name: String
+    public var version: String
+    public var file: String
+    public var sha256: String
+}
+
+/// A PHP package from composer.lock, installed in the app's committed vendor/.
+public struct LockedComposerPackage: Sendable, Hashable, Codable {
+    public var name: String
+    public var version: String
+    /// The dist archive's sha1 when composer recorded one (`dist.shasum`).
+    public var sha1: String?
+    public var license: String?
+}
+
 /// The resolved, hashed dependency set of one app, stored with every build and written by
 /// `hop lock` as `hop.lock` in the app tree. `inputsHash` says which requirement text it
 /// resolves, so a stale lock is detected rather than silently used.
@@ -41,6 +58,9 @@ public struct DependencyLock: Sendable, Hashable, Codable {
     public var python: [LockedWheel] = []
     public var npm: [LockedNpmPackage] = []
     public var go: [LockedGoModule] = []
+    /// Optional, so locks written before Ruby and PHP builds still decode.
+    public var gems: [LockedGem]?
+    public var composer: [LockedComposerPackage]?
 
     public init(builder: Builder, inputsHash: String) {
         self.builder = builder
@@ -318,6 +338,14 @@ public enum Locker {
         case .python: text += pythonRequirements(appDir: appDir, spec: spec).joined(separator: "\n")
         case .node: text += (try? String(contentsOfFile: appDir + "/package-lock.json", encoding: .utf8)) ?? ""
         case .go: text += (try? String(contentsOfFile: appDir + "/vendor/modules.txt", encoding: .utf8)) ?? ""
+        case .ruby:
+            text += (try? String(contentsOfFile: appDir + "/Gemfile.lock", encoding: .utf8)) ?? ""
+            // The gems themselves: a changed .gem under the same name must not reuse an old lock.
+            let cache = appDir + "/vendor/cache"
+            for f in ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []).sorted() where f.hasSuffix(".gem") {
+                text += "\n" + f + " " + ((try? sha256Hex(file: cache + "/" + f)) ?? "")
+            }
+        case .php: text += (try? String(contentsOfFile: appDir + "/composer.lock", encoding: .utf8)) ?? ""
         default: break
         }
         return "sha256:" + sha256Hex(Data(text.utf8))
@@ -361,6 +389,17 @@ public enum Locker {
             lock.npm = try npmPackages(appDir: appDir)
         case .go:
             lock.go = try goModules(appDir: appDir)
+        case .ruby:
+            if let text = try? String(contentsOfFile: appDir + "/Gemfile.lock", encoding: .utf8) {
+                lock.gems = try gems(gemfileLock: text, file: appDir + "/Gemfile.lock", cache: appDir + "/vendor/cache")
+            } else if FileManager.default.fileExists(atPath: appDir + "/Gemfile") {
+                throw HopError.invalid("the app has a Gemfile but no Gemfile.lock", at: SourceLocation(file: appDir + "/Gemfile"),
+                                       hint: "run `bundle lock` and `bundle cache` where you have network, and commit Gemfile.lock and vendor/cache")
+            }
+        case .php:
+            if let text = try? String(contentsOfFile: appDir + "/composer.lock", encoding: .utf8) {
+                lock.composer = composerPackages(text)
+            }
         default:
             break
         }
@@ -518,5 +557,57 @@ public struct SRIHash: Sendable, Hashable {
         case "sha256": return Data(SHA256.hash(data: data)) == digest
         default: return Data(Insecure.SHA1.hash(data: data)) == digest
         }
+    }
+}
+
+extension Locker {
+    /// Gemfile.lock's `GEM` specs (`    name (version)`, four spaces), each checked against its
+    /// `vendor/cache/NAME-VERSION.gem` and hashed. A gem without its file, or one whose sha256
+    /// differs from Gemfile.lock's `CHECKSUMS` section (Bundler 2.5+), is a located error.
+    public static func gems(gemfileLock text: String, file: String, cache: String) throws -> [LockedGem] {
+        var out: [LockedGem] = []
+        var section = "", checksums: [String: String] = [:]
+        var specs: [(name: String, version: String, line: Int)] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = String(raw)
+            if !line.hasPrefix(" "), !line.isEmpty { section = line.trimmingCharacters(in: .whitespaces); continue }
+            guard line.hasPrefix("    "), !line.hasPrefix("     "), let open = line.firstIndex(of: "("), line.hasSuffix(")") else {
+                if section == "CHECKSUMS", line.hasPrefix("  "), let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")") {
+                    let key = line[..<open].trimmingCharacters(in: .whitespaces) + "-" + line[line.index(after: open)..<close]
+                    if let sha = line.range(of: "sha256=") { checksums[key] = String(line[sha.upperBound...]).trimmingCharacters(in: .whitespaces) }
+                }
+                continue
+            }
+            guard section == "GEM" else { continue }
+            let name = line[..<open].trimmingCharacters(in: .whitespaces)
+            let version = String(line[line.index(after: open)..<line.index(before: line.endIndex)])
+            specs.append((name, version, i + 1))
+        }
+        for s in specs {
+            let gem = "\(s.name)-\(s.version).gem"
+            let path = cache + "/" + gem
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw HopError.invalid("Gemfile.lock locks \(s.name) \(s.version) but vendor/cache has no \(gem)", at: SourceLocation(file: file, line: s.line, column: 5),
+                                       hint: "run `bundle cache` and commit vendor/cache (hop builds offline)")
+            }
+            let sha = try sha256Hex(file: path)
+            if let want = checksums["\(s.name)-\(s.version)"], want != sha {
+                throw HopError.invalid("vendor/cache/\(gem) has sha256 \(sha), but Gemfile.lock's CHECKSUMS say \(want)", at: SourceLocation(file: file, line: s.line, column: 5),
+                                       hint: "the cached gem is not the one locked: run `bundle cache` again from a trusted source")
+            }
+            out.append(LockedGem(name: s.name, version: s.version, file: gem, sha256: sha))
+        }
+        return out.sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+    }
+
+    /// composer.lock's runtime packages (ComposerCheck has already matched them with vendor/).
+    public static func composerPackages(_ text: String) -> [LockedComposerPackage] {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let packages = o["packages"] as? [[String: Any]] else { return [] }
+        return packages.compactMap { p in
+            guard let name = p["name"] as? String, let version = p["version"] as? String else { return nil }
+            let sha1 = ((p["dist"] as? [String: Any])?["shasum"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            return LockedComposerPackage(name: name, version: version, sha1: sha1, license: (p["license"] as? [String])?.first)
+        }.sorted { $0.name < $1.name }
     }
 }

@@ -131,7 +131,7 @@ public enum NixExpr {
         case .php:
             lines.append("  phpIni = \(string(PHPConfig.ini(p.php)));")
             lines.append("  fpmConf = \(string(PHPConfig.fpm(p.php)));")
-        case .static, .shell:
+        case .static, .shell, .ruby:
             break
         }
         if p.builder != .nix {

@@ -10,6 +10,8 @@ public enum SeedKind: String, Sendable, CaseIterable, Codable {
     case busybox, patchelf, python, node, go
     /// Debian's PHP 8.2: the CLI, PHP-FPM and the extension modules of the php8.2-* packages.
     case php
+    /// Debian's Ruby 3.1 with its standard library, RubyGems and Bundler.
+    case ruby
     /// Backing services (addons): Debian's PostgreSQL 15 server and clients, Redis 7, MariaDB 10.11.
     case postgres, redis, mariadb
 
@@ -45,6 +47,7 @@ public struct SeedImporter: Sendable {
         case .node: return "/usr/bin/node"
         case .go: return "/usr/lib/go-1.19/bin/go"
         case .php: return "/usr/bin/php8.2"
+        case .ruby: return "/usr/bin/ruby3.1"
         case .postgres: return "/usr/lib/postgresql/15/bin/postgres"
         case .redis: return "/usr/bin/redis-server"
         case .mariadb: return "/usr/sbin/mariadbd"
@@ -119,6 +122,27 @@ public struct SeedImporter: Sendable {
                 try copy(apiDir + "/\(name).so", to: extDir + "/\(name).so")
             }
             elfs = [stage + "/bin/php", stage + "/bin/php-fpm"] + (try elfFiles(under: extDir))
+        case .ruby:
+            // Debian's Ruby is not relocatable (its load path is compiled in), so the tree is laid
+            // out under lib/ruby and the ruby recipe's wrapper sets RUBYLIB and GEM_PATH to it:
+            // lib/ruby/{vendor_ruby (RubyGems 3.3), 3.1.0 (stdlib), 3.1.0/arch (extensions)} and
+            // lib/ruby/gems/3.1.0 (default gem specifications, and Bundler from rubygems-integration).
+            let abi = "3.1.0"
+            let bundler = try FileManager.default.contentsOfDirectory(atPath: "/usr/share/rubygems-integration/all/gems")
+                .filter { $0.hasPrefix("bundler-") }.sorted().last
+            guard let bundler else {
+                throw HopError(.environment, "cannot import the ruby seed: Bundler is not installed", hint: "apt install bundler (scripts/setup.sh does)")
+            }
+            try copy(exe, to: stage + "/bin/ruby")
+            try FileManager.default.createDirectory(atPath: stage + "/lib/ruby/gems/\(abi)/specifications", withIntermediateDirectories: true)
+            try copyTree("/usr/lib/ruby/\(abi)", to: stage + "/lib/ruby/\(abi)", drop: ["__pycache__"])
+            try copyTree("/usr/lib/x86_64-linux-gnu/ruby/\(abi)", to: stage + "/lib/ruby/\(abi)/arch", drop: ["__pycache__"])
+            try copyTree("/usr/lib/ruby/vendor_ruby", to: stage + "/lib/ruby/vendor_ruby", drop: ["__pycache__"])
+            try copyTree("/usr/lib/ruby/gems/\(abi)/specifications/default", to: stage + "/lib/ruby/gems/\(abi)/specifications/default", drop: [])
+            try FileManager.default.createDirectory(atPath: stage + "/lib/ruby/gems/\(abi)/gems", withIntermediateDirectories: true)
+            try copyTree("/usr/share/rubygems-integration/all/gems/" + bundler, to: stage + "/lib/ruby/gems/\(abi)/gems/" + bundler, drop: [])
+            try copy("/usr/share/rubygems-integration/all/specifications/\(bundler).gemspec", to: stage + "/lib/ruby/gems/\(abi)/specifications/\(bundler).gemspec")
+            elfs = [stage + "/bin/ruby"] + (try elfFiles(under: stage + "/lib/ruby/\(abi)/arch"))
         case .mariadb:
             // The layout mariadb-install-db expects under --basedir: sbin/mariadbd, bin/ (its helpers),
             // share/mysql (SQL, error messages, charsets), lib/mysql/plugin.
@@ -172,6 +196,7 @@ public struct SeedImporter: Sendable {
         case .python: cmd = Command(exe, ["-I", "-c", "import platform; print(platform.python_version())"])
         case .node: cmd = Command(exe, ["--version"])
         case .php: cmd = Command(exe, ["-n", "-r", "echo PHP_VERSION;"])
+        case .ruby: cmd = Command(exe, ["--disable-gems", "-e", "print RUBY_VERSION"])
         case .go: cmd = Command(exe, ["env", "GOVERSION"])
         case .postgres, .redis, .mariadb: cmd = Command(exe, ["--version"])
         }
@@ -191,11 +216,14 @@ public struct SeedImporter: Sendable {
     /// Copies a tree, dereferencing symlinks (Debian links stdlib files into /etc and GOROOT into
     /// /usr/share), then drops directories by name.
     func copyTree(_ from: String, to: String, drop: [String]) throws {
-        try runner.output(Command("cp", ["-rL", from, to])) { r in
-            // Dangling links are reported but everything else is copied; accept only that.
-            let bad = r.stderrText.split(separator: "\n").filter { !$0.contains("No such file or directory") }
-            return HopError(.environment, "copying \(from) failed", detail: bad.joined(separator: "\n"))
+        let r = try runner.run(Command("cp", ["-rL", from, to]))
+        // Dangling links (Debian links some files to packages that may be absent) are reported but
+        // everything else is copied; accept only that.
+        let bad = r.stderrText.split(separator: "\n").filter { !$0.contains("No such file or directory") }
+        if !r.succeeded, !bad.isEmpty {
+            throw HopError(.environment, "copying \(from) failed", detail: bad.joined(separator: "\n"))
         }
+        guard !drop.isEmpty else { return }
         var args = [to, "-depth", "-type", "d", "("]
         for (i, d) in drop.enumerated() { if i > 0 { args.append("-o") }; args += ["-name", d] }
         args += [")", "-exec", "rm", "-rf", "{}", "+"]

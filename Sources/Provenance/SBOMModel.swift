@@ -36,7 +36,7 @@ struct SBOMHash: Hashable {
 /// One thing an SBOM lists: a store path (of the runtime closure or, with build-time detail,
 /// of the build graph) or a package from the app's dependency lock.
 struct SBOMComponent {
-    enum Origin: String { case store, pypi, npm, golang }
+    enum Origin: String { case store, pypi, npm, golang, gem, composer }
 
     /// The store path for store components, the purl for lock packages. Unique in a graph.
     var ref: String
@@ -126,6 +126,8 @@ struct SBOMGraph {
             for m in lock.go.sorted(by: { ($0.path, $0.version) < ($1.path, $1.version) }) {
                 add(Self.component(m), under: input.outPath)
             }
+            for g in lock.gems ?? [] { add(Self.component(g), under: input.outPath) }
+            for p in lock.composer ?? [] { add(Self.component(p), under: input.outPath) }
             contains = installed.mapValues { $0.sorted() }
         }
 
@@ -179,6 +181,23 @@ struct SBOMGraph {
                 c.hashes.append(SBOMHash(algorithm: alg, hex: SBOMDigest.hex(sri.digest)))
             }
         }
+        c.license = p.license.flatMap(SBOMLicense.init)
+        return c
+    }
+
+    static func component(_ g: LockedGem) -> SBOMComponent {
+        let purl = "pkg:gem/" + SBOMPurl.encode(g.name) + "@" + SBOMPurl.encode(g.version)
+        var c = SBOMComponent(ref: purl, origin: .gem, name: g.name, version: g.version, purl: purl)
+        let hex = g.sha256.lowercased()
+        if hex.count == 64, hex.allSatisfy(\.isHexDigit) { c.hashes = [SBOMHash(algorithm: .sha256, hex: hex)] }
+        return c
+    }
+
+    static func component(_ p: LockedComposerPackage) -> SBOMComponent {
+        let parts = p.name.split(separator: "/", maxSplits: 1).map { SBOMPurl.encode(String($0)) }
+        let purl = "pkg:composer/" + parts.joined(separator: "/") + "@" + SBOMPurl.encode(p.version)
+        var c = SBOMComponent(ref: purl, origin: .composer, name: p.name, version: p.version, purl: purl)
+        if let sha1 = p.sha1?.lowercased(), sha1.count == 40, sha1.allSatisfy(\.isHexDigit) { c.hashes = [SBOMHash(algorithm: .sha1, hex: sha1)] }
         c.license = p.license.flatMap(SBOMLicense.init)
         return c
     }

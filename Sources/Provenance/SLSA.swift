@@ -61,6 +61,14 @@ public enum SLSA {
             for m in lock.go {
                 deps.append(["name": m.path, "uri": "pkg:golang/\(m.path)@\(m.version)", "annotations": ["vendored": true]])
             }
+            for g in lock.gems ?? [] {
+                deps.append(["name": "vendor/cache/" + g.file, "uri": "pkg:gem/\(g.name)@\(g.version)", "digest": ["sha256": g.sha256]])
+            }
+            for c in lock.composer ?? [] {
+                var d: [String: Any] = ["name": c.name, "uri": "pkg:composer/\(c.name)@\(c.version)", "annotations": ["vendored": true]]
+                if let sha1 = c.sha1 { d["digest"] = ["sha1": sha1] }
+                deps.append(d)
+            }
         }
         if let s = b.seedsJSON, let seeds = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [[String: String]] {
             for seed in seeds {

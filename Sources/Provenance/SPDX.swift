@@ -66,7 +66,7 @@ public enum SPDX {
             let base: String
             switch c.origin {
             case .store: base = "nix-" + (c.ref.split(separator: "/").last.map(String.init) ?? c.ref)
-            case .pypi, .npm, .golang: base = c.origin.rawValue + "-" + c.name + (c.version.map { "-" + $0 } ?? "")
+            case .pypi, .npm, .golang, .gem, .composer: base = c.origin.rawValue + "-" + c.name + (c.version.map { "-" + $0 } ?? "")
             }
             var id = "SPDXRef-" + SBOMIdentifiers.sanitised(base)
             if taken.contains(id) { id += "-" + SBOMIdentifiers.shortDigest(c.ref) }

@@ -81,7 +81,7 @@ struct Hop3CompatTests {
 
     @Test(arguments: [
         ("[build]\nbuilder = \"docker\"", 2, 11, "does not build Dockerfiles"),
-        ("[build]\ntoolchain = \"ruby\"", 2, 13, "no `ruby` toolchain"),
+        ("[build]\ntoolchain = \"elixir\"", 2, 13, "no `elixir` toolchain"),
         ("[[volumes]]\nname = \"d\"\ntarget = \"d\"\ntype = \"tmpfs\"", 4, 8, "on disk only"),
         ("[build]\nbuilder = \"python\"\n[waff]\nx = 1", 3, 2, "unknown section `[waff]`"),
         ("[build]\nbuilder = \"python\"\n[run]\nstart_timeout = 5", 4, 1, "did you mean `start-timeout`"),

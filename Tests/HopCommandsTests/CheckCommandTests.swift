@@ -19,9 +19,9 @@ struct CheckCommandTests {
                     "\(text.stdout)\(text.stderr)")
             let bad = dir + "/bad"
             try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
-            try "[build]\ntoolchain = \"ruby\"\n".write(toFile: bad + "/hop3.toml", atomically: true, encoding: .utf8)
+            try "[build]\ntoolchain = \"elixir\"\n".write(toFile: bad + "/hop3.toml", atomically: true, encoding: .utf8)
             let refused = try hop(["check", bad], home: home)
-            #expect(refused.status == 2 && refused.stderr.contains("hop3.toml:2:13") && refused.stderr.contains("no `ruby` toolchain"), "\(refused.stderr)")
+            #expect(refused.status == 2 && refused.stderr.contains("hop3.toml:2:13") && refused.stderr.contains("no `elixir` toolchain"), "\(refused.stderr)")
             #expect(!FileManager.default.fileExists(atPath: home.root), "hop check wrote HOP_HOME")
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import HopBasics
 import Runtime
+import NixBuild
 
 /// One private systemd host (with nginx) for every deploy test of the run, on the shared home, torn
 /// down when the test process exits.
@@ -224,6 +225,28 @@ struct DeployIntegrationTests {
             #expect(written > 0, "nothing in \(cache)")
             #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
         }
+    }
+
+    @Test("a Sinatra app with vendor/cache: Debian's Ruby as a seed, Bundler installing Gemfile.lock's gems offline, each gem's sha256 in the SBOM and provenance, served on $PORT, rebuilt bit-identically")
+    func sinatraApp() throws {
+        try #require(deployHost.ready)
+        let app = "it-sinatra"
+        let d = try hopEnv(["deploy", fixtures + "/sinatra-app", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        let page = fetch(app)
+        #expect(page.body.contains("Hello from Sinatra 3.0.5 on Ruby 3.1") && page.body.contains("HOME=/var/cache/hop-apps/\(app)"), "\(page)")
+        let show = try hopEnv(["show", app, "--json"])
+        let build = try #require(parse(show.stdout) as? [String: Any], "\(show.stdout.prefix(300))")
+        let gems = ((build["lock"] as? [String: Any])?["gems"] as? [[String: Any]]) ?? []
+        #expect(gems.map { $0["name"] as? String ?? "" } == ["mustermann", "rack", "rack-protection", "ruby2_keywords", "sinatra", "tilt", "webrick"], "\(gems)")
+        let rack = try #require(gems.first { $0["name"] as? String == "rack" })
+        #expect(rack["sha256"] as? String == (try sha256Hex(file: fixtures + "/sinatra-app/vendor/cache/rack-2.2.22.gem")))
+        let sbom = try hopEnv(["sbom", app])
+        #expect(sbom.stdout.contains("pkg:gem/sinatra@3.0.5") && sbom.stdout.contains(rack["sha256"] as? String ?? "-"), "\(sbom.stdout.prefix(400))")
+        let drv = try #require(build["drvPath"] as? String)
+        let check = try SystemRunner().run(Command("nix-store", ["--realise", "--check", drv]))
+        #expect(check.succeeded, "the build did not rebuild bit-identically: \(check.stderrText.suffix(600))")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
     @Test("a static site is served by nginx itself; destroy removes it")

@@ -13,6 +13,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   node = pkgs.nodejs_20;
   go = pkgs.go;
   php = pkgs.php;
+  ruby = pkgs.ruby;
   goroot = "${go}/share/go";
   pythonVersion = "3.11";
 }

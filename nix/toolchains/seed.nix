@@ -25,6 +25,7 @@ in import ../lib/toolchain-base.nix { inherit system busybox; } // rec {
   node = fixed "node";
   go = fixed "go";
   php = fixed "php";
+  ruby = fixed "ruby";
   postgres = fixed "postgres";
   redis = fixed "redis";
   mariadb = fixed "mariadb";

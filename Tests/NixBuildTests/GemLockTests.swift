@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import HopBasics
+import HopTestSupport
+@testable import NixBuild
+
+@Suite("Gemfile.lock against vendor/cache")
+struct GemLockTests {
+    let lock = """
+    GEM
+      remote: https://rubygems.org/
+      specs:
+        rack (2.2.22)
+        tiny (1.0.0)
+          rack (~> 2.2)
+
+    PLATFORMS
+      x86_64-linux
+
+    DEPENDENCIES
+      tiny
+
+    """
+
+    @Test func everyLockedGemIsHashedFromTheCache() throws {
+        try withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: dir + "/cache", withIntermediateDirectories: true)
+            try "rack bytes".write(toFile: dir + "/cache/rack-2.2.22.gem", atomically: true, encoding: .utf8)
+            try "tiny bytes".write(toFile: dir + "/cache/tiny-1.0.0.gem", atomically: true, encoding: .utf8)
+            let gems = try Locker.gems(gemfileLock: lock, file: "app/Gemfile.lock", cache: dir + "/cache")
+            #expect(gems.map(\.file) == ["rack-2.2.22.gem", "tiny-1.0.0.gem"])
+            #expect(gems[0].sha256 == (try sha256Hex(file: dir + "/cache/rack-2.2.22.gem")))
+
+            // A gem missing from the cache: located at its spec line.
+            try FileManager.default.removeItem(atPath: dir + "/cache/tiny-1.0.0.gem")
+            let missing = #expect(throws: HopError.self) { try Locker.gems(gemfileLock: lock, file: "app/Gemfile.lock", cache: dir + "/cache") }
+            #expect(missing?.location?.description == "app/Gemfile.lock:5:5" && missing?.code == .invalidInput, "\(String(describing: missing))")
+
+            // CHECKSUMS (Bundler 2.5+) that the cached file does not match.
+            try "tiny bytes".write(toFile: dir + "/cache/tiny-1.0.0.gem", atomically: true, encoding: .utf8)
+            let withSums = lock + "CHECKSUMS\n  rack (2.2.22) sha256=\(String(repeating: "0", count: 64))\n  tiny (1.0.0)\n"
+            let mismatch = #expect(throws: HopError.self) { try Locker.gems(gemfileLock: withSums, file: "app/Gemfile.lock", cache: dir + "/cache") }
+            #expect(mismatch?.message.contains("CHECKSUMS") == true && mismatch?.location?.description == "app/Gemfile.lock:4:5", "\(String(describing: mismatch))")
+        }
+    }
+}
