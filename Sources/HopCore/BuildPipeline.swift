@@ -94,7 +94,7 @@ public struct BuildPipeline: Sendable {
         let tar = scratch + "/" + tarName
         let sourceSHA = try SourceArchive.write(root: appDir, entries: entries, to: tar)
         var toAdd = [tar]
-        for w in lock.python where w.url.hasPrefix("file://") {
+        for w in lock.python + (lock.pythonBuild ?? []) where w.url.hasPrefix("file://") {
             toAdd.append(try localWheel(w, index: options.index))
         }
         let added = try addFlat(toAdd)
@@ -108,6 +108,8 @@ public struct BuildPipeline: Sendable {
                              toolchain: toolchain, nixLib: nixLib,
                              source: FixedInput(name: tarName, url: sourceArchiveURL, sha256: sourceSHA))
         plan.wheels = lock.python.map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
+        plan.buildWheels = (lock.pythonBuild ?? []).map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
+        plan.installProject = try spec.build.builder == .python && Locker.projectIsPackage(appDir: appDir)
         plan.npmPackages = lock.npm.map { (path: $0.path, input: FixedInput(name: npmTarballName($0), url: $0.url, hash: $0.integrity)) }
         plan.processes = processCommands(spec)
         plan.beforeBuild = spec.build.beforeBuild + (spec.hooks["prebuild"].map { [$0] } ?? [])

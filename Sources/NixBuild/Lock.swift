@@ -13,6 +13,14 @@ public struct LockedWheel: Sendable, Hashable, Codable {
     public var license: String?
 }
 
+extension LockedWheel {
+    /// An sdist (`.tar.gz`, `.zip`): the package publishes no wheel, so hop builds one in the sandbox.
+    public var isSourceDistribution: Bool { filename.hasSuffix(".tar.gz") || filename.hasSuffix(".zip") }
+}
+
+/// What hop builds sdists with (setuptools' PEP 517 backend): resolved from the index like any wheel.
+public let sdistBuildRequirements = ["setuptools", "wheel"]
+
 /// An npm package from package-lock.json, pinned by its integrity hash.
 public struct LockedNpmPackage: Sendable, Hashable, Codable {
     public var path: String
@@ -60,6 +68,8 @@ public struct DependencyLock: Sendable, Hashable, Codable {
     public var go: [LockedGoModule] = []
     /// Optional, so locks written before Ruby and PHP builds still decode.
     public var gems: [LockedGem]?
+    /// What builds the sdists among `python` inside the sandbox (setuptools, wheel): build-time only.
+    public var pythonBuild: [LockedWheel]?
     public var composer: [LockedComposerPackage]?
 
     public init(builder: Builder, inputsHash: String) {
@@ -335,7 +345,9 @@ public enum Locker {
     public static func inputsHash(appDir: String, spec: AppSpec) -> String {
         var text = "builder=\(spec.build.builder.rawValue)\n"
         switch spec.build.builder {
-        case .python: text += pythonRequirements(appDir: appDir, spec: spec).joined(separator: "\n")
+        case .python:
+            text += pythonRequirements(appDir: appDir, spec: spec).joined(separator: "\n")
+            if (try? projectIsPackage(appDir: appDir)) == true { text += "\nproject-is-package" }
         case .node: text += (try? String(contentsOfFile: appDir + "/package-lock.json", encoding: .utf8)) ?? ""
         case .go: text += (try? String(contentsOfFile: appDir + "/vendor/modules.txt", encoding: .utf8)) ?? ""
         case .ruby:
@@ -385,6 +397,11 @@ public enum Locker {
                 where !wheels.contains(where: { $0.name.lowercased() == w.name.lowercased() }) { wheels.append(w) }
             }
             if !hashed.isEmpty { lock.python = wheels.sorted { $0.name.lowercased() < $1.name.lowercased() } } else if !plain.isEmpty { lock.python = wheels }
+            // A package published only as an sdist is built in the sandbox with setuptools (locked too).
+            let isPackage = try projectIsPackage(appDir: appDir)
+            if isPackage || lock.python.contains(where: { $0.isSourceDistribution }) {
+                lock.pythonBuild = try resolvePython(requirements: sdistBuildRequirements, appDir: appDir, index: index, runner: runner)
+            }
         case .node:
             lock.npm = try npmPackages(appDir: appDir)
         case .go:
@@ -412,7 +429,7 @@ public enum Locker {
         try requirements.joined(separator: "\n").appending("\n").write(toFile: reqFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: reqFile) }
         var args = ["-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
-                    "--no-input", "--report", "-", "--only-binary=:all:"]
+                    "--no-input", "--report", "-", "--prefer-binary"]
         if index.offline { args.append("--no-index") } else if let u = index.indexURL { args += ["--index-url", u] }
         for f in index.findLinks { args += ["--find-links", f] }
         args += ["-r", reqFile]
@@ -609,5 +626,31 @@ extension Locker {
             let sha1 = ((p["dist"] as? [String: Any])?["shasum"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             return LockedComposerPackage(name: name, version: version, sha1: sha1, license: (p["license"] as? [String])?.first)
         }.sorted { $0.name < $1.name }
+    }
+}
+
+extension Locker {
+    /// Whether the app is itself a Python package (`pyproject.toml` with `[project] name` and a
+    /// `[build-system]`): hop then builds and installs it, so `src/` layouts import and its
+    /// console scripts exist. hop builds projects with setuptools' backend; with another backend a
+    /// flat tree runs as it is, and a src/ layout (which cannot) is a located error.
+    public static func projectIsPackage(appDir: String) throws -> Bool {
+        let file = appDir + "/pyproject.toml"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return false }
+        let root = try parseTOML(text, file: file)
+        guard case .table(let project)? = root["project"]?.node.value, project["name"] != nil,
+              case .table(let build)? = root["build-system"]?.node.value else { return false }
+        if let backend = build["build-backend"] {
+            guard case .string(let b) = backend.node.value, b.hasPrefix("setuptools.build_meta") else {
+                // Another backend (hatchling, flit, poetry-core…): hop cannot build it offline, so a
+                // flat tree runs as it is; only a src/ layout, which cannot, is an error.
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: appDir + "/src", isDirectory: &isDirectory), isDirectory.boolValue else { return false }
+                throw HopError.invalid("`[build-system] build-backend` is not setuptools, and a src/ layout must be installed to import; hop builds projects with setuptools.build_meta",
+                                       at: SourceLocation(file: file, line: backend.node.position.line, column: backend.node.position.column),
+                                       hint: "use `build-backend = \"setuptools.build_meta\"`, or drop [build-system] to run the tree as it is")
+            }
+        }
+        return true
     }
 }

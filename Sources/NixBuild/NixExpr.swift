@@ -35,6 +35,10 @@ public struct BuildPlan: Sendable {
     public var nixLib: String
     public var source: FixedInput
     public var wheels: [FixedInput] = []
+    /// Wheels that build the sdists among `wheels` (setuptools, wheel), used in the sandbox only.
+    public var buildWheels: [FixedInput] = []
+    /// The app is a Python package: built (setuptools) and installed into the app's output.
+    public var installProject = false
     public var npmPackages: [(path: String, input: FixedInput)] = []
     public var processes: [(name: String, command: String)] = []
     public var beforeBuild: [String] = []
@@ -120,6 +124,10 @@ public enum NixExpr {
         switch p.builder {
         case .python:
             lines.append("  wheels = " + list(p.wheels.sorted { $0.name < $1.name }.map { fixed($0, indent: "") }, indent: "  ") + ";")
+            if p.installProject { lines.append("  installProject = true;") }
+            if !p.buildWheels.isEmpty {
+                lines.append("  buildWheels = " + list(p.buildWheels.sorted { $0.name < $1.name }.map { fixed($0, indent: "") }, indent: "  ") + ";")
+            }
         case .node:
             let pkgs = p.npmPackages.map { "{ path = \(string($0.path)); " + fixed($0.input, indent: "").dropFirst(2) }
             lines.append("  npmPackages = " + list(pkgs, indent: "  ") + ";")

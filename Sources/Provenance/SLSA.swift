@@ -61,6 +61,10 @@ public enum SLSA {
             for m in lock.go {
                 deps.append(["name": m.path, "uri": "pkg:golang/\(m.path)@\(m.version)", "annotations": ["vendored": true]])
             }
+            for w in lock.pythonBuild ?? [] {
+                deps.append(["name": w.filename, "uri": "pkg:pypi/\(w.name)@\(w.version)", "digest": ["sha256": w.sha256],
+                             "downloadLocation": w.url, "annotations": ["buildsSdists": true]])
+            }
             for g in lock.gems ?? [] {
                 deps.append(["name": "vendor/cache/" + g.file, "uri": "pkg:gem/\(g.name)@\(g.version)", "digest": ["sha256": g.sha256]])
             }

@@ -86,6 +86,13 @@ struct Hop3CompatTests {
         ("[build]\nbuilder = \"python\"\n[waff]\nx = 1", 3, 2, "unknown section `[waff]`"),
         ("[build]\nbuilder = \"python\"\n[run]\nstart_timeout = 5", 4, 1, "did you mean `start-timeout`"),
         ("[build]\nbuilder = \"python\"\n[nix]\ntemplat = \"x\"", 4, 1, "did you mean `template`"),
+        // [php]: extensions hop's PHP lacks, php.ini keys hop does not pass on, bad values.
+        ("[build]\nbuilder = \"php\"\n[php]\nextensions = [\"mbstring\", \"mongodb\"]", 4, 27, "no extension `mongodb`"),
+        ("[build]\nbuilder = \"php\"\n[php]\nextensions = [\"mbstrng\"]", 4, 15, "did you mean `mbstring`"),
+        ("[build]\nbuilder = \"php\"\n[php.ini]\nextension_dir = \"/tmp\"", 4, 1, "not a php.ini setting hop passes on"),
+        ("[build]\nbuilder = \"php\"\n[php.ini]\nmemory_limit = [1]", 4, 16, "a string, an integer or a boolean"),
+        ("[build]\nbuilder = \"php\"\n[php]\ndeny = [\"../etc\"]", 4, 9, "`[php] deny` entry"),
+        ("[build]\nbuilder = \"php\"\n[php]\nworkers = 0", 4, 11, "workers"),
     ])
     func stillErrors(_ text: String, _ line: Int, _ column: Int, _ says: String) {
         do {
@@ -94,6 +101,23 @@ struct Hop3CompatTests {
         } catch let e as HopError {
             #expect(e.code == .invalidInput)
             #expect(e.location == SourceLocation(file: "hop3.toml", line: line, column: column), "\(e)")
+            #expect(e.description.contains(says), "\(e)")
+        } catch { Issue.record("\(error)") }
+    }
+}
+
+@Suite("PHP and Python package metadata errors")
+struct PHPAndPackageErrorTests {
+    @Test(arguments: [
+        ("php: ../outside\n", 1, 6, "`php` document root"),
+        ("web: ./serve\nphp: public\n", 2, 1, "both `web`"),
+    ])
+    func procfile(_ text: String, _ line: Int, _ column: Int, _ says: String) {
+        do {
+            _ = try parseProcfile(text, file: "Procfile")
+            Issue.record("accepted \(text)")
+        } catch let e as HopError {
+            #expect(e.code == .invalidInput && e.location == SourceLocation(file: "Procfile", line: line, column: column), "\(e)")
             #expect(e.description.contains(says), "\(e)")
         } catch { Issue.record("\(error)") }
     }

@@ -117,9 +117,10 @@ struct DeployIntegrationTests {
         }
     }
 
-    @Test("Python projects as they are written today: pyproject.toml (PEP 621), Poetry with poetry.lock, uv.lock, an ASGI app on uvicorn; built, locked with hashes, served through nginx",
+    @Test("Python projects as they are written today: pyproject.toml (PEP 621), Poetry with poetry.lock, uv.lock, an ASGI app on uvicorn, a dependency published only as an sdist (built in the sandbox); built, locked with hashes, served through nginx, rebuilt bit-identically",
           arguments: [("pyproject-app", "Hello from a PEP 621 project", "flask"), ("poetry-app", "Hello from a Poetry project", "flask"),
-                      ("uv-app", "Hello from a uv project", "flask"), ("fastapi-app", "Hello from FastAPI on uvicorn", "uvicorn")])
+                      ("uv-app", "Hello from a uv project", "flask"), ("fastapi-app", "Hello from FastAPI on uvicorn", "uvicorn"),
+                      ("sdist-app", "Hello from docopt 0.6.2 (built from its sdist)", "docopt")])
     func pyprojectApps(_ fixture: String, _ greeting: String, _ package: String) throws {
         try #require(deployHost.ready)
         let app = "it-" + fixture
@@ -129,6 +130,36 @@ struct DeployIntegrationTests {
         let show = try hopEnv(["show", app, "--json"])
         let locked = (((parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any])?["python"] as? [[String: Any]]) ?? []
         #expect(locked.contains { $0["name"] as? String == package && ($0["sha256"] as? String ?? "").count == 64 }, "\(show.stdout.prefix(600))")
+        try expectRebuildsIdentically(show.stdout)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    /// `nix-store --check` of a build and of every derivation of its closure hop built (the
+    /// Python environment, where sdists are built, included): the same bytes again.
+    func expectRebuildsIdentically(_ showJSON: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        let build = try #require(parse(showJSON) as? [String: Any], sourceLocation: sourceLocation)
+        let out = try #require(build["outPath"] as? String, sourceLocation: sourceLocation)
+        let runner = SystemRunner()
+        for path in try runner.run(Command("nix-store", ["-qR", out])).stdoutText.split(separator: "\n").map(String.init)
+        where path == out || path.hasSuffix("-env") {
+            let drv = try runner.run(Command("nix-store", ["-qd", path])).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard drv.hasSuffix(".drv") else { continue }
+            let check = try runner.run(Command("nix-store", ["--realise", "--check", drv]))
+            #expect(check.succeeded, "\(path) did not rebuild bit-identically: \(check.stderrText.suffix(600))", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a project that is a package (src layout, [build-system] setuptools): built with the locked setuptools, installed, its console script serves, its metadata is there; rebuilt bit-identically")
+    func srcLayoutProject() throws {
+        try #require(deployHost.ready)
+        let app = "it-src-layout"
+        let d = try hopEnv(["deploy", fixtures + "/src-layout-app", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(fetch(app).body == "Hello from hello-pkg 1.4.0, installed from a src layout\n", "\(fetch(app))")
+        let show = try hopEnv(["show", app, "--json"])
+        let build = (parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any]
+        #expect(((build?["pythonBuild"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "setuptools" }, "\(show.stdout.prefix(500))")
+        try expectRebuildsIdentically(show.stdout)
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
@@ -223,6 +254,7 @@ struct DeployIntegrationTests {
             let cache = hostPath("/var/lib/private/hop-apps/\(app)/data/cache")
             let written = FileManager.default.enumerator(atPath: cache)?.allObjects.count ?? 0
             #expect(written > 0, "nothing in \(cache)")
+            try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout)
             #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
         }
     }
@@ -246,6 +278,17 @@ struct DeployIntegrationTests {
         let drv = try #require(build["drvPath"] as? String)
         let check = try SystemRunner().run(Command("nix-store", ["--realise", "--check", drv]))
         #expect(check.succeeded, "the build did not rebuild bit-identically: \(check.stderrText.suffix(600))")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
+    @Test("an app whose Procfile and hop3.toml are under hop3/ (Hop3's layout) is built and served; it rebuilds bit-identically")
+    func hop3DirectoryApp() throws {
+        try #require(deployHost.ready)
+        let app = "it-hop3-dir"
+        let d = try hopEnv(["deploy", fixtures + "/hop3-dir-app", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(fetch(app).body == "Hello from an app whose metadata is under hop3/\n", "\(fetch(app))")
+        try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout)
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 

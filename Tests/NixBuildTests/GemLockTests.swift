@@ -44,3 +44,23 @@ struct GemLockTests {
         }
     }
 }
+
+@Suite("Python projects hop builds as packages")
+struct ProjectPackageTests {
+    @Test func onlySetuptoolsProjectsAreBuiltAndOthersAreALocatedError() throws {
+        try withTemporaryDirectory { dir in
+            #expect(try Locker.projectIsPackage(appDir: dir) == false, "no pyproject.toml: not a package")
+            try "[project]\nname = \"x\"\ndependencies = []\n".write(toFile: dir + "/pyproject.toml", atomically: true, encoding: .utf8)
+            #expect(try Locker.projectIsPackage(appDir: dir) == false, "no [build-system]: the tree runs as it is")
+            try "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n[project]\nname = \"x\"\n"
+                .write(toFile: dir + "/pyproject.toml", atomically: true, encoding: .utf8)
+            #expect(try Locker.projectIsPackage(appDir: dir))
+            try "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n[project]\nname = \"x\"\n"
+                .write(toFile: dir + "/pyproject.toml", atomically: true, encoding: .utf8)
+            #expect(try Locker.projectIsPackage(appDir: dir) == false, "another backend, flat tree: runs as it is")
+            try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+            let e = #expect(throws: HopError.self) { try Locker.projectIsPackage(appDir: dir) }
+            #expect(e?.location == SourceLocation(file: dir + "/pyproject.toml", line: 3, column: 17) && e?.code == .invalidInput, "\(String(describing: e))")
+        }
+    }
+}
