@@ -128,6 +128,7 @@ public struct BuildPipeline: Sendable {
         plan.goBinary = spec.build.builder == .go ? spec.name : nil
         plan.goAtRuntime = spec.build.builder == .go && plan.processes.contains { runsTool("go", $0.command) }
         plan.php = spec.php
+        plan.npmAtRuntime = spec.build.builder == .node && plan.processes.contains { runsTool("npm", $0.command) }
         plan.nixFile = spec.nixFile
         plan.manifestJSON = manifest(spec)
 

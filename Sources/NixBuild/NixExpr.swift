@@ -48,6 +48,8 @@ public struct BuildPlan: Sendable {
     /// A process runs the Go toolchain itself (`go run server.go`): the toolchain joins the
     /// runtime closure, configured offline.
     public var goAtRuntime = false
+    /// A process runs `npm` (`npm start`): hop's package.json script runner joins the runtime.
+    public var npmAtRuntime = false
     /// `[php]` settings (php apps): rendered into php.ini and php-fpm.conf.
     public var php: PHPSettings?
     public var nixFile: String?
@@ -131,6 +133,7 @@ public enum NixExpr {
         case .node:
             let pkgs = p.npmPackages.map { "{ path = \(string($0.path)); " + fixed($0.input, indent: "").dropFirst(2) }
             lines.append("  npmPackages = " + list(pkgs, indent: "  ") + ";")
+            if p.npmAtRuntime { lines.append("  npmAtRuntime = true;") }
         case .go:
             lines.append("  goBinary = \(string(p.goBinary ?? p.app));")
             if p.goAtRuntime { lines.append("  goAtRuntime = true;") }

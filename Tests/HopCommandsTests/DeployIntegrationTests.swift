@@ -292,6 +292,21 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
+    @Test("`web: npm start` with no npm in the node seed: hop's script runner runs prestart and start from package.json; other npm commands are refused (exit 2); rebuilds bit-identically")
+    func npmStart() throws {
+        try #require(deployHost.ready)
+        let app = "it-npm-start"
+        let d = try hopEnv(["deploy", fixtures + "/npm-start-app", "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(fetch(app).body == "Hello from npm start on hop\n", "\(fetch(app))")
+        let logs = try hopEnv(["logs", app, "-n", "100"])
+        #expect(logs.stdout.contains("prestart ran for npm-start-app 2.0.1"), "\(logs.stdout.suffix(600))")
+        let install = try hopEnv(["run", app, "--", "npm", "install", "left-pad"])
+        #expect(install.status == 2 && install.stderr.contains("needs the real npm"), "\(install.status) \(install.stderr)")
+        try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
     @Test("a static site is served by nginx itself; destroy removes it")
     func staticSite() throws {
         try #require(deployHost.ready)
