@@ -134,6 +134,18 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
+    /// Deploys `fixtures/NAME` as `app` and expects it to serve.
+    func deployFixture(_ fixture: String, as app: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        let d = try hopEnv(["deploy", fixtures + "/" + fixture, "--app", app, "--watch", "0"])
+        #expect(d.status == 0, "\(d.stderr)", sourceLocation: sourceLocation)
+    }
+
+    /// The app's build rebuilds bit-identically; then the app goes, with its data.
+    func expectRebuildsThenPurge(_ app: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout, sourceLocation: sourceLocation)
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0, sourceLocation: sourceLocation)
+    }
+
     /// `nix-store --check` of a build and of every derivation of its closure hop built (the
     /// Python environment, where sdists are built, included): the same bytes again.
     func expectRebuildsIdentically(_ showJSON: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
@@ -153,8 +165,7 @@ struct DeployIntegrationTests {
     func srcLayoutProject() throws {
         try #require(deployHost.ready)
         let app = "it-src-layout"
-        let d = try hopEnv(["deploy", fixtures + "/src-layout-app", "--app", app, "--watch", "0"])
-        #expect(d.status == 0, "\(d.stderr)")
+        try deployFixture("src-layout-app", as: app)
         #expect(fetch(app).body == "Hello from hello-pkg 1.4.0, installed from a src layout\n", "\(fetch(app))")
         let show = try hopEnv(["show", app, "--json"])
         let build = (parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any]
@@ -183,8 +194,7 @@ struct DeployIntegrationTests {
     func goRunAtStart() throws {
         try #require(deployHost.ready)
         let app = "it-go-run"
-        let d = try hopEnv(["deploy", fixtures + "/go-run", "--app", app, "--watch", "0", "--json"])
-        #expect(d.status == 0, "\(d.stderr)")
+        try deployFixture("go-run", as: app)
         let page = fetch(app)
         #expect(page.body.contains("Hello from go run (go1.19") && page.body.contains("HOME=/var/cache/hop-apps/\(app)"), "\(page)")
         // The build cache `go run` filled is the app's, in its cache directory, owned by its user.
@@ -210,8 +220,7 @@ struct DeployIntegrationTests {
     func phpComposerApp() throws {
         try #require(deployHost.ready)
         let app = "it-php"
-        let d = try hopEnv(["deploy", fixtures + "/php-app", "--app", app, "--watch", "0", "--json"])
-        #expect(d.status == 0, "\(d.stderr)")
+        try deployFixture("php-app", as: app)
         let page = fetch(app)
         #expect(page.body.contains("Hello from PHP 8.2 on hop, CAFÉ (5 bytes in UTF-8)") && page.body.contains("sqlite 3.") && page.body.contains("opcache on"), "\(page)")
         #expect(fetch(app, "/robots.txt").body.contains("User-agent"), "static files from the document root")
@@ -263,8 +272,7 @@ struct DeployIntegrationTests {
     func sinatraApp() throws {
         try #require(deployHost.ready)
         let app = "it-sinatra"
-        let d = try hopEnv(["deploy", fixtures + "/sinatra-app", "--app", app, "--watch", "0"])
-        #expect(d.status == 0, "\(d.stderr)")
+        try deployFixture("sinatra-app", as: app)
         let page = fetch(app)
         #expect(page.body.contains("Hello from Sinatra 3.0.5 on Ruby 3.1") && page.body.contains("HOME=/var/cache/hop-apps/\(app)"), "\(page)")
         let show = try hopEnv(["show", app, "--json"])
@@ -285,26 +293,22 @@ struct DeployIntegrationTests {
     func hop3DirectoryApp() throws {
         try #require(deployHost.ready)
         let app = "it-hop3-dir"
-        let d = try hopEnv(["deploy", fixtures + "/hop3-dir-app", "--app", app, "--watch", "0"])
-        #expect(d.status == 0, "\(d.stderr)")
+        try deployFixture("hop3-dir-app", as: app)
         #expect(fetch(app).body == "Hello from an app whose metadata is under hop3/\n", "\(fetch(app))")
-        try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        try expectRebuildsThenPurge(app)
     }
 
     @Test("`web: npm start` with no npm in the node seed: hop's script runner runs prestart and start from package.json; other npm commands are refused (exit 2); rebuilds bit-identically")
     func npmStart() throws {
         try #require(deployHost.ready)
         let app = "it-npm-start"
-        let d = try hopEnv(["deploy", fixtures + "/npm-start-app", "--app", app, "--watch", "0"])
-        #expect(d.status == 0, "\(d.stderr)")
+        try deployFixture("npm-start-app", as: app)
         #expect(fetch(app).body == "Hello from npm start on hop\n", "\(fetch(app))")
         let logs = try hopEnv(["logs", app, "-n", "100"])
         #expect(logs.stdout.contains("prestart ran for npm-start-app 2.0.1"), "\(logs.stdout.suffix(600))")
         let install = try hopEnv(["run", app, "--", "npm", "install", "left-pad"])
         #expect(install.status == 2 && install.stderr.contains("needs the real npm"), "\(install.status) \(install.stderr)")
-        try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        try expectRebuildsThenPurge(app)
     }
 
     @Test("a static site is served by nginx itself; destroy removes it")
