@@ -166,7 +166,7 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
         spec.hooks = procfile.hooks
     }
     if let start = spec.run.start {
-        if let clash = processes.first(where: { $0.kind == .web || $0.kind == .wsgi }) {
+        if let clash = processes.first(where: { $0.kind.servesHTTP }) {
             let procfileLine = sources.procfile?.locations[clash.name]?.description ?? "Procfile"
             throw HopError.invalid("`[run] start` and the Procfile's `\(clash.name)` process (\(procfileLine)) both say how the app serves HTTP",
                                    at: hop3?.startLocation,
@@ -213,7 +213,7 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
         for (name, count) in json.formation {
             // Dokku's `web` is whichever process serves HTTP (hop's `wsgi:` too).
             let target = processes.contains(where: { $0.name == name }) ? name
-                : name == "web" ? processes.first(where: { $0.kind == .web || $0.kind == .wsgi })?.name : nil
+                : name == "web" ? processes.first(where: { $0.kind.servesHTTP })?.name : nil
             if let target, spec.run.workers[target] == nil { spec.run.workers[target] = count }
         }
         for e in json.env where !spec.env.contains(where: { $0.name == e.name }) { spec.env.append(e) }

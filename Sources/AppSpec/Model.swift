@@ -31,6 +31,37 @@ public enum ProcessKind: Sendable, Hashable, Codable {
     case php
 }
 
+extension ProcessKind {
+    /// The process serves the app's HTTP through nginx (`web`, `wsgi`, `php`); an app has one.
+    public var servesHTTP: Bool {
+        switch self {
+        case .web, .wsgi, .php: return true
+        case .static, .cron, .release, .daemon: return false
+        }
+    }
+
+    /// Runs as long-lived instances (one by default); release and cron run once, static not at all.
+    public var isLongRunning: Bool {
+        switch self {
+        case .web, .wsgi, .daemon, .php: return true
+        case .release, .cron, .static: return false
+        }
+    }
+
+    /// The kind as a Procfile names it (`cron` without its schedule).
+    public var name: String {
+        switch self {
+        case .web: return "web"
+        case .wsgi: return "wsgi"
+        case .static: return "static"
+        case .cron: return "cron"
+        case .release: return "release"
+        case .daemon: return "daemon"
+        case .php: return "php"
+        }
+    }
+}
+
 public struct AppProcess: Sendable, Hashable, Codable {
     public var name: String
     public var kind: ProcessKind

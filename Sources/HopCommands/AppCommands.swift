@@ -61,22 +61,7 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
     @OptionGroup var indexOptions: IndexOptions
 
     func run() throws {
-        let r: DeployResult
-        if let client = RemoteClient.current {
-            Hop.jsonMode = json
-            if let build {
-                guard let app else { throw HopError.invalid("--build against a remote needs --app APP") }
-                r = try client.call("POST", "/api/apps/\(app)/deploy", json: ["build": build, "watch": watch, "force": force], stream: true, quiet: json)
-            } else {
-                guard let path else { throw HopError.invalid("give the app's source directory or --build ID") }
-                r = try remoteDeploy(client, path: path, app: app, watch: watch, force: force, json: json)
-            }
-        } else {
-            let ops = cliOperations(json: json)
-            var opts = BuildOptions()
-            opts.index = indexOptions.index
-            r = try ops.deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
-        }
+        let r = try appBackend(json: json).deploy(path: path, build: build, app: app, watch: watch, force: force, index: indexOptions.index)
         Out.endProgress()
         if json { emit(r); return }
         if r.noop {
@@ -94,15 +79,7 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
     @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
     @Flag var json = false
     func run() throws {
-        let r: RollbackResult
-        if let client = RemoteClient.current {
-            Hop.jsonMode = json
-            var body: [String: Any] = ["withData": withData]
-            if let to { body["to"] = to }
-            r = try client.call("POST", "/api/apps/\(app)/rollback", json: body, stream: true, quiet: json)
-        } else {
-            r = try cliOperations(json: json).rollback(app: app, to: to, withData: withData)
-        }
+        let r = try appBackend(json: json).rollback(app: app, to: to, withData: withData)
         if json { emit(r) } else {
             Out.line("\(r.app): generation \(r.generation) serves again\(withData ? " with its data" : "") at \(r.url) (was \(r.from); \(String(format: "%.2f", r.seconds)) s)")
         }
@@ -114,8 +91,7 @@ struct GenerationsCommand: ParsableCommand, RemoteCapable {
     @Argument var app: String
     @Flag var json = false
     func run() throws {
-        let gens: [GenerationInfo] = try RemoteClient.current.map { Hop.jsonMode = json; return try $0.call("GET", "/api/apps/\(app)/generations") }
-            ?? cliOperations(json: json).generations(app: app)
+        let gens = try appBackend(json: json).generations(app: app)
         if json { emit(gens); return }
         if gens.isEmpty { Out.line("\(app) has no generations"); return }
         for g in gens {
@@ -176,14 +152,7 @@ struct ConfigCommand: ParsableCommand {
         @Argument var app: String
         @Flag var json = false
         func run() throws {
-            let config: [String: String]
-            if let client = RemoteClient.current {
-                Hop.jsonMode = json
-                let view: RemoteConfigView = try client.call("GET", "/api/apps/\(app)/config", query: ["reveal": "true"])
-                config = view.values.compactMapValues { $0 }
-            } else {
-                config = try cliOperations(json: json).config(app: app)
-            }
+            let config = try appBackend(json: json).config(app: app)
             if json { emit(config) } else {
                 // A value with a newline or another control character is shown quoted and escaped,
                 // so it can never read as a second key.
@@ -209,11 +178,7 @@ struct ConfigSetArguments: ParsableArguments {
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
     func run() throws {
-        let set = try parseAssignments(assignments)
-        let r: ConfigResult = try RemoteClient.current.map {
-            Hop.jsonMode = json
-            return try $0.call("PATCH", "/api/apps/\(app)/config", json: ["set": Dictionary(set, uniquingKeysWith: { _, b in b }), "watch": watch])
-        } ?? cliOperations(json: json).changeConfig(app: app, set: set, unset: [], watch: watch)
+        let r = try appBackend(json: json).changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch)
         renderConfigResult(r, json: json)
     }
 }
@@ -224,10 +189,7 @@ struct ConfigUnsetArguments: ParsableArguments {
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
     func run() throws {
-        let r: ConfigResult = try RemoteClient.current.map {
-            Hop.jsonMode = json
-            return try $0.call("PATCH", "/api/apps/\(app)/config", json: ["unset": keys, "watch": watch])
-        } ?? cliOperations(json: json).changeConfig(app: app, set: [], unset: keys, watch: watch)
+        let r = try appBackend(json: json).changeConfig(app: app, set: [], unset: keys, watch: watch)
         renderConfigResult(r, json: json)
     }
 }
@@ -255,8 +217,7 @@ struct AppsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state, serving generation and URL.")
     @Flag var json = false
     func run() throws {
-        let rows: [AppSummary] = try RemoteClient.current.map { Hop.jsonMode = json; return try $0.call("GET", "/api/apps") }
-            ?? cliOperations(json: json).apps()
+        let rows = try appBackend(json: json).apps()
         if json { emit(rows); return }
         if rows.isEmpty { Out.line("no apps"); return }
         Out.line(pad("APP", 24) + pad("GENERATION", 12) + pad("STATE", 14) + "URL")
@@ -284,8 +245,7 @@ struct PsCommand: ParsableCommand, RemoteCapable {
     @Argument var app: String
     @Flag var json = false
     func run() throws {
-        let r: ProcessList = try RemoteClient.current.map { Hop.jsonMode = json; return try $0.call("GET", "/api/apps/\(app)/processes") }
-            ?? cliOperations(json: json).ps(app: app)
+        let r = try appBackend(json: json).ps(app: app)
         if json { emit(r); return }
         Out.line("\(r.app): generation \(r.generation)")
         for p in r.processes { Out.line("  \(p.unit)\t\(p.state)/\(p.sub)\tpid \(p.pid)\trestarts \(p.restarts)") }
@@ -307,10 +267,7 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
             }
             scale[parts[0]] = n
         }
-        let g: GenerationInfo = try RemoteClient.current.map {
-            Hop.jsonMode = json
-            return try $0.call("POST", "/api/apps/\(app)/scale", json: ["counts": scale, "watch": watch], stream: true, quiet: json)
-        } ?? cliOperations(json: json).scale(app: app, counts: scale, watch: watch)
+        let g = try appBackend(json: json).scale(app: app, counts: scale, watch: watch)
         if json { emit(g) } else {
             Out.line("\(g.app): generation \(g.generation) serves with \(g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
         }
@@ -319,10 +276,7 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
 
 struct StartStopCommand {
     static func act(_ verb: String, app: String, json: Bool) throws {
-        let r: ActionResult = try RemoteClient.current.map {
-            Hop.jsonMode = json
-            return try $0.call("POST", "/api/apps/\(app)/\(verb)", stream: verb == "restart", quiet: json)
-        } ?? cliOperations(json: json).control(verb, app: app)
+        let r = try appBackend(json: json).control(verb, app: app)
         if json { emit(r) } else {
             Out.line(verb == "restart" ? "\(r.app): restarted as generation \(r.generation ?? 0)" : "\(r.app): \(verb == "start" ? "started" : "stopped")")
         }
@@ -432,10 +386,7 @@ struct DestroyCommand: ParsableCommand, RemoteCapable {
     @Flag(help: "Also delete its config values and state directory.") var purge = false
     @Flag var json = false
     func run() throws {
-        let r: DestroyResult = try RemoteClient.current.map {
-            Hop.jsonMode = json
-            return try $0.call("DELETE", "/api/apps/\(app)", query: ["purge": String(purge)])
-        } ?? cliOperations(json: json).destroy(app: app, purge: purge)
+        let r = try appBackend(json: json).destroy(app: app, purge: purge)
         if json { emit(r) } else { Out.line("\(r.app): destroyed\(purge ? " (config and data purged)" : "; config and data kept (use --purge to delete them)")") }
     }
 }

@@ -17,15 +17,8 @@ struct CheckCommand: ParsableCommand {
         Hop.jsonMode = json
         let (spec, warnings) = try AppSpecLoader.check(directory: path, appName: app)
         func kind(_ k: ProcessKind) -> String {
-            switch k {
-            case .web: "web"
-            case .wsgi: "wsgi"
-            case .static: "static"
-            case .cron(let s): "cron \(s)"
-            case .release: "release"
-            case .daemon: "daemon"
-            case .php: "php"
-            }
+            if case .cron(let s) = k { return "cron \(s)" }
+            return k.name
         }
         if json {
             Out.json([

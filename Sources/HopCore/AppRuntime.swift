@@ -72,13 +72,10 @@ struct AppRuntime {
         let current = try db.activeGeneration(app: app)
         var scale: [String: Int] = [:]
         for p in spec.processes where p.kind != .static {
-            switch p.kind {
-            case .web, .wsgi, .daemon, .php: scale[p.name] = 1
-            default: scale[p.name] = 0
-            }
+            scale[p.name] = p.kind.isLongRunning ? 1 : 0
             // The declared count ([run.workers] name = N, app.json formation) starts a process;
             // after that the serving generation's scale (what `hop scale` set) carries over.
-            if let declared = spec.run.workers[p.name], p.kind == .web || p.kind == .wsgi || p.kind == .daemon || p.kind == .php { scale[p.name] = declared }
+            if let declared = spec.run.workers[p.name], p.kind.isLongRunning { scale[p.name] = declared }
             if let c = current?.scale[p.name] { scale[p.name] = c }
             if let r = requested?[p.name] { scale[p.name] = r }
         }

@@ -313,16 +313,8 @@ func specJSON(_ spec: AppSpec) -> String {
 func manifest(_ spec: AppSpec) -> String {
     var procs: [[String: Any]] = []
     for p in spec.processes {
-        var o: [String: Any] = ["name": p.name, "command": p.command]
-        switch p.kind {
-        case .web: o["kind"] = "web"
-        case .wsgi: o["kind"] = "wsgi"
-        case .static: o["kind"] = "static"
-        case .cron(let s): o["kind"] = "cron"; o["schedule"] = s
-        case .release: o["kind"] = "release"
-        case .daemon: o["kind"] = "daemon"
-        case .php: o["kind"] = "php"
-        }
+        var o: [String: Any] = ["name": p.name, "command": p.command, "kind": p.kind.name]
+        if case .cron(let s) = p.kind { o["schedule"] = s }
         procs.append(o)
     }
     procs.sort { ($0["name"] as! String) < ($1["name"] as! String) }

@@ -445,20 +445,19 @@ public struct Activator {
         }
         j.phase = .retiring
         try writeJournal(j)
-        try finish(target, from: from?.number, op: op, oldWorkers: oldWorkers)
+        try finish(target, m, from: from?.number, op: op, oldWorkers: oldWorkers)
     }
 
     /// After the switch: the target is recorded as active, and the old generation is drained and stopped.
     /// `oldWorkers` are nginx workers from before a reload (TCP switches): they may still proxy
     /// kept-alive connections to the old generation, so it is stopped only once they are gone.
-    func finish(_ target: GenerationRecord, from: Int?, op: String, oldWorkers: Set<String> = []) throws {
+    func finish(_ target: GenerationRecord, _ m: GenerationManifest, from: Int?, op: String, oldWorkers: Set<String> = []) throws {
         try db.setGenerationStatus(app: target.app, number: target.number, .active)
         faultPoint("\(op):recorded")
         if let from, from != target.number {
             // nginx closes a TCP app's pooled proxy connections within a second (`keepalive_time`):
             // wait that out, so no request is in flight on the old generation's proxy when it stops.
-            let proxied = (try? GenerationManifest.read(storePath: target.storePath))?.proxySockets?.isEmpty == false
-            let wait = proxied ? max(drain, 1.5) : drain
+            let wait = m.proxySockets?.isEmpty == false ? max(drain, 1.5) : drain
             if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
             if !oldWorkers.isEmpty {
                 log("waiting for nginx's old workers to finish their connections")
@@ -587,7 +586,7 @@ public struct Activator {
     private func complete(_ j: Journal, _ target: GenerationRecord, _ m: GenerationManifest, from: GenerationRecord?) throws -> String {
         let oldWorkers = try point(target.app, to: target, manifest: m)
         try setProfile(target.app, target.number)
-        try finish(target, from: from?.number, op: j.op, oldWorkers: oldWorkers)
+        try finish(target, m, from: from?.number, op: j.op, oldWorkers: oldWorkers)
         return "an interrupted \(j.op) to generation \(j.to) was completed"
     }
 }

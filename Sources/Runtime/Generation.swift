@@ -64,18 +64,13 @@ public struct GenerationPlan: Sendable {
     public var paths: AppRuntimePaths { AppRuntimePaths(app: app) }
 
     /// The process that serves HTTP (`web` or `wsgi`), if any.
-    public var webProcess: AppProcess? { spec.processes.first { $0.kind == .web || $0.kind == .wsgi || $0.kind == .php } }
+    public var webProcess: AppProcess? { spec.processes.first { $0.kind.servesHTTP } }
 
     /// Processes that become units, with their instance counts.
     public var runtimeProcesses: [RuntimeProcess] {
         spec.processes.filter { $0.kind != .static }.sorted { $0.name < $1.name }.map { p in
-            let defaultCount: Int
-            switch p.kind {
-            case .cron, .release: defaultCount = 0
-            default: defaultCount = 1
-            }
-            return RuntimeProcess(name: p.name, kind: p.kind, launcher: appPath + "/bin/" + p.name,
-                                  instances: scale[p.name] ?? defaultCount)
+            RuntimeProcess(name: p.name, kind: p.kind, launcher: appPath + "/bin/" + p.name,
+                           instances: scale[p.name] ?? (p.kind.isLongRunning ? 1 : 0))
         }
     }
 
@@ -99,10 +94,7 @@ public struct GenerationPlan: Sendable {
         var prefixes: [String: String] = [:]
         var root: String?
         let base = paths.current + "/app/app"
-        func dir(_ d: String) -> String {
-            let clean = d.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
-            return clean.isEmpty ? base : base + "/" + clean
-        }
+        func dir(_ d: String) -> String { Self.directory(d, under: base) }
         for p in spec.processes where p.kind == .static {
             let parts = p.command.split(separator: ":", maxSplits: 1).map(String.init)
             let (prefix, d) = parts.count == 2 ? (parts[0], parts[1]) : ("/", parts[0])
@@ -116,8 +108,13 @@ public struct GenerationPlan: Sendable {
     /// or the store path itself for the health probe); nil for other apps.
     func phpDocumentRoot(through base: String) -> String? {
         guard let p = webProcess, p.kind == .php else { return nil }
-        let clean = p.command.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
-        return clean.isEmpty ? base + "/app" : base + "/app/" + clean
+        return Self.directory(p.command, under: base + "/app")
+    }
+
+    /// A directory the app names relative to its tree (`public`, `./static/`), under `base`.
+    static func directory(_ relative: String, under base: String) -> String {
+        let clean = relative.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
+        return clean.isEmpty ? base : base + "/" + clean
     }
 
     /// Server names: `[domains]`, or `<app>.localhost` when there are none.
@@ -263,15 +260,5 @@ public struct GenerationPlan: Sendable {
         \(attrs)}
 
         """
-    }
-}
-
-extension ProcessKind {
-    /// Web, wsgi and daemon processes run as instances; release and cron run once.
-    var isLongRunning: Bool {
-        switch self {
-        case .web, .wsgi, .daemon, .php: return true
-        case .release, .cron, .static: return false
-        }
     }
 }

@@ -105,7 +105,7 @@ public enum NginxSite {
             // The app's port is inside its own network namespace; nginx reaches each instance
             // through its proxy socket's fixed symlink, so the text does not change with the port.
             _ = try checkedPort(upstreamPort, field: "upstream TCP port", context: context)
-            let count = max(1, spec.processes.first { $0.kind == .web || $0.kind == .wsgi || $0.kind == .php }?.instances ?? 1)
+            let count = max(1, spec.processes.first { $0.kind.servesHTTP }?.instances ?? 1)
             guard spec.proxyLinks.count == count else {
                 throw HopError.invalid("\(context): \(count) web instance\(count == 1 ? "" : "s") but \(spec.proxyLinks.count) proxy socket path\(spec.proxyLinks.count == 1 ? "" : "s")",
                                        hint: "give one proxy socket path per web instance")

@@ -74,7 +74,7 @@ public enum UnitRenderer {
         var environment: [String] = []
         var socketUnit: String?
         let runtimeDirectory = UnitNames.prefix(app: spec.app, generation: spec.generation) + "\(process.name)-%i"
-        let serves = process.kind == .web || process.kind == .wsgi || process.kind == .php
+        let serves = process.kind.servesHTTP
         if serves {
             switch spec.upstream {
             case .tcp(let port):

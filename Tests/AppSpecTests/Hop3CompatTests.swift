@@ -127,3 +127,16 @@ struct PHPAndPackageErrorTests {
 func firstQuoted(_ message: String) -> String {
     message.split(separator: "`", omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? ""
 }
+
+@Suite("A PHP app's serving process is one of a kind")
+struct PHPServesHTTPTests {
+    @Test func runStartNextToAPHPProcessIsAConflictAndFormationScalesIt() throws {
+        try withTemporaryDirectory { dir in
+            try write(["index.php": "<?php echo 1;", "Procfile": "php: .\n", "hop3.toml": "[build]\nbuilder = \"php\"\n[run]\nstart = \"php -S 0.0.0.0:$PORT\"\n"], into: dir)
+            let e = #expect(throws: HopError.self) { try AppSpecLoader.load(directory: dir, appName: "p") }
+            #expect(e?.message.contains("both say how the app serves HTTP") == true, "\(String(describing: e))")
+            try write(["hop3.toml": "[build]\nbuilder = \"php\"\n", "app.json": "{\"formation\": {\"web\": {\"quantity\": 3}}}"], into: dir)
+            #expect(try AppSpecLoader.load(directory: dir, appName: "p").run.workers["php"] == 3)
+        }
+    }
+}
