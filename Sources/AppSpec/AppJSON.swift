@@ -75,8 +75,8 @@ func parseAppJSON(_ text: String, file: String) throws -> AppJSONDocument {
     }
     if let formation = root["formation"] as? [String: Any] {
         for (name, value) in formation {
-            guard let spec = value as? [String: Any], let q = spec["quantity"] as? Int, (0...64).contains(q) else {
-                throw HopError.invalid("`formation.\(name)` needs a quantity from 0 to 64", at: locate(name), hint: "e.g. \"web\": {\"quantity\": 2}")
+            guard let spec = value as? [String: Any], let q = spec["quantity"] as? Int, (0...AppBounds.maxInstancesPerProcess).contains(q) else {
+                throw HopError.invalid("`formation.\(name)` needs a quantity from 0 to \(AppBounds.maxInstancesPerProcess)", at: locate(name), hint: "e.g. \"web\": {\"quantity\": 2}")
             }
             if q > 0 { doc.formation[name] = q }
         }

@@ -90,7 +90,7 @@ private func characterHint(_ c: Unicode.Scalar, in name: String, allowed: String
 }
 
 /// Quotes text for a message in backticks, or in single quotes when the text itself has a backtick.
-func quote(_ text: String) -> String {
+public func quote(_ text: String) -> String {
     text.contains("`") ? "'\(text)'" : "`\(text)`"
 }
 

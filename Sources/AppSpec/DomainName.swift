@@ -57,3 +57,18 @@ public func validateDomainName(_ s: String, at: SourceLocation?) throws -> Strin
     }
     return s
 }
+
+/// Domain names that would answer for more than one app's own name (pure).
+public enum DomainRules {
+    /// A wildcard over a whole top-level domain (`*.test`), `localhost` itself, or an IP literal:
+    /// such a name catches traffic meant for other apps or for the machine, so only an admin gives it.
+    public static func isBroad(_ domain: String) -> Bool {
+        if domain == "localhost" { return true }
+        if domain.hasPrefix("*."), !domain.dropFirst(2).contains(".") { return true }
+        let labels = domain.split(separator: ".")
+        if labels.count == 4, labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) { return true }
+        // A numeric last label is never a TLD: such a name is an address, not a host name.
+        if let last = labels.last, last.allSatisfy(\.isNumber) { return true }
+        return false
+    }
+}

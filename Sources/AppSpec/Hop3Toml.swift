@@ -12,7 +12,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "metadata": ["id", "version", "title", "description", "license", "homepage", "author", "name", "categories", "tags"],
     "build": ["builder", "toolchain", "before-build", "build", "after-build", "packages", "pip-install", "ignore", "static-dir", "test", "node-version"],
     "run": ["start", "before-run", "workers", "start-timeout", "packages", "static", "healthcheck", "healthcheck-timeout"],
-    "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries"],
+    "healthcheck": ["path", "status", "contains", "interval", "timeout", "retries", "start-timeout"],
     "domains": ["names", "list", "hosts", "_policy", "policy"],
     "backup": ["paths", "exclude", "schedule", "keep", "before-deploy", "target"],
     "admin": ["username", "email", "password", "create", "login", "verify"],
@@ -31,7 +31,6 @@ public let hop3IgnoredKeys: [String: [String: String]] = [
         "static-dir": "a static site serves `public/` (or the tree); map other directories with [static]",
     ],
     "run": [
-        "start-timeout": "hop's health gate times out by [healthcheck] timeout × retries",
         "packages": "runtime packages come from the build's closure ([build] packages)",
         "healthcheck-timeout": "use [healthcheck] timeout",
     ],
@@ -109,6 +108,8 @@ struct Hop3Document: Sendable {
     var toolchainBuilder: Builder?
     var legacyStatic: [String: String]?
     var legacyHealthPath: String?
+    /// Hop3's `[run] start-timeout`: the health gate's start window unless `[healthcheck] start-timeout` says.
+    var legacyStartTimeout: Double?
     var workerProcesses: [(name: String, command: String)] = []
 
     init(file: String) { self.file = file }
@@ -249,6 +250,11 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
     if document.spec.healthcheck == nil, let path = document.legacyHealthPath {
         var h = HealthCheck()
         h.path = path
+        document.spec.healthcheck = h
+    }
+    if let start = document.legacyStartTimeout, document.spec.healthcheck?.startTimeout == nil {
+        var h = document.spec.healthcheck ?? HealthCheck()
+        h.startTimeout = start
         document.spec.healthcheck = h
     }
     document.warnings += reader.warnings
@@ -647,7 +653,9 @@ final class Hop3Reader {
                 document.startLocation = at(entry.keyPosition)
             case "before-run":
                 document.spec.run.beforeRun = try stringList(entry, in: "run").map(\.0)
-            case "start-timeout", "healthcheck-timeout":
+            case "start-timeout":
+                document.legacyStartTimeout = try positiveSeconds(entry, in: "run")
+            case "healthcheck-timeout":
                 _ = try positiveSeconds(entry, in: "run")
             case "packages":
                 _ = try stringList(entry, in: "run")
@@ -680,7 +688,7 @@ final class Hop3Reader {
                         document.workerProcesses.append((worker.key, command))
                         continue
                     }
-                    document.spec.run.workers[worker.key] = try positiveInt(worker, in: "run.workers", max: 1024)
+                    document.spec.run.workers[worker.key] = try positiveInt(worker, in: "run.workers", max: Int64(AppBounds.maxInstancesPerProcess))
                     document.workerLocations.append((worker.key, at(worker.keyPosition)))
                 }
             }
@@ -828,6 +836,7 @@ final class Hop3Reader {
             case "contains": check.contains = try string(entry, in: "healthcheck")
             case "interval": check.interval = try positiveSeconds(entry, in: "healthcheck")
             case "timeout": check.timeout = try positiveSeconds(entry, in: "healthcheck")
+            case "start-timeout": check.startTimeout = try positiveSeconds(entry, in: "healthcheck")
             default: check.retries = try positiveInt(entry, in: "healthcheck", max: 1000)
             }
         }

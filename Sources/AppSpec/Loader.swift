@@ -30,6 +30,8 @@ public enum AppSpecLoader {
             throw HopError(.notFound, "app directory `\(directory)` does not exist or is not a directory",
                            at: SourceLocation(file: directory), hint: "pass the path of the app's source directory")
         }
+        // Before any file is read: no link may lead out of the tree (tenant input is hostile).
+        try TreeLinks.refuseLinksLeavingTree(directory)
         let tree = try listTopLevel(directory)
         // Hop3's order: `hop3/` first, then the app root, for each metadata file.
         let metadataDir = joinPath(directory, "hop3")
@@ -222,6 +224,16 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
         }
     }
     spec.processes = processes
+    // Bounds on what one app may start (a tenant's metadata must not take the host's PIDs and memory).
+    if processes.count > AppBounds.maxProcessTypes {
+        throw HopError.invalid("`\(sources.name)` declares \(processes.count) process types; at most \(AppBounds.maxProcessTypes) are allowed",
+                               at: sources.directory.map { SourceLocation(file: $0) }, hint: "merge processes, or run them from one supervisor process")
+    }
+    let total = processes.reduce(0) { $0 + (spec.run.workers[$1.name] ?? ($1.kind.isLongRunning ? 1 : 0)) }
+    if total > AppBounds.maxInstancesPerApp {
+        throw HopError.invalid("`\(sources.name)` would start \(total) instances; at most \(AppBounds.maxInstancesPerApp) are allowed per app",
+                               at: sources.directory.map { SourceLocation(file: $0) }, hint: "lower the counts in [run.workers] or app.json's formation")
+    }
 
     if !processes.isEmpty, let hop3 {
         let names = processes.map(\.name)

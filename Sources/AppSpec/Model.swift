@@ -116,7 +116,13 @@ public struct HealthCheck: Sendable, Hashable, Codable {
     public var interval: Double = 1
     public var timeout: Double = 5
     public var retries: Int = 10
+    /// How long the app may take to start listening before the gate gives up (Hop3's `[run]
+    /// start-timeout`); nil means 60 s. Optional so manifests written before it decode.
+    public var startTimeout: Double?
     public init() {}
+
+    /// The default start window: an app compiling or migrating at start gets a minute.
+    public static let defaultStartTimeout: Double = 60
 }
 
 public struct Limits: Sendable, Hashable, Codable {
@@ -237,3 +243,11 @@ public let phpModuleExtensions = ["bcmath", "calendar", "ctype", "curl", "dom", 
                                   "tokenizer", "xml", "xmlreader", "xmlwriter", "xsl", "zip"]
 public let phpBuiltinExtensions = ["core", "date", "filter", "hash", "json", "libxml", "openssl", "pcntl", "pcre", "random", "reflection",
                                    "session", "sodium", "spl", "standard", "zend-opcache", "zlib"]
+
+/// What one app may start: enough for any real app, few enough that one tenant cannot exhaust
+/// the host's PIDs or memory by metadata alone (each instance is also bounded by its unit's limits).
+public enum AppBounds {
+    public static let maxInstancesPerProcess = 16
+    public static let maxInstancesPerApp = 32
+    public static let maxProcessTypes = 16
+}

@@ -29,6 +29,22 @@ public struct HopHome: Sendable, Hashable {
         }
     }
 
+    /// Whether any app has a generation here (an `apps/<app>/profile` link): then hop.db must exist
+    /// and hold them, and a missing or empty one is damage to report, never a fresh start.
+    public func hasGenerations() -> Bool {
+        guard let apps = try? FileManager.default.contentsOfDirectory(atPath: apps) else { return false }
+        return apps.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: self.apps + "/" + $0 + "/profile")) != nil }
+    }
+
+    /// Throws when hop.db is missing or empty although generations exist (restore it, do not re-create it).
+    public func checkDatabaseNotLost() throws {
+        let attrs = try? FileManager.default.attributesOfItem(atPath: database)
+        let empty = attrs == nil || (attrs?[.size] as? NSNumber)?.intValue == 0
+        guard empty, hasGenerations() else { return }
+        throw HopError(.environment, "the database \(database) is \(attrs == nil ? "missing" : "empty") although apps have generations in \(apps)",
+                       hint: "restore hop.db from a backup (hop will not start over and forget the apps it runs)")
+    }
+
     /// A fresh scratch directory under tmp/, removed by the caller.
     public func scratch(_ label: String) throws -> String {
         try ensure()

@@ -262,8 +262,8 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
         var scale: [String: Int] = [:]
         for c in counts {
             let parts = c.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let n = Int(parts[1]), (0...64).contains(n) else {
-                throw HopError.invalid("`\(c)` is not PROCESS=COUNT with a count from 0 to 64", hint: "e.g. `hop scale \(app) web=2`")
+            guard parts.count == 2, let n = Int(parts[1]), (0...AppBounds.maxInstancesPerProcess).contains(n) else {
+                throw HopError.invalid("`\(c)` is not PROCESS=COUNT with a count from 0 to \(AppBounds.maxInstancesPerProcess)", hint: "e.g. `hop scale \(app) web=2`")
             }
             scale[parts[0]] = n
         }

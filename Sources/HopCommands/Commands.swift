@@ -255,7 +255,8 @@ struct LockCommand: ParsableCommand {
         try validateAppFlag(app)
         let dir = URL(fileURLWithPath: path).standardizedFileURL.path
         let spec = try AppSpecLoader.load(directory: dir, appName: app)
-        let lock = try Locker.lock(appDir: dir, spec: spec, index: indexOptions.index, runner: SystemRunner())
+        let lock = try Locker.lock(appDir: dir, spec: spec, index: indexOptions.index, runner: SystemRunner(),
+                                   sandbox: tenantSandbox(HopHome.fromEnvironment()))
         let text = lock.json()
         try writeFileAtomically(dir + "/hop.lock", text)
         if json { Out.json(try JSONSerialization.jsonObject(with: Data(text.utf8))); return }

@@ -469,6 +469,15 @@ extension Operations {
     /// the generation starts with its variables). An addon of that name attached to other apps only
     /// is not this app's: refused (an app cannot claim another's database by naming it).
     /// The name a declared addon gets: its `name`, else `<app>-<type>`.
+    /// The app whose default addon name `name` is (`<app>-postgres` → app), if it reads as one.
+    static func defaultNameOwner(_ name: String) -> String? {
+        for type in ["postgres", "redis", "mariadb"] where name.hasSuffix("-" + type) {
+            let app = String(name.dropLast(type.count + 1))
+            if (try? validateAppName(app, at: nil)) != nil { return app }
+        }
+        return nil
+    }
+
     static func declaredName(app: String, _ d: AddonDeclaration) -> String {
         d.name ?? "\(app)-\(d.type)".replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-")
     }
@@ -490,7 +499,20 @@ extension Operations {
                 throw HopError.invalid("the default addon name `\(name)` is not usable", at: SourceLocation(file: "hop3.toml"),
                                        hint: "give the addon a `name` in [[addons]]")
             }
+            let ownDefaultPrefix = app.replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-")
+            if let other = Self.defaultNameOwner(name), other != ownDefaultPrefix {
+                throw HopError(.conflict, "the addon name \(name) is the default addon name of an app called \(other)",
+                               at: SourceLocation(file: "hop3.toml"), hint: "name it after \(app) (e.g. `\(app)-\(d.type)`), or leave `name` out")
+            }
             guard let db, let existing = try db.addon(name: name) else { continue }
+            // An existing addon is attached by a deploy only if it is this app's: its owner, already
+            // attached to it, or an admin deploying on purpose. A detached addon keeps its owner.
+            let mineAlready = try db.attachments(addon: name).contains { $0.app == app }
+            let owner = try db.addonOwner(name)
+            if !mineAlready && owner != app && ctx.principal.role != .admin {
+                throw HopError(.forbidden, "the addon \(name) is not \(app)'s", at: SourceLocation(file: "hop3.toml"),
+                               hint: "name an addon of \(app)'s own (or leave `name` out); an admin attaches shared addons with `hop addon attach \(app) \(name)`")
+            }
             guard existing.type == d.type else {
                 throw HopError(.conflict, "the addon \(name) exists with type \(existing.type), not \(d.type)", hint: "give the addon another `name`")
             }
@@ -518,6 +540,7 @@ extension Operations {
             } else {
                 ctx.progress(ProgressEvent(phase: "addon", message: "creating \(d.type) addon \(name)"))
                 try servers.provision(type: d.type, name: name, extensions: d.extensions)
+                try db.setAddonOwner(name, app: app)
                 record(try? db.appendAudit(actor: ctx.principal.name, via: ctx.via, action: "addon create", app: app,
                                            detail: stableJSONText(["type": d.type, "name": name, "declared": "true"]), result: "ok"))
             }

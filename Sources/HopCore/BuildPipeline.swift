@@ -62,6 +62,7 @@ public struct BuildPipeline: Sendable {
         // 1. Metadata: pure, located errors, nothing written.
         let spec = try AppSpecLoader.load(directory: appDir, appName: options.appName)
         // 2. Toolchain: seeds must be imported (checked before any write).
+        try home.checkDatabaseNotLost()
         let dbExists = FileManager.default.fileExists(atPath: home.database)
         let existingDB = dbExists ? try HopDatabase(path: home.database) : nil
         // The Nix library's content-addressed path, so it is added only when missing; checked in
@@ -189,7 +190,7 @@ public struct BuildPipeline: Sendable {
            let lock = try? DependencyLock.decode(text, file: "build \(previous.id)"), lock.inputsHash == want {
             return lock
         }
-        return try Locker.lock(appDir: appDir, spec: spec, index: options.index, runner: runner)
+        return try Locker.lock(appDir: appDir, spec: spec, index: options.index, runner: runner, sandbox: tenantSandbox(home))
     }
 
     /// The wheel file behind a file:// lock entry: at its URL, or by name in the current
@@ -322,4 +323,10 @@ func manifest(_ spec: AppSpec) -> String {
                             "static": spec.staticPaths, "hop": hopVersion]
     if let v = spec.metadata.version { m["version"] = v }
     return jsonText(m)
+}
+
+/// The sandbox tenant input is resolved in: hop's state directory hidden with the rest; nil when
+/// hop itself is not root (then it has nothing of root's to give away).
+public func tenantSandbox(_ home: HopHome) -> TenantSandbox? {
+    TenantSandbox.available ? TenantSandbox(hiding: [home.root], network: false) : nil
 }

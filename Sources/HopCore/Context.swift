@@ -79,6 +79,7 @@ public struct HopContext: Sendable {
     /// hop's database. With `create`, HOP_HOME and the file are made when missing.
     public func database(create: Bool = false) throws -> HopDatabase {
         if let sharedDatabase { return sharedDatabase }
+        try home.checkDatabaseNotLost()
         if create {
             try home.ensure()
         } else if !FileManager.default.fileExists(atPath: home.database) {
@@ -90,6 +91,7 @@ public struct HopContext: Sendable {
     /// The database when it exists; nil on a fresh install (reads then see nothing).
     public func existingDatabase() throws -> HopDatabase? {
         if let sharedDatabase { return sharedDatabase }
+        try home.checkDatabaseNotLost()
         return FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database) : nil
     }
 

@@ -149,7 +149,8 @@ public struct Operations: Sendable {
         if let b = r.build { detail["build"] = String(b) }
         let targetApp: String?
         if let id = r.build {
-            guard let b = try ctx.existingDatabase()?.build(id: id) else {
+            // A build the caller may not see reads as missing, whatever the reason (no enumeration).
+            guard let b = try ctx.existingDatabase()?.build(id: id), ctx.principal.may(.read, app: b.app) else {
                 throw HopError(.notFound, "there is no build \(id)", hint: "`hop builds` lists them")
             }
             if let app = r.app, app != b.app { throw HopError.invalid("build \(id) is of app \(b.app), not \(app)") }
@@ -166,11 +167,13 @@ public struct Operations: Sendable {
                 for w in warnings { ctx.warn(w.description) }
                 _ = try Self.checkedApp(spec.name)
                 planned = spec.name
-                if let db = try ctx.existingDatabase() { try checkDomains(app: spec.name, spec: spec, db: db) }
+                try checkDomains(app: spec.name, spec: spec, db: try ctx.existingDatabase())
                 try checkDeclaredAddons(app: spec.name, spec: spec, db: try ctx.existingDatabase())
+                try checkDeclaredBackup(app: spec.name, spec: spec)
             } else if let id = r.build, let db = try ctx.existingDatabase(), let b = try db.build(id: id) {
                 try checkDomains(app: b.app, spec: try b.spec(), db: db)
                 try checkDeclaredAddons(app: b.app, spec: try b.spec(), db: db)
+                try checkDeclaredBackup(app: b.app, spec: try b.spec())
             }
             // Where it will run is checked next: no build is recorded for a deploy that cannot happen.
             let host = try ctx.serviceHost()
@@ -222,8 +225,20 @@ public struct Operations: Sendable {
 
     /// A domain (and an app's `<app>.localhost` default) belongs to one app: the one that serves
     /// it. A deploy claiming another app's name is bad input: exit 2, nothing written.
-    func checkDomains(app: String, spec: AppSpec, db: HopDatabase) throws {
+    func checkDomains(app: String, spec: AppSpec, db: HopDatabase?) throws {
         let mine = Set(Self.serverNames(app: app, spec: spec))
+        // Names hop owns: the server's own host name is never an app's (its login and API would go
+        // to the app), whoever deploys.
+        for name in reservedServerNames() where mine.contains(name) {
+            throw HopError(.conflict, "\(name) is hop's own server name", at: SourceLocation(file: "hop3.toml"),
+                           hint: "remove it from [domains] of \(app); hop's dashboard and API answer there")
+        }
+        // Names that catch traffic meant for others (a whole TLD, localhost, an address): admin only.
+        if ctx.principal.role != .admin, let broad = spec.domains.first(where: DomainRules.isBroad) {
+            throw HopError(.forbidden, "only an admin may give an app the name \(broad)", at: SourceLocation(file: "hop3.toml"),
+                           hint: "use a name under a domain of yours (e.g. app.example.org); a wildcard over a whole TLD, `localhost` and IP addresses would answer for other apps")
+        }
+        guard let db else { return }
         for owner in try domainOwners(db) where owner.app != app && mine.contains(owner.domain) {
             throw HopError.invalid("the domain \(owner.domain) belongs to app \(owner.app)", at: SourceLocation(file: "hop3.toml"),
                                    hint: "remove it from [domains] of \(app), or destroy \(owner.app) first (`hop domains` lists who owns what)")
@@ -232,6 +247,23 @@ public struct Operations: Sendable {
         for d in spec.domains where d.hasSuffix(".localhost") && d != "\(app).localhost" {
             throw HopError.invalid("\(d) is the default name of app \(d.dropLast(".localhost".count))", at: SourceLocation(file: "hop3.toml"),
                                    hint: "an app may use only its own \(app).localhost among *.localhost names")
+        }
+    }
+
+    /// The host names `hop server install` published hop's dashboard and API at.
+    func reservedServerNames() -> [String] {
+        guard let data = FileManager.default.contents(atPath: ctx.home.root + "/server-install.json"),
+              let install = try? JSONDecoder().decode([String: String].self, from: data), let name = install["serverName"] else { return [] }
+        return [name]
+    }
+
+    /// `[backup] target` in hop3.toml obeys the API's rule: a directory of the server's own other
+    /// than hop's default is chosen by an admin only (a deployer could aim root's writes at /etc).
+    func checkDeclaredBackup(app: String, spec: AppSpec) throws {
+        guard let raw = spec.backupTarget, ctx.principal.role != .admin else { return }
+        if case .local(let dir) = try BackupTarget.parse(raw), dir != defaultBackupTarget() {
+            throw HopError(.forbidden, "only an admin may send \(app)'s backups to a directory of the server", at: SourceLocation(file: "hop3.toml"),
+                           hint: "remove `[backup] target` (backups go to hop's own store) or name a backup remote the operator added (`REMOTE:PATH`)")
         }
     }
 
@@ -429,14 +461,19 @@ public struct Operations: Sendable {
         let app = try Self.checkedApp(raw)
         guard !counts.isEmpty else { throw HopError.invalid("no PROCESS=COUNT given") }
         try Self.checkWatch(watch)
-        for (name, n) in counts where !(0...64).contains(n) {
-            throw HopError.invalid("\(name)=\(n): a count is from 0 to 64", hint: "e.g. `hop scale \(app) web=2`")
+        for (name, n) in counts where !(0...AppBounds.maxInstancesPerProcess).contains(n) {
+            throw HopError.invalid("\(name)=\(n): a count is from 0 to \(AppBounds.maxInstancesPerProcess)", hint: "e.g. `hop scale \(app) web=2`")
         }
         let detail = Dictionary(uniqueKeysWithValues: counts.map { ($0.key, String($0.value)) })
         return try audited("scale", app: app, detail: detail, permission: .deploy) {
             try withServing(app) { rt, g in
                 guard let build = try rt.db.build(id: g.buildID) else {
                     throw HopError(.notFound, "the build of \(app)'s serving generation is gone", hint: "deploy it again")
+                }
+                let total = g.scale.merging(counts) { $1 }.values.reduce(0, +)
+                guard total <= AppBounds.maxInstancesPerApp else {
+                    throw HopError.invalid("\(app) would run \(total) instances; at most \(AppBounds.maxInstancesPerApp) are allowed per app",
+                                           hint: "scale another process of \(app) down first")
                 }
                 return GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
             }
@@ -759,6 +796,10 @@ public struct Operations: Sendable {
         }
         _ = try validateDomainName(serverName, at: nil)
         return try audited("server install", app: nil, detail: ["serverName": serverName], permission: .admin) {
+            if let db = try ctx.existingDatabase(), let owner = try domainOwners(db).first(where: { $0.domain == serverName }) {
+                throw HopError(.conflict, "\(serverName) is a name of app \(owner.app)",
+                               hint: "choose another --server-name, or remove it from \(owner.app)'s [domains] first")
+            }
             let host = try ctx.serviceHost()
             // The private host replaces /tmp and /run with its own: a binary there (a build tree
             // under /tmp, say) is not visible inside it, so it gets a copy in HOP_HOME, which is.

@@ -131,18 +131,19 @@ struct Dashboard: Sendable {
         var req = req
         let fields = await formFields(&req)
         let user = fields["user"] ?? "", password = fields["password"] ?? ""
-        let key = "user:" + user
-        guard server.limiter.allowed(key) else {
+        // The client: the address hop's nginx saw (trusted only on the socket behind it).
+        let client = server.behindFront ? (req.headers[HTTPField.Name("X-Real-IP")!] ?? "front") : "direct"
+        guard server.limiter.begin(user: user, client: client) else {
             return loginPage(error: "Too many failed attempts; wait a few minutes.", status: .tooManyRequests)
         }
         let home = self.home
         do {
             let s = try await blocking { try Operations.login(user: user, password: password, home: home) }
-            server.limiter.succeed(key)
+            server.limiter.finish(user: user, client: client, succeeded: true)
             let secure = server.secureCookies ? "; Secure" : ""
             return redirect("/", extra: [.setCookie: "hop_session=\(s.sessionID); Path=/; HttpOnly; SameSite=Strict; Max-Age=43200\(secure)"])
         } catch {
-            server.limiter.fail(key)
+            server.limiter.finish(user: user, client: client, succeeded: false)
             return loginPage(error: "Wrong user name or password.", status: .unauthorized)
         }
     }

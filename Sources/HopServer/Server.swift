@@ -296,29 +296,56 @@ func errorResponse(_ e: HopError, status override: HTTPResponse.Status? = nil, e
     return Response(status: override ?? status(for: e.code), headers: headers, body: .init(byteBuffer: ByteBuffer(string: errorJSON(e))))
 }
 
-/// Failed logins per user name and per client: after 5 failures in 5 minutes, further attempts
-/// are refused (429) until the window passes. In memory: a restart forgets, which only helps a
-/// legitimate user locked out.
+/// Login attempts per (user name, client). An attempt is counted when it starts, before the
+/// password is checked (scrypt is slow on purpose), so concurrent guesses cannot all be checked:
+/// at most `limit` attempts (in flight plus recent failures) per pair in `window`. Reaching the
+/// limit locks that pair out, for `window` the first time and twice as long each time after (up to
+/// an hour). Keyed by client too, so a stranger's guesses never lock the real user out from their
+/// own address; a client also gets at most `clientLimit` failures over all user names (spraying).
+/// In memory: a restart forgets, which only helps a legitimate user.
 final class LoginLimiter: @unchecked Sendable {
     private let lock = NSLock()
-    private var failures: [String: [Date]] = [:]
+    private struct Pair { var failures: [Date] = []; var inFlight = 0; var lockedUntil: Date?; var lockouts = 0 }
+    private var pairs: [String: Pair] = [:]
+    private var clientFailures: [String: [Date]] = [:]
     let limit = 5
+    let clientLimit = 20
     let window: TimeInterval = 300
 
-    func allowed(_ key: String, now: Date = Date()) -> Bool {
+    static func key(user: String, client: String) -> String { user + "\u{0}" + client }
+
+    /// Starts an attempt: true when it may be checked (and is now counted), false when refused.
+    func begin(user: String, client: String, now: Date = Date()) -> Bool {
         lock.lock(); defer { lock.unlock() }
-        let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < window }
-        failures[key] = recent
-        return recent.count < limit
+        let k = Self.key(user: user, client: client)
+        var p = pairs[k] ?? Pair()
+        p.failures = p.failures.filter { now.timeIntervalSince($0) < window }
+        let sprayed = (clientFailures[client] ?? []).filter { now.timeIntervalSince($0) < window }
+        clientFailures[client] = sprayed
+        if let until = p.lockedUntil, until > now { pairs[k] = p; return false }
+        guard p.failures.count + p.inFlight < limit, sprayed.count < clientLimit else { pairs[k] = p; return false }
+        p.inFlight += 1
+        pairs[k] = p
+        return true
     }
 
-    func fail(_ key: String, now: Date = Date()) {
+    /// Ends an attempt `begin` allowed.
+    func finish(user: String, client: String, succeeded: Bool, now: Date = Date()) {
         lock.lock(); defer { lock.unlock() }
-        failures[key, default: []].append(now)
-    }
-
-    func succeed(_ key: String) {
-        lock.lock(); defer { lock.unlock() }
-        failures[key] = nil
+        let k = Self.key(user: user, client: client)
+        var p = pairs[k] ?? Pair()
+        p.inFlight = max(0, p.inFlight - 1)
+        if succeeded {
+            p.failures = []; p.lockouts = 0; p.lockedUntil = nil
+        } else {
+            p.failures.append(now)
+            clientFailures[client, default: []].append(now)
+            if p.failures.count >= limit {
+                p.lockedUntil = now.addingTimeInterval(min(3600, window * pow(2, Double(p.lockouts))))
+                p.lockouts += 1
+                p.failures = []
+            }
+        }
+        pairs[k] = p
     }
 }

@@ -61,6 +61,19 @@ extension HopDatabase {
 
     public func addon(name: String) throws -> AddonRecord? { try addons(named: name).first }
 
+    /// The app an addon belongs to (kept when it is detached); nil for an admin's addon.
+    public func addonOwner(_ name: String) throws -> String? {
+        try db.read { conn in
+            try conn.prepare("SELECT owner FROM addons WHERE name = ?").rows([.text(name)]) { $0.optionalText(0) }
+        }.first ?? nil
+    }
+
+    public func setAddonOwner(_ name: String, app: String?) throws {
+        try db.transaction { conn in
+            try conn.prepare("UPDATE addons SET owner = ? WHERE name = ?").run([app.map { .text($0) } ?? .null, .text(name)])
+        }
+    }
+
     /// Removes an addon and its attachments in one transaction.
     public func removeAddon(_ name: String) throws {
         try db.transaction { conn in

@@ -17,6 +17,7 @@ enum Migrations {
         Migration(version: 4, sql: schemaV4),
         Migration(version: 5, sql: schemaV5),
         Migration(version: 6, sql: schemaV6),
+        Migration(version: 7, sql: schemaV7),
     ]
 
     /// The schema version this build of hop knows.
@@ -281,4 +282,12 @@ private let schemaV6 = """
     CREATE INDEX ssh_keys_by_user ON ssh_keys (user);
     ALTER TABLE builds ADD COLUMN source_commit TEXT;
     ALTER TABLE builds ADD COLUMN source_uri TEXT;
+    """
+
+/// v7: the app an addon belongs to (the one whose deploy created it; nil for an admin's). An addon
+/// keeps its owner when detached, so another app cannot claim it by naming it. Existing addons go
+/// to the first app they are attached to.
+private let schemaV7 = """
+    ALTER TABLE addons ADD COLUMN owner TEXT;
+    UPDATE addons SET owner = (SELECT MIN(app) FROM attachments WHERE attachments.addon = addons.name);
     """

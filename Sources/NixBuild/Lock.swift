@@ -365,7 +365,8 @@ public enum Locker {
 
     /// Resolves the app's dependencies into a lock. Python goes through pip's resolver (outside
     /// the sandbox, against `index`); node and go read their own lock/vendor files.
-    public static func lock(appDir: String, spec: AppSpec, index: PackageIndex, runner: any ProcessRunner) throws -> DependencyLock {
+    public static func lock(appDir: String, spec: AppSpec, index: PackageIndex, runner: any ProcessRunner,
+                            sandbox: TenantSandbox?) throws -> DependencyLock {
         var lock = DependencyLock(builder: spec.build.builder, inputsHash: inputsHash(appDir: appDir, spec: spec))
         switch spec.build.builder {
         case .python:
@@ -383,24 +384,28 @@ public enum Locker {
                       let pyproject = try? String(contentsOfFile: appDir + "/pyproject.toml", encoding: .utf8) {
                 _ = try poetryLockRequirements(text, file: appDir + "/poetry.lock", pyproject: pyproject)
             }
+            if let text = try? String(contentsOfFile: appDir + "/requirements.txt", encoding: .utf8) {
+                try checkRequirementsFile(text, file: appDir + "/requirements.txt")
+            }
             let reqs = pythonRequirements(appDir: appDir, spec: spec)
+            for line in reqs { try checkRequirement(line, at: SourceLocation(file: appDir + "/" + pythonRequirementsSource(appDir: appDir))) }
             // Hash-pinned lines (uv.lock) are resolved on their own, in pip's hash-checking mode;
             // what hop adds without a hash (gunicorn, [build] pip-install) separately, then merged.
             let hashed = reqs.filter { $0.contains("--hash=") }, plain = reqs.filter { !$0.contains("--hash=") }
             var wheels: [LockedWheel] = []
             if !hashed.isEmpty {
                 let lockFile = FileManager.default.fileExists(atPath: appDir + "/uv.lock") ? "uv.lock" : "poetry.lock"
-                wheels = try resolvePython(requirements: hashed, appDir: appDir, index: index, runner: runner, lockFile: lockFile)
+                wheels = try resolvePython(requirements: hashed, appDir: appDir, index: index, runner: runner, sandbox: sandbox, lockFile: lockFile)
             }
             if !plain.isEmpty {
-                for w in try resolvePython(requirements: plain, appDir: appDir, index: index, runner: runner)
+                for w in try resolvePython(requirements: plain, appDir: appDir, index: index, runner: runner, sandbox: sandbox)
                 where !wheels.contains(where: { $0.name.lowercased() == w.name.lowercased() }) { wheels.append(w) }
             }
             if !hashed.isEmpty { lock.python = wheels.sorted { $0.name.lowercased() < $1.name.lowercased() } } else if !plain.isEmpty { lock.python = wheels }
             // A package published only as an sdist is built in the sandbox with setuptools (locked too).
             let isPackage = try projectIsPackage(appDir: appDir)
             if isPackage || lock.python.contains(where: { $0.isSourceDistribution }) {
-                lock.pythonBuild = try resolvePython(requirements: sdistBuildRequirements, appDir: appDir, index: index, runner: runner)
+                lock.pythonBuild = try resolvePython(requirements: sdistBuildRequirements, appDir: appDir, index: index, runner: runner, sandbox: sandbox)
             }
         case .node:
             lock.npm = try npmPackages(appDir: appDir)
@@ -423,21 +428,35 @@ public enum Locker {
         return lock
     }
 
+    /// Runs pip's resolver. pip may run a package's own code (an sdist's `setup.py`, a PEP 517
+    /// backend) to learn its metadata, so with a `sandbox` it runs there as a throwaway identity that
+    /// sees none of hop's state; it never runs in the app's tree (local paths are refused before).
     static func resolvePython(requirements: [String], appDir: String, index: PackageIndex, runner: any ProcessRunner,
-                              lockFile: String = "requirements.txt") throws -> [LockedWheel] {
-        let reqFile = NSTemporaryDirectory() + "hop-req-\(UUID().uuidString).txt"
-        try requirements.joined(separator: "\n").appending("\n").write(toFile: reqFile, atomically: true, encoding: .utf8)
+                              sandbox: TenantSandbox?, lockFile: String = "requirements.txt") throws -> [LockedWheel] {
+        let requested = index
+        var index = index
+        var sandbox = sandbox
+        sandbox?.network = !index.offline
+        let box = try sandbox?.makeBox(inputs: index.findLinks)
+        defer { if let box { sandbox?.remove(box) } }
+        let work = box?.work ?? NSTemporaryDirectory()
+        if let box { index.findLinks = index.findLinks.indices.map { box.inside($0) } }
+        let reqFile = work + "/hop-req-\(UUID().uuidString).txt"
+        try requirements.joined(separator: "\n").appending("\n").write(toFile: reqFile, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: reqFile) }
-        var args = ["-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
-                    "--no-input", "--report", "-", "--prefer-binary"]
+        var args = ["-I", "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
+                    "--no-input", "--no-cache-dir", "--report", "-", "--prefer-binary"]
         if index.offline { args.append("--no-index") } else if let u = index.indexURL { args += ["--index-url", u] }
         for f in index.findLinks { args += ["--find-links", f] }
         args += ["-r", reqFile]
         let python = resolverPython()
-        let r = try runner.run(Command(python, args, environment: ["PIP_CONFIG_FILE": "/dev/null", "PYTHONNOUSERSITE": "1"], workingDirectory: appDir))
+        var command = Command(python, args, environment: ["PIP_CONFIG_FILE": "/dev/null", "PYTHONNOUSERSITE": "1"], workingDirectory: work)
+        if let box, let sandbox { command = sandbox.wrap(command, in: box) }
+        let r = try runner.run(command)
         guard r.succeeded else {
-            let tail = r.stderrTail(8)
-            let fromIndex = index.offline ? "the wheelhouse \(index.findLinks.joined(separator: ", "))" : (index.indexURL ?? "PyPI")
+            // pip's own summary says "see above": keep enough of its output to show the package's error.
+            let tail = r.stderrTail(30)
+            let fromIndex = requested.offline ? "the wheelhouse \(requested.findLinks.joined(separator: ", "))" : (requested.indexURL ?? "PyPI")
             throw HopError(.invalidInput, "cannot resolve the Python requirements against \(fromIndex)",
                            at: SourceLocation(file: lockFile),
                            hint: "check the requirement names and versions, or add the missing wheels to the wheelhouse (--find-links)",

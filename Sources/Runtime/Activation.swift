@@ -309,7 +309,11 @@ public struct Activator {
         let retries = max(1, hc?.retries ?? 10)
         let path = hc?.path ?? "/"
         let hostName = "\(g.app).localhost"
-        let deadline = Date().addingTimeInterval(Double(retries) * interval + timeout)
+        // One window: the app has `start-timeout` (default 60 s) to start listening, and once it
+        // answers, `retries` answers `interval` apart, each within `timeout`, to answer right.
+        let startWindow = max(0.5, hc?.startTimeout ?? HealthCheck.defaultStartTimeout)
+        let deadline = Date().addingTimeInterval(max(startWindow, Double(retries) * interval + timeout))
+        var everAnswered = false
         var badAnswers = 0
         var last = "no answer yet"
         // A short settle for processes that serve nothing (workers): they must stay up briefly.
@@ -323,6 +327,7 @@ public struct Activator {
             for t in targets {
                 do {
                     let r = try probe(t, m, path: path, host: hostName, timeout: min(timeout, max(0.2, deadline.timeIntervalSinceNow)))
+                    everAnswered = true
                     if let problem = healthProblem(r, hc) { pending = problem; badAnswers += 1; break }
                 } catch let e as HopError {
                     pending = e.message
@@ -332,6 +337,10 @@ public struct Activator {
             guard let problem = pending else { return }
             last = problem
             if badAnswers >= retries || Date() > deadline {
+                if !everAnswered {
+                    throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: the app never listened within \(formatSeconds(startWindow)) (\(last))",
+                                   hint: "make the app listen on $PORT; if it needs longer to start, raise `[healthcheck] start-timeout` (or Hop3's `[run] start-timeout`); the previous generation still serves")
+                }
                 throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: \(last)",
                                hint: "fix the app or its [healthcheck]; the previous generation still serves")
             }
@@ -593,4 +602,9 @@ public struct Activator {
 
 extension String {
     func ifEmpty(_ other: String) -> String { isEmpty ? other : self }
+}
+
+/// `60 s`, `1.5 s`: a window as the user wrote it.
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
 }

@@ -363,6 +363,9 @@ public enum UnitRenderer {
                  "SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources", "SystemCallErrorNumber=EPERM",
                  "SystemCallArchitectures=native", "LockPersonality=yes"]
         if !allowJIT { h.append("MemoryDenyWriteExecute=yes") }
+        // PrivateDevices= bind-mounts the host's /dev/shm: a tmpfs of its own instead, bounded
+        // (its pages count against the unit's MemoryMax too), gone when the unit stops.
+        h.append("TemporaryFileSystem=/dev/shm:size=\(devShmSize),mode=1777,nosuid,nodev")
         h += ["ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
               "ProtectClock=yes", "ProtectHostname=yes", "ProtectProc=invisible", "ProcSubset=pid", "RestrictNamespaces=yes",
               "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "RemoveIPC=yes", "KeyringMode=private", "DevicePolicy=closed"]
@@ -381,6 +384,8 @@ public enum UnitRenderer {
     /// the host's memory or PIDs from the others. `[limits] memory` / `processes` override these.
     public static let defaultMemoryMax = "1G"
     public static let defaultTasksMax = 512
+    /// Each unit's private /dev/shm.
+    public static let devShmSize = "64M"
 
     /// Limits re-checked against systemd's syntax: AppSpec checks them too, but a unit is written
     /// from whatever reaches it.

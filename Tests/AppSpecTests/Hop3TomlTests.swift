@@ -254,7 +254,7 @@ struct Hop3TomlTests {
         BadSpec(text: "[build]\nbuilder = \"go\"\n[run]\nworkers = 2", line: 4, column: 11,
                 message: "`[run] workers` must be a table", hint: "[run.workers]"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[run.workers]\nweb = 0", line: 4, column: 7,
-                message: "must be between 1 and 1024, found 0", hint: "whole number"),
+                message: "must be between 1 and 16, found 0", hint: "whole number"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[env]\nRATIO = 0.5", line: 4, column: 9,
                 message: "`[env] RATIO` must be a string (or an integer, a boolean, { generate = … } or { from = … }), found float", hint: "quotes"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[env]\n\"1ST\" = \"x\"", line: 4, column: 1,

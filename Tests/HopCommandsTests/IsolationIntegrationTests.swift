@@ -200,7 +200,7 @@ struct IsolationIntegrationTests {
         }
     }
 
-    @Test("a static site serves only its own files: no symlink leaves the tree, no dotfile is served")
+    @Test("a static site serves only its own files: a symlink leaving the tree is refused (exit 2, target never quoted), no dotfile is served")
     func staticConfinement() throws {
         try #require(deployHost.ready)
         try withTemporaryDirectory { dir in
@@ -210,6 +210,14 @@ struct IsolationIntegrationTests {
             try FileManager.default.createSymbolicLink(atPath: src + "/passwd.txt", withDestinationPath: "/etc/passwd")
             try "SECRET=1\n".write(toFile: src + "/.env", atomically: true, encoding: .utf8)
             let app = "it-static-jail"
+            // A link out of the tree is refused before anything is read or built, naming the link only.
+            let refused = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(refused.status == 2 && refused.stderr.contains("symbolic link that leaves the app's tree"), "\(refused.stderr)")
+            #expect(!refused.stderr.contains("root:") && !refused.stderr.contains("/etc/passwd"), "\(refused.stderr)")
+            try FileManager.default.removeItem(atPath: src + "/rootfs")
+            try FileManager.default.removeItem(atPath: src + "/passwd.txt")
+            // A link inside the tree is fine.
+            try FileManager.default.createSymbolicLink(atPath: src + "/again.css", withDestinationPath: "css/site.css")
             let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
             #expect(d.status == 0, "\(d.stderr)")
             #expect(fetch(app, "/").status == 200)

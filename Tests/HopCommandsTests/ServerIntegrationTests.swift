@@ -10,13 +10,13 @@ final class LiveServer: @unchecked Sendable {
     let home: HopHome
     let log: String
 
-    init(home: HopHome = sharedHome) throws {
+    init(home: HopHome = sharedHome, findLinks: [String] = [wheelhouse]) throws {
         self.home = home
         var port = Int.random(in: 19100...19900)
         for candidate in (port..<19990) where portFree(candidate) { port = candidate; break }
         self.port = port
         log = home.root + "/server-\(port).log"
-        let script = "HOP_HOME=\(shellQuote(home.root)) HOP_FIND_LINKS=\(shellQuote(wheelhouse)) setsid \(shellQuote(hopBinary)) server "
+        let script = "HOP_HOME=\(shellQuote(home.root)) HOP_FIND_LINKS=\(shellQuote(findLinks.joined(separator: ":"))) setsid \(shellQuote(hopBinary)) server "
             + "--listen 127.0.0.1:\(port) --insecure-cookies >\(shellQuote(log)) 2>&1 </dev/null & echo $!"
         let r = try SystemRunner().run(Command("sh", ["-c", script]))
         pid = Int32(r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

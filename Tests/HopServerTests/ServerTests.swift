@@ -20,7 +20,7 @@ import HopTestSupport
 
     /// Users of every kind and their tokens: admin, deployer of blog, deployer of shop, viewer of
     /// blog; an expired and a revoked token of the blog deployer.
-    func withFixture(_ body: (Fixture, Router<BasicRequestContext>) async throws -> Void) async throws {
+    func withFixture(behindFront: Bool = false, _ body: (Fixture, Router<BasicRequestContext>) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-server-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let home = HopHome(root: dir)
@@ -38,7 +38,9 @@ import HopTestSupport
         let revoked = try ops.tokenCreate(user: "dan", label: "revoked", expiresIn: 3600)
         _ = try ops.tokenRevoke(id: revoked.id)
         f.tokens["revoked"] = revoked.token
-        try await body(f, HopHTTPServer(home: home, secureCookies: false).router())
+        var server = HopHTTPServer(home: home, secureCookies: false)
+        server.behindFront = behindFront
+        try await body(f, server.router())
     }
 
     /// A request body each route accepts (so a refusal can only come from authorisation).
@@ -221,6 +223,52 @@ import HopTestSupport
                 }
             }
         }
+    }
+
+    @Test("20 concurrent wrong passwords from one client: at most 5 are checked (401), the rest refused before scrypt (429); the real user, from another address, still logs in")
+    func loginLimiterCountsBeforeTheCheck() async throws {
+        try await withFixture(behindFront: true) { f, router in
+            let app = Application(router: router)
+            try await app.test(.router) { client in
+                func form(_ ip: String) -> HTTPFields { [.contentType: "application/x-www-form-urlencoded", HTTPField.Name("X-Real-IP")!: ip] }
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for _ in 0..<20 {
+                        group.addTask {
+                            try await client.execute(uri: "/login", method: .post, headers: form("203.0.113.9"),
+                                                     body: ByteBuffer(string: "user=dan&password=guess")) { $0.status }
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                let checked = statuses.filter { $0 == .unauthorized }.count
+                #expect(checked <= 5 && statuses.filter { $0 == .tooManyRequests }.count == 20 - checked, "\(statuses)")
+                // The stranger stays locked out, even with the right password.
+                try await client.execute(uri: "/login", method: .post, headers: form("203.0.113.9"),
+                                         body: ByteBuffer(string: "user=dan&password=dan%27s+long+password")) { r in #expect(r.status == .tooManyRequests) }
+                // The real user from their own address is not.
+                try await client.execute(uri: "/login", method: .post, headers: form("198.51.100.4"),
+                                         body: ByteBuffer(string: "user=dan&password=dan%27s+long+password")) { r in #expect(r.status == .seeOther) }
+            }
+        }
+    }
+
+    @Test("the limiter's lockout doubles each time and ends; a success forgets the failures")
+    func limiterBackoff() {
+        let l = LoginLimiter()
+        var now = Date(timeIntervalSince1970: 1_000_000)
+        func failFive() { for _ in 0..<5 { #expect(l.begin(user: "u", client: "c", now: now)); l.finish(user: "u", client: "c", succeeded: false, now: now) } }
+        failFive()
+        #expect(!l.begin(user: "u", client: "c", now: now))
+        #expect(l.begin(user: "u", client: "other", now: now), "another client is not locked out")
+        l.finish(user: "u", client: "other", succeeded: true, now: now)
+        now += 301
+        failFive()
+        now += 301
+        #expect(!l.begin(user: "u", client: "c", now: now), "the second lockout lasts 600 s")
+        now += 300
+        #expect(l.begin(user: "u", client: "c", now: now))
+        l.finish(user: "u", client: "c", succeeded: true, now: now)
+        #expect(l.begin(user: "u", client: "c", now: now))
     }
 
     @Test func errorsMapToStatuses() {

@@ -15,19 +15,19 @@ struct MigrationTests {
             let id: Int64
             do {
                 let db = try HopDatabase(path: path)
-                #expect(try versions(db.db) == [1, 2, 3, 4, 5, 6])
+                #expect(try versions(db.db) == [1, 2, 3, 4, 5, 6, 7])
                 id = try db.recordBuild(sampleBuild(), closure: [])
             }
             let first = try HopDatabase(path: path)
             let second = try HopDatabase(path: path) // a second connection to the same file
-            #expect(try versions(first.db) == [1, 2, 3, 4, 5, 6])
-            #expect(try versions(second.db) == [1, 2, 3, 4, 5, 6])
+            #expect(try versions(first.db) == [1, 2, 3, 4, 5, 6, 7])
+            #expect(try versions(second.db) == [1, 2, 3, 4, 5, 6, 7])
             #expect(try first.build(id: id)?.app == "web")
-            #expect(HopDatabase.schemaVersion == 6)
+            #expect(HopDatabase.schemaVersion == 7)
             let appliedAt = try first.db.read {
                 try $0.prepare("SELECT applied_at FROM schema_migrations").rows([]) { try $0.text(0) }
             }
-            #expect(appliedAt.count == 6 && appliedAt.allSatisfy { Timestamp.decode($0) != nil })
+            #expect(appliedAt.count == 7 && appliedAt.allSatisfy { Timestamp.decode($0) != nil })
         }
     }
 
@@ -67,11 +67,11 @@ struct MigrationTests {
             let path = dir + "/hop.db"
             do {
                 let db = try HopDatabase(path: path)
-                try db.db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (7, '2030-01-01T00:00:00.000Z')")
+                try db.db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (8, '2030-01-01T00:00:00.000Z')")
             }
             let error = #expect(throws: HopError.self) { try HopDatabase(path: path) }
             #expect(error?.code == .environment)
-            #expect(error?.message == "database schema v7 is newer than this hop (v\(HopDatabase.schemaVersion)); upgrade hop")
+            #expect(error?.message == "database schema v8 is newer than this hop (v\(HopDatabase.schemaVersion)); upgrade hop")
             #expect(error?.hint?.contains(path) == true)
         }
     }
