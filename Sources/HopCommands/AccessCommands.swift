@@ -117,7 +117,7 @@ struct TokenCommand: ParsableCommand {
 
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "audit", abstract: "The audit log: every change, by whom, through which interface.",
-                                                    subcommands: [List.self, Verify.self], defaultSubcommand: List.self)
+                                                    subcommands: [List.self, Verify.self, Checkpoint.self], defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Show entries, oldest first.")
@@ -133,12 +133,34 @@ struct AuditCommand: ParsableCommand {
         }
     }
 
-    struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "verify", abstract: "Recompute the hash chain; fails naming the first edited or deleted entry.")
+    struct Checkpoint: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "checkpoint",
+                                                        abstract: "Sign the audit log's head with hop's key; keep the printed line somewhere a rewrite of this machine cannot reach.")
         @Flag var json = false
         func run() throws {
-            let v = try cliOperations(json: json).auditVerify()
-            if json && v.ok { emit(v) } else if v.ok { Out.line("audit log intact: \(v.entries) entries") }
+            let c = try cliOperations(json: json).auditCheckpoint()
+            if json { emit(c) } else { Out.line(c.line) }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "verify",
+                                                        abstract: "Recompute the hash chain and check the signed checkpoints; fails naming the first edited or deleted entry.")
+        @Option(name: .customLong("checkpoint"), help: "A checkpoint line kept elsewhere, or @FILE of such lines (repeatable).") var checkpoints: [String] = []
+        @Flag var json = false
+        func run() throws {
+            var lines: [String] = []
+            for c in checkpoints {
+                if c.hasPrefix("@") {
+                    let file = String(c.dropFirst())
+                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                        throw HopError.invalid("cannot read \(file)", at: SourceLocation(file: file), hint: "pass a file of checkpoint lines")
+                    }
+                    lines += text.split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                } else { lines.append(c) }
+            }
+            let v = try cliOperations(json: json).auditVerify(checkpoints: lines)
+            if json && v.ok { emit(v) } else if v.ok { Out.line("audit log intact: \(v.entries) entries, \(v.checkpoints ?? 0) signed checkpoints hold") }
             if !v.ok {
                 throw HopError(.verificationFailed, "the audit log was tampered with: \(v.problem ?? "")",
                                hint: "entry \(v.brokenAt ?? 0) onward cannot be trusted; compare with a backup of hop.db")

@@ -7,7 +7,7 @@ import HopCore
 struct AddonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "addon", abstract: "Backing services: a database of its own for each app on hop's PostgreSQL server.",
-        subcommands: [Create.self, Attach.self, Detach.self, Destroy.self, List.self, Info.self, Credentials.self, Connect.self])
+        subcommands: [Create.self, Attach.self, Detach.self, Destroy.self, List.self, Info.self, Credentials.self, Connect.self, Migrate.self])
 
     static func show(_ a: AddonInfo, json: Bool, verb: String) {
         if json { emit(a); return }
@@ -84,6 +84,15 @@ struct AddonCommand: ParsableCommand {
             if json { emit(c); return }
             for (k, v) in c.sorted(by: { $0.key < $1.key }) { Out.line("\(k)=\(v)") }
         }
+    }
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "migrate",
+                                                        abstract: "Move a Redis addon of an earlier hop (keys under NAME: on the shared server) to a Redis server of its own, keys and all.")
+        @Argument var name: String
+        @Option(help: "Seconds to watch each attached app's new generation.") var watch: Double = 5
+        @Flag var json = false
+        func run() throws { show(try cliOperations(json: json).addonMigrate(name: name, watch: watch), json: json, verb: "migrated") }
     }
 
     struct Connect: ParsableCommand {

@@ -162,11 +162,20 @@ extension Operations {
 
     /// Recomputes the chain: every entry's hash, its link to the one before, and unbroken sequence
     /// numbers. Names the first entry that does not verify.
-    public func auditVerify() throws -> AuditVerification {
+    /// Signed checkpoints are checked too: those hop kept (`audit.checkpoints`) and `checkpoints`,
+    /// lines the operator kept elsewhere, so a chain root rewrote from an entry on still fails.
+    public func auditVerify(checkpoints: [String] = []) throws -> AuditVerification {
         try ctx.authorize(.admin, app: nil, action: "verify the audit log")
+        let extra = try checkpoints.map { try AuditCheckpoint.parse($0) }
+        return try auditVerifyUnchecked(extra: extra)
+    }
+
+    func auditVerifyUnchecked(extra: [AuditCheckpoint]) throws -> AuditVerification {
         let head = AuditHead(home: ctx.home).read()
+        let checkpoints = try AuditCheckpointFile(home: ctx.home).all() + extra
         guard let db = try ctx.existingDatabase() else {
             if let head { return AuditVerification(ok: false, entries: 0, brokenAt: head.seq, problem: "the database holds no entries, but entry \(head.seq) was written") }
+            if let c = checkpoints.first { return AuditVerification(ok: false, entries: 0, brokenAt: c.seq, problem: "the database holds no entries, but entry \(c.seq) was checkpointed") }
             return AuditVerification(ok: true, entries: 0)
         }
         let rows = try db.auditRows()
@@ -180,6 +189,8 @@ extension Operations {
                 v = AuditVerification(ok: false, entries: rows.count, brokenAt: head.seq, problem: "entry \(head.seq) is not the entry that was written")
             }
         }
+        if v.ok, let broken = try checkCheckpoints(checkpoints, rows: rows) { return broken }
+        if v.ok, !checkpoints.isEmpty { v.checkpoints = checkpoints.count }
         return v
     }
 

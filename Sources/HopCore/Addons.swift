@@ -82,19 +82,25 @@ struct AddonServers {
     /// The store path of `t`'s server when it runs already (its GC root valid, its unit active);
     /// otherwise `ensure`. Backups and restores use this: they need the running server's client
     /// tools, not a rebuild — and a scheduled backup runs where hop's Nix library may not be.
-    func running(_ t: AddonType) throws -> String {
+    func running(_ t: AddonType, name: String? = nil) throws -> String {
+        let unit = t.unitName(name: name)
         if let current = try? FileManager.default.destinationOfSymbolicLink(atPath: ctx.home.gcroots + "/addon-\(t.rawValue)"),
-           nix.isValid(current), FileManager.default.fileExists(atPath: host.path(host.unitDirectory) + "/" + t.unitName),
-           try host.systemctl(["is-active", "--quiet", t.unitName]).succeeded {
+           nix.isValid(current), FileManager.default.fileExists(atPath: host.path(host.unitDirectory) + "/" + unit),
+           try host.systemctl(["is-active", "--quiet", unit]).succeeded {
             return current
         }
-        return try ensure(t)
+        return try ensure(t, name: name)
     }
+
+    /// The Redis server of addon `a`: its own, or the shared one of earlier hops.
+    func redisServerName(_ a: AddonRecord) -> String? { a.onSharedServer ? nil : a.name }
 
     /// Installs and starts the server of `t` (idempotent) and waits until it answers; returns its
     /// store path.
+    /// Redis: `name` is the addon whose server this is (nil: the shared server of earlier hops).
     @discardableResult
-    func ensure(_ t: AddonType) throws -> String {
+    func ensure(_ t: AddonType, name: String? = nil) throws -> String {
+        let unit = t.unitName(name: t == .redis ? name : nil)
         let build = try serverBuild(t)
         guard let busybox = try db.seed(name: "busybox")?.storePath else { throw HopError(.environment, "the busybox seed is not imported") }
         let text: String
@@ -105,15 +111,16 @@ struct AddonServers {
             let acl = ctx.home.root + "/addons/redis-admin.acl"
             let hash = sha256Hex(Data(try redisAdminPassword().utf8))
             _ = try writeFileIfChanged(acl, RedisServer.adminLine(passwordSHA256: hash), mode: 0o600)
-            text = try RedisServer.renderUnit(redis: build, busybox: busybox, adminACL: acl)
+            text = try RedisServer.renderUnit(name: name, redis: build, busybox: busybox, adminACL: acl)
         case .mariadb:
             text = try MariaDBServer.renderUnit(mariadb: build, busybox: busybox)
         }
-        let file = host.path(host.unitDirectory) + "/" + t.unitName
+        let file = host.path(host.unitDirectory) + "/" + unit
         if try writeFileIfChanged(file, text) { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
-        if !(try host.systemctl(["is-active", "--quiet", t.unitName]).succeeded) {
-            ctx.progress(ProgressEvent(phase: "addon", message: "starting hop's \(t.rawValue) server"))
-            try host.systemctlChecked(["start", t.unitName], what: "starting hop's \(t.rawValue) server")
+        if !(try host.systemctl(["is-active", "--quiet", unit]).succeeded) {
+            ctx.progress(ProgressEvent(phase: "addon", message: "starting hop's \(t.rawValue) server" + (name.map { " of \($0)" } ?? "")))
+            _ = try host.systemctl(["reset-failed", unit])
+            try host.systemctlChecked(["start", unit], what: "starting hop's \(t.rawValue) server")
         }
         let deadline = Date().addingTimeInterval(30)
         var last = ""
@@ -121,14 +128,14 @@ struct AddonServers {
             let r: ProcessResult
             switch t {
             case .postgres: r = try psql(build, ["SELECT 1"])
-            case .redis: r = try redisCLI(build, ["PING"])
+            case .redis: r = try redisCLI(build, ["PING"], server: name)
             case .mariadb: r = try mariadb(build, ["SELECT 1"])
             }
             if r.succeeded && (t != .redis || r.stdoutText.contains("PONG")) { return build }
             last = r.stderrTail(2) + r.stdoutText.suffix(200)
             usleep(200_000)
         }
-        throw HopError(.environment, "hop's \(t.rawValue) server does not answer", hint: "see `journalctl -u \(t.unitName)`", detail: last)
+        throw HopError(.environment, "hop's \(t.rawValue) server does not answer", hint: "see `journalctl -u \(unit)`", detail: last)
     }
 
     /// psql as the superuser (peer authentication: root only), one statement per `-c` (CREATE
@@ -152,18 +159,19 @@ struct AddonServers {
     }
 
     /// A RESP connection as hop's ACL user (DUMP and RESTORE for backups).
-    func redisClient() throws -> RedisClient {
-        try RedisClient(socket: host.path(RedisServer.socket), user: "hop", password: try redisAdminPassword())
+    /// hop's connection to Redis server `server` (an addon's name; nil: the shared server).
+    func redisClient(server: String?) throws -> RedisClient {
+        try RedisClient(socket: host.path(server.map(RedisServer.socket) ?? RedisServer.Shared.socket), user: "hop", password: try redisAdminPassword())
     }
 
     /// redis-cli as hop's ACL user (the password through the environment, not the command line).
-    func redisCLI(_ redis: String, _ args: [String]) throws -> ProcessResult {
-        try ctx.runner.run(Command(redis + "/bin/redis-cli", ["-s", host.path(RedisServer.socket), "--user", "hop", "--no-auth-warning"] + args,
+    func redisCLI(_ redis: String, _ args: [String], server: String?) throws -> ProcessResult {
+        try ctx.runner.run(Command(redis + "/bin/redis-cli", ["-s", host.path(server.map(RedisServer.socket) ?? RedisServer.Shared.socket), "--user", "hop", "--no-auth-warning"] + args,
                                    environment: ["REDISCLI_AUTH": try redisAdminPassword()]))
     }
 
-    func redisChecked(_ redis: String, _ args: [String], what: String) throws {
-        let r = try redisCLI(redis, args)
+    func redisChecked(_ redis: String, _ args: [String], server: String?, what: String) throws {
+        let r = try redisCLI(redis, args, server: server)
         guard r.succeeded, !r.stdoutText.hasPrefix("(error)"), !r.stdoutText.hasPrefix("ERR"), !r.stdoutText.contains("NOPERM") else {
             throw HopError(.environment, "\(what) failed", detail: r.stderrTail(3) + r.stdoutText.suffix(300))
         }
@@ -173,7 +181,8 @@ struct AddonServers {
     /// recording fails, what was made on the server is dropped again.
     @discardableResult
     func provision(type: String, name: String, extensions: [String]) throws -> AddonRecord {
-        let record = AddonRecord(name: name, type: type, password: hexString(randomBytes(24)), extensions: extensions, createdAt: Date())
+        let record = AddonRecord(name: name, type: type, password: hexString(randomBytes(24)), extensions: extensions, createdAt: Date(),
+                                 sharedServer: type == "redis" && legacyRedisForTests() ? true : nil)
         try create(record)
         do { try db.addAddon(record) } catch { try? drop(name, type: type); throw error }
         return record
@@ -181,15 +190,17 @@ struct AddonServers {
 
     func create(_ a: AddonRecord) throws {
         let t = try Operations.checkedAddonType(a.type)
-        let build = try ensure(t)
+        let build = try ensure(t, name: t == .redis ? redisServerName(a) : nil)
         switch t {
         case .postgres:
             let sql = try PostgresServer.createSQL(name: a.name, password: a.password).split(separator: "\n").map(String.init)
             try psqlChecked(build, sql, what: "creating the database of addon \(a.name)")
             try createExtensions(a.name, a.extensions, pg: build)
         case .redis:
-            try redisChecked(build, try RedisServer.setUser(name: a.name, password: a.password), what: "creating the Redis user of addon \(a.name)")
-            try redisChecked(build, ["ACL", "SAVE"], what: "saving Redis's ACL file")
+            let server = redisServerName(a)
+            try redisChecked(build, try RedisServer.setUser(name: a.name, password: a.password, shared: server == nil), server: server,
+                             what: "creating the Redis user of addon \(a.name)")
+            try redisChecked(build, ["ACL", "SAVE"], server: server, what: "saving Redis's ACL file")
         case .mariadb:
             let r = try mariadb(build, try MariaDBServer.createSQL(name: a.name, password: a.password))
             guard r.succeeded else { throw HopError(.environment, "creating the database of addon \(a.name) failed", detail: r.stderrTail(4)) }
@@ -208,23 +219,43 @@ struct AddonServers {
 
     func drop(_ name: String, type: String) throws {
         let t = try Operations.checkedAddonType(type)
+        if t == .redis {
+            try AddonName.check(name)
+            if try db.addon(name: name)?.onSharedServer == true {
+                let build = try ensure(.redis, name: nil)
+                // Its keys first (SCAN as hop, then UNLINK in batches), then its user.
+                let keys = try redisCLI(build, ["--scan", "--pattern", "\(name):*"], server: nil).stdoutText.split(separator: "\n").map(String.init)
+                for batch in stride(from: 0, to: keys.count, by: 500) {
+                    try redisChecked(build, ["UNLINK"] + keys[batch..<min(batch + 500, keys.count)], server: nil, what: "deleting the keys of addon \(name)")
+                }
+                try redisChecked(build, ["ACL", "DELUSER", name], server: nil, what: "removing the Redis user of addon \(name)")
+                try redisChecked(build, ["ACL", "SAVE"], server: nil, what: "saving Redis's ACL file")
+            } else {
+                try dropOwnRedis(name)
+            }
+            return
+        }
         let build = try ensure(t)
         switch t {
         case .postgres:
             try psqlChecked(build, try PostgresServer.dropSQL(name: name).split(separator: "\n").map(String.init), what: "dropping addon \(name)")
         case .redis:
-            try AddonName.check(name)
-            // Its keys first (SCAN as hop, then UNLINK in batches), then its user.
-            let keys = try redisCLI(build, ["--scan", "--pattern", "\(name):*"]).stdoutText.split(separator: "\n").map(String.init)
-            for batch in stride(from: 0, to: keys.count, by: 500) {
-                try redisChecked(build, ["UNLINK"] + keys[batch..<min(batch + 500, keys.count)], what: "deleting the keys of addon \(name)")
-            }
-            try redisChecked(build, ["ACL", "DELUSER", name], what: "removing the Redis user of addon \(name)")
-            try redisChecked(build, ["ACL", "SAVE"], what: "saving Redis's ACL file")
+            break
         case .mariadb:
             let r = try mariadb(build, try MariaDBServer.dropSQL(name: name))
             guard r.succeeded else { throw HopError(.environment, "dropping addon \(name) failed", detail: r.stderrTail(4)) }
         }
+    }
+
+    /// An addon's own Redis server goes with it: stopped, its data and unit removed.
+    func dropOwnRedis(_ name: String) throws {
+        let unit = RedisServer.unitName(name)
+        let file = host.path(host.unitDirectory) + "/" + unit
+        guard FileManager.default.fileExists(atPath: file) else { return }
+        try host.systemctlChecked(["stop", unit], what: "stopping the Redis server of addon \(name)")
+        try host.systemctlChecked(["clean", "--what=state", "--what=runtime", unit], what: "removing the Redis data of addon \(name)")
+        try FileManager.default.removeItem(atPath: file)
+        try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
     }
 }
 
@@ -242,8 +273,9 @@ extension AppRuntime {
             for a in attachments {
                 guard let addon = addons[a.addon] else { continue }
                 let type = try Operations.checkedAddonType(addon.type)
-                addonVariables[a.addon] = Dictionary(uniqueKeysWithValues: type.variables(name: addon.name, password: addon.password, prefix: ""))
-                for (k, v) in type.variables(name: addon.name, password: addon.password, prefix: a.prefix) { merged[k] = v }
+                addonVariables[a.addon] = Dictionary(uniqueKeysWithValues: type.variables(name: addon.name, password: addon.password, prefix: "",
+                                                                                          sharedServer: addon.onSharedServer))
+                for (k, v) in type.variables(name: addon.name, password: addon.password, prefix: a.prefix, sharedServer: addon.onSharedServer) { merged[k] = v }
             }
         }
         let config = try db.config(app: app)
@@ -311,8 +343,9 @@ extension AppRuntime {
 
 extension Operations {
     static func info(_ a: AddonRecord, attachments: [AttachmentRecord]) -> AddonInfo {
-        AddonInfo(name: a.name, type: a.type, database: a.type == "redis" ? "keys \(a.name):*" : a.name,
-                  socket: AddonType(rawValue: a.type)?.socketDirectory ?? "", extensions: a.extensions,
+        let redisOwn = a.type == "redis" && !a.onSharedServer
+        return AddonInfo(name: a.name, type: a.type, database: a.type == "redis" ? (redisOwn ? "a Redis server of its own" : "keys \(a.name):*") : a.name,
+                  socket: a.onSharedServer ? RedisServer.Shared.socketDirectory : AddonType(rawValue: a.type)?.socketDirectory(name: a.name) ?? "", extensions: a.extensions,
                   attachedTo: attachments.filter { $0.addon == a.name }.map(\.app).sorted(), createdAt: isoTime(a.createdAt))
     }
 
@@ -354,12 +387,83 @@ extension Operations {
         return Self.info(a, attachments: try db.attachments(addon: name))
     }
 
+    /// Moves a Redis addon made by an earlier hop from the shared server (an ACL user whose keys
+    /// start with `NAME:`) to a server of its own, keys and all; attached apps restart with the new
+    /// variables. Writers are stopped first (its user is turned off on the shared server), so no
+    /// write is lost; a migration killed at any step is finished by running it again.
+    public func addonMigrate(name: String, watch: Double = 5) throws -> AddonInfo {
+        try AddonName.check(name)
+        try Self.checkWatch(watch)
+        return try audited("addon migrate", app: nil, detail: ["name": name], permission: .admin) {
+            let db = try ctx.database()
+            guard let a = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)", hint: "`hop addon list`") }
+            guard a.type == "redis" else { throw HopError.invalid("\(name) is a \(a.type) addon: only Redis addons move to a server of their own") }
+            let rt = try runtime(db)
+            let servers = rt.addonServers
+            let shared = host(servers)
+            if a.onSharedServer {
+                // 1. Its own server, with its user.
+                let own = try servers.ensure(.redis, name: name)
+                try servers.redisChecked(own, try RedisServer.setUser(name: name, password: a.password), server: name, what: "creating the Redis user of addon \(name)")
+                try servers.redisChecked(own, ["ACL", "SAVE"], server: name, what: "saving the ACL file of addon \(name)")
+                // 2. No more writes on the shared server: its user off, its connections closed.
+                let old = try servers.ensure(.redis, name: nil)
+                try servers.redisChecked(old, ["ACL", "SETUSER", name, "off"], server: nil, what: "turning off addon \(name) on the shared server")
+                _ = try servers.redisCLI(old, ["CLIENT", "KILL", "USER", name], server: nil)
+                // 3. Its keys, moved in one MULTI/EXEC (a rerun copies them again: REPLACE).
+                var ownRecord = a
+                ownRecord.sharedServer = nil
+                let moved = try RedisDump.converted(try rt.redisSnapshot(a), source: name, target: name, targetOwnServer: true)
+                try rt.replaceRedis(ownRecord, with: moved)
+                faultPoint("addon-migrate:copied")
+                // 4. Recorded; attached apps restart with the new variables.
+                try db.setAddonOnOwnServer(name)
+                faultPoint("addon-migrate:recorded")
+                ctx.progress(ProgressEvent(phase: "addon", message: "moved \(moved.entries.count) keys of \(name) to a Redis server of its own"))
+            }
+            for at in try db.attachments(addon: name) {
+                guard let current = try db.activeGeneration(app: at.app), let build = try db.build(id: current.buildID) else { continue }
+                if try Self.generationHasVariable(rt, current, "REDIS_SOCKET", value: RedisServer.socket(name)) { continue }
+                let lock = try rt.lock(at.app)
+                _ = try rt.rollout(build: build, watch: watch, op: "addon")
+                withExtendedLifetime(lock) {}
+            }
+            // 5. What is left on the shared server goes; so does the server once nobody uses it.
+            if shared {
+                let old = try servers.ensure(.redis, name: nil)
+                let keys = try servers.redisCLI(old, ["--scan", "--pattern", "\(name):*"], server: nil).stdoutText.split(separator: "\n").map(String.init)
+                for batch in stride(from: 0, to: keys.count, by: 500) {
+                    try servers.redisChecked(old, ["UNLINK"] + keys[batch..<min(batch + 500, keys.count)], server: nil, what: "deleting the old keys of addon \(name)")
+                }
+                _ = try servers.redisCLI(old, ["ACL", "DELUSER", name], server: nil)
+                try servers.redisChecked(old, ["ACL", "SAVE"], server: nil, what: "saving the shared server's ACL file")
+                if try !db.addons().contains(where: { $0.onSharedServer }) {
+                    _ = try servers.host.systemctl(["stop", RedisServer.Shared.unitName])
+                }
+            }
+            return Self.info(try db.addon(name: name) ?? a, attachments: try db.attachments(addon: name))
+        }
+    }
+
+    /// Whether the shared Redis server of earlier hops is installed here.
+    func host(_ servers: AddonServers) -> Bool {
+        FileManager.default.fileExists(atPath: servers.host.path(servers.host.unitDirectory) + "/" + RedisServer.Shared.unitName)
+    }
+
+    /// Whether generation `g`'s environment file already has `key=value` (a rollout would change nothing).
+    static func generationHasVariable(_ rt: AppRuntime, _ g: GenerationRecord, _ key: String, value: String) throws -> Bool {
+        let env = rt.envFile(g.app, g.number)
+        guard let text = try? String(contentsOfFile: env, encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { $0 == "\(key)=\(value)" || $0 == "\(key)=\"\(value)\"" }
+    }
+
     /// The addon's connection variables, password included: asked for explicitly, and audited.
     public func addonCredentials(name: String) throws -> [String: String] {
         try AddonName.check(name)
         return try audited("addon credentials", app: nil, detail: ["name": name], permission: .admin) {
             guard let a = try ctx.database().addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
-            return Dictionary(uniqueKeysWithValues: try Self.checkedAddonType(a.type).variables(name: a.name, password: a.password, prefix: ""))
+            return Dictionary(uniqueKeysWithValues: try Self.checkedAddonType(a.type).variables(name: a.name, password: a.password, prefix: "",
+                                                                                                 sharedServer: a.onSharedServer))
         }
     }
 
@@ -371,13 +475,14 @@ extension Operations {
             guard let a = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
             let servers = AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost())
             let t = try Self.checkedAddonType(a.type)
-            let build = try servers.ensure(t)
+            let build = try servers.ensure(t, name: t == .redis ? servers.redisServerName(a) : nil)
             switch t {
             case .postgres:
                 return Command(build + "/bin/psql", ["-X", "-h", servers.host.path(PostgresServer.socketDirectory), "-U", a.name, "-d", a.name],
                                environment: ["PGPASSWORD": a.password])
             case .redis:
-                return Command(build + "/bin/redis-cli", ["-s", servers.host.path(RedisServer.socket), "--user", a.name, "--no-auth-warning"],
+                return Command(build + "/bin/redis-cli", ["-s", servers.host.path(a.onSharedServer ? RedisServer.Shared.socket : RedisServer.socket(a.name)),
+                                                          "--user", a.name, "--no-auth-warning"],
                                environment: ["REDISCLI_AUTH": a.password])
             case .mariadb:
                 return Command(build + "/bin/mariadb", ["--no-defaults", "-S", servers.host.path(MariaDBServer.socket), "-u", a.name, a.name],

@@ -56,6 +56,9 @@ public struct BackupManifest: Sendable, Codable, Hashable {
     public var skipped: [String]
     /// Files whose size changed while they were read (archived as read, padded or cut to the size seen first).
     public var changed: [String]
+    /// A signed checkpoint of the audit log made with the backup (`hop audit verify --checkpoint`
+    /// checks the log against it): kept off the machine, out of reach of a later rewrite.
+    public var auditCheckpoint: String?
 }
 
 /// Why a member name or type cannot be in a hop backup. Pure; the same rules guard reading,

@@ -517,7 +517,7 @@ extension AppRuntime {
             guard let a = try db.addon(name: at.addon) else { continue }
             let t = try Operations.checkedAddonType(a.type)
             let servers = addonServers
-            let build = try servers.running(t)
+            let build = try servers.running(t, name: t == .redis ? servers.redisServerName(a) : nil)
             let file: String
             switch t {
             case .postgres:
@@ -527,7 +527,7 @@ extension AppRuntime {
                 guard r.succeeded else { throw HopError(.environment, "pg_dump of addon \(a.name) failed", detail: r.stderrTail(4)) }
             case .redis:
                 file = dir + "/\(a.name).redis"
-                try RedisDump.encode(try redisEntries(try servers.redisClient(), a.name)).write(to: URL(fileURLWithPath: file))
+                try RedisDump.encode(try redisSnapshot(a)).write(to: URL(fileURLWithPath: file))
             case .mariadb:
                 file = dir + "/\(a.name).sql"
                 let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -565,6 +565,8 @@ extension AppRuntime {
         let sink = FeedResult.copying(from: encrypted.read, to: outFD, closing: [encrypted.read])
         var manifest = BackupManifest(id: id, app: app, createdAt: isoTime(Date()), hopVersion: hopVersion, generation: generation, build: nil,
                                       addons: addons.map(\.manifest), members: [], skipped: [], changed: [])
+        // A log that does not verify is not signed; the backup goes on without a checkpoint.
+        manifest.auditCheckpoint = try? Operations(ctx).makeAuditCheckpoint().line
         var writeError: Error?
         do {
             let w = try BackupArchiveWriter(fd: p.write)

@@ -733,13 +733,20 @@ public struct Operations: Sendable {
             var restored: [String] = [], failed: [String: String] = [:]
             if let db = try ctx.existingDatabase() {
                 // Addon servers first: the apps restored next connect to them.
-                for type in Set(try db.addons().map(\.type)).sorted() {
+                // (Redis: a server per addon, and the shared one of earlier hops while addons use it.)
+                let addons = try db.addons()
+                var servers = Set(addons.filter { $0.type != "redis" }.map { ($0.type, "") }.map { "\($0.0)\u{0}\($0.1)" })
+                for a in addons where a.type == "redis" { servers.insert("redis\u{0}" + (a.onSharedServer ? "" : a.name)) }
+                for key in servers.sorted() {
+                    let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+                    let (type, name) = (parts[0], parts[1].isEmpty ? nil : parts[1])
+                    let label = name.map { "\(type) (\($0))" } ?? type
                     do {
-                        try AddonServers(ctx: ctx, db: db, host: service).ensure(try Self.checkedAddonType(type))
-                        restored.append(type)
+                        try AddonServers(ctx: ctx, db: db, host: service).ensure(try Self.checkedAddonType(type), name: name)
+                        restored.append(label)
                     } catch let e as HopError {
-                        failed[type] = e.message
-                        ctx.warn("hop's \(type) server did not come back: \(e.message)")
+                        failed[label] = e.message
+                        ctx.warn("hop's \(label) server did not come back: \(e.message)")
                     }
                 }
                 for sched in try db.backupSchedules() {
@@ -759,6 +766,17 @@ public struct Operations: Sendable {
                     } catch let e as HopError {
                         failed[app] = e.message
                         ctx.warn("\(app) generation \(g.number) did not come back: \(e.message)")
+                    }
+                }
+                // Redis addons of earlier hops move to a server of their own, keys and all.
+                for a in try db.addons() where a.onSharedServer {
+                    do {
+                        ctx.progress(ProgressEvent(phase: "addon", message: "moving Redis addon \(a.name) to a server of its own"))
+                        _ = try addonMigrate(name: a.name, watch: 0)
+                        restored.append("redis (\(a.name), migrated)")
+                    } catch let e as HopError {
+                        failed["redis (\(a.name))"] = e.message
+                        ctx.warn("Redis addon \(a.name) stays on the shared server: \(e.message); run `hop addon migrate \(a.name)`")
                     }
                 }
             }

@@ -106,6 +106,15 @@ final class RedisClient {
         }
     }
 
+    /// The databases that hold keys (`INFO keyspace`: `db3:keys=…`).
+    func databasesWithKeys() throws -> [Int] {
+        guard case .bulk(let b?) = try call(["INFO", "keyspace"]) else { throw HopError(.environment, "Redis INFO keyspace failed") }
+        return String(decoding: b, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap { line -> Int? in
+            guard line.hasPrefix("db"), let colon = line.firstIndex(of: ":") else { return nil }
+            return Int(line[line.index(line.startIndex, offsetBy: 2)..<colon])
+        }.sorted()
+    }
+
     /// Every key matching `pattern` (SCAN, as hop's ACL user).
     func keys(matching pattern: String) throws -> [[UInt8]] {
         var cursor = "0"
@@ -120,18 +129,26 @@ final class RedisClient {
     }
 }
 
-/// An addon's keys as hop archives them: `HOPREDIS1\n`, then per key its name, its time to live
-/// in milliseconds (-1: none) and its value as Redis's DUMP gives it (RDB serialisation), each
-/// length-prefixed (u32/i64 big-endian).
+/// An addon's keys as hop archives them. Two layouts:
+/// - `HOPREDIS1\n` (an addon on the shared server of earlier hops): per key its name (with the
+///   addon's `NAME:` prefix), its time to live in milliseconds (-1: none) and its value as Redis's
+///   DUMP gives it (RDB serialisation), each length-prefixed (u32/i64 big-endian);
+/// - `HOPREDIS2\n` (an addon with a server of its own): the same, each key preceded by its
+///   database number (u32), names as the app wrote them.
 enum RedisDump {
     static let magic = Array("HOPREDIS1\n".utf8)
+    static let magicOwn = Array("HOPREDIS2\n".utf8)
 
-    struct Entry: Equatable { var key: [UInt8]; var ttl: Int64; var value: [UInt8] }
+    struct Entry: Equatable { var db: Int = 0; var key: [UInt8]; var ttl: Int64; var value: [UInt8] }
 
-    static func encode(_ entries: [Entry]) -> Data {
-        var out = Data(magic)
+    /// A dump: `ownServer` says which layout its keys are in.
+    struct Dump: Equatable { var ownServer: Bool; var entries: [Entry] }
+
+    static func encode(_ entries: [Entry], ownServer: Bool = false) -> Data {
+        var out = Data(ownServer ? magicOwn : magic)
         func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).bigEndian) { out.append(contentsOf: $0) } }
         for e in entries {
+            if ownServer { u32(e.db) }
             u32(e.key.count); out.append(contentsOf: e.key)
             withUnsafeBytes(of: e.ttl.bigEndian) { out.append(contentsOf: $0) }
             u32(e.value.count); out.append(contentsOf: e.value)
@@ -139,19 +156,44 @@ enum RedisDump {
         return out
     }
 
-    static func decode(_ data: Data) throws -> [Entry] {
+    static func encode(_ dump: Dump) -> Data { encode(dump.entries, ownServer: dump.ownServer) }
+
+    static func decode(_ data: Data) throws -> Dump {
         let b = [UInt8](data)
-        guard b.starts(with: magic) else { throw HopError(.verificationFailed, "the Redis dump has no HOPREDIS1 header") }
+        let own = b.starts(with: magicOwn)
+        guard own || b.starts(with: magic) else { throw HopError(.verificationFailed, "the Redis dump has no HOPREDIS1 or HOPREDIS2 header") }
         var i = magic.count
         func need(_ n: Int) throws { guard i + n <= b.count else { throw HopError(.verificationFailed, "the Redis dump is truncated") } }
         func u32() throws -> Int { try need(4); defer { i += 4 }; return Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
         var out: [Entry] = []
         while i < b.count {
+            let db = own ? try u32() : 0
             let kn = try u32(); try need(kn); let key = Array(b[i..<(i + kn)]); i += kn
             try need(8); var ttl: Int64 = 0; for j in 0..<8 { ttl = ttl << 8 | Int64(b[i + j]) }; i += 8
             let vn = try u32(); try need(vn); let value = Array(b[i..<(i + vn)]); i += vn
-            out.append(Entry(key: key, ttl: ttl, value: value))
+            out.append(Entry(db: db, key: key, ttl: ttl, value: value))
         }
-        return out
+        return Dump(ownServer: own, entries: out)
+    }
+
+    /// The dump of addon `source` as addon `target` holds it (pure): from the shared layout to a
+    /// server of its own the `source:` prefix goes; into the shared layout `target:` is put on
+    /// (database 0 only: the shared server gives an addon no other); between prefixes it is renamed.
+    static func converted(_ dump: Dump, source: String, target: String, targetOwnServer: Bool) throws -> Dump {
+        let from = Array("\(source):".utf8), to = Array("\(target):".utf8)
+        let entries = try dump.entries.map { e -> Entry in
+            var key = e.key
+            if !dump.ownServer {
+                guard key.starts(with: from) else { throw HopError(.verificationFailed, "the Redis dump of \(source) holds keys of another addon") }
+                key = Array(key.dropFirst(from.count))
+            }
+            if targetOwnServer { return Entry(db: e.db, key: key, ttl: e.ttl, value: e.value) }
+            guard e.db == 0 else {
+                throw HopError(.verificationFailed, "the Redis dump of \(source) uses database \(e.db), which an addon on the shared server cannot",
+                               hint: "migrate the addon to a server of its own first (`hop addon migrate \(target)`)")
+            }
+            return Entry(db: 0, key: to + key, ttl: e.ttl, value: e.value)
+        }
+        return Dump(ownServer: targetOwnServer, entries: entries)
     }
 }

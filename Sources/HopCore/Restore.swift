@@ -289,6 +289,15 @@ extension AppRuntime {
 
     func loadAddon(_ t: AddonType, name: String, source: String, extensions: [String], dump: String) throws {
         let s = addonServers
+        if t == .redis {
+            // Loaded at the swap (one MULTI/EXEC); here read, checked, and put in the layout the
+            // target addon holds its keys in (its own server, or its prefix on the shared one).
+            guard let target = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
+            let read = try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: dump)))
+            let converted = try RedisDump.converted(read, source: source, target: name, targetOwnServer: !target.onSharedServer)
+            try RedisDump.encode(converted).write(to: URL(fileURLWithPath: (dump as NSString).deletingLastPathComponent + "/\(name).redis-new"))
+            return
+        }
         let build = try s.running(t)
         switch t {
         case .postgres:
@@ -304,14 +313,7 @@ extension AppRuntime {
                                                                       "--single-transaction", "--exit-on-error", dump]))
             guard r.succeeded else { throw HopError(.environment, "pg_restore of addon \(name) failed", detail: r.stderrTail(4)) }
         case .redis:
-            // Loaded at the swap (one MULTI/EXEC); here read, checked, and (into a clone) moved
-            // from the source addon's key prefix to the new one's.
-            let from = Array("\(source):".utf8), to = Array("\(name):".utf8)
-            let entries = try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: dump))).map { e -> RedisDump.Entry in
-                guard e.key.starts(with: from) else { throw HopError(.verificationFailed, "the Redis dump of \(source) holds keys of another addon") }
-                return RedisDump.Entry(key: to + e.key.dropFirst(from.count), ttl: e.ttl, value: e.value)
-            }
-            try RedisDump.encode(entries).write(to: URL(fileURLWithPath: (dump as NSString).deletingLastPathComponent + "/\(name).redis-new"))
+            break
         case .mariadb:
             let new = Self.addonNewName(name)
             let r0 = try s.mariadb(build, ["DROP DATABASE IF EXISTS `\(new)`", "CREATE DATABASE `\(new)`"])
@@ -331,6 +333,17 @@ extension AppRuntime {
     /// Puts the loaded data in place of the live data, keeping the live data aside (undo puts it back).
     func swapAddon(_ t: AddonType, name: String, staging: String) throws {
         let s = addonServers
+        if t == .redis {
+            guard let a = try db.addon(name: name) else { throw HopError(.notFound, "there is no addon \(name)") }
+            _ = try s.running(.redis, name: s.redisServerName(a))
+            let previous = staging + "/\(name).redis-previous"
+            if !FileManager.default.fileExists(atPath: previous) {
+                try RedisDump.encode(try redisSnapshot(a)).write(to: URL(fileURLWithPath: previous + ".tmp"))
+                rename(previous + ".tmp", previous)
+            }
+            try replaceRedis(a, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: staging + "/x/addons/\(name).redis-new"))))
+            return
+        }
         let build = try s.running(t)
         switch t {
         case .postgres:
@@ -340,40 +353,63 @@ extension AppRuntime {
             let r = try s.psql(build, ["BEGIN", "ALTER DATABASE \"\(name)\" RENAME TO \"\(old)\"", "ALTER DATABASE \"\(new)\" RENAME TO \"\(name)\"", "COMMIT"])
             guard r.succeeded else { throw HopError(.environment, "swapping the database of \(name) failed", detail: r.stderrTail(3)) }
         case .redis:
-            let c = try s.redisClient()
-            let previous = staging + "/\(name).redis-previous"
-            if !FileManager.default.fileExists(atPath: previous) {
-                try RedisDump.encode(try redisEntries(c, name)).write(to: URL(fileURLWithPath: previous + ".tmp"))
-                rename(previous + ".tmp", previous)
-            }
-            try replaceRedis(c, name, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: staging + "/x/addons/\(name).redis-new"))))
+            break
         case .mariadb:
             let new = Self.addonNewName(name), old = Self.addonOldName(name)
             try mariadbSwap(build, from: name, to: old, with: new)
         }
     }
 
-    func redisEntries(_ c: RedisClient, _ name: String) throws -> [RedisDump.Entry] {
-        try c.keys(matching: "\(name):*").compactMap { k in
+    /// Addon `a`'s keys now, in the layout it holds them: every database of its own server, or
+    /// its `NAME:` keys on the shared one.
+    func redisSnapshot(_ a: AddonRecord) throws -> RedisDump.Dump {
+        let c = try addonServers.redisClient(server: addonServers.redisServerName(a))
+        if a.onSharedServer { return RedisDump.Dump(ownServer: false, entries: try redisEntries(c, pattern: "\(a.name):*", db: 0)) }
+        var out: [RedisDump.Entry] = []
+        for n in try c.databasesWithKeys() {
+            guard case .simple = try c.call(["SELECT", String(n)]) else { throw HopError(.environment, "Redis SELECT \(n) failed for addon \(a.name)") }
+            out += try redisEntries(c, pattern: "*", db: n)
+        }
+        return RedisDump.Dump(ownServer: true, entries: out)
+    }
+
+    func redisEntries(_ c: RedisClient, pattern: String, db: Int) throws -> [RedisDump.Entry] {
+        try c.keys(matching: pattern).compactMap { k in
             let r = try c.pipeline([[Array("DUMP".utf8), k], [Array("PTTL".utf8), k]])
-            guard case .bulk(let value) = r[0] else { throw HopError(.environment, "Redis DUMP of a key of \(name) failed: \(r[0])") }
+            guard case .bulk(let value) = r[0] else { throw HopError(.environment, "Redis DUMP of a key failed: \(r[0])") }
             // Expired between SCAN and DUMP: not part of the snapshot.
             guard let v = value, case .integer(let ttl) = r[1], ttl != -2 else { return nil }
-            return RedisDump.Entry(key: k, ttl: ttl, value: v)
+            return RedisDump.Entry(db: db, key: k, ttl: ttl, value: v)
         }
     }
 
-    /// One MULTI/EXEC: the addon's keys are all the old ones or all the new ones, never a mix.
-    func replaceRedis(_ c: RedisClient, _ name: String, with entries: [RedisDump.Entry]) throws {
-        let prefix = Array("\(name):".utf8)
-        guard entries.allSatisfy({ $0.key.starts(with: prefix) }) else { throw HopError(.verificationFailed, "the Redis dump of \(name) holds keys of another addon") }
+    /// One MULTI/EXEC: the addon's keys are all the old ones or all the new ones, never a mix. On
+    /// its own server that is every database (FLUSHALL, then each key in its database); on the
+    /// shared server its `NAME:` keys.
+    func replaceRedis(_ a: AddonRecord, with dump: RedisDump.Dump) throws {
+        guard dump.ownServer == !a.onSharedServer else {
+            throw HopError(.internalError, "the Redis keys staged for \(a.name) are not in the layout its server holds")
+        }
+        let c = try addonServers.redisClient(server: addonServers.redisServerName(a))
         var cmds: [[[UInt8]]] = [[Array("MULTI".utf8)]]
-        for k in try c.keys(matching: "\(name):*") { cmds.append([Array("UNLINK".utf8), k]) }
-        for e in entries { cmds.append([Array("RESTORE".utf8), e.key, Array(String(max(0, e.ttl)).utf8), e.value, Array("REPLACE".utf8)]) }
+        if a.onSharedServer {
+            let prefix = Array("\(a.name):".utf8)
+            guard dump.entries.allSatisfy({ $0.key.starts(with: prefix) && $0.db == 0 }) else {
+                throw HopError(.verificationFailed, "the Redis dump of \(a.name) holds keys of another addon")
+            }
+            for k in try c.keys(matching: "\(a.name):*") { cmds.append([Array("UNLINK".utf8), k]) }
+        } else {
+            cmds.append([Array("FLUSHALL".utf8)])
+        }
+        var selected = -1
+        for e in dump.entries.sorted(by: { $0.db < $1.db }) {
+            if !a.onSharedServer && e.db != selected { cmds.append([Array("SELECT".utf8), Array(String(e.db).utf8)]); selected = e.db }
+            cmds.append([Array("RESTORE".utf8), e.key, Array(String(max(0, e.ttl)).utf8), e.value, Array("REPLACE".utf8)])
+        }
         cmds.append([Array("EXEC".utf8)])
         let replies = try c.pipeline(cmds)
-        guard case .array(let results?) = replies.last else { throw HopError(.environment, "replacing the keys of \(name) failed: \(replies.last.map { "\($0)" } ?? "")") }
-        for r in results { if case .error(let e) = r { throw HopError(.environment, "replacing the keys of \(name) failed: \(e)") } }
+        guard case .array(let results?) = replies.last else { throw HopError(.environment, "replacing the keys of \(a.name) failed: \(replies.last.map { "\($0)" } ?? "")") }
+        for r in results { if case .error(let e) = r { throw HopError(.environment, "replacing the keys of \(a.name) failed: \(e)") } }
     }
 
     func mariadbTables(_ build: String, _ db: String) throws -> [String] {
@@ -420,7 +456,8 @@ extension AppRuntime {
         for a in j.addons.reversed() {
             let t = try Operations.checkedAddonType(a.type)
             let s = addonServers
-            let build = try s.running(t)
+            let record = try db.addon(name: a.name)
+            let build = try s.running(t, name: t == .redis ? record.flatMap(s.redisServerName) : nil)
             switch t {
             case .postgres:
                 let old = Self.addonOldName(a.name), new = Self.addonNewName(a.name)
@@ -434,9 +471,8 @@ extension AppRuntime {
                 try s.psqlChecked(build, ["DROP DATABASE IF EXISTS \"\(new)\" WITH (FORCE)"], what: "dropping the restore database of \(a.name)")
             case .redis:
                 let previous = j.staging + "/\(a.name).redis-previous"
-                if FileManager.default.fileExists(atPath: previous) {
-                    let c = try s.redisClient()
-                    try replaceRedis(c, a.name, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: previous))))
+                if FileManager.default.fileExists(atPath: previous), let record {
+                    try replaceRedis(record, with: try RedisDump.decode(try Data(contentsOf: URL(fileURLWithPath: previous))))
                 }
             case .mariadb:
                 let old = Self.addonOldName(a.name), new = Self.addonNewName(a.name)
@@ -476,6 +512,7 @@ extension AppRuntime {
     func finishRestore(_ j: RestoreJournal) throws {
         for a in j.addons {
             let t = try Operations.checkedAddonType(a.type)
+            if t == .redis { continue }  // nothing kept aside on the server
             let s = addonServers
             let build = try s.running(t)
             switch t {

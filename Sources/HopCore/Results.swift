@@ -163,8 +163,10 @@ public struct AuditVerification: Sendable, Codable, Equatable {
     /// The first entry that does not verify, and why.
     public var brokenAt: Int64?
     public var problem: String?
-    public init(ok: Bool, entries: Int, brokenAt: Int64? = nil, problem: String? = nil) {
-        self.ok = ok; self.entries = entries; self.brokenAt = brokenAt; self.problem = problem
+    /// How many signed checkpoints held (when the chain verified).
+    public var checkpoints: Int?
+    public init(ok: Bool, entries: Int, brokenAt: Int64? = nil, problem: String? = nil, checkpoints: Int? = nil) {
+        self.ok = ok; self.entries = entries; self.brokenAt = brokenAt; self.problem = problem; self.checkpoints = checkpoints
     }
 }
 

@@ -113,7 +113,9 @@ public enum OpenAPIDocument {
                              "extensions": array(["type": "string", "maxLength": 63, "pattern": "^[a-z][a-z0-9_-]*$"])], required: ["type", "name"]),
         "AttachBody": object(["prefix": ["type": "string", "maxLength": 64, "pattern": "^([A-Z][A-Z0-9_]*)?$"], "watch": watch]),
         "Credentials": ["type": "object", "additionalProperties": string],
-        "AuditVerification": object(["ok": boolean, "entries": integer, "brokenAt": integer, "problem": string], required: ["ok", "entries"]),
+        "AuditVerification": object(["ok": boolean, "entries": integer, "brokenAt": integer, "problem": string, "checkpoints": integer], required: ["ok", "entries"]),
+        "AuditCheckpoint": object(["seq": integer, "hash": string, "at": string, "keyID": string, "signature": string, "line": string],
+                                  required: ["seq", "hash", "at", "keyID", "signature", "line"]),
     ] }
 
     /// What the operations accept, stated so that every value the schema allows is accepted.

@@ -253,6 +253,15 @@ public let apiRoutes: [APIRoute] = [
              permission: .admin, mutates: true, response: "AddonInfo", query: [("force", "boolean")]) { c in
         try c.ops.addonDestroy(name: c.param("addon"), force: try c.boolQuery("force"))
     },
+    APIRoute("POST", "/api/addons/{addon}/migrate", "migrateAddon",
+             "Move a Redis addon of an earlier hop from the shared server to a server of its own, keys and all; attached apps restart with the new variables.",
+             permission: .admin, mutates: true, response: "AddonInfo", query: [("watch", "number")]) { c in
+        let watch = try c.query["watch"].map { v -> Double in
+            guard let d = Double(v) else { throw HopError.invalid("the query parameter watch=\(v) is not a number") }
+            return d
+        }
+        return try c.ops.addonMigrate(name: c.param("addon"), watch: watch ?? 5)
+    },
     APIRoute("PUT", "/api/apps/{app}/addons/{addon}", "attachAddon",
              "Attach an addon: its variables (DATABASE_URL, PG*) reach the app, which restarts with them.",
              permission: .admin, mutates: true, request: "AttachBody", response: "AddonInfo") { c in
@@ -315,4 +324,7 @@ public let apiRoutes: [APIRoute] = [
              query: [("limit", "integer")]) { c in try c.ops.audit(limit: try c.intQuery("limit")) },
     APIRoute("GET", "/api/audit/verify", "auditVerify", "Recompute the audit log's hash chain.", permission: .admin,
              response: "AuditVerification") { c in try c.ops.auditVerify() },
+    APIRoute("POST", "/api/audit/checkpoint", "auditCheckpoint",
+             "Sign the audit log's head with hop's key (after verifying it); keep the line where a rewrite of this machine cannot reach it.",
+             permission: .admin, mutates: true, response: "AuditCheckpoint") { c in try c.ops.auditCheckpoint() },
 ]

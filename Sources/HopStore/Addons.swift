@@ -9,9 +9,14 @@ public struct AddonRecord: Sendable, Codable, Hashable {
     public var password: String
     public var extensions: [String]
     public var createdAt: Date
-    public init(name: String, type: String, password: String, extensions: [String] = [], createdAt: Date) {
+    /// A Redis addon made by an earlier hop: an ACL user of the one shared server, its keys under
+    /// `NAME:` (until `hop addon migrate` gives it a server of its own). Optional: absent is false.
+    public var sharedServer: Bool?
+    public init(name: String, type: String, password: String, extensions: [String] = [], createdAt: Date, sharedServer: Bool? = nil) {
         self.name = name; self.type = type; self.password = password; self.extensions = extensions; self.createdAt = createdAt
+        self.sharedServer = sharedServer
     }
+    public var onSharedServer: Bool { sharedServer == true }
 }
 
 public struct AttachmentRecord: Sendable, Codable, Hashable {
@@ -42,10 +47,10 @@ extension HopDatabase {
 
     /// Every addon (or the one named), passwords decrypted.
     public func addons(named name: String? = nil) throws -> [AddonRecord] {
-        let sql = "SELECT name, type, secret, extensions, created_at FROM addons" + (name == nil ? "" : " WHERE name = ?") + " ORDER BY name"
+        let sql = "SELECT name, type, secret, extensions, created_at, shared_server FROM addons" + (name == nil ? "" : " WHERE name = ?") + " ORDER BY name"
         let rows = try db.read { conn in
             try conn.prepare(sql).rows(name.map { [.text($0)] } ?? []) {
-                (try $0.text(0), try $0.text(1), try $0.text(2), try $0.text(3), try $0.text(4))
+                (try $0.text(0), try $0.text(1), try $0.text(2), try $0.text(3), try $0.text(4), try $0.int64(5))
             }
         }
         guard !rows.isEmpty else { return [] }
@@ -55,7 +60,7 @@ extension HopDatabase {
                 throw HopError(.environment, "the extensions of addon \(r.0) in hop.db do not decode")
             }
             return AddonRecord(name: r.0, type: r.1, password: try box.open(r.2, context: Self.addonContext(r.0)),
-                               extensions: ext, createdAt: Timestamp.decode(r.4) ?? Date(timeIntervalSince1970: 0))
+                               extensions: ext, createdAt: Timestamp.decode(r.4) ?? Date(timeIntervalSince1970: 0), sharedServer: r.5 != 0 ? true : nil)
         }
     }
 
@@ -66,6 +71,13 @@ extension HopDatabase {
         try db.read { conn in
             try conn.prepare("SELECT owner FROM addons WHERE name = ?").rows([.text(name)]) { $0.optionalText(0) }
         }.first ?? nil
+    }
+
+    /// Records that a Redis addon now has a server of its own.
+    public func setAddonOnOwnServer(_ name: String) throws {
+        try db.transaction { conn in
+            try conn.prepare("UPDATE addons SET shared_server = 0 WHERE name = ?").run([.text(name)])
+        }
     }
 
     public func setAddonOwner(_ name: String, app: String?) throws {

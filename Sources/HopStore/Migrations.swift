@@ -286,8 +286,11 @@ private let schemaV6 = """
 
 /// v7: the app an addon belongs to (the one whose deploy created it; nil for an admin's). An addon
 /// keeps its owner when detached, so another app cannot claim it by naming it. Existing addons go
-/// to the first app they are attached to.
+/// to the first app they are attached to. And whether a Redis addon still lives on the shared
+/// server of earlier hops (every existing one does) rather than on a server of its own.
 private let schemaV7 = """
     ALTER TABLE addons ADD COLUMN owner TEXT;
     UPDATE addons SET owner = (SELECT MIN(app) FROM attachments WHERE attachments.addon = addons.name);
+    ALTER TABLE addons ADD COLUMN shared_server INTEGER NOT NULL DEFAULT 0;
+    UPDATE addons SET shared_server = 1 WHERE type = 'redis';
     """

@@ -49,6 +49,11 @@ public struct Journal: Sendable, Codable, Equatable {
     public var phase: Phase
 }
 
+/// Test seam, never set in production: `HOP_TEST_LEGACY_REDIS=1` makes new Redis addons as earlier
+/// hops did (ACL users of one shared server), so the migration to a server per addon is tested
+/// against the real layout it migrates from.
+public func legacyRedisForTests() -> Bool { ProcessInfo.processInfo.environment["HOP_TEST_LEGACY_REDIS"] == "1" }
+
 /// Kills hop with SIGKILL at a named step when `HOP_FAULT` names it (`deploy:started`, …): the
 /// fault-injection seam the crash-safety tests use. Does nothing otherwise.
 public func faultPoint(_ name: String) {

@@ -1,6 +1,7 @@
 import AppSpec
 import Foundation
 import HopBasics
+import NixBuild
 
 /// Backing services hop runs for apps: one server per type per host, each app's data in its own
 /// database and role. Pure: names, unit text, SQL and variables; `HopCore` runs them.
@@ -8,26 +9,29 @@ public enum AddonType: String, Sendable, CaseIterable, Codable {
     case postgres, redis, mariadb
 
     /// What an attached app gets, with `prefix` on every name.
-    public func variables(name: String, password: String, prefix: String) -> [(String, String)] {
+    public func variables(name: String, password: String, prefix: String, sharedServer: Bool = false) -> [(String, String)] {
         switch self {
         case .postgres: PostgresServer.variables(name: name, password: password, prefix: prefix)
-        case .redis: RedisServer.variables(name: name, password: password, prefix: prefix)
+        case .redis: RedisServer.variables(name: name, password: password, prefix: prefix, shared: sharedServer)
         case .mariadb: MariaDBServer.variables(name: name, password: password, prefix: prefix)
         }
     }
 
-    public var socketDirectory: String {
+    /// Where addon `name`'s server listens (Redis: a server per addon).
+    public func socketDirectory(name: String) -> String {
         switch self {
         case .postgres: PostgresServer.socketDirectory
-        case .redis: RedisServer.socketDirectory
+        case .redis: RedisServer.socketDirectory(name)
         case .mariadb: MariaDBServer.socketDirectory
         }
     }
 
-    public var unitName: String {
+    /// The unit of addon `name`'s server; nil `name`: the type's shared server (Redis's is the
+    /// legacy one addons made before a server per addon live on until migrated).
+    public func unitName(name: String?) -> String {
         switch self {
         case .postgres: PostgresServer.unitName
-        case .redis: RedisServer.unitName
+        case .redis: name.map(RedisServer.unitName) ?? RedisServer.Shared.unitName
         case .mariadb: MariaDBServer.unitName
         }
     }
@@ -126,54 +130,77 @@ public enum PostgresServer {
     }
 }
 
-/// hop's Redis server: Debian's Redis 7 imported as a seed, a dynamic user, no network
-/// (`PrivateNetwork=yes`, `port 0`): the unix socket `/run/hop-addons/redis/redis.sock` only, with
-/// append-only persistence (fsync on every write: a killed server loses nothing acknowledged) in
-/// /var/lib/hop-addons/redis. The `default` user is off; hop is the ACL
-/// user `hop` (its password's SHA-256 in the ACL file, the password sealed in hop.db). Each addon is
-/// an ACL user whose keys and channels must start with `<name>:` (REDIS_KEY_PREFIX), without the
-/// admin and dangerous commands (KEYS, FLUSHALL, CONFIG, DEBUG…) and without SCAN, which would
-/// list other addons' key names: an addon's password reads and writes its own keys only.
+/// hop's Redis: a server per addon (Debian's Redis 7 imported as a seed), so an app sees, lists and
+/// deletes only its own keys, functions and scripts, may use any key names and SELECT any database,
+/// and one app's memory or FLUSHALL never touches another's. Each runs as its own dynamic user with
+/// no network (`PrivateNetwork=yes`, `port 0`): the unix socket
+/// `/run/hop-addons/redis-NAME/redis.sock` only, with append-only persistence (fsync on every
+/// write: a killed server loses nothing acknowledged) in /var/lib/hop-addons/redis-NAME. The
+/// `default` user is off; hop is the ACL user `hop` (its password's SHA-256 in the ACL file, the
+/// password sealed in hop.db); the addon's user may run everything but the admin commands
+/// (CONFIG, DEBUG, SHUTDOWN, ACL changes, replication, MONITOR…).
+///
+/// Addons made before are ACL users of one shared server whose keys start with `NAME:`
+/// (`RedisServer.Shared`); `hop addon migrate` (and `hop host up`) moves them to a server of their own.
 public enum RedisServer {
-    public static let unitName = "hop-addon-redis.service"
-    public static let socketDirectory = "/run/hop-addons/redis"
-    public static let socket = socketDirectory + "/redis.sock"
-    public static let stateDirectory = "hop-addons/redis"
-    public static let dataDirectory = "/var/lib/hop-addons/redis"
-    public static let aclFile = dataDirectory + "/users.acl"
+    public static func unitName(_ name: String) -> String { "hop-addon-redis-\(name).service" }
+    public static func socketDirectory(_ name: String) -> String { "/run/hop-addons/redis-\(name)" }
+    public static func socket(_ name: String) -> String { socketDirectory(name) + "/redis.sock" }
+    public static func stateDirectory(_ name: String) -> String { "hop-addons/redis-\(name)" }
+    public static func dataDirectory(_ name: String) -> String { "/var/lib/" + stateDirectory(name) }
 
-    /// The server unit. `adminACL` is a root-only file whose line names hop's ACL user (with the
-    /// SHA-256 of its password): it seeds the ACL file on the first start.
-    public static func renderUnit(redis: String, busybox: String, adminACL: String) throws -> String {
+    /// The shared server of earlier hops: prefix-confined ACL users, kept only to migrate from.
+    public enum Shared {
+        public static let unitName = "hop-addon-redis.service"
+        public static let socketDirectory = "/run/hop-addons/redis"
+        public static let socket = socketDirectory + "/redis.sock"
+        public static let dataDirectory = "/var/lib/hop-addons/redis"
+    }
+
+    /// The server unit of addon `name` (nil: the shared one). `adminACL` is a root-only file whose
+    /// line names hop's ACL user (with the SHA-256 of its password): it seeds the ACL file on the
+    /// first start.
+    public static func renderUnit(name: String?, redis: String, busybox: String, adminACL: String) throws -> String {
         try UnitRenderer.checkStorePath(redis, what: "the Redis build")
         try UnitRenderer.checkStorePath(busybox, what: "the busybox seed")
         try UnitRenderer.checkPath(adminACL, what: "hop's Redis ACL file")
+        if let name { try AddonName.check(name) }
+        let data = name.map(dataDirectory) ?? Shared.dataDirectory, sock = name.map(socket) ?? Shared.socket
+        let aclFile = data + "/users.acl"
         let seed = "test -s \(aclFile) || { echo \"user default off\"; cat \(adminACL); } > \(aclFile); chmod 0644 \(aclFile)"
-        return AddonServerUnit.render(type: "redis", title: "Redis", service: [
+        let type = name.map { "redis-\($0)" } ?? "redis"
+        return AddonServerUnit.render(type: type, title: name.map { "Redis of addon \($0)" } ?? "Redis", service: [
             "Type=notify",
             // `+`: as root, to read hop's root-only file; only ever writes the server's own ACL file.
             "ExecStartPre=+\(busybox)/bin/sh -c '\(seed)'",
-            "ExecStart=\(redis)/bin/redis-server --port 0 --unixsocket \(socket) --unixsocketperm 777 --dir \(dataDirectory) "
+            "ExecStart=\(redis)/bin/redis-server --port 0 --unixsocket \(sock) --unixsocketperm 777 --dir \(data) "
                 + "--aclfile \(aclFile) --appendonly yes --appendfsync always --supervised systemd --daemonize no --protected-mode no --save 60 1",
             "Restart=always",
             "RestartSec=1",
             "TimeoutStopSec=60",
-        ])
+        ], user: name.map { "hop-r-" + String(sha256Hex(Data($0.utf8)).prefix(12)) })
     }
 
     /// hop's own ACL line: every key, channel and command (the password as its SHA-256).
     public static func adminLine(passwordSHA256 hex: String) -> String { "user hop on #\(hex) ~* &* +@all\n" }
 
-    /// `ACL SETUSER` arguments for an addon (checked name; hex password).
-    public static func setUser(name: String, password: String) throws -> [String] {
+    /// `ACL SETUSER` arguments for an addon (checked name; hex password): on its own server, every
+    /// key, channel and command but the admin ones; on the shared server, its prefix only.
+    public static func setUser(name: String, password: String, shared: Bool = false) throws -> [String] {
         try AddonName.check(name)
         guard password.allSatisfy(\.isHexDigit), password.count >= 32 else { throw HopError(.internalError, "an addon password must be hex") }
-        return ["ACL", "SETUSER", name, "reset", "on", ">" + password, "~\(name):*", "&\(name):*", "+@all", "-@admin", "-@dangerous", "-scan"]
+        if shared {
+            return ["ACL", "SETUSER", name, "reset", "on", ">" + password, "~\(name):*", "&\(name):*", "+@all", "-@admin", "-@dangerous", "-scan"]
+        }
+        return ["ACL", "SETUSER", name, "reset", "on", ">" + password, "~*", "&*", "+@all", "-@admin"]
     }
 
-    public static func variables(name: String, password: String, prefix: String) -> [(String, String)] {
-        [("\(prefix)REDIS_URL", "unix://\(name):\(password)@\(socket)?db=0"), ("\(prefix)REDIS_SOCKET", socket),
-         ("\(prefix)REDIS_USERNAME", name), ("\(prefix)REDIS_PASSWORD", password), ("\(prefix)REDIS_KEY_PREFIX", "\(name):")]
+    /// What an attached app gets. `REDIS_KEY_PREFIX` is empty on a server of the addon's own (kept
+    /// for apps written for the shared server, which prepend it); `NAME:` on the shared one.
+    public static func variables(name: String, password: String, prefix: String, shared: Bool = false) -> [(String, String)] {
+        let sock = shared ? Shared.socket : socket(name)
+        return [("\(prefix)REDIS_URL", "unix://\(name):\(password)@\(sock)?db=0"), ("\(prefix)REDIS_SOCKET", sock),
+                ("\(prefix)REDIS_USERNAME", name), ("\(prefix)REDIS_PASSWORD", password), ("\(prefix)REDIS_KEY_PREFIX", shared ? "\(name):" : "")]
     }
 }
 
@@ -235,7 +262,7 @@ public enum MariaDBServer {
 /// `/run/hop-addons/<type>` (0755), no network at all, the apps' hardening but only AF_UNIX, and
 /// hop's default limits.
 enum AddonServerUnit {
-    static func render(type: String, title: String, service: [String], identityComment: String? = nil) -> String {
+    static func render(type: String, title: String, service: [String], identityComment: String? = nil, user: String? = nil) -> String {
         var unit = [
             "# hop-addon-\(type).service: generated by hop. Do not edit: hop rewrites it.",
             "[Unit]",
@@ -250,7 +277,7 @@ enum AddonServerUnit {
         if let identityComment { unit.append(identityComment) }
         unit += [
             "DynamicUser=yes",
-            "User=hop-addon-\(type)",
+            "User=\(user ?? "hop-addon-\(type)")",
             "StateDirectory=hop-addons/\(type)",
             "StateDirectoryMode=0700",
             "RuntimeDirectory=hop-addons/\(type)",

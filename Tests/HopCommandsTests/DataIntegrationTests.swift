@@ -207,19 +207,37 @@ struct DataIntegrationTests {
         // B's password is B's alone: with it, A's role name is refused too.
         let swapped = try hopEnv(["run", "it-pga", "--", "env", "PGPASSWORD=\(b["PGPASSWORD"]!)", "python3", "-c", probe, "it-pga-postgres"])
         #expect(swapped.stdout.contains("refused"), "\(swapped.stdout)")
-        // Redis: app A's user reads and writes its own keys only.
+        // Redis: a server per addon. A sees, counts, lists and flushes only its own keys and
+        // functions, with any key names and databases (RQ-style fixed names work); admin commands are refused.
         #expect(try hopEnv(["addon", "create", "redis", "it-pgb-cache"]).status == 0)
         let bRedis = try credentials("it-pgb-cache")
-        let redisProbe = "import os, sys, redis\nr = redis.Redis.from_url(sys.argv[1] or os.environ['REDIS_URL'])\nfor op in sys.argv[2:]:\n    try:\n        print(op, repr(eval(op)))\n    except Exception as e:\n        print(op, 'refused:', type(e).__name__)\n"
+        let redisProbe = "import os, sys, redis\nr = redis.Redis.from_url(sys.argv[1] or os.environ['REDIS_URL'])\nfor op in sys.argv[2:]:\n    try:\n        print(op, '=>', repr(eval(op)))\n    except Exception as e:\n        print(op, '=> refused:', type(e).__name__)\n"
         let bURL = try #require(bRedis["REDIS_URL"])
-        let setB = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, bURL, "r.set('it-pgb-cache:secret', 'hidden')"])
-        #expect(setB.stdout.contains("True"), "B writes its own key: \(setB.stdout) \(setB.stderr)")
-        let fromA = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, "", "r.set(os.environ['REDIS_KEY_PREFIX'] + 'mine', '1')",
-                                "r.get('it-pgb-cache:secret')", "r.keys('*')", "r.scan(0)", "r.flushall()", "r.config_get('dir')"])
-        let lines = fromA.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasSuffix("True") == true, "A writes its own keys: \(fromA.stdout) \(fromA.stderr)")
-        #expect(lines.dropFirst().count == 5 && lines.dropFirst().allSatisfy { $0.contains("refused") } && !fromA.stdout.contains("hidden"),
-                "A reached beyond its keys: \(fromA.stdout)")
+        let load = "r.function_load('#!lua name=blib' + chr(10) + \"redis.register_function('bf', function(keys, args) return 1 end)\")"
+        let setB = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, bURL, "r.set('secret', 'hidden')", load])
+        #expect(setB.stdout.contains("=> True") && (setB.stdout.contains("=> b'blib'") || setB.stdout.contains("=> 'blib'")), "B writes its own key and function: \(setB.stdout) \(setB.stderr)")
+        let fromA = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, "", "r.flushall()", "r.set('mine', '1')",
+                                "r.sadd('rq:queues', 'rq:queue:default')", "r.lpush('rq:queue:default', 'job-1')", "r.info()['redis_version'] >= '7'",
+                                "redis.Redis.from_url(os.environ['REDIS_URL'].replace('db=0', 'db=3')).set('elsewhere', '1')",
+                                "r.get('secret')", "sorted(r.keys('*'))", "r.dbsize()", "r.randomkey() in (b'mine', b'rq:queues', b'rq:queue:default')",
+                                "r.function_list()", "r.config_get('dir')", "r.execute_command('DEBUG', 'SLEEP', '0')", "os.environ['REDIS_KEY_PREFIX']"])
+        let results = Dictionary(fromA.stdout.split(separator: "\n").compactMap { line -> (String, String)? in
+            guard let r = line.range(of: " => ") else { return nil }
+            return (String(line[..<r.lowerBound]), String(line[r.upperBound...]))
+        }, uniquingKeysWith: { a, _ in a })
+        #expect(results["r.flushall()"] == "True" && results["r.set('mine', '1')"] == "True", "\(fromA.stdout) \(fromA.stderr)")
+        #expect(results["r.lpush('rq:queue:default', 'job-1')"] == "1" && results["r.info()['redis_version'] >= '7'"] == "True", "\(fromA.stdout)")
+        #expect(results.contains { $0.key.hasPrefix("redis.Redis") && $0.value == "True" }, "another database of its own: \(fromA.stdout)")
+        #expect(results["r.get('secret')"] == "None" && results["sorted(r.keys('*'))"] == "[b'mine', b'rq:queue:default', b'rq:queues']", "\(fromA.stdout)")
+        #expect(results["r.dbsize()"] == "3" && results["r.randomkey() in (b'mine', b'rq:queues', b'rq:queue:default')"] == "True", "\(fromA.stdout)")
+        #expect(results["r.function_list()"] == "[]", "A sees B's functions: \(fromA.stdout)")
+        #expect(results["r.config_get('dir')"]?.contains("refused") == true && results["r.execute_command('DEBUG', 'SLEEP', '0')"]?.contains("refused") == true,
+                "admin commands: \(fromA.stdout)")
+        #expect(results["os.environ['REDIS_KEY_PREFIX']"] == "''", "\(fromA.stdout)")
+        // A's FLUSHALL flushed A's server only: B's key and function are there.
+        let stillB = try hopEnv(["run", "it-pga", "--", "python3", "-c", redisProbe, bURL, "r.get('secret')", "len(r.function_list())", "r.dbsize()"])
+        #expect(stillB.stdout.contains("r.get('secret') => b'hidden'") && stillB.stdout.contains("len(r.function_list()) => 1")
+                && stillB.stdout.contains("r.dbsize() => 1"), "\(stillB.stdout) \(stillB.stderr)")
         // Secrets at rest.
         let g = try #require(try generations("it-pga").first { $0["current"] as? Bool == true })
         let env = sharedHome.apps + "/it-pga/env/g\(g["generation"] as? Int ?? 0).env"
@@ -382,5 +400,52 @@ struct DataIntegrationTests {
             #expect(logs.contains("release: DATABASE_URL is set"), "the release step ran without the addon's variables: \(logs.suffix(600))")
             #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
         }
+    }
+
+    @Test("a Redis addon of an earlier hop (keys under NAME: on the shared server) moves to a server of its own with every key, TTL and type, even when hop is SIGKILLed mid-way; its app restarts with the new URL and the shared server forgets it")
+    func legacyRedisMigrates() throws {
+        try #require(deployHost.ready)
+        let name = "it-old-cache", app = "it-old-app"
+        func redis(_ commands: String) throws -> String {
+            let r = try SystemRunner().run(Command(hopBinary, ["addon", "connect", name], environment: ["HOP_HOME": sharedHome.root],
+                                                   stdin: Data(commands.utf8)))
+            return r.stdoutText + r.stderrText
+        }
+        // The layout earlier hops made: an ACL user of the shared server, confined to its prefix.
+        let made = try hopEnv(["addon", "create", "redis", name, "--json"], ["HOP_TEST_LEGACY_REDIS": "1"])
+        try #require(made.status == 0, "\(made.stderr)")
+        #expect((parse(made.stdout) as? [String: Any])?["socket"] as? String == "/run/hop-addons/redis", "\(made.stdout)")
+        let wrote = try redis("SET \(name):hits 41\nRPUSH \(name):list a b c\nSET \(name):ttl x EX 5000\nHSET \(name):h f v\nSET other 1\n")
+        #expect(wrote.contains("NOPERM") || wrote.contains("No permissions"), "the legacy user is confined to its prefix: \(wrote)")
+        try withTemporaryDirectory { dir in
+            let deployed = try hopEnv(["deploy", try stdlibVariant(dir), "--app", app, "--watch", "0"])
+            let attached = try hopEnv(["addon", "attach", app, name, "--watch", "0"])
+            #expect(deployed.status == 0 && attached.status == 0, "\(deployed.stderr) \(attached.stderr)")
+        }
+        defer { _ = try? hopEnv(["destroy", app, "--purge"]); _ = try? hopEnv(["addon", "destroy", name, "--force"]) }
+        // Killed after the keys were copied, then after the move was recorded: a rerun finishes.
+        for point in ["addon-migrate:copied", "addon-migrate:recorded"] {
+            let killed = try hopEnv(["addon", "migrate", name, "--watch", "0"], ["HOP_FAULT": point])
+            #expect(killed.status != 0, "hop was not killed at \(point)")
+        }
+        let done = try hopEnv(["addon", "migrate", name, "--watch", "0", "--json"])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect((parse(done.stdout) as? [String: Any])?["socket"] as? String == "/run/hop-addons/redis-\(name)", "\(done.stdout)")
+        let after = try redis("GET hits\nLRANGE list 0 -1\nTTL ttl\nHGET h f\nDBSIZE\nSET free-name 1\n")
+        let lines = after.split(separator: "\n").map(String.init)
+        #expect(lines.count >= 8 && lines[0] == "41" && Array(lines[1...3]) == ["a", "b", "c"], "\(after)")
+        #expect((Int(lines[4]) ?? 0) > 4000 && lines[5] == "v" && lines[6] == "4" && lines[7] == "OK", "\(after)")
+        // The app got the new URL in a new generation.
+        let env = try hopEnv(["run", app, "--", "python3", "-c", "import os; print(os.environ['REDIS_URL']); print(repr(os.environ['REDIS_KEY_PREFIX']))"])
+        #expect(env.stdout.contains("/run/hop-addons/redis-\(name)/redis.sock") && env.stdout.contains("''"), "\(env.stdout) \(env.stderr)")
+        // Running it again changes nothing.
+        let gens = try generations(app).count
+        #expect(try hopEnv(["addon", "migrate", name, "--watch", "0"]).status == 0)
+        #expect(try generations(app).count == gens)
+        // Destroying it removes its server.
+        _ = try hopEnv(["destroy", app, "--purge"])
+        #expect(try hopEnv(["addon", "destroy", name]).status == 0)
+        let unitFiles = ["/etc/systemd/system", "/run/systemd/system"].map { hostPath($0 + "/hop-addon-redis-\(name).service") }
+        #expect(unitFiles.allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "\(unitFiles)")
     }
 }

@@ -146,6 +146,47 @@ import HopTestSupport
         }
     }
 
+    @Test("a chain root recomputed after deleting an entry (audit.head rewritten too) verifies on its own, but not against a signed checkpoint: the one hop kept, or the line the operator kept after that file is gone")
+    func recomputedChainFailsItsCheckpoint() throws {
+        try withHome { home, ops in
+            for i in 0..<5 { _ = try ops.userAdd(name: "user\(i)", role: .viewer, apps: [], password: nil) }
+            let checkpoint = try ops.auditCheckpoint()
+            #expect(checkpoint.seq == 5 && checkpoint.line.hasPrefix("hop-audit-checkpoint v1 5 "))
+            #expect(try AuditCheckpoint.parse(checkpoint.line) == checkpoint)
+            for i in 5..<7 { _ = try ops.userAdd(name: "user\(i)", role: .viewer, apps: [], password: nil) }
+            let before = try ops.auditVerify()
+            #expect(before.ok && before.checkpoints == 1, "\(before)")
+            // Root deletes entry 2 ("user1 was added") and rewrites every later entry and the head.
+            let rows = try HopDatabase(path: home.database).auditRows()
+            var statements = ["DELETE FROM audit WHERE seq = 2"]
+            var prev = rows[0].entry.hash
+            for (n, row) in rows.dropFirst(2).enumerated() {
+                let e = row.entry, seq = Int64(n + 2)
+                let hash = AuditEntry.digest(seq: seq, at: row.atText, actor: e.actor, via: e.via, action: e.action, app: e.app,
+                                             detail: e.detail, result: e.result, prevHash: prev)
+                statements.append("UPDATE audit SET seq = \(seq), prev_hash = '\(prev)', hash = '\(hash)' WHERE seq = \(e.seq)")
+                prev = hash
+            }
+            let r = try SystemRunner().run(Command("sqlite3", [home.database, statements.joined(separator: "; ")]))
+            #expect(r.succeeded, "\(r.stderrText)")
+            try "\(rows.count - 1) \(prev)\n".write(toFile: home.root + "/audit.head", atomically: true, encoding: .utf8)
+            let chainOnly = Operations.verifyChain(try HopDatabase(path: home.database).auditRows())
+            #expect(chainOnly.ok, "the rewrite is a valid chain: \(chainOnly)")
+            let v = try ops.auditVerify()
+            #expect(!v.ok && v.brokenAt == 5 && (v.problem ?? "").contains("the log was rewritten"), "\(v)")
+            // Without hop's file of checkpoints, the operator's copy still catches it.
+            try FileManager.default.removeItem(atPath: home.root + "/audit.checkpoints")
+            #expect(try ops.auditVerify().ok, "no checkpoint left on the machine")
+            let kept = try ops.auditVerify(checkpoints: [checkpoint.line])
+            #expect(!kept.ok && kept.brokenAt == 5, "\(kept)")
+            // A forged checkpoint (another key) is refused, and so is a broken chain when signing.
+            var forged = checkpoint
+            forged.signature = Data(repeating: 1, count: 64).base64EncodedString()
+            #expect(try !ops.auditVerify(checkpoints: [forged.line]).ok)
+            #expect(throws: HopError.self) { try ops.auditVerify(checkpoints: ["not a checkpoint"]) }
+        }
+    }
+
     @Test func reservedAndCollidingNames() throws {
         for name in ["hop.db", "gcroots", "apps", "tmp", "host", "nginx", "tls", "hop"] {
             #expect(performing: { try Operations.checkedApp(name) }, throws: { ($0 as? HopError)?.code == .invalidInput })

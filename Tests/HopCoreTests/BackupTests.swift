@@ -69,10 +69,32 @@ import HopTestSupport
         let entries = [RedisDump.Entry(key: Array("a:k".utf8), ttl: -1, value: [0, 1, 2, 255]),
                        RedisDump.Entry(key: Array("a:\u{e9}".utf8), ttl: 3_600_000, value: Array(repeating: 7, count: 70_000))]
         let data = RedisDump.encode(entries)
-        #expect(try RedisDump.decode(data) == entries)
+        #expect(try RedisDump.decode(data) == RedisDump.Dump(ownServer: false, entries: entries))
+        // A server of its own: any database, names as the app wrote them.
+        let own = [RedisDump.Entry(db: 3, key: Array("rq:queue:default".utf8), ttl: -1, value: [9]), RedisDump.Entry(db: 0, key: Array("k".utf8), ttl: 5, value: [])]
+        let ownData = RedisDump.encode(own, ownServer: true)
+        let decoded = try RedisDump.decode(ownData)
+        #expect(ownData.starts(with: Array("HOPREDIS2\n".utf8)) && decoded == RedisDump.Dump(ownServer: true, entries: own))
+        #expect(throws: HopError.self) { try RedisDump.decode(ownData.prefix(ownData.count - 1)) }
         #expect(throws: HopError.self) { try RedisDump.decode(data.prefix(data.count - 1)) }
         #expect(throws: HopError.self) { try RedisDump.decode(Data("nope".utf8)) }
         #expect(RedisClient.encode([Array("GET".utf8), Array("a b".utf8)]) == Array("*2\r\n$3\r\nGET\r\n$3\r\na b\r\n".utf8))
+    }
+
+    @Test("a Redis dump moves between layouts: the shared server's prefix goes on a server of its own, is put back into the shared one (database 0 only), is renamed for --to-app")
+    func redisDumpConversions() throws {
+        let shared = RedisDump.Dump(ownServer: false, entries: [RedisDump.Entry(key: Array("blog:hits".utf8), ttl: -1, value: [1])])
+        let own = try RedisDump.converted(shared, source: "blog", target: "blog", targetOwnServer: true)
+        #expect(own == RedisDump.Dump(ownServer: true, entries: [RedisDump.Entry(db: 0, key: Array("hits".utf8), ttl: -1, value: [1])]))
+        let back = try RedisDump.converted(own, source: "blog", target: "blog2", targetOwnServer: false)
+        #expect(back.entries.map { String(decoding: $0.key, as: UTF8.self) } == ["blog2:hits"] && !back.ownServer)
+        let renamed = try RedisDump.converted(shared, source: "blog", target: "copy", targetOwnServer: false)
+        #expect(renamed.entries.first?.key == Array("copy:hits".utf8))
+        // Keys of another addon in a dump, or a database the shared server cannot hold: refused.
+        #expect(throws: HopError.self) { try RedisDump.converted(shared, source: "other", target: "x", targetOwnServer: true) }
+        let db5 = RedisDump.Dump(ownServer: true, entries: [RedisDump.Entry(db: 5, key: [1], ttl: -1, value: [])])
+        #expect(throws: HopError.self) { try RedisDump.converted(db5, source: "a", target: "a", targetOwnServer: false) }
+        #expect(try RedisDump.converted(db5, source: "a", target: "b", targetOwnServer: true) == db5)
     }
 
     @Test func timerUnitsSnapshot() throws {

@@ -12,12 +12,20 @@ import HopTestSupport
 
     @Test func serverUnitsSnapshotAndScoreLow() throws {
         let postgres = try PostgresServer.renderUnit(postgres: pg, busybox: busybox)
-        let r = try RedisServer.renderUnit(redis: redis, busybox: busybox, adminACL: "/var/lib/hop/addons/redis-admin.acl")
+        let r = try RedisServer.renderUnit(name: "blog-cache", redis: redis, busybox: busybox, adminACL: "/var/lib/hop/addons/redis-admin.acl")
+        let shared = try RedisServer.renderUnit(name: nil, redis: redis, busybox: busybox, adminACL: "/var/lib/hop/addons/redis-admin.acl")
         let m = try MariaDBServer.renderUnit(mariadb: "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-hop-mariadb", busybox: busybox)
         try assertSnapshot(postgres, named: "addon-postgres.service")
-        try assertSnapshot(r, named: "addon-redis.service")
+        try assertSnapshot(r, named: "addon-redis-blog-cache.service")
+        try assertSnapshot(shared, named: "addon-redis.service")
         try assertSnapshot(m, named: "addon-mariadb.service")
-        for (name, text) in [(PostgresServer.unitName, postgres), (RedisServer.unitName, r), (MariaDBServer.unitName, m)] {
+        // A server per Redis addon: its own socket, data, user (a name systemd accepts: ≤ 31 characters).
+        #expect(r.contains("--unixsocket /run/hop-addons/redis-blog-cache/redis.sock") && r.contains("StateDirectory=hop-addons/redis-blog-cache"))
+        let user = try #require(r.split(separator: "\n").first { $0.hasPrefix("User=") }).dropFirst(5)
+        #expect(user.hasPrefix("hop-r-") && user.count <= 31, "\(user)")
+        #expect(throws: HopError.self) { try RedisServer.renderUnit(name: "a;b", redis: redis, busybox: busybox, adminACL: "/x") }
+        for (name, text) in [(PostgresServer.unitName, postgres), (RedisServer.unitName("blog-cache"), r), (RedisServer.Shared.unitName, shared),
+                             (MariaDBServer.unitName, m)] {
             #expect(text.contains("\nPrivateNetwork=yes\n") && text.contains("\nRestrictAddressFamilies=AF_UNIX\n"), "\(name)")
             let score = try UnitValidation.exposure(unitText: text, name: name)
             print("\(name) exposure: \(score)")
@@ -38,6 +46,8 @@ import HopTestSupport
         #expect(throws: HopError.self) { try PostgresServer.createSQL(name: "blog-db", password: "x'; DROP ROLE postgres; --") }
         #expect(throws: HopError.self) { try PostgresServer.extensionSQL("pg_trgm\"; DROP") }
         #expect(try RedisServer.setUser(name: "cache", password: password) ==
+                ["ACL", "SETUSER", "cache", "reset", "on", ">" + password, "~*", "&*", "+@all", "-@admin"])
+        #expect(try RedisServer.setUser(name: "cache", password: password, shared: true) ==
                 ["ACL", "SETUSER", "cache", "reset", "on", ">" + password, "~cache:*", "&cache:*", "+@all", "-@admin", "-@dangerous", "-scan"])
         let v = Dictionary(uniqueKeysWithValues: AddonType.postgres.variables(name: "blog-db", password: "pw", prefix: "MAIN_"))
         #expect(v["MAIN_DATABASE_URL"] == "postgresql://blog-db:pw@/blog-db?host=/run/hop-addons/postgres" && v["MAIN_PGUSER"] == "blog-db")
@@ -48,6 +58,8 @@ import HopTestSupport
         let m = Dictionary(uniqueKeysWithValues: AddonType.mariadb.variables(name: "shop-db", password: "pw", prefix: ""))
         #expect(m["DATABASE_URL"] == "mysql://shop-db:pw@localhost/shop-db?unix_socket=/run/hop-addons/mariadb/mariadb.sock" && m["MYSQL_UNIX_PORT"] != nil)
         let r = Dictionary(uniqueKeysWithValues: AddonType.redis.variables(name: "cache", password: "pw", prefix: ""))
-        #expect(r["REDIS_URL"] == "unix://cache:pw@/run/hop-addons/redis/redis.sock?db=0" && r["REDIS_KEY_PREFIX"] == "cache:")
+        #expect(r["REDIS_URL"] == "unix://cache:pw@/run/hop-addons/redis-cache/redis.sock?db=0" && r["REDIS_KEY_PREFIX"] == "")
+        let legacy = Dictionary(uniqueKeysWithValues: AddonType.redis.variables(name: "cache", password: "pw", prefix: "", sharedServer: true))
+        #expect(legacy["REDIS_URL"] == "unix://cache:pw@/run/hop-addons/redis/redis.sock?db=0" && legacy["REDIS_KEY_PREFIX"] == "cache:")
     }
 }
