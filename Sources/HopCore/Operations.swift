@@ -699,6 +699,7 @@ public struct Operations: Sendable {
                 let network = UnitNames.networkUnit(app: app)
                 var props = ["Requires=\(network)", "After=\(network)",
                              "NetworkNamespacePath=\(UnitNames.networkNamespacePath(app: app))",
+                             "Slice=\(UnitNames.slice(app: app))",
                              "UMask=0077",
                              "EnvironmentFile=-\(rt.envFile(app, g.number))", "WorkingDirectory=\(g.appPath)/app"]
                 props += try UnitRenderer.identitySettings(app: app, outPath: g.appPath, volumes: spec?.volumes ?? [])

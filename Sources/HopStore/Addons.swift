@@ -33,8 +33,8 @@ extension HopDatabase {
         let sealed = try secrets().seal(a.password, context: Self.addonContext(a.name))
         let ext = String(decoding: try JSONEncoder().encode(a.extensions), as: UTF8.self)
         try db.transaction { conn in
-            try conn.prepare("INSERT INTO addons (name, type, secret, extensions, created_at) VALUES (?, ?, ?, ?, ?)")
-                .run([.text(a.name), .text(a.type), .text(sealed), .text(ext), .text(try Timestamp.encode(a.createdAt))])
+            try conn.prepare("INSERT INTO addons (name, type, secret, extensions, created_at, shared_server) VALUES (?, ?, ?, ?, ?, ?)")
+                .run([.text(a.name), .text(a.type), .text(sealed), .text(ext), .text(try Timestamp.encode(a.createdAt)), .integer(a.onSharedServer ? 1 : 0)])
         }
     }
 

@@ -202,8 +202,10 @@ public struct Activator {
         let unit = UnitNames.networkUnit(app: app)
         try host.systemctl(["stop", unit])
         let file = host.path(host.unitDirectory) + "/" + unit
-        if FileManager.default.fileExists(atPath: file) {
+        let slice = host.path(host.unitDirectory) + "/" + UnitNames.slice(app: app)
+        if FileManager.default.fileExists(atPath: file) || FileManager.default.fileExists(atPath: slice) {
             try? FileManager.default.removeItem(atPath: file)
+            try? FileManager.default.removeItem(atPath: slice)
             try host.systemctl(["daemon-reload"])
         }
         if FileManager.default.fileExists(atPath: host.path(UnitNames.networkNamespacePath(app: app))) {

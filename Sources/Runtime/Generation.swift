@@ -200,6 +200,8 @@ public struct GenerationPlan: Sendable {
         }
         // Every generation carries it (a static site too: `hop run` joins the namespace).
         files["units/" + UnitNames.networkUnit(app: app)] = try UnitRenderer.renderNetwork(app: app)
+        let longRunning = gs.processes.filter { $0.kind.isLongRunning }.reduce(0) { $0 + $1.instances }
+        files["units/" + UnitNames.slice(app: app)] = try UnitRenderer.renderSlice(app: app, limits: gs.limits, instances: longRunning)
         files["nginx-site.conf"] = try site()
         files["manifest.json"] = try manifestJSON()
         return files

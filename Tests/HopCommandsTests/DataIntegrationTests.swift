@@ -53,10 +53,13 @@ func survivalSteps(app: String, src: String, process: String, check: (String) ->
     return json(up.stdout)
 }
 
-/// SIGKILL to an addon server's main process, inside the shared host.
+/// SIGKILL to an addon server's main process, inside the shared host (`type`: `postgres`, or
+/// `redis-NAME` for a Redis addon's own server).
 func killAddonServer(_ type: String) throws {
     let main = try hostSystemctl(["show", "-p", "MainPID", "--value", "hop-addon-\(type).service"]).stdoutText
         .trimmingCharacters(in: .whitespacesAndNewlines)
+    // `kill -9 0` would kill the caller's process group: never send it.
+    try #require(Int(main).map { $0 > 1 } == true, "hop-addon-\(type).service has no main process: \(main)")
     let hostPID = PrivateHost(stateDir: sharedHome.root + "/host").pid() ?? 0
     let killed = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "kill", "-9", main]))
     #expect(killed.succeeded && main != "0", "kill -9 \(main): \(killed.stderrText)")
@@ -168,9 +171,9 @@ struct DataIntegrationTests {
         visit("the first deploy"); visit("a second visit")
         let up = try survivalSteps(app: app, src: fixtures + "/pg-app", process: "wsgi") { visit($0) }
         let restored = up["restored"] as? [String] ?? []
-        #expect(restored.contains("postgres") && restored.contains("redis"), "\(up)")
+        #expect(restored.contains("postgres") && restored.contains("redis (it-pg-redis)"), "\(up)")
         // Each server killed under the running app: systemd starts it again, the app answers with its data.
-        for server in ["postgres", "redis"] {
+        for server in ["postgres", "redis-it-pg-redis"] {
             try killAddonServer(server)
             let t0 = Date()
             visit("the \(server) server was SIGKILLed", within: 10)

@@ -219,6 +219,15 @@ struct TenantIntegrationTests {
             let look = try hopEnv(["run", Self.appB, "--", "python3", "-c", "import os; print(os.listdir('/dev/shm')); print('end')"])
             #expect(look.status == 0 && !look.stdout.contains("a-was-here"), "\(look.stdout)")
             #expect(!FileManager.default.fileExists(atPath: "/dev/shm/a-was-here"))
+            // Every process of the app, and `hop run`, is in the app's slice, which carries its totals.
+            let slice = UnitNames.slice(app: Self.appA)
+            let limits = try hostSystemctl(["show", "-p", "MemoryMax", "-p", "TasksMax", slice]).stdoutText
+            #expect(limits.contains("MemoryMax=\(4 << 30)") && limits.contains("TasksMax=2048"), "1 instance + 1, twice, × 1G / 512 tasks: \(limits)")
+            let inSlice = try hopEnv(["run", Self.appA, "--", "python3", "-c", "print(open('/proc/self/cgroup').read())"])
+            #expect(inSlice.stdout.contains("hop.slice/\(slice)"), "\(inSlice.stdout)")
+            let web = try #require(try hostSystemctl(["list-units", "--plain", "--no-legend", "hop-\(Self.appA)-G*"]).stdoutText
+                .split(separator: "\n").first { $0.contains("-web@") }?.split(separator: " ").first.map(String.init))
+            #expect(try hostSystemctl(["show", "-p", "Slice", "--value", web]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == slice)
             let tooMany = try hopEnv(["scale", Self.appA, "web=17"])
             #expect(tooMany.status == 2 && tooMany.stderr.contains("from 0 to 16"), "\(tooMany.stderr)")
         }

@@ -28,8 +28,10 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
                       AppProcess(name: "static", kind: .static, command: "/assets:public")], scale: ["wsgi": 2],
                      domains: ["shop.example.org"])
         let files = try p.files()
-        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/hop-shop-G4-worker@.service",
+        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/\(UnitNames.slice(app: "shop"))", "units/hop-shop-G4-worker@.service",
                                         "units/hop-shop-G4-wsgi.socket", "units/hop-shop-G4-wsgi@.service", "units/hop-shop-Net.service"])
+        // wsgi ×2 and the worker ×1, plus one, twice: 8 × 1G.
+        #expect(files["units/\(UnitNames.slice(app: "shop"))"]?.contains("MemoryMax=\(8 << 30)") == true)
         try assertSnapshot(files["units/hop-shop-G4-wsgi.socket"]!, named: "generation-wsgi.socket")
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-wsgi.nginx.conf")
         try assertSnapshot(files["manifest.json"]!, named: "generation-wsgi.manifest.json")
@@ -86,7 +88,7 @@ fileprivate func plan(_ processes: [AppProcess], scale: [String: Int] = [:], bas
     @Test func staticSiteHasOnlyItsNetworkUnitAndARoot() throws {
         let p = plan([AppProcess(name: "static", kind: .static, command: "/:.")])
         let files = try p.files()
-        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/hop-shop-Net.service"])
+        #expect(files.keys.sorted() == ["manifest.json", "nginx-site.conf", "units/\(UnitNames.slice(app: "shop"))", "units/hop-shop-Net.service"])
         #expect(files["nginx-site.conf"]!.contains("root /run/hop/shop/current/app/app;"))
         #expect(!files["nginx-site.conf"]!.contains("upstream"))
         try assertSnapshot(files["nginx-site.conf"]!, named: "generation-static.nginx.conf")

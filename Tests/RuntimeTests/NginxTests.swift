@@ -93,6 +93,18 @@ private func expectInvalidInput(_ spec: GenerationSpec, tls: NginxSite.TLS? = ni
 
 @Suite("nginx site rendering", .tags(.nginxSmall))
 struct NginxSiteRenderingTests {
+    @Test("hop's nginx unit and hop-server's unit: snapshots and systemd-analyze exposure (nginx hardened as far as a root master allows)")
+    func frontUnitsExposure() throws {
+        let nginx = NginxFront.renderUnit(mainConfig: "/var/lib/hop/nginx/nginx.conf")
+        try assertSnapshot(nginx, named: "hop-nginx.service")
+        let nginxScore = try UnitValidation.exposure(unitText: nginx, name: "hop-nginx.service")
+        let server = ControlPlane.renderUnit(hopBinary: "/usr/local/bin/hop", home: "/var/lib/hop")
+        let serverScore = try UnitValidation.exposure(unitText: server, name: "hop-server.service")
+        print("hop-nginx.service exposure: \(nginxScore); hop-server.service exposure: \(serverScore)")
+        #expect(nginxScore <= 3.5, "hop-nginx.service scores \(nginxScore)")
+        #expect(!server.contains("ProtectHostname"), "every Nix build hop-server starts sets the sandbox's host name")
+    }
+
     @Test func socketUpstreamWithDomainsAndStaticPaths() throws {
         try assertSnapshot(try NginxSite.render(socketSpec), named: "socket-domains-static.nginx.conf")
     }

@@ -230,4 +230,17 @@ fileprivate func realLauncherOut() throws -> String {
         #expect(UnitRenderer.quoteAssignment("A=50% \"x\" \\") == "\"A=50%% \\\"x\\\" \\\\\"")
         #expect(UnitRenderer.escapeSpecifiers("/a/%i") == "/a/%%i")
     }
+
+    @Test("the app's slice carries its totals: its instances and one more, twice for a switch; named by the app's hash (no nesting from `-`)")
+    func sliceTotals() throws {
+        var limits = Limits()
+        limits.memory = "512M"; limits.cpu = "50%"; limits.processes = 64
+        let text = try UnitRenderer.renderSlice(app: "my-blog", limits: limits, instances: 3)
+        try assertSnapshot(text, named: "app.slice")
+        #expect(text.contains("MemoryMax=\(8 * 512 << 20)") && text.contains("TasksMax=512") && text.contains("CPUQuota=400%"), "\(text)")
+        #expect(UnitNames.slice(app: "my-blog").hasPrefix("hop-") && !UnitNames.slice(app: "my-blog").dropFirst(4).contains("-"))
+        let defaults = try UnitRenderer.renderSlice(app: "a", limits: Limits(), instances: 0)
+        #expect(defaults.contains("MemoryMax=\(2 << 30)") && defaults.contains("TasksMax=1024") && !defaults.contains("CPUQuota"), "\(defaults)")
+        #expect(throws: HopError.self) { try UnitRenderer.renderSlice(app: "a;b", limits: Limits(), instances: 1) }
+    }
 }
