@@ -45,6 +45,7 @@ bench: setup
 	bash bench/data-bench.sh
 	bash bench/backup-bench.sh
 	bash bench/push-bench.sh
+	bash bench/tenant-bench.sh
 
 clean:
 	rm -rf .build

@@ -5,8 +5,10 @@
 #                    already up) vs the floor: the same CREATE ROLE/CREATE DATABASE by psql alone
 #   first deploy     of the pg-app fixture ([[addons]]: server start + database + release step)
 #                    vs the same app with its [[addons]] and release step removed
-#   redis, mariadb   first `hop addon create` (starts the server) and the next one
+#   redis, mariadb   first `hop addon create` and the next one (MariaDB: the first starts the shared
+#                    server; Redis: each addon starts a server of its own)
 #   idle memory      of each addon server (PSS of all its processes) and its main process alone
+#                    (Redis: per addon, since each has its own server)
 #   TCP proxy        GET latency to a `web:` app through nginx (its proxy socket +
 #                    socket-proxyd) vs straight to the app inside its network namespace (the
 #                    floor), wrk c8 for 5 s each
@@ -56,7 +58,8 @@ for i in $(seq 1 $n); do
 done
 echo "addon create + attach (app restarts with DATABASE_URL): $(echo "$total * 1000 / $n" | bc -l | xargs printf '%.0f') ms mean of $n; floor (psql CREATE ROLE + DATABASE alone): $(echo "$floor * 1000 / $n" | bc -l | xargs printf '%.0f') ms"
 
-# Redis and MariaDB: the first create starts the server; the second is the provisioning itself.
+# Redis and MariaDB: MariaDB's first create starts the shared server, the second is the provisioning
+# itself; every Redis create starts a server of the addon's own.
 for type in redis mariadb; do
   a=$(now); $HOP addon create "$type" "bench-$type-1" >/dev/null 2>&1; b=$(now)
   $HOP addon create "$type" "bench-$type-2" >/dev/null 2>&1; c=$(now)
@@ -65,7 +68,7 @@ done
 
 # Idle memory of each server: proportional set size (shared pages split) of all its processes.
 sleep 2
-for type in postgres redis mariadb; do
+for type in postgres redis-bench-redis-1 redis-bench-redis-2 mariadb; do
   cg=$(inhost systemctl show -p ControlGroup --value "hop-addon-$type.service")
   procs=$(cat "/sys/fs/cgroup/memory$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup/unified$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup$cg/cgroup.procs")
   pss=0; first=""

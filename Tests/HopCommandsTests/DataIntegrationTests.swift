@@ -445,9 +445,9 @@ struct DataIntegrationTests {
         let gens = try generations(app).count
         #expect(try hopEnv(["addon", "migrate", name, "--watch", "0"]).status == 0)
         #expect(try generations(app).count == gens)
-        // Destroying it removes its server.
-        _ = try hopEnv(["destroy", app, "--purge"])
-        #expect(try hopEnv(["addon", "destroy", name]).status == 0)
+        // Destroying it (here with the app: --purge takes the addons only it used) removes its server.
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["addon", "info", name]).status == 4, "--purge destroyed the addon")
         let unitFiles = ["/etc/systemd/system", "/run/systemd/system"].map { hostPath($0 + "/hop-addon-redis-\(name).service") }
         #expect(unitFiles.allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "\(unitFiles)")
     }

@@ -490,6 +490,25 @@ struct ServerUnitIntegrationTests {
         #expect(rb.status == "200", "\(rb.body)")
         #expect(try activeNumber(app) != before)
         #expect(fetch(app).status == 200)
+        // A deployer's source uploaded through nginx is built by the installed server itself (its
+        // unit once had ProtectHostname=yes, and every Nix build failed: "cannot set host name").
+        let built = "it-unit-built"
+        let deployer = try newToken("unit-deployer", role: "deployer", apps: [built])
+        try withTemporaryDirectory { dir in
+            let src = try stdlibVariant(dir)
+            try "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(b'built by hop-server\\n')\nhttp.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n"
+                .write(toFile: src + "/server.py", atomically: true, encoding: .utf8)
+            let tar = dir + "/src.tar"
+            #expect(try SystemRunner().run(Command("tar", ["-C", src, "-cf", tar, "."])).succeeded)
+            let r = try SystemRunner().run(Command("curl", ["-s", "--max-time", "600", "-X", "POST", "-H", "Host: hop.localhost",
+                                                            "-H", "Authorization: Bearer \(deployer)", "-H", "Content-Type: application/octet-stream",
+                                                            "--data-binary", "@" + tar, "-w", "\n%{http_code}",
+                                                            "http://127.0.0.1:\(deployHost.port)/api/apps/\(built)/source?watch=0"]))
+            #expect(r.stdoutText.hasSuffix("\n200") && r.stdoutText.contains("\"app\":\"\(built)\""), "\(r.stdoutText)")
+            #expect(fetch(built).body == "built by hop-server\n", "\(fetch(built))")
+        }
+        _ = try hopEnv(["destroy", built, "--purge"])
+        _ = try? hopEnv(["user", "remove", "unit-deployer"])
         let unit = try hostSystemctl(["show", "-p", "NoNewPrivileges", "-p", "ActiveState", "hop-server.service"]).stdoutText
         #expect(unit.contains("ActiveState=active") && unit.contains("NoNewPrivileges=yes"), "\(unit)")
         #expect(try hostSystemctl(["stop", "hop-server.service"]).succeeded)
