@@ -32,11 +32,12 @@ python3.11 - "$work/req.txt" <<'EOF'
 import sys
 open(sys.argv[1], "w").write("flask\ngunicorn\n")
 EOF
-floor="python3.11 -I -m pip install --dry-run --ignore-installed --quiet --disable-pip-version-check --no-input --no-cache-dir --report - --prefer-binary --no-index --find-links $wheels -r $work/req.txt"
+floor="/usr/bin/python3.11 -I -m pip install --dry-run --ignore-installed --quiet --disable-pip-version-check --no-input --no-cache-dir --report - --prefer-binary --no-index --find-links $wheels -r $work/req.txt"
 echo "lock of the Flask fixture (hop lock, sandboxed / pip directly as root): $(mean_ms "$HOP lock $work/flask --find-links $wheels" "$floor")"
 
 mkdir -p "$work/tree/app"
 printf 'web: python3 -m http.server $PORT\n' > "$work/tree/Procfile"
+: > "$work/tree/requirements.txt"
 python3 - "$work/tree/app" <<'EOF'
 import os, sys
 root = sys.argv[1]

@@ -22,10 +22,17 @@ public enum TreeLinks {
                     $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
                 }
                 if name == "." || name == ".." { continue }
+                // The entry's type from readdir where the file system gives it (no lstat per file).
+                let type = entry.pointee.d_type
+                if type != UInt8(DT_DIR) && type != UInt8(DT_LNK) && type != UInt8(DT_UNKNOWN) { continue }
                 let path = dir + "/" + name
-                var st = stat()
-                guard lstat(path, &st) == 0 else { continue }
-                switch st.st_mode & S_IFMT {
+                var mode = type == UInt8(DT_DIR) ? S_IFDIR : S_IFLNK
+                if type == UInt8(DT_UNKNOWN) {
+                    var st = stat()
+                    guard lstat(path, &st) == 0 else { continue }
+                    mode = st.st_mode & S_IFMT
+                }
+                switch mode {
                 case S_IFDIR: pending.append(path)
                 case S_IFLNK:
                     if !landsInside(path, realRoot: realRoot, base: base) {
