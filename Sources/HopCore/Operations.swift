@@ -826,7 +826,8 @@ public struct Operations: Sendable {
             let front = NginxFront(home: ctx.home, host: host)
             try front.ensureRunning()
             let unitPath = host.path(host.unitDirectory + "/" + ControlPlane.unit)
-            if try writeFileIfChanged(unitPath, ControlPlane.renderUnit(hopBinary: hopBinary, home: ctx.home.root)) {
+            let nixLibrary = try storedNixLibrary()
+            if try writeFileIfChanged(unitPath, ControlPlane.renderUnit(hopBinary: hopBinary, home: ctx.home.root, nixLibrary: nixLibrary)) {
                 try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
                 try host.systemctl(["stop", ControlPlane.unit])
             }
@@ -846,6 +847,22 @@ public struct Operations: Sendable {
                 ?? "http://\(serverName)" + (front.httpPort == 80 ? "" : ":\(front.httpPort)") + "/"
             return ServerInstallResult(unit: ControlPlane.unit, url: url)
         }
+    }
+
+    /// hop's Nix library in the store (added when missing, kept by a GC root): the installed server
+    /// builds with it wherever hop's source tree is, /tmp included.
+    func storedNixLibrary() throws -> String {
+        let libDir = try NixLibrary.locate()
+        let libPath = FixedOutputPath.recursive(name: BuildPipeline.nixLibName, narSHA256Hex: try NAR.hash(path: libDir).hex)
+        let nix = NixDriver(runner: ctx.runner)
+        if !nix.isValid(libPath) {
+            let scratch = try ctx.home.scratch("lib")
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            _ = try pipeline.addNixLibrary(libDir, scratch: scratch)
+        }
+        try FileManager.default.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
+        try nix.addRoot(ctx.home.gcroots + "/hop-server-nix-lib", for: libPath)
+        return libPath
     }
 
     /// The hop binary as the service host's units can run it. The private host replaces /tmp and
