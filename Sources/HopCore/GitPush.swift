@@ -208,7 +208,8 @@ extension Operations {
 
     /// Rewrites the git user's authorized_keys from the database (when `hop git setup` ran).
     func writeAuthorizedKeys(_ db: HopDatabase) throws {
-        guard let setup = GitSetup.load(ctx.home) else { return }
+        // A git home removed since (the operator took the git user away) is not made again here.
+        guard let setup = GitSetup.load(ctx.home), FileManager.default.fileExists(atPath: setup.home) else { return }
         try writeFileAtomically(setup.authorizedKeys, GitSetup.authorizedKeys(try db.sshKeys(), wrapper: setup.wrapper), mode: 0o644)
     }
 
