@@ -400,7 +400,7 @@ extension Operations {
             guard a.type == "redis" else { throw HopError.invalid("\(name) is a \(a.type) addon: only Redis addons move to a server of their own") }
             let rt = try runtime(db)
             let servers = rt.addonServers
-            let shared = host(servers)
+            let shared = sharedRedisInstalled(servers)
             if a.onSharedServer {
                 // 1. Its own server, with its user.
                 let own = try servers.ensure(.redis, name: name)
@@ -446,7 +446,7 @@ extension Operations {
     }
 
     /// Whether the shared Redis server of earlier hops is installed here.
-    func host(_ servers: AddonServers) -> Bool {
+    func sharedRedisInstalled(_ servers: AddonServers) -> Bool {
         FileManager.default.fileExists(atPath: servers.host.path(servers.host.unitDirectory) + "/" + RedisServer.Shared.unitName)
     }
 
