@@ -8,7 +8,7 @@ struct HostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "A private, real systemd for machines where systemd is not PID 1 (containers, CI).",
-        subcommands: [Up.self, Down.self, Status.self])
+        subcommands: [Up.self, Down.self, Status.self, Journal.self])
 
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "up", abstract: "Boot it (no-op when it runs).")
@@ -30,6 +30,17 @@ struct HostCommand: ParsableCommand {
         func run() throws {
             let r = try cliOperations(json: json).hostDown()
             if json { emit(r) } else { Out.line("private systemd stopped") }
+        }
+    }
+    struct Journal: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "journal",
+            abstract: "The journal of one of hop's units in the service host (hop-nginx.service, hop-server.service, hop-helper.service…).")
+        @Argument(help: "The unit.") var unit: String
+        @Option(name: [.customShort("n"), .customLong("lines")], help: "How many lines (default 100).") var lines = 100
+        @Flag var json = false
+        func run() throws {
+            let r = try cliOperations(json: json).hostJournal(unit: unit, lines: lines)
+            if json { emit(r) } else { r.lines.forEach { Out.line($0) } }
         }
     }
     struct Status: ParsableCommand {

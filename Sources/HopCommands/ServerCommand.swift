@@ -16,15 +16,34 @@ struct ServerCommand: ParsableCommand {
         @Option(help: "Listen on this unix socket instead.") var socket: String?
         @Flag(help: "Run apps under this machine's systemd (set when hop server runs inside the service host).") var nativeHost = false
         @Flag(help: "Leave `Secure` off the session cookie (plain-HTTP loopback testing only).") var insecureCookies = false
+        @Option(name: .customLong("socket-group"), help: "The group given the unix socket (default www-data, nginx's).") var socketGroup = "www-data"
+        @Flag(help: "Run as the unprivileged front: take requests on --socket and pass hop's operations to the helper at --helper (hop-server.service).") var front = false
+        @Option(help: "The helper's unix socket (with --front).") var helper: String?
 
         func validate() throws {
             if listen != nil && socket != nil { throw ValidationError("--listen and --socket exclude each other") }
+            if front && (socket == nil || helper == nil) { throw ValidationError("--front needs --socket and --helper") }
+            if !front && helper != nil { throw ValidationError("--helper goes with --front") }
             if let listen {
                 guard let (host, _) = Self.hostAndPort(listen) else { throw ValidationError("--listen \(listen) is not HOST:PORT") }
                 guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") else {
                     throw ValidationError("--listen \(host) is not a loopback address: publish hop server through hop's nginx (`hop server install`) for TLS")
                 }
             }
+        }
+
+        /// The front touches nothing of `$HOP_HOME`: it only passes requests on.
+        func runFront(socket: String, helper: String) throws {
+            let outcome = ServerOutcome()
+            let front = HopFront(helperSocket: helper)
+            Task { @Sendable in
+                do {
+                    try await front.run(socket: socket, onReady: { Out.err("hop server (front) listening on \($0), helper at \(helper)") })
+                } catch { outcome.failure = "\(error)" }
+                outcome.done.signal()
+            }
+            outcome.done.wait()
+            if let failure = outcome.failure { throw HopError(.environment, "hop server stopped: \(failure)") }
         }
 
         /// `HOST:PORT` split at the last colon (so `[::1]:8090` works), or nil.
@@ -34,6 +53,7 @@ struct ServerCommand: ParsableCommand {
         }
 
         func run() throws {
+            if front, let socket, let helper { return try runFront(socket: socket, helper: helper) }
             let home = HopHome.fromEnvironment()
             try home.ensure()
             var server = HopHTTPServer(home: home, secureCookies: !insecureCookies)
@@ -46,7 +66,7 @@ struct ServerCommand: ParsableCommand {
             let (h, p, srv) = (host, port, server)
             Task { @Sendable in
                 do {
-                    try await srv.run(host: h, port: p, socket: socket, onReady: { Out.err("hop server listening on \($0)") })
+                    try await srv.run(host: h, port: p, socket: socket, socketGroup: socketGroup, onReady: { Out.err("hop server listening on \($0)") })
                 } catch { outcome.failure = "\(error)" }
                 outcome.done.signal()
             }

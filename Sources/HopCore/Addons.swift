@@ -135,7 +135,7 @@ struct AddonServers {
             last = r.stderrTail(2) + r.stdoutText.suffix(200)
             usleep(200_000)
         }
-        throw HopError(.environment, "hop's \(t.rawValue) server does not answer", hint: "see `journalctl -u \(unit)`", detail: last)
+        throw HopError(.environment, "hop's \(t.rawValue) server does not answer", hint: "see `hop host journal \(unit)`", detail: last)
     }
 
     /// psql as the superuser (peer authentication: root only), one statement per `-c` (CREATE

@@ -95,6 +95,19 @@ extension Operations {
         }
     }
 
+    /// The last `lines` journal lines of one of hop's own units in the service host (its nginx,
+    /// server, helper, addon servers, an app's unit): what `journalctl -u` would show there.
+    public func hostJournal(unit: String, lines: Int = 100) throws -> LogLines {
+        try ctx.authorize(.admin, app: nil, action: "read the service host's journal")
+        guard unit.hasPrefix("hop-"), unit.count <= 200,
+              unit.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) }) else {
+            throw HopError.invalid("`\(unit)` is not one of hop's units", hint: "e.g. hop-nginx.service, hop-server.service, hop-helper.service")
+        }
+        let host = try ctx.serviceHost()
+        let r = try ctx.runner.run(host.command("journalctl", ["--no-pager", "-o", "short-iso", "-n", "\(min(max(lines, 0), 10_000))", "-u", unit]))
+        return LogLines(app: unit, lines: r.stdoutText.split(separator: "\n").map(String.init).filter { $0 != "-- No entries --" })
+    }
+
     public func hostStatus() throws -> HostStatus {
         let h = privateHost
         return HostStatus(pid: h.pid().map { Int($0) }, state: h.state())
@@ -113,25 +126,42 @@ extension Operations {
                                hint: "choose another --server-name, or remove it from \(owner.app)'s [domains] first")
             }
             let host = try ctx.serviceHost()
-            // The private host replaces /tmp and /run with its own: a binary there (a build tree
-            // under /tmp, say) is not visible inside it, so it gets a copy in HOP_HOME, which is.
-            let hopBinary = try placedHopBinary(hopBinary, host: host)
+            // Both halves run hop from the store: readable by the front's dynamic user (HOP_HOME
+            // is root's alone), visible inside the private host wherever the binary was built.
+            let stored = try storedHopBinary(hopBinary)
+            try ensureHelperGroup()
             let front = NginxFront(home: ctx.home, host: host)
             try front.ensureRunning()
-            let unitPath = host.path(host.unitDirectory + "/" + ControlPlane.unit)
             let nixLibrary = try storedNixLibrary()
-            if try writeFileIfChanged(unitPath, ControlPlane.renderUnit(hopBinary: hopBinary, home: ctx.home.root, nixLibrary: nixLibrary)) {
-                try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
-                try host.systemctl(["stop", ControlPlane.unit])
+            var changed = false
+            for (unit, text) in [(ControlPlane.helperUnit, ControlPlane.renderHelperUnit(hopBinary: stored, home: ctx.home.root, nixLibrary: nixLibrary)),
+                                 (ControlPlane.unit, ControlPlane.renderUnit(hopBinary: stored))] {
+                if try writeFileIfChanged(host.path(host.unitDirectory + "/" + unit), text) { changed = true }
             }
+            if changed {
+                try host.systemctlChecked(["daemon-reload"], what: "reloading systemd")
+                try host.systemctl(["stop", ControlPlane.unit, ControlPlane.helperUnit])
+            }
+            try host.systemctlChecked(["start", ControlPlane.helperUnit], what: "starting hop's helper")
             try host.systemctlChecked(["start", ControlPlane.unit], what: "starting hop server")
             let tls = try front.certificate(app: ControlPlane.siteName, serverNames: [serverName], runner: ctx.runner)
             try front.install(site: ControlPlane.renderSite(serverName: serverName, port: front.httpPort, tls: tls), app: ControlPlane.siteName)
-            // Ready when the socket answers.
+            // Ready when a request through the front reaches the helper and comes back.
             let deadline = Date().addingTimeInterval(15)
-            while !FileManager.default.fileExists(atPath: host.path(ControlPlane.socket)), Date() < deadline { usleep(50_000) }
-            guard FileManager.default.fileExists(atPath: host.path(ControlPlane.socket)) else {
-                throw HopError(.environment, "hop server did not start", hint: "see `journalctl -u \(ControlPlane.unit)` in the service host")
+            let target = ProbeTarget.unix(directory: host.path((ControlPlane.socket as NSString).deletingLastPathComponent),
+                                          name: (ControlPlane.socket as NSString).lastPathComponent)
+            var last = ""
+            while true {
+                do {
+                    let r = try HealthProbe.get(target, path: "/api/health", host: serverName, timeout: 2)
+                    if r.status == 200 { break }
+                    last = "HTTP \(r.status): \(r.body.prefix(200))"
+                } catch let e as HopError { last = e.message }
+                guard Date() < deadline else {
+                    throw HopError(.environment, "hop server did not answer through its front: \(last)",
+                                   hint: "see `hop host journal \(ControlPlane.unit)` and `hop host journal \(ControlPlane.helperUnit)`")
+                }
+                usleep(100_000)
             }
             // Remembered, so `hop host up` brings the server back with the apps.
             try writeFileAtomically(ctx.home.root + "/server-install.json",
@@ -156,6 +186,25 @@ extension Operations {
         try FileManager.default.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
         try nix.addRoot(ctx.home.gcroots + "/hop-server-nix-lib", for: libPath)
         return libPath
+    }
+
+    /// The hop binary in the store (added when missing, kept by a GC root): world-readable and
+    /// immutable, so the front's dynamic user can run it and nothing can change it under the helper.
+    func storedHopBinary(_ hopBinary: String) throws -> String {
+        let nix = NixDriver(runner: ctx.runner)
+        let path = try nix.addFixed(hopBinary, recursive: true)
+        try FileManager.default.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
+        try nix.addRoot(ctx.home.gcroots + "/hop-server-bin", for: path)
+        return path
+    }
+
+    /// The system group whose members reach the helper's socket (the front only).
+    func ensureHelperGroup() throws {
+        guard getgrnam(ControlPlane.helperGroup) == nil else { return }
+        let r = try ctx.runner.run(Command("groupadd", ["--system", ControlPlane.helperGroup]))
+        guard r.succeeded || getgrnam(ControlPlane.helperGroup) != nil else {
+            throw HopError(.environment, "cannot create the group \(ControlPlane.helperGroup): \(r.stderrText.suffix(300))")
+        }
     }
 
     /// The hop binary as the service host's units can run it. The private host replaces /tmp and

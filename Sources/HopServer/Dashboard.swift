@@ -15,6 +15,12 @@ struct Dashboard: Sendable {
     static let csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+    /// Every page and form of the dashboard (the front passes these, and only these, to the helper).
+    static let routes: [(method: String, path: String)] = [
+        ("GET", "/"), ("GET", "/apps/{app}"), ("POST", "/apps/{app}/rollback"), ("GET", "/login"), ("POST", "/login"),
+        ("POST", "/logout"), ("GET", "/static/hop.js"), ("GET", "/static/hop.css"),
+    ]
+
     func register(on router: Router<BasicRequestContext>) {
         let d = self
         router.get("/") { req, _ in await d.page(req) { p in try d.appsPage(p) } }

@@ -76,7 +76,12 @@ public struct APIRoute: Sendable {
     }
 
     /// Path parameters of a request path, or nil when it is not this route's.
-    func match(_ requestPath: String) -> [String: String]? {
+    func match(_ requestPath: String) -> [String: String]? { Self.match(pattern: path, requestPath) }
+
+    /// Whether `requestPath` is an instance of `pattern` (`/api/apps/{app}`).
+    static func matches(pattern: String, _ requestPath: String) -> Bool { match(pattern: pattern, requestPath) != nil }
+
+    static func match(pattern path: String, _ requestPath: String) -> [String: String]? {
         let want = path.split(separator: "/", omittingEmptySubsequences: true)
         let got = requestPath.split(separator: "/", omittingEmptySubsequences: true)
         guard want.count == got.count else { return nil }

@@ -464,7 +464,7 @@ struct IsolationIntegrationTests {
 
 @Suite("hop server as a unit of the service host, published by hop's nginx", .tags(.integration), .serialized)
 struct ServerUnitIntegrationTests {
-    @Test("hop server install: hop-server.service answers through nginx at hop.localhost and acts on the host's apps")
+    @Test("hop server install: an unprivileged hop-server.service (exposure <= 2.0) answers through nginx at hop.localhost and its root helper acts on the host's apps")
     func installedServer() throws {
         try #require(deployHost.ready)
         let app = "it-unit"
@@ -509,9 +509,28 @@ struct ServerUnitIntegrationTests {
         }
         _ = try hopEnv(["destroy", built, "--purge"])
         _ = try? hopEnv(["user", "remove", "unit-deployer"])
-        let unit = try hostSystemctl(["show", "-p", "NoNewPrivileges", "-p", "ActiveState", "hop-server.service"]).stdoutText
+        // The network-facing process is not root: a dynamic user with no capability, exposure <= 2.0;
+        // only the helper (reached by the front alone) is root.
+        let unit = try hostSystemctl(["show", "-p", "NoNewPrivileges", "-p", "ActiveState", "-p", "MainPID", "hop-server.service"]).stdoutText
         #expect(unit.contains("ActiveState=active") && unit.contains("NoNewPrivileges=yes"), "\(unit)")
-        #expect(try hostSystemctl(["stop", "hop-server.service"]).succeeded)
+        let hostPID = try #require(PrivateHost(stateDir: sharedHome.root + "/host").pid())
+        let mainPID = unit.split(separator: "\n").first { $0.hasPrefix("MainPID=") }.map { String($0.dropFirst(8)) } ?? "0"
+        let status = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "cat", "/proc/\(mainPID)/status"])).stdoutText
+        let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first
+        #expect(uid != nil && uid != "0", "hop-server.service runs as uid \(uid.map(String.init) ?? "?")")
+        #expect(status.contains("CapEff:\t0000000000000000"), "\(status)")
+        for (u, bound) in [("hop-server.service", 2.0), ("hop-helper.service", 10.0)] {
+            let sec = try SystemRunner().run(Command("nsenter", ["-t", "\(hostPID)", "-m", "-p", "systemd-analyze", "security", "--no-pager", u]))
+            let level = sec.stdoutText.components(separatedBy: "Overall exposure level for \(u): ").dropFirst().first
+                .flatMap { Double($0.prefix { $0 == "." || $0.isNumber }) }
+            print("\(u) exposure in the service host: \(level.map { "\($0)" } ?? "?")")
+            #expect(level != nil && level! <= bound, "\(u): \(sec.stdoutText.suffix(300))")
+        }
+        let helperUser = try hostSystemctl(["show", "-p", "User", "hop-helper.service"]).stdoutText
+        #expect(helperUser.trimmingCharacters(in: .whitespacesAndNewlines) == "User=", "the helper is root: \(helperUser)")
+        // What the helper has no operation for stops at the front.
+        #expect(try viaNginx("GET", "/etc/passwd").status == "404")
+        #expect(try hostSystemctl(["stop", "hop-server.service", "hop-helper.service"]).succeeded)
         try? FileManager.default.removeItem(atPath: sharedHome.root + "/server-install.json")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }

@@ -163,7 +163,7 @@ struct TenantIntegrationTests {
             let install = try hopEnv(["server", "install", "--server-name", "hop-admin.example.org", "--json"])
             try #require(install.status == 0, "\(install.stderr)")
             defer {
-                _ = try? hostSystemctl(["stop", "hop-server.service"])
+                _ = try? hostSystemctl(["stop", "hop-server.service", "hop-helper.service"])
                 try? FileManager.default.removeItem(atPath: sharedHome.root + "/server-install.json")
                 _ = try? hopEnv(["destroy", Self.appA, "--purge"])
                 _ = try? hopEnv(["addon", "destroy", "ten-a-data", "--force"])

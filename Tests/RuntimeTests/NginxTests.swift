@@ -93,16 +93,23 @@ private func expectInvalidInput(_ spec: GenerationSpec, tls: NginxSite.TLS? = ni
 
 @Suite("nginx site rendering", .tags(.nginxSmall))
 struct NginxSiteRenderingTests {
-    @Test("hop's nginx unit and hop-server's unit: snapshots and systemd-analyze exposure (nginx hardened as far as a root master allows)")
+    @Test("hop's nginx unit, hop-server's front and its helper: snapshots and systemd-analyze exposure (front <= 2.0; nginx hardened as far as a root master allows)")
     func frontUnitsExposure() throws {
         let nginx = NginxFront.renderUnit(mainConfig: "/var/lib/hop/nginx/nginx.conf")
         try assertSnapshot(nginx, named: "hop-nginx.service")
         let nginxScore = try UnitValidation.exposure(unitText: nginx, name: "hop-nginx.service")
-        let server = ControlPlane.renderUnit(hopBinary: "/usr/local/bin/hop", home: "/var/lib/hop")
+        let server = ControlPlane.renderUnit(hopBinary: "/nix/store/00000000000000000000000000000000-hop")
+        try assertSnapshot(server, named: "hop-server.service")
         let serverScore = try UnitValidation.exposure(unitText: server, name: "hop-server.service")
-        print("hop-nginx.service exposure: \(nginxScore); hop-server.service exposure: \(serverScore)")
+        let helper = ControlPlane.renderHelperUnit(hopBinary: "/nix/store/00000000000000000000000000000000-hop", home: "/var/lib/hop")
+        try assertSnapshot(helper, named: "hop-helper.service")
+        let helperScore = try UnitValidation.exposure(unitText: helper, name: "hop-helper.service")
+        print("hop-nginx.service exposure: \(nginxScore); hop-server.service (front) exposure: \(serverScore); hop-helper.service: \(helperScore)")
         #expect(nginxScore <= 3.5, "hop-nginx.service scores \(nginxScore)")
-        #expect(!server.contains("ProtectHostname"), "every Nix build hop-server starts sets the sandbox's host name")
+        #expect(serverScore <= 2.0, "hop-server.service (network-facing) scores \(serverScore)")
+        #expect(server.contains("DynamicUser=yes") && server.contains("CapabilityBoundingSet=\n") && server.contains("PrivateNetwork=yes"))
+        #expect(!server.contains("HOP_HOME"), "the front gets nothing of hop's state")
+        #expect(!helper.contains("ProtectHostname"), "every Nix build the helper starts sets the sandbox's host name")
     }
 
     @Test func socketUpstreamWithDomainsAndStaticPaths() throws {
