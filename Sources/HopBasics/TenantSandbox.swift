@@ -6,7 +6,7 @@ import Glibc
 /// Runs a program that reads tenant input (a resolver that may execute a package's `setup.py` or
 /// PEP 517 backend) as a throwaway, unprivileged identity: a fresh uid with no groups, no
 /// capabilities and `no_new_privs`, in its own mount, PID, IPC and UTS namespaces (and an empty
-/// network namespace unless it must reach an index), where hop's state, the keys, `/root`,
+/// network namespace, or one whose only way out is an `IndexRelay` to the index), where hop's state, the keys, `/root`,
 /// `/home` and the temporary directories are empty tmpfs mounts. Its only writable place is a
 /// private box directory, removed afterwards.
 ///
@@ -19,6 +19,8 @@ public struct TenantSandbox: Sendable, Hashable {
     public var hidden: [String]
     /// Reach the network (an index URL); otherwise the sandbox has only a loopback of its own.
     public var network: Bool
+    /// A network namespace to run in (`/run/netns/NAME`, an `IndexRelay`'s) instead of an empty one.
+    public var namespace: String?
     /// Where boxes are made: must not be under a hidden directory.
     public var boxParent: String
 
@@ -69,7 +71,7 @@ public struct TenantSandbox: Sendable, Hashable {
     /// The script is hop's own text; every variable part is a positional argument, never spliced in.
     public func wrap(_ command: Command, in box: Box) -> Command {
         var args = ["--mount", "--pid", "--fork", "--ipc", "--uts", "--mount-proc", "--propagation", "private", "--kill-child"]
-        if !network { args.append("--net") }
+        if !network && namespace == nil { args.append("--net") }
         args += ["--", "/bin/sh", "-euc", Self.script, "hop-sandbox", box.dir, String(box.uid), String(box.inputs.count)]
         args += box.inputs
         args += [String(hidden.count)] + hidden
@@ -77,6 +79,9 @@ public struct TenantSandbox: Sendable, Hashable {
         for (k, v) in command.environment { if let v { env[k] = v } }
         args += ["/usr/bin/env", "-i"] + env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         args += [command.executable] + command.arguments
+        if let namespace {
+            return Command("nsenter", ["--net=/run/netns/" + namespace, "--", "unshare"] + args, environment: [:], workingDirectory: "/", stdin: command.stdin)
+        }
         return Command("unshare", args, environment: [:], workingDirectory: "/", stdin: command.stdin)
     }
 

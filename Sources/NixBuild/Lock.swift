@@ -436,7 +436,13 @@ public enum Locker {
         let requested = index
         var index = index
         var sandbox = sandbox
-        sandbox?.network = !index.offline
+        // With an index, the sandbox's only way out is a relay to that index's host and port.
+        var relay: IndexRelay?
+        if sandbox != nil, !index.offline {
+            relay = try IndexRelay(indexURL: index.indexURL ?? "https://pypi.org/simple", runner: runner)
+            sandbox?.namespace = relay?.namespace
+        }
+        defer { relay?.close() }
         let box = try sandbox?.makeBox(inputs: index.findLinks)
         defer { if let box { sandbox?.remove(box) } }
         let work = box?.work ?? NSTemporaryDirectory()
@@ -447,6 +453,11 @@ public enum Locker {
         var args = ["-I", "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
                     "--no-input", "--no-cache-dir", "--report", "-", "--prefer-binary"]
         if index.offline { args.append("--no-index") } else if let u = index.indexURL { args += ["--index-url", u] }
+        if let relay {
+            args += ["--proxy", relay.proxyURL]
+            // The system's trust store (Debian's pip uses it too), which the sandbox can read.
+            if FileManager.default.fileExists(atPath: "/etc/ssl/certs/ca-certificates.crt") { args += ["--cert", "/etc/ssl/certs/ca-certificates.crt"] }
+        }
         for f in index.findLinks { args += ["--find-links", f] }
         args += ["-r", reqFile]
         let python = resolverPython()
