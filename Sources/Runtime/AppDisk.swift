@@ -37,7 +37,8 @@ public struct DiskView: Sendable, Equatable {
     /// A command run inside this namespace.
     public func command(_ executable: String, _ arguments: [String]) -> Command {
         guard let pid = namespacePID else { return Command(executable, arguments) }
-        return Command("nsenter", ["-t", "\(pid)", "-m", executable] + arguments)
+        // -p too: umount and findmnt read /proc/self, which the namespace's /proc shows only to its own PIDs.
+        return Command("nsenter", ["-t", "\(pid)", "-m", "-p", executable] + arguments)
     }
 }
 
@@ -274,10 +275,37 @@ public struct AppDisks: Sendable {
         let c = try runner.run(Command("losetup", ["-c", device]))
         guard c.succeeded else { throw HopError(.environment, "losetup -c \(device) failed", detail: c.stderrTail(3)) }
         let r = try runner.run(Command("resize2fs", [device]))
+        if !r.succeeded && r.stderrText.contains("Permission denied") {
+            // Online growth needs CAP_SYS_RESOURCE, which a container may not have: the file
+            // system then grows offline the next time the image is mounted from scratch.
+            warn("\(app)'s disk image is now \(DiskSize.describe(bytes)), but this machine does not allow growing a mounted ext4 "
+                 + "(no CAP_SYS_RESOURCE): its file system stays at \(DiskSize.describe(size)) until it is next mounted (`hop host down`, `hop host up`)")
+            return
+        }
         guard r.succeeded else {
             throw HopError(.environment, "resize2fs could not grow \(app)'s disk image to \(DiskSize.describe(bytes))",
                            hint: "the image file is already larger; run `hop deploy` again to retry", detail: r.stderrTail(4))
         }
+    }
+
+    /// Grows the file system to the image's size while it is mounted nowhere (a growth that could
+    /// not happen online): e2fsck first, as resize2fs requires offline.
+    func growOffline(_ app: String, device: String) throws {
+        let info = try runner.run(Command("dumpe2fs", ["-h", device]))
+        var blocks: Int64 = 0, blockSize: Int64 = 0
+        for line in info.stdoutText.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            if parts[0] == "Block count" { blocks = Int64(parts[1]) ?? 0 }
+            if parts[0] == "Block size" { blockSize = Int64(parts[1]) ?? 0 }
+        }
+        guard info.succeeded, blocks > 0, blockSize > 0, let size = limit(app), blocks * blockSize < size else { return }
+        let check = try runner.run(Command("e2fsck", ["-f", "-p", device]))
+        guard check.status < 4 else {
+            throw HopError(.environment, "e2fsck found errors it could not fix in \(app)'s disk image", hint: "run `e2fsck -f \(device)` by hand", detail: check.stdoutText + check.stderrTail(4))
+        }
+        let r = try runner.run(Command("resize2fs", [device]))
+        if !r.succeeded { warn("\(app)'s disk image could not grow to \(DiskSize.describe(size)): \(r.stderrTail(1))") }
     }
 
     func refuseShrink(_ app: String, from size: Int64, to bytes: Int64) throws {
@@ -348,6 +376,7 @@ public struct AppDisks: Sendable {
             return
         }
         let device = try loopDevice(app, attach: true)
+        if !layout.views(app).contains(where: { isMountedRight(view: $0, device: device) }) { try growOffline(app, device: device) }
         for view in layout.views(app) {
             let point = view.openable(view.mountPoint)
             if !isMountedRight(view: view, device: device) {
