@@ -31,7 +31,7 @@ demo: build
 # Integration tests share one HOP_HOME (seeds imported once), removed afterwards.
 test: build
 	@home=$$(mktemp -d /tmp/hop-test-home.XXXXXX); \
-	trap 'rm -rf "$$home"' EXIT; \
+	trap 'HOP_HOME="$$home" $(HOP) host down >/dev/null 2>&1; rm -rf --one-file-system "$$home"' EXIT; \
 	swift build --build-tests $(SWIFT_FLAGS) && \
 	HOP_TEST_HOME=$$home swift test --skip-build --no-parallel $(SWIFT_FLAGS)
 

@@ -17,7 +17,7 @@ public let hop3SectionKeys: [String: [String]] = [
     "backup": ["paths", "exclude", "schedule", "keep", "before-deploy", "target"],
     "admin": ["username", "email", "password", "create", "login", "verify"],
     "deploy": ["require-signed", "deployer", "allow-http"],
-    "limits": ["memory", "cpu", "processes"],
+    "limits": ["memory", "cpu", "processes", "disk"],
     "nix": ["packages", "file"] + hop3NixTemplateKeys,
     "php": ["extensions", "ini", "deny", "workers"],
 ]
@@ -939,6 +939,22 @@ final class Hop3Reader {
                                            hint: "write a percentage of one CPU: `cpu = \"50%\"`, or `\"200%\"` for two CPUs")
                 }
                 limits.cpu = value
+            case "disk":
+                let hint = "write a size such as `disk = \"512M\"` or `\"2G\"` (digits then K, M, G or T), at least 16M"
+                let text: String
+                switch entry.node.value {
+                case .integer(let n): text = String(n)
+                case .string(let s): text = s
+                default: throw wrongType(entry, in: "limits", expected: "a size string", hint: hint)
+                }
+                guard let bytes = DiskSize.bytes(text) else {
+                    throw HopError.invalid("`[limits] disk` `\(text)` is not a size", at: at(entry.node.position), hint: hint)
+                }
+                guard bytes >= DiskSize.minimum, bytes <= DiskSize.maximum else {
+                    throw HopError.invalid("`[limits] disk` `\(text)` is \(bytes < DiskSize.minimum ? "below 16M" : "above 64T")",
+                                           at: at(entry.node.position), hint: hint)
+                }
+                limits.disk = text
             default:
                 limits.processes = try positiveInt(entry, in: "limits", max: 1_000_000)
             }

@@ -131,7 +131,40 @@ public struct Limits: Sendable, Hashable, Codable {
     /// systemd CPUQuota syntax, e.g. "50%".
     public var cpu: String?
     public var processes: Int?
+    /// `[limits] disk`: the size of the app's state (volumes included) as written, e.g. "512M";
+    /// enforced by a per-app file system image (see `DiskSize`). nil: unbounded.
+    public var disk: String?
     public init() {}
+}
+
+/// A `[limits] disk` size: digits then K, M, G or T (powers of 1024), or a number of bytes.
+public enum DiskSize {
+    /// The smallest limit hop accepts: below it ext4's own journal and tables leave almost nothing.
+    public static let minimum: Int64 = 16 << 20
+    /// The largest: an image is a sparse file, but a typo should not ask for an exabyte.
+    public static let maximum: Int64 = 64 << 40
+
+    /// Bytes for a size string, nil when it is not one (or overflows).
+    public static func bytes(_ text: String) -> Int64? {
+        var digits = Substring(text)
+        var shift: Int64 = 0
+        if let last = digits.last, let i = "KMGT".firstIndex(of: last) {
+            shift = Int64(10 * ("KMGT".distance(from: "KMGT".startIndex, to: i) + 1))
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(digits) else { return nil }
+        let (v, overflow) = n.multipliedReportingOverflow(by: Int64(1) << shift)
+        return overflow ? nil : v
+    }
+
+    /// `32 MiB`, `1.5 GiB`: a size for messages.
+    public static func describe(_ bytes: Int64) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(bytes), i = 0
+        while v >= 1024, i < units.count - 1 { v /= 1024; i += 1 }
+        if i == 0 { return "\(bytes) bytes" }
+        return (v == v.rounded() ? "\(Int(v))" : String(format: "%.1f", v)) + " " + units[i]
+    }
 }
 
 /// A validated description of an app: what to build and how to run it. Pure values, no I/O.

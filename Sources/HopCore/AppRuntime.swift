@@ -43,6 +43,14 @@ struct AppRuntime {
         return lock
     }
 
+    /// The apps' `[limits] disk` images (Runtime/AppDisk.swift).
+    var disks: AppDisks {
+        var d = AppDisks(home: home, host: host, runner: runner)
+        let progress = ctx.progress
+        d.warn = { progress(ProgressEvent(phase: "warning", message: $0)) }
+        return d
+    }
+
     func envFile(_ app: String, _ n: Int) -> String { home.apps + "/\(app)/env/g\(n).env" }
 
     /// The config as an EnvironmentFile: one `KEY="value"` per line, with the characters systemd
@@ -94,6 +102,7 @@ struct AppRuntime {
             throw HopError(.environment, "the busybox seed is not imported", hint: "run `hop seed import`")
         }
         try claimStateDirectory(app)
+        try disks.prepare(app, limit: spec.limits.disk.flatMap(DiskSize.bytes))
         let number = try nextNumber(app)
         let envPath = envFile(app, number)
         try FileManager.default.createDirectory(atPath: (envPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,

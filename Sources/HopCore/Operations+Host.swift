@@ -49,6 +49,16 @@ extension Operations {
                     }
                 }
                 let rt = try AppRuntime(ctx, db: db, host: service)
+                // `[limits] disk` images, in both namespaces, before any app starts (and for
+                // destroyed apps' kept data too, which backups read).
+                for app in rt.disks.apps() {
+                    let lock = try AppLock(home: ctx.home, app: app)
+                    defer { withExtendedLifetime(lock) {} }
+                    do { try rt.disks.mount(app) } catch let e as HopError {
+                        failed["disk image of \(app)"] = e.message
+                        ctx.warn("\(app)'s disk image is not mounted: \(e.message)")
+                    }
+                }
                 for app in try rt.db.deployedApps() {
                     let lock = try rt.lock(app)
                     defer { withExtendedLifetime(lock) {} }
@@ -91,6 +101,9 @@ extension Operations {
     public func hostDown() throws -> HostStatus {
         try audited("host down", app: nil, permission: .admin) {
             try privateHost.down()
+            // The private host's mounts went with its namespace; hop's own go now, so nothing
+            // is left mounted under HOP_HOME (a `rm -rf` of it must not reach into an image).
+            try AppDisks(layout: AppDiskLayout(home: ctx.home, privateHostPID: nil, underPrivateHost: true), runner: ctx.runner).releaseAll()
             return HostStatus(pid: nil, state: "stopped")
         }
     }

@@ -612,6 +612,7 @@ public struct Operations: Sendable {
                 let root = (try? ctx.serviceHost())?.rootPrefix ?? ""
                 // Only what hop created: a state directory hop never claimed is not hop's to delete.
                 if FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/state-claimed") {
+                    if let host = try? ctx.serviceHost() { try AppDisks(home: ctx.home, host: host).remove(app) }
                     for d in AppRuntimePaths(app: app).stateDirectories { try? FileManager.default.removeItem(atPath: root + d) }
                     unlink(ctx.home.apps + "/\(app)/state-claimed")
                 }
@@ -627,6 +628,9 @@ public struct Operations: Sendable {
             guard !gens.isEmpty else { throw HopError(.notFound, "\(app) is not deployed") }
             for g in gens { try rt.activator.stopAndRemove(app: app, number: g.number) }
             try rt.activator.removeNetwork(app: app)
+            // A `[limits] disk` image goes with its data (before anything is forgotten, so a failed
+            // unmount can be retried); without --purge it stays, mounted.
+            if purge && FileManager.default.fileExists(atPath: rt.home.apps + "/\(app)/state-claimed") { try rt.disks.remove(app) }
             try rt.activator.nginx.remove(app: app)
             try? FileManager.default.removeItem(atPath: rt.host.path(AppRuntimePaths(app: app).directory))
             for d in AppRuntimePaths(app: app).cacheDirectories { try? FileManager.default.removeItem(atPath: rt.host.path(d)) }

@@ -114,9 +114,36 @@ extension AppRuntime {
     }
 
     /// The staging directory sits beside the state directories (same file system, so the swap is
-    /// a rename), root-only, under a name no app can have.
-    func restoreStaging(_ id: String) -> String {
-        stateRoot + "/.hop-restore-\(id)"
+    /// a rename), root-only, under a name no app can have. An app with a `[limits] disk` image
+    /// stages inside its image, beside the image's `state` directory.
+    func restoreStaging(_ id: String, app: String) throws -> String {
+        if disks.hasImage(app) {
+            guard !disks.insidePrivateHost else {
+                throw HopError.invalid("\(app) has a `[limits] disk` image: restore it with the hop CLI on the machine, not through hop server",
+                                       hint: "run `hop backup restore ID` on the machine")
+            }
+            try disks.mount(app)
+            return disks.layout.mountPoint(app) + "/.hop-restore-\(id)"
+        }
+        return stateRoot + "/.hop-restore-\(id)"
+    }
+
+    /// The directory a restore swaps: the app's state directory, or for an image the image's
+    /// `state` (its bind mounts are made again after the swap). Read from where the journal's
+    /// staging is, so an undo swaps back the directory its restore swapped.
+    func swappedState(_ j: RestoreJournal) -> String {
+        let parent = (j.staging as NSString).deletingLastPathComponent
+        return parent == stateRoot ? stateDirectory(j.app) : parent + "/state"
+    }
+
+    /// Before a restore into an app that has no state and no image yet (purged, or a clone) whose
+    /// build has `[limits] disk`: the image is made first, so the data is staged inside it.
+    func prepareDiskForRestore(_ app: String, backupBuild: Int64?) throws {
+        guard !disks.hasImage(app), !FileManager.default.fileExists(atPath: stateDirectory(app)) else { return }
+        let buildID = try db.activeGeneration(app: app)?.buildID ?? backupBuild
+        guard let buildID, let limit = try db.build(id: buildID)?.spec().limits.disk.flatMap(DiskSize.bytes) else { return }
+        try claimStateDirectory(app)
+        try disks.prepare(app, limit: limit)
     }
 
     static func addonNewName(_ name: String) -> String { name + "_hopnew" }
@@ -126,7 +153,8 @@ extension AppRuntime {
     @discardableResult
     func restoreVerified(_ v: VerifiedBackup, into app: String, switchTo: GenerationRecord? = nil) throws -> (generation: Int?, addons: [String]) {
         let m = v.manifest
-        let staging = restoreStaging(m.id + "-" + hexString(randomBytes(3)))
+        try prepareDiskForRestore(app, backupBuild: m.build?.id)
+        let staging = try restoreStaging(m.id + "-" + hexString(randomBytes(3)), app: app)
         removeTree(staging)
         try FileManager.default.createDirectory(atPath: (staging as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -191,7 +219,7 @@ extension AppRuntime {
         // 3. The swap: the state directory by rename, each database by rename (old kept aside).
         j.phase = .swapping
         try writeRestoreJournal(j)
-        let state = stateDirectory(app)
+        let state = swappedState(j)
         if FileManager.default.fileExists(atPath: state) {
             guard rename(state, j.staging + "/previous") == 0 else { throw HopError(.environment, "cannot move \(state) aside: \(String(cString: strerror(errno)))") }
         }
@@ -204,6 +232,8 @@ extension AppRuntime {
                 try writeFileAtomically(home.apps + "/\(app)/state-claimed", "\(app)\n", mode: 0o600)
             }
         }
+        // An image's binds still show the directory moved aside: they follow the new one.
+        if disks.hasImage(app) { try disks.mount(app) }
         faultPoint("restore:state-swapped")
         for a in j.addons { try swapAddon(try Operations.checkedAddonType(a.type), name: a.name, staging: j.staging) }
         faultPoint("restore:addons-swapped")
@@ -446,13 +476,14 @@ extension AppRuntime {
         // rollback --with-data that had switched: its target stops too, before the data goes back
         // (its code never runs on the data it was not rolled back with).
         if let t = j.switchTo, t != j.generation, let tg = try db.generation(app: app, number: t) { try? stopGeneration(tg) }
-        let state = stateDirectory(app)
+        let state = swappedState(j)
         if FileManager.default.fileExists(atPath: j.staging + "/previous") {
             if FileManager.default.fileExists(atPath: state) { rename(state, j.staging + "/undone-state") }
             guard rename(j.staging + "/previous", state) == 0 else { throw HopError(.environment, "cannot put \(state) back: \(String(cString: strerror(errno)))") }
         } else if j.generation == nil, j.phase == .swapping, FileManager.default.fileExists(atPath: state), !FileManager.default.fileExists(atPath: j.staging + "/x/state") {
             rename(state, j.staging + "/undone-state") // the app had no state before: the restored one goes
         }
+        if disks.hasImage(app) { try disks.mount(app) }
         for a in j.addons.reversed() {
             let t = try Operations.checkedAddonType(a.type)
             let s = addonServers

@@ -236,6 +236,9 @@ public struct Activator {
 
     /// Starts the generation's socket, release and process instances.
     func start(_ g: GenerationRecord, _ m: GenerationManifest) throws {
+        // A `[limits] disk` image must be mounted (and bound) in the service host before a unit
+        // of the app starts, or the app would write its state beside the image, unbounded.
+        try AppDisks(home: home, host: host).mount(g.app)
         let gs = m.units
         if !gs.sockets.isEmpty { try host.systemctlChecked(["start"] + gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)") }
         for release in gs.releases {

@@ -62,6 +62,7 @@ struct Hop3TomlTests {
     memory = "512M"
     cpu = "150%"
     processes = 64
+    disk = "1G"
 
     [nix]
     packages = ["ffmpeg", "python3Packages.numpy"]
@@ -100,7 +101,7 @@ struct Hop3TomlTests {
         #expect(spec.backupPaths == ["data", "uploads/images"])
         #expect(spec.backupExclude == ["*.tmp", "cache/"] && spec.backupSchedule == "*-*-* 03:15:00")
         #expect(spec.backupKeep == "last=3,daily=7,weekly=4,monthly=6" && spec.backupBeforeDeploy == true && spec.backupTarget == "offsite:hop/demo")
-        #expect(spec.limits.memory == "512M" && spec.limits.cpu == "150%" && spec.limits.processes == 64)
+        #expect(spec.limits.memory == "512M" && spec.limits.cpu == "150%" && spec.limits.processes == 64 && spec.limits.disk == "1G")
         #expect(spec.nixPackages == ["ffmpeg", "python3Packages.numpy"])
         #expect(spec.nixFile == "nix/app.nix")
     }
@@ -283,6 +284,9 @@ struct Hop3TomlTests {
         BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\nschedule = \"daily\\nrm\"", line: 4, column: 12, message: "not a calendar expression", hint: "OnCalendar"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[backup]\nbefore-deploy = \"yes\"", line: 4, column: 17, message: "must be true or false", hint: "before-deploy = true"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\ncpu = \"fast\"", line: 4, column: 7, message: "not a CPU quota", hint: "50%"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\ndisk = \"lots\"", line: 4, column: 8, message: "`[limits] disk` `lots` is not a size", hint: "512M"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\ndisk = \"8M\"", line: 4, column: 8, message: "is below 16M", hint: "at least 16M"),
+        BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\ndisk = [1]", line: 4, column: 8, message: "`[limits] disk` must be a size string", hint: "512M"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[limits]\nprocesses = 0", line: 4, column: 13, message: "between 1 and", hint: "whole number"),
         BadSpec(text: "[build]\nbuilder = \"go\"\n[nix]\npackages = [\"pkgs; rm\"]", line: 4, column: 13,
                 message: "not a Nix attribute name", hint: "ffmpeg"),

@@ -11,7 +11,11 @@ let deployHost: (port: Int, ready: Bool) = {
     var port = Int.random(in: 18100...18999)
     for candidate in (port..<19000) where portFree(candidate) { port = candidate; break }
     let r = try? hop(["host", "up", "--http-port", "\(port)", "--json"])
-    atexit { try? PrivateHost(stateDir: sharedHome.root + "/host").down() }
+    atexit {
+        try? PrivateHost(stateDir: sharedHome.root + "/host").down()
+        // `[limits] disk` images stay mounted in hop's namespace until released (as `hop host down` does).
+        try? AppDisks(layout: AppDiskLayout(home: sharedHome, privateHostPID: nil, underPrivateHost: true), runner: SystemRunner()).releaseAll()
+    }
     if r?.status != 0 { print("host up failed: \(r?.stderr ?? "")") }
     return (port, r?.status == 0)
 }()

@@ -29,7 +29,17 @@ let sharedHome: HopHome = {
     if let h = ProcessInfo.processInfo.environment["HOP_TEST_HOME"], !h.isEmpty { return HopHome(root: h) }
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-itest-\(getpid())").path
     cleanupAtExit = dir
-    atexit { if let d = cleanupAtExit { try? FileManager.default.removeItem(atPath: d) } }
+    atexit {
+        guard let d = cleanupAtExit else { return }
+        // Never delete through a mount (a `[limits] disk` image still mounted would lose its data
+        // and the removal would reach whatever else is mounted there).
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        if mountinfo.split(separator: "\n").contains(where: { $0.split(separator: " ").count > 4 && $0.split(separator: " ")[4].hasPrefix(d + "/") }) {
+            print("not removing \(d): something is still mounted under it")
+            return
+        }
+        try? FileManager.default.removeItem(atPath: d)
+    }
     return HopHome(root: dir)
 }()
 nonisolated(unsafe) var cleanupAtExit: String?
