@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HopBasics
 
 /// The nginx hop runs in front of every app: one `hop-nginx.service` in the service host, its
@@ -248,13 +251,76 @@ public struct NginxFront: Sendable {
         changed = try writeFileIfChanged(mainConfig, Self.renderMain(directory: directory, port: httpPort)) || changed
         let unitChanged = try writeFileIfChanged(host.path(host.unitDirectory + "/" + Self.unit), Self.renderUnit(mainConfig: mainConfig))
         if unitChanged { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
+        // "active" is not the truth: a unit whose nginx cannot bind restarts in a loop and reads as
+        // active between tries. Serving means its pid file is there and its port is taken.
         let active = try host.systemctl(["is-active", "--quiet", Self.unit]).succeeded
-        if !active {
+        let serving = active && FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) && nginxListens(httpPort)
+        if serving {
+            if changed || unitChanged { try reload() }
+        } else {
+            _ = try? host.systemctl(["stop", Self.unit])
             try test()
+            try checkPortsFree()
             try host.systemctlChecked(["start", Self.unit], what: "starting nginx")
-        } else if changed || unitChanged {
-            try reload()
+            try waitListening()
         }
+    }
+
+    /// The ports nginx is to listen on must be free: another program on one of them would make
+    /// nginx retry for seconds, give up, and leave every app's URL dead behind a "running" host.
+    func checkPortsFree() throws {
+        for port in [httpPort] + (httpsPort.map { [$0] } ?? []) where !Self.canBind(port) {
+            // Asked in hop's own namespaces: the holder may be outside the private host's PID namespace.
+            let holder = (try? SystemRunner().run(Command("/usr/bin/ss", ["-ltnpH", "sport = :\(port)"])))
+                .flatMap { Self.listenerProgram($0.stdoutText) }.map { " (\($0))" } ?? ""
+            throw HopError(.conflict, "port \(port) is already in use by another program\(holder): hop's nginx cannot listen on it",
+                           hint: port == httpPort ? "stop that program, or choose another port: `hop host up --http-port N`"
+                                                  : "stop that program, or choose another port: `hop host up --https-port N`")
+        }
+    }
+
+    /// Whether hop's nginx (not another program) listens on `port`.
+    func nginxListens(_ port: Int) -> Bool {
+        guard let r = try? host.run("/usr/bin/ss", ["-ltnpH", "sport = :\(port)"]), r.succeeded else { return false }
+        return Self.listenerProgram(r.stdoutText)?.hasPrefix("nginx") == true
+    }
+
+    /// Whether this machine lets a server bind `0.0.0.0:port` now (as nginx does: SO_REUSEADDR).
+    public static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = 0
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    }
+
+    /// `python3, pid 1234` from `ss -ltnpH` output (`users:(("python3",pid=1234,fd=3))`), or nil.
+    public static func listenerProgram(_ ss: String) -> String? {
+        guard let r = ss.range(of: "users:((\""), let end = ss[r.upperBound...].firstIndex(of: "\"") else { return nil }
+        let name = String(ss[r.upperBound..<end])
+        let rest = ss[end...]
+        guard let p = rest.range(of: "pid=") else { return name }
+        return name + ", pid " + rest[p.upperBound...].prefix { $0.isNumber }
+    }
+
+    /// After `start`: nginx is serving once its pid file is there and the unit still runs; a unit
+    /// that failed meanwhile (a port taken between the check and the bind) is an error with its journal.
+    func waitListening(timeout: TimeInterval = 15) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let active = try host.systemctl(["is-active", "--quiet", Self.unit]).succeeded
+            if active && FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) && nginxListens(httpPort) { return }
+            if !active, try host.systemctl(["is-failed", "--quiet", Self.unit]).succeeded { break }
+            usleep(100_000)
+        }
+        let journal = (try? host.run("/usr/bin/journalctl", ["--no-pager", "-o", "cat", "-n", "6", "-u", Self.unit]))?.stdoutText ?? ""
+        throw HopError(.environment, "hop's nginx did not start listening on port \(httpPort)",
+                       hint: "see `hop host journal \(Self.unit)`", detail: journal.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// `ensureRunning` when nginx has no pid file in the host (the common case costs one stat,

@@ -3,7 +3,8 @@ import HopBasics
 
 /// A private, real systemd for hosts where systemd is not PID 1 (containers, CI): booted in its
 /// own PID and mount namespaces, with tmpfs on /tmp and /run *inside* the namespace before
-/// systemd starts (otherwise systemd-tmpfiles empties the host's /tmp), and only basic.target
+/// systemd starts (otherwise systemd-tmpfiles empties the host's /tmp), a /var/tmp of its own (in
+/// its state directory), and only basic.target
 /// (so the host's enabled services do not start in it). It shares the host's network, so units
 /// bind loopback ports the host can reach. Stopped by killing its PID 1.
 public struct PrivateHost: Sendable {
@@ -69,6 +70,11 @@ public struct PrivateHost: Sendable {
         inner += "mkdir -p /var/lib/hop-addons /var/lib/private/hop-addons && "
         inner += "mount --bind \(shellQuote(appState))/addons-public /var/lib/hop-addons && "
         inner += "mount --bind \(shellQuote(appState))/addons-private /var/lib/private/hop-addons && "
+        // /var/tmp is the host's state directory's own: systemd-tmpfiles at boot removes every
+        // `/var/tmp/systemd-private-*` (`R!` in Debian's tmpfiles.d), which would pull the private
+        // /var/tmp from under the units of another host on this machine (a second test run, or the
+        // machine's own systemd).
+        inner += "mkdir -p \(shellQuote(stateDir))/var-tmp && chmod 1777 \(shellQuote(stateDir))/var-tmp && "
         let hidden = shared.filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
         // A tmpfs on /mnt (private to the namespace) holds the bind mounts while /tmp and /run
         // are replaced; nothing is written to the host's /mnt.
@@ -80,6 +86,8 @@ public struct PrivateHost: Sendable {
         for (i, dir) in hidden.enumerated() {
             inner += "mkdir -p \(shellQuote(dir)) && mount --move /mnt/\(i) \(shellQuote(dir)) && "
         }
+        // (After the shared directories are back: the state directory may be under /tmp.)
+        if !shared.contains(where: { $0.hasPrefix("/var/tmp/") }) { inner += "mount --bind \(shellQuote(stateDir))/var-tmp /var/tmp && " }
         inner += "exec /lib/systemd/systemd --system --unit=basic.target --show-status=no"
         let launch = "echo $$ > \(shellQuote(launcherPidFile)); exec unshare -p -f -m --mount-proc --propagation private /bin/sh -c \(shellQuote(inner))"
         let r = try runner.run(Command("/usr/bin/setsid", ["-f", "/bin/sh", "-c", launch + " </dev/null >/dev/null 2>&1"]))

@@ -81,4 +81,32 @@ struct PrivateHostTests {
             #expect(FileManager.default.fileExists(atPath: sentinel), "the host's /tmp was touched")
         }
     }
+
+    @Test("hop host up on a port another program holds fails (exit 12, naming it) instead of reporting a host that serves nothing; on a free port nginx answers; the machine's /var/tmp/systemd-private-* survive a private host's boot")
+    func busyPortAndVarTmp() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            // What systemd-tmpfiles at a boot would remove (`R! /var/tmp/systemd-private-*`).
+            let sentinel = "/var/tmp/systemd-private-hoptest-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: sentinel, withIntermediateDirectories: false)
+            defer { try? FileManager.default.removeItem(atPath: sentinel) }
+            let busy = Int.random(in: 19100...19500)
+            let holder = try SystemRunner().run(Command("/bin/sh", ["-c", "python3 -m http.server --bind 0.0.0.0 \"$1\" >/dev/null 2>&1 & echo $!", "sh", String(busy)]))
+            let holderPID = try #require(Int32(holder.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)))
+            defer { kill(holderPID, SIGTERM) }
+            for _ in 0..<50 where NginxFront.canBind(busy) { usleep(100_000) }
+            let host = PrivateHost(stateDir: home.root + "/host")
+            defer { try? host.down() }
+            let up = try hop(["host", "up", "--http-port", "\(busy)"], home: home)
+            #expect(up.status == 12, "\(up.stdout)\(up.stderr)")
+            #expect(up.stderr.contains("port \(busy) is already in use by another program (python3, pid \(holderPID))"), "\(up.stderr)")
+            #expect(up.stderr.contains("hop host up --http-port N"), "\(up.stderr)")
+            let free = Int.random(in: 19600...19900)
+            let again = try hop(["host", "up", "--http-port", "\(free)"], home: home)
+            #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+            let answer = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(free)/"]))
+            #expect(answer.stdoutText == "404", "hop's nginx answers on the new port: \(answer.stdoutText)")
+            #expect(FileManager.default.fileExists(atPath: sentinel), "a private host's boot removed the machine's /var/tmp/systemd-private-*")
+        }
+    }
 }
