@@ -62,7 +62,15 @@ extension Operations {
                 for app in try rt.db.deployedApps() {
                     let lock = try rt.lock(app)
                     defer { withExtendedLifetime(lock) {} }
-                    guard let g = try rt.db.activeGeneration(app: app), !rt.activator.isServing(g) else { continue }
+                    guard let g = try rt.db.activeGeneration(app: app) else { continue }
+                    if rt.activator.isServing(g) {
+                        // Serving already: its site follows the front's ports (`--http-port` changed).
+                        do { try rt.activator.reinstallSite(g) } catch let e as HopError {
+                            failed[app] = e.message
+                            ctx.warn("\(app)'s site was not moved to the front's ports: \(e.message)")
+                        }
+                        continue
+                    }
                     do {
                         ctx.progress(ProgressEvent(phase: "restore", message: "bringing \(app) back"))
                         try rt.activator.restore(g)

@@ -384,7 +384,8 @@ public struct Activator {
         for (i, socket) in proxies.enumerated() {
             try swapSymlink(at: host.path(paths.proxyLink(instance: i + 1)), to: "g\(g.number)/" + (socket as NSString).lastPathComponent)
         }
-        let site = try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8)
+        let site = NginxSite.withPorts(try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8),
+                                       http: nginx.httpPort, https: nginx.httpsPort)
         let oldWorkers = try nginx.install(site: site, app: app)
         // Links past this generation's instance count are unused once nginx has the new site.
         unlinkProxyLinks(app, from: proxies.count + 1)
@@ -560,6 +561,12 @@ public struct Activator {
         try point(g.app, to: g, manifest: m)
         try setProfile(g.app, g.number)
         try startTimers(g)
+    }
+
+    /// Puts the serving generation's site back (on the front's ports as they are now); nginx is
+    /// reloaded only if the text changed.
+    public func reinstallSite(_ g: GenerationRecord) throws {
+        _ = try point(g.app, to: g, manifest: try GenerationManifest.read(storePath: g.storePath))
     }
 
     /// Whether the generation serves right now: its instances run and `current` points at it.

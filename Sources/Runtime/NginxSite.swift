@@ -25,6 +25,26 @@ import HopBasics
 ///   defines). For ordinary requests it yields an empty `Connection` header, which keeps the
 ///   upstream keepalive pool usable.
 public enum NginxSite {
+    /// A site hop rendered, listening on the front's ports as they are now: a generation keeps the
+    /// site it was built with, and `hop host up --http-port M` must move every app to M without a
+    /// rebuild. Only hop's own `listen` lines change (plain ones to `http`, `ssl` ones to `https`).
+    public static func withPorts(_ site: String, http: Int, https: Int?) -> String {
+        var lines = site.components(separatedBy: "\n")
+        for (i, line) in lines.enumerated() {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("listen "), t.hasSuffix(";") else { continue }
+            var words = t.dropFirst("listen ".count).dropLast().split(separator: " ").map(String.init)
+            guard let first = words.first else { continue }
+            let v6 = first.hasPrefix("[::]:")
+            guard Int(v6 ? String(first.dropFirst(5)) : first) != nil else { continue }
+            let tls = words.contains("ssl")
+            guard let port = tls ? https : http else { continue }
+            words[0] = (v6 ? "[::]:" : "") + String(port)
+            lines[i] = String(line.prefix { $0 == " " }) + "listen " + words.joined(separator: " ") + ";"
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// A certificate and key for an extra `listen … ssl` socket. Obtaining them (or a self-signed
     /// fallback) happens elsewhere; here they are only validated and referenced.
     public struct TLS: Sendable, Hashable {

@@ -178,6 +178,26 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
     }
 
+    @Test("hop host up --http-port M on a running host moves every serving app to M (no rebuild, no deploy), and back")
+    func portChangeMovesSites() throws {
+        try #require(deployHost.ready)
+        let app = "it-port-move"
+        #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0"]).status == 0)
+        #expect(fetch(app).status == 200)
+        let other = deployHost.port + 1
+        defer { _ = try? hopEnv(["host", "up", "--http-port", "\(deployHost.port)"]) }
+        let moved = try hopEnv(["host", "up", "--http-port", "\(other)"])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        let onNew = try SystemRunner().run(Command("curl", ["-s", "--max-time", "5", "-H", "Host: \(app).localhost", "-o", "/dev/null",
+                                                            "-w", "%{http_code}", "http://127.0.0.1:\(other)/"])).stdoutText
+        #expect(onNew == "200", "the app answers on the new port: \(onNew)")
+        let url = (parse(try hopEnv(["apps", "--json"]).stdout) as? [[String: Any]])?.first { $0["app"] as? String == app }?["url"] as? String
+        #expect(url?.contains(":\(other)") == true, "hop apps tells the new URL: \(url ?? "none")")
+        #expect(try hopEnv(["host", "up", "--http-port", "\(deployHost.port)"]).status == 0)
+        #expect(fetch(app).status == 200, "and back on the first port")
+        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+    }
+
     @Test("a Heroku/Dokku app.json app: its predeploy runs as the release step, its health check gates, formation gives 2 instances, env values and a generated secret reach the app")
     func dokkuAppJSON() throws {
         try #require(deployHost.ready)

@@ -126,6 +126,20 @@ struct NginxSiteRenderingTests {
         try assertSnapshot(try NginxSite.render(spec(domains: ["app.example.com"]), tls: tls), named: "tls.nginx.conf")
     }
 
+    @Test("a generation's site follows the front's ports: plain listen lines to the HTTP port, ssl ones to the HTTPS port, nothing else")
+    func sitePortsFollowTheFront() throws {
+        let tls = NginxSite.TLS(certificate: "/var/lib/hop/tls/app.example.com/cert.pem", key: "/var/lib/hop/tls/app.example.com/key.pem")
+        let site = try NginxSite.render(spec(domains: ["app.example.com"]), tls: tls)
+        let moved = NginxSite.withPorts(site, http: 8081, https: 8443)
+        let listens = moved.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("listen ") }
+        #expect(!listens.isEmpty && listens.allSatisfy { $0.contains("8081") || $0.contains("8443 ssl") }, "\(listens)")
+        #expect(listens.contains { $0.hasPrefix("listen [::]:8081") } && listens.contains { $0.hasPrefix("listen [::]:8443 ssl") })
+        // Everything but the listen lines is untouched, and the same ports give the same text.
+        #expect(moved.split(separator: "\n").filter { !$0.contains("listen ") } == site.split(separator: "\n").filter { !$0.contains("listen ") })
+        #expect(NginxSite.withPorts(moved, http: 8081, https: 8443) == moved)
+        #expect(NginxSite.withPorts(site, http: 8081, https: nil).contains("ssl"), "no HTTPS port: ssl lines stay as they were")
+    }
+
     @Test func preamble() throws {
         try assertSnapshot(NginxSite.httpPreamble(), named: "preamble.nginx.conf")
     }
