@@ -300,7 +300,8 @@ public struct Activator {
         for p in props {
             let id = p["Id"] ?? "?"
             if let n = Int(p["NRestarts"] ?? "0"), n > 0 {
-                return "\(id) exited (status \(p["ExecMainStatus"] ?? "?")) and was restarted \(n) time\(n == 1 ? "" : "s")"
+                let status = p["ExecMainStatus"].flatMap { $0 == "0" ? nil : " (status \($0))" } ?? ""
+                return "\(id) exited\(status) and was restarted \(n) time\(n == 1 ? "" : "s")"
             }
             let state = p["ActiveState"] ?? ""
             if state == "failed" || state == "inactive" || (state == "activating" && p["SubState"] == "auto-restart") {
@@ -311,7 +312,24 @@ public struct Activator {
     }
 
     /// Waits until every instance answers its health check, or throws `.rolledBack` with the reason.
-    public func healthGate(_ g: GenerationRecord, _ m: GenerationManifest) throws {
+    public func healthGate(_ g: GenerationRecord, _ m: GenerationManifest, previous: Bool = true) throws {
+        do { try gate(g, m, previous: previous) } catch var e as HopError {
+            // The app's own words (a traceback, "address already in use") are in its journal.
+            if e.detail == nil || e.detail?.isEmpty == true { e.detail = journalTail(g) }
+            throw e
+        }
+    }
+
+    /// The last lines this generation's units wrote (what the app said as it failed), or nil.
+    func journalTail(_ g: GenerationRecord) -> String? {
+        guard let r = try? host.run("/usr/bin/journalctl", ["--no-pager", "-o", "cat", "-n", "300", "-u", UnitNames.prefix(app: g.app, generation: g.number) + "*"]),
+              r.succeeded else { return nil }
+        let text = JournalDigest.summary(r.stdoutText.split(separator: "\n").map(String.init).filter { $0 != "-- No entries --" })
+        return text.isEmpty ? nil : text
+    }
+
+    func gate(_ g: GenerationRecord, _ m: GenerationManifest, previous: Bool) throws {
+        let stillServes = previous ? "; the previous generation still serves" : ""
         let hc = m.healthcheck
         let targets = probeTargets(m)
         let interval = max(0.05, hc?.interval ?? 1)
@@ -331,7 +349,7 @@ public struct Activator {
         while true {
             if let problem = try unitProblem(g, m) {
                 throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: \(problem)",
-                               hint: "see `hop logs \(g.app)`")
+                               hint: "the app's last lines are below; more with `hop logs \(g.app)`" + stillServes)
             }
             var pending: String?
             for t in targets {
@@ -349,10 +367,10 @@ public struct Activator {
             if badAnswers >= retries || Date() > deadline {
                 if !everAnswered {
                     throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: the app never listened within \(formatSeconds(startWindow)) (\(last))",
-                                   hint: "make the app listen on $PORT; if it needs longer to start, raise `[healthcheck] start-timeout` (or Hop3's `[run] start-timeout`); the previous generation still serves")
+                                   hint: "make the app listen on $PORT; if it needs longer to start, raise `[healthcheck] start-timeout` (or Hop3's `[run] start-timeout`)" + stillServes)
                 }
                 throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: \(last)",
-                               hint: "fix the app or its [healthcheck]; the previous generation still serves")
+                               hint: "fix the app or its [healthcheck]" + stillServes)
             }
             // Not listening yet: poll quickly; a wrong answer: wait the configured interval.
             usleep(useconds_t((problem.contains("answered") ? interval : 0.1) * 1_000_000))
@@ -439,7 +457,7 @@ public struct Activator {
             try start(target, m)
             faultPoint("\(op):started")
             log("health gate: \(probeTargets(m).map(\.description).joined(separator: ", ").ifEmpty("processes stay up"))")
-            try healthGate(target, m)
+            try healthGate(target, m, previous: from != nil)
         } catch {
             let reason = (error as? HopError)?.message ?? "\(error)"
             try? undo(target, reason: reason)
@@ -624,4 +642,28 @@ extension String {
 /// `60 s`, `1.5 s`: a window as the user wrote it.
 func formatSeconds(_ s: Double) -> String {
     s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
+}
+
+/// What a failed start's journal says, short: the first error the app raised (with the traceback
+/// leading to it), then the last lines. A server that wraps the app (gunicorn) logs its own
+/// traceback last, which hides the app's `ModuleNotFoundError` above it.
+public enum JournalDigest {
+    public static func summary(_ lines: [String], context: Int = 12, tail: Int = 6) -> String {
+        func isErrorLine(_ l: String) -> Bool {
+            let t = l.trimmingCharacters(in: .whitespaces)
+            guard let colon = t.firstIndex(of: ":") else { return false }
+            let name = t[..<colon]
+            guard !name.isEmpty, !name.contains(" "), name.first!.isLetter else { return false }
+            return (name.hasSuffix("Error") || name.hasSuffix("Exception") || name.hasSuffix("Exit")) && !name.hasPrefix("gunicorn.")
+        }
+        var out: [String] = []
+        if let first = lines.firstIndex(where: isErrorLine) {
+            let start = lines[..<first].lastIndex { $0.contains("Traceback (most recent call last)") }.map { max($0, first - context) } ?? max(0, first - 2)
+            out = Array(lines[start...first])
+            if lines.count - 1 - first > tail { out.append("…") }
+        }
+        let lastStart = max(out.isEmpty ? 0 : (lines.firstIndex(where: isErrorLine)! + 1), lines.count - tail)
+        out += lines[lastStart...]
+        return out.joined(separator: "\n")
+    }
 }

@@ -9,9 +9,19 @@ import Glibc
 public enum ProbeTarget: Sendable, Hashable, CustomStringConvertible {
     case unix(directory: String, name: String)
     case tcp(port: Int)
+    /// `/proc/123/root/run/hop/x` → `/run/hop/x` (other paths unchanged).
+    public static func withoutProcRoot(_ path: String) -> String {
+        guard path.hasPrefix("/proc/") else { return path }
+        let rest = path.dropFirst("/proc/".count)
+        let digits = rest.prefix { $0.isNumber }
+        guard !digits.isEmpty, rest.dropFirst(digits.count).hasPrefix("/root/") else { return path }
+        return String(rest.dropFirst(digits.count + "/root".count))
+    }
     public var description: String {
         switch self {
-        case .unix(let d, let n): return "unix:\(d)/\(n)"
+        // As the service host names it: hop reaches a private host's sockets through
+        // /proc/PID/root, which means nothing to the reader.
+        case .unix(let d, let n): return "unix:\(Self.withoutProcRoot(d))/\(n)"
         case .tcp(let p): return "127.0.0.1:\(p)"
         }
     }

@@ -465,6 +465,21 @@ struct DeployIntegrationTests {
         #expect(try hopEnv(["destroy", app]).status == 0)
     }
 
+    @Test("a first deploy that crashes at start says why (the app's traceback, from its journal) and claims no previous generation")
+    func firstDeployCrashExplainsItself() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-first-crash"
+            let bad = try flaskVariant(dir, greeting: "bad", extraPython: "\nimport no_such_module_for_hop\n")
+            let r = try hopEnv(["deploy", bad, "--app", app, "--watch", "0"])
+            #expect(r.status == 8, "\(r.stdout)\(r.stderr)")
+            #expect(r.stderr.contains("ModuleNotFoundError") && r.stderr.contains("no_such_module_for_hop"), "\(r.stderr)")
+            #expect(!r.stderr.contains("previous generation"), "a first deploy has none: \(r.stderr)")
+            #expect(!r.stderr.contains("/proc/"), "\(r.stderr)")
+            _ = try? hopEnv(["destroy", app, "--purge"])
+        }
+    }
+
     enum Broken: String, CaseIterable { case exitsAtStart, answers500, wrongBody, wrongStatus, diesAfterSwitch }
 
     @Test("a broken deploy is rolled back automatically, exits 8 and the old generation keeps serving", arguments: Broken.allCases)
@@ -494,6 +509,10 @@ struct DeployIntegrationTests {
             let r = try hopEnv(["deploy", bad, "--app", app, "--watch", watch])
             #expect(r.status == 8, "\(r.stdout)\(r.stderr)")
             #expect(r.stderr.contains("generation"), "\(r.stderr)")
+            #expect(!r.stderr.contains("/proc/"), "no /proc paths in what the user reads: \(r.stderr)")
+            if kind == .exitsAtStart {
+                #expect(r.stderr.contains("broken on purpose"), "the app's own last words are in the deploy's output: \(r.stderr)")
+            }
             #expect(fetch(app).body == "good\n")
             #expect(try activeNumber(app) == before)
             let failed = try generations(app).filter { $0["status"] as? String == "failed" }

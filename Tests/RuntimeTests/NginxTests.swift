@@ -140,6 +140,21 @@ struct NginxSiteRenderingTests {
         #expect(NginxSite.withPorts(site, http: 8081, https: nil).contains("ssl"), "no HTTPS port: ssl lines stay as they were")
     }
 
+    @Test("a failed start's journal, short: the app's first error with its traceback, then the last lines")
+    func journalDigest() {
+        let lines = ["[INFO] Starting gunicorn 23.0.0", "[ERROR] Exception in worker process", "Traceback (most recent call last):",
+                     "  File \"/app/app.py\", line 3, in <module>", "    import no_such_module", "ModuleNotFoundError: No module named 'no_such_module'",
+                     "[INFO] Worker exiting"] + (1...20).map { "gunicorn frame \($0)" } + ["gunicorn.errors.HaltServer: <HaltServer 'Worker failed to boot.' 3>",
+                     "unit: Main process exited, code=exited, status=1/FAILURE", "unit: Failed with result 'exit-code'."]
+        let s = JournalDigest.summary(lines)
+        #expect(s.hasPrefix("Traceback (most recent call last):\n  File \"/app/app.py\""), "\(s)")
+        #expect(s.contains("ModuleNotFoundError: No module named 'no_such_module'\n…\n"), "\(s)")
+        #expect(s.hasSuffix("unit: Failed with result 'exit-code'."), "\(s)")
+        #expect(s.split(separator: "\n").count <= 12 + 1 + 1 + 6)
+        #expect(JournalDigest.summary(["a", "b"]) == "a\nb")
+        #expect(JournalDigest.summary([]) == "")
+    }
+
     @Test func preamble() throws {
         try assertSnapshot(NginxSite.httpPreamble(), named: "preamble.nginx.conf")
     }
