@@ -3,6 +3,7 @@ import Foundation
 import AppSpec
 import HopBasics
 import HopCore
+import Runtime
 import HopStore
 import NixBuild
 
@@ -29,6 +30,8 @@ public struct Hop: ParsableCommand {
         // A peer that closes early (age after a damaged chunk, a proxy whose app is not up yet, a
         // client gone) must give hop an EPIPE error to handle, never kill it mid-operation.
         signal(SIGPIPE, SIG_IGN)
+        // A command waiting for another one's lock says whose, every few seconds.
+        AppLock.onWait = { Out.err("hop: " + $0) }
         do {
             let args = try Remote.select(arguments)
             var command = try parseAsRoot(args)

@@ -87,18 +87,56 @@ public final class AppLock {
         return try AppLock(path: home.root + "/ports.lock", what: "the port table", wait: nil)
     }
 
+    /// Told every few seconds while a lock is waited for (the CLI prints it); nil: silent.
+    nonisolated(unsafe) public static var onWait: ((String) -> Void)?
+
     init(path: String, what: String, wait: Double?) throws {
         let wait = wait ?? ProcessInfo.processInfo.environment["HOP_LOCK_WAIT"].flatMap(Double.init) ?? 30
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw HopError(.environment, "cannot open the lock of \(what)") }
-        let deadline = Date().addingTimeInterval(wait)
+        let start = Date()
+        let deadline = start.addingTimeInterval(wait)
+        var told = start
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let holder = Self.holder(fd).map { Self.describe($0) } ?? "another hop command"
             if Date() > deadline {
                 close(fd)
-                throw HopError(.busy, "another hop command is changing \(what)", hint: "wait for it to finish, then try again")
+                throw HopError(.busy, "\(what) is busy: \(holder)", hint: "wait for it to finish, then try again (hop waited \(Int(wait)) s; HOP_LOCK_WAIT sets how long)")
+            }
+            if Date().timeIntervalSince(told) >= 2 || told == start {
+                told = Date()
+                Self.onWait?("waiting for \(what): \(holder)")
             }
             usleep(50_000)
         }
+        // Who holds it now, for whoever waits next: this process, what it runs, since when.
+        let record = "\(getpid()) \(Int(Date().timeIntervalSince1970)) \(Self.commandWords())\n"
+        _ = ftruncate(fd, 0)
+        _ = record.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    /// `pid since words…` as the holder wrote it, or nil.
+    static func holder(_ fd: Int32) -> (pid: Int32, since: Date, command: String)? {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = pread(fd, &buffer, buffer.count, 0)
+        guard n > 0 else { return nil }
+        let parts = String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let pid = Int32(parts[0]), let t = Double(parts[1]) else { return nil }
+        return (pid, Date(timeIntervalSince1970: t), parts.count > 2 ? String(parts[2]) : "hop")
+    }
+
+    /// "`hop deploy` (pid 123) since 12 s ago".
+    static func describe(_ h: (pid: Int32, since: Date, command: String), now: Date = Date()) -> String {
+        "`\(h.command)` (pid \(h.pid)) has held it for \(max(0, Int(now.timeIntervalSince(h.since)))) s"
+    }
+
+    /// The command's words, never its values: `hop config set blog` of `hop config set blog KEY=secret`
+    /// (an error shown to another user must not quote a secret), `hop server` for the API.
+    static func commandWords(_ args: [String] = CommandLine.arguments) -> String {
+        guard args.count > 1 else { return "hop" }
+        if args[1] == "server" { return "a request to hop server" }
+        let words = args.dropFirst().prefix { !$0.hasPrefix("-") && !$0.contains("=") && !$0.contains("/") }.prefix(3)
+        return (["hop"] + words).joined(separator: " ")
     }
     deinit { flock(fd, LOCK_UN); close(fd) }
 }
