@@ -284,7 +284,7 @@ struct StartStopCommand {
 }
 
 struct StartCommand: ParsableCommand, RemoteCapable {
-    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an app's processes.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an app's processes; returns once the app answers its health check.")
     @Argument var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("start", app: app, json: json) }

@@ -491,9 +491,21 @@ public struct Operations: Sendable {
                     let r = try rt.rollout(build: build, watch: 0, force: true, op: "restart")
                     return ActionResult(app: app, action: verb, generation: r.generation.number)
                 }
-                // `hop run` commands of the app stop too (they start again only when asked).
-                let units = try (rt.processes(g) + (verb == "stop" ? rt.oneOffs(app) : [])).compactMap { $0["Id"] }
-                if !units.isEmpty { try rt.host.systemctlChecked([verb] + units, what: "\(verb) \(app)") }
+                let m = try GenerationManifest.read(storePath: g.storePath)
+                if verb == "stop" {
+                    // Its sockets too (a socket-activated app would start again at the next
+                    // request), its cron timers, and its `hop run` commands (they start again only
+                    // when asked).
+                    let units = m.units.timers + m.units.sockets + m.units.instances + (try rt.oneOffs(app).compactMap { $0["Id"] })
+                    if !units.isEmpty { try rt.host.systemctlChecked(["stop"] + units, what: "stop \(app)") }
+                    return ActionResult(app: app, action: verb, generation: g.number)
+                }
+                let units = m.units.sockets + m.units.instances
+                if !units.isEmpty { try rt.host.systemctlChecked(["start"] + units, what: "start \(app)") }
+                // "started" is true only once the app answers its health check (its traceback otherwise).
+                ctx.progress(ProgressEvent(phase: "gate", message: "waiting for \(app) to answer"))
+                try rt.activator.healthGate(g, m, previous: false)
+                if !m.units.timers.isEmpty { try rt.host.systemctlChecked(["start"] + m.units.timers, what: "start \(app)'s timers") }
                 return ActionResult(app: app, action: verb, generation: g.number)
             }
         }

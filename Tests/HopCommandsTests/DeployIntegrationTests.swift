@@ -480,6 +480,26 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("hop stop stops a socket-activated (wsgi) app for good: requests do not start it again; hop start returns once it answers")
+    func stopStaysStopped() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-stop-wsgi"
+            let src = try flaskVariant(dir, greeting: "up")
+            #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
+            #expect(fetch(app).body == "up\n")
+            #expect(try hopEnv(["stop", app]).status == 0)
+            for _ in 0..<3 {
+                #expect(fetch(app).status != 200, "a request started the stopped app again")
+                usleep(300_000)
+            }
+            let started = try hopEnv(["start", app])
+            #expect(started.status == 0, "\(started.stderr)")
+            #expect(fetch(app).body == "up\n", "answering as soon as `hop start` returns")
+            _ = try? hopEnv(["destroy", app, "--purge"])
+        }
+    }
+
     enum Broken: String, CaseIterable { case exitsAtStart, answers500, wrongBody, wrongStatus, diesAfterSwitch }
 
     @Test("a broken deploy is rolled back automatically, exits 8 and the old generation keeps serving", arguments: Broken.allCases)
