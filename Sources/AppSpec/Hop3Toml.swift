@@ -67,6 +67,7 @@ public struct Hop3Warning: Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var location: SourceLocation
     public var description: String { "\(location): warning: \(message)" }
+    public init(message: String, location: SourceLocation) { self.message = message; self.location = location }
 }
 
 /// Parses and validates a hop3.toml into an `AppSpec`. Pure: no file system access.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import AppSpec
 import HopBasics
+import HopCore
 
 /// `hop check PATH`: reads an app's metadata (hop3.toml and Procfile, under `hop3/` first, as Hop3
 /// does) and reports what hop would build and run, with a located warning for every Hop3 key hop
@@ -15,7 +16,11 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         Hop.jsonMode = json
-        let (spec, warnings) = try AppSpecLoader.check(directory: path, appName: app)
+        var (spec, warnings) = try AppSpecLoader.check(directory: path, appName: app)
+        // Names a computed value uses that nothing in the file provides: `hop config set` must (deploy refuses otherwise).
+        for (name, missing) in Operations.computedEnvGaps(spec: spec) {
+            warnings.append(Hop3Warning(message: "`[env.computed] \(name)` uses ${\(missing)}, which nothing in the app provides: set it with `hop config set \(spec.name) \(missing)=…` before deploying", location: SourceLocation(file: "hop3.toml")))
+        }
         func kind(_ k: ProcessKind) -> String {
             if case .cron(let s) = k { return "cron \(s)" }
             return k.name

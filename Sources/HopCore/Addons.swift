@@ -629,6 +629,51 @@ extension Operations {
         }
     }
 
+    /// Before anything is built or created: every `${NAME}` an `[env.computed]` template uses will
+    /// have a value — from `[env]`, a generated or addon-taken value, another computed one, the
+    /// config, an attached addon, or an addon the file declares (by its variables' names).
+    func checkComputedEnv(app: String, spec: AppSpec, db: HopDatabase?) throws {
+        var known = Set(try db?.config(app: app).map(\.key) ?? [])
+        if let db {
+            let addons = Dictionary(uniqueKeysWithValues: try db.addons().map { ($0.name, $0) })
+            for a in try db.attachments(app: app) {
+                guard let addon = addons[a.addon], let type = try? Self.checkedAddonType(addon.type) else { continue }
+                known.formUnion(type.variables(name: "x", password: "x", prefix: a.prefix, sharedServer: addon.onSharedServer).map(\.0))
+            }
+        }
+        if let (name, missing) = Self.computedEnvGaps(spec: spec, alsoKnown: known).first {
+            throw HopError.invalid("`[env.computed] \(name)` uses ${\(missing)}, which is not set", at: SourceLocation(file: "hop3.toml"),
+                                   hint: "set it in [env], with `hop config set \(app) \(missing)=…`, or from an addon — checked before anything is built")
+        }
+    }
+
+    /// The `${NAME}`s `[env.computed]` templates use that nothing in the file provides (nor
+    /// `alsoKnown`: config keys, attached addons' variables), as (computed name, missing name). Pure.
+    public static func computedEnvGaps(spec: AppSpec, alsoKnown: Set<String> = []) -> [(name: String, missing: String)] {
+        let secretEnv = spec.secretEnv ?? []
+        var known = alsoKnown.union((spec.env ?? []).map(\.name))
+        known.formUnion(secretEnv.filter { if case .computed = $0.kind { return false }; return true }.map(\.name))
+        var addonNames: [String] = []
+        for d in spec.addons ?? [] {
+            // A declared addon is attached with a prefix decided then: its names with any prefix pass.
+            guard let type = try? checkedAddonType(d.type) else { continue }
+            addonNames += type.variables(name: "x", password: "x", prefix: "", sharedServer: false).map(\.0)
+        }
+        var gaps: [(name: String, missing: String)] = []
+        for s in secretEnv {
+            guard case .computed(let template) = s.kind else { continue }
+            var context = Dictionary(uniqueKeysWithValues: known.map { ($0, "") })
+            while true {
+                let (_, missing) = interpolate(template, context)
+                guard let missing else { break }
+                context[missing] = ""
+                if !addonNames.contains(where: { missing == $0 || missing.hasSuffix("_" + $0) }) { gaps.append((s.name, missing)) }
+            }
+            known.insert(s.name)
+        }
+        return gaps
+    }
+
     func provisionDeclaredAddons(app: String, spec: AppSpec, db: HopDatabase, host: ServiceHost) throws {
         guard let declared = spec.addons, !declared.isEmpty else { return }
         try checkDeclaredAddons(app: app, spec: spec, db: db)

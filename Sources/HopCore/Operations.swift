@@ -169,10 +169,12 @@ public struct Operations: Sendable {
                 planned = spec.name
                 try checkDomains(app: spec.name, spec: spec, db: try ctx.existingDatabase())
                 try checkDeclaredAddons(app: spec.name, spec: spec, db: try ctx.existingDatabase())
+                try checkComputedEnv(app: spec.name, spec: spec, db: try ctx.existingDatabase())
                 try checkDeclaredBackup(app: spec.name, spec: spec)
             } else if let id = r.build, let db = try ctx.existingDatabase(), let b = try db.build(id: id) {
                 try checkDomains(app: b.app, spec: try b.spec(), db: db)
                 try checkDeclaredAddons(app: b.app, spec: try b.spec(), db: db)
+                try checkComputedEnv(app: b.app, spec: try b.spec(), db: db)
                 try checkDeclaredBackup(app: b.app, spec: try b.spec())
             }
             // Where it will run is checked next: no build is recorded for a deploy that cannot happen.

@@ -500,6 +500,29 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("an [env.computed] value naming an unset variable: hop check warns, deploy refuses (exit 2, located) before anything is built or created")
+    func computedEnvCheckedFirst() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-computed-gap"
+            let src = try flaskVariant(dir, greeting: "x", toml: "[[addons]]\ntype = \"redis\"\n\n[env.computed]\nFEED_URL = \"${REDIS_URL}/${NOT_SET_ANYWHERE}\"\n")
+            let check = try hopEnv(["check", src, "--app", app])
+            #expect(check.status == 0 && check.stderr.contains("${NOT_SET_ANYWHERE}, which nothing in the app provides"), "\(check.stderr)")
+            #expect(!check.stderr.contains("${REDIS_URL}"), "the declared addon provides REDIS_URL: \(check.stderr)")
+            let buildsBefore = try hopEnv(["builds", "--json"]).stdout
+            let r = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(r.status == 2, "\(r.stderr)")
+            #expect(r.stderr.contains("hop3.toml") && r.stderr.contains("`[env.computed] FEED_URL` uses ${NOT_SET_ANYWHERE}, which is not set"), "\(r.stderr)")
+            #expect(try hopEnv(["builds", "--json"]).stdout == buildsBefore, "nothing was built")
+            #expect(!(try hopEnv(["addon", "list", "--json"]).stdout.contains("\(app)-redis")), "no addon was created")
+            #expect(try hopEnv(["config", "set", app, "NOT_SET_ANYWHERE=ok", "--watch", "0"]).status == 0)
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            #expect(d.status == 0, "once set, it deploys: \(d.stderr)")
+            _ = try? hopEnv(["destroy", app, "--purge"])
+            _ = try? hopEnv(["addon", "destroy", "\(app)-redis", "--force"])
+        }
+    }
+
     enum Broken: String, CaseIterable { case exitsAtStart, answers500, wrongBody, wrongStatus, diesAfterSwitch }
 
     @Test("a broken deploy is rolled back automatically, exits 8 and the old generation keeps serving", arguments: Broken.allCases)
