@@ -120,17 +120,27 @@ struct Dashboard: Sendable {
 
     // MARK: Login
 
-    func loginPage(error: String?, status: HTTPResponse.Status = .ok) -> Response {
+    func loginPage(error: String?, status: HTTPResponse.Status = .ok, user: String = "") -> Response {
+        // After a wrong password the user name stays; the cursor goes to the password.
+        let userValue = user.isEmpty ? " autofocus" : " value=\"\(esc(user))\""
         let body = """
             <form method=post action="/login" class=login>
             <h1>hop</h1>
             \(error.map { "<p class=error>\(esc($0))</p>" } ?? "")
-            <label>User <input name=user autocomplete=username required autofocus></label>
-            <label>Password <input name=password type=password autocomplete=current-password required></label>
+            <label>User <input name=user autocomplete=username required\(userValue)></label>
+            <label>Password <input name=password type=password autocomplete=current-password required\(user.isEmpty ? "" : " autofocus")></label>
             <button type=submit>Log in</button>
             </form>
             """
         return html(layout("Log in", nil, body), status: status)
+    }
+
+    /// Whether the session cookie is `Secure`: behind hop's nginx, when the browser came over
+    /// HTTPS; otherwise as configured (`--insecure-cookies` turns it off for loopback testing).
+    static func secureCookie(configured: Bool, behindFront: Bool, forwardedProto: String?) -> Bool {
+        guard configured else { return false }
+        guard behindFront, let proto = forwardedProto else { return true }
+        return proto.lowercased() == "https"
     }
 
     func login(_ req: Request) async -> Response {
@@ -140,17 +150,20 @@ struct Dashboard: Sendable {
         // The client: the address hop's nginx saw (trusted only on the socket behind it).
         let client = server.behindFront ? (req.headers[HTTPField.Name("X-Real-IP")!] ?? "front") : "direct"
         guard server.limiter.begin(user: user, client: client) else {
-            return loginPage(error: "Too many failed attempts; wait a few minutes.", status: .tooManyRequests)
+            return loginPage(error: "Too many failed attempts; wait a few minutes.", status: .tooManyRequests, user: user)
         }
         let home = self.home
         do {
             let s = try await blocking { try Operations.login(user: user, password: password, home: home) }
             server.limiter.finish(user: user, client: client, succeeded: true)
-            let secure = server.secureCookies ? "; Secure" : ""
+            // `Secure` follows the scheme the browser used (hop's nginx says which): on a plain-HTTP
+            // server name a Secure cookie is never sent back, and login would silently loop.
+            let secure = Self.secureCookie(configured: server.secureCookies, behindFront: server.behindFront,
+                                           forwardedProto: req.headers[HTTPField.Name("X-Forwarded-Proto")!]) ? "; Secure" : ""
             return redirect("/", extra: [.setCookie: "hop_session=\(s.sessionID); Path=/; HttpOnly; SameSite=Strict; Max-Age=43200\(secure)"])
         } catch {
             server.limiter.finish(user: user, client: client, succeeded: false)
-            return loginPage(error: "Wrong user name or password.", status: .unauthorized)
+            return loginPage(error: "Wrong user name or password.", status: .unauthorized, user: user)
         }
     }
 

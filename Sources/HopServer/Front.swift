@@ -26,12 +26,15 @@ public struct HopFront: Sendable {
         self.helperSocket = helperSocket; self.logger = logger
     }
 
-    /// One client for the process (never shut down, as `HTTPClient.shared`), but a connection to a
+    /// One client for the process (never shut down, as `HTTPClient.shared`), that follows no
+    /// redirect, and where a connection to a
     /// helper that is not there fails in 2 s instead of being retried until the request's deadline,
     /// and long requests (a deploy streams for minutes) do not queue the others behind 8 connections.
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(2)
+        // The helper's redirects (login → /) are the browser's to follow, not the front's.
+        configuration.redirectConfiguration = .disallow
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()

@@ -528,6 +528,21 @@ struct ServerUnitIntegrationTests {
         #expect(helperUser.trimmingCharacters(in: .whitespacesAndNewlines) == "User=", "the helper is root: \(helperUser)")
         // What the helper has no operation for stops at the front.
         #expect(try viaNginx("GET", "/etc/passwd").status == "404")
+        // The dashboard on a plain-HTTP server name: the session cookie is not Secure (a browser
+        // would never send it back), so login leads to the apps page.
+        let added = try SystemRunner().run(Command(hopBinary, ["user", "add", "unit-web", "--role", "viewer", "--password-stdin"],
+                                                   environment: ["HOP_HOME": sharedHome.root], stdin: Data("a long dashboard password\n".utf8)))
+        #expect(added.succeeded, "\(added.stderrText)")
+        let login = try SystemRunner().run(Command("curl", ["-s", "-D", "-", "-o", "/dev/null", "-H", "Host: hop.localhost",
+                                                            "--data", "user=unit-web&password=a long dashboard password",
+                                                            "http://127.0.0.1:\(deployHost.port)/login"])).stdoutText
+        let setCookie = login.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie: hop_session=") }.map(String.init) ?? ""
+        #expect(!setCookie.isEmpty && !setCookie.contains("Secure"), "\(login)")
+        let session = setCookie.dropFirst("set-cookie: ".count).split(separator: ";").first.map(String.init) ?? ""
+        let page = try SystemRunner().run(Command("curl", ["-s", "-H", "Host: hop.localhost", "-H", "Cookie: \(session)",
+                                                           "http://127.0.0.1:\(deployHost.port)/"])).stdoutText
+        #expect(page.contains("<h1>Apps</h1>"), "\(page.prefix(300))")
+        _ = try? hopEnv(["user", "remove", "unit-web"])
         #expect(try hostSystemctl(["stop", "hop-server.service", "hop-helper.service"]).succeeded)
         try? FileManager.default.removeItem(atPath: sharedHome.root + "/server-install.json")
         #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)

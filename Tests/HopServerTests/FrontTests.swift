@@ -72,6 +72,10 @@ import HopTestSupport
             try await client.execute(uri: "/login", method: .get) { r in
                 #expect(r.status == .ok && r.headers[.contentSecurityPolicy] != nil)
             }
+            // A redirect is passed on to the browser, not followed.
+            try await client.execute(uri: "/", method: .get) { r in
+                #expect(r.status == .seeOther && r.headers[.location] == "/login")
+            }
         }
         #expect(try Operations(HopContext(home: home)).users().contains { $0.name == "newbie" }, "the user was added by the helper")
         let orphan = Application(router: HopFront(helperSocket: dir + "/absent.sock").router())

@@ -216,6 +216,7 @@ import HopTestSupport
                 for _ in 0..<5 {
                     try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "user=vic&password=nope")) { r in
                         #expect(r.status == .unauthorized)
+                        #expect(String(buffer: r.body).contains("name=user autocomplete=username required value=\"vic\""), "the user name stays")
                     }
                 }
                 try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "user=vic&password=nope")) { r in
@@ -223,6 +224,15 @@ import HopTestSupport
                 }
             }
         }
+    }
+
+    @Test("the session cookie is Secure when the browser came over HTTPS (as hop's nginx says), not on a plain-HTTP server name")
+    func cookieFollowsTheScheme() {
+        #expect(Dashboard.secureCookie(configured: true, behindFront: true, forwardedProto: "https"))
+        #expect(!Dashboard.secureCookie(configured: true, behindFront: true, forwardedProto: "http"))
+        #expect(Dashboard.secureCookie(configured: true, behindFront: true, forwardedProto: nil))
+        #expect(Dashboard.secureCookie(configured: true, behindFront: false, forwardedProto: "http"), "a direct client's header is not believed")
+        #expect(!Dashboard.secureCookie(configured: false, behindFront: true, forwardedProto: "https"))
     }
 
     @Test("20 concurrent wrong passwords from one client: at most 5 are checked (401), the rest refused before scrypt (429); the real user, from another address, still logs in")
