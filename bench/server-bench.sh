@@ -5,6 +5,8 @@
 #                   (a minimal peer) and the 30 MB goal
 #   GET /api/apps   with N deployed apps (default 100 static sites), wrk on loopback, p50/p99
 #                   vs the 20 ms p99 goal
+#   front           GET /api/apps straight to the root helper vs through the unprivileged front
+#                   (the installed server's split), p50/p99 and the front's RSS
 #   API overhead    the same no-op deploy (a recorded build, nothing changed) through the CLI
 #                   and through the API, REPS times each: the API's extra time per deploy,
 #                   vs the 5 % goal; and one full deploy (--force) each way
@@ -75,6 +77,38 @@ print("wrk 10 s, %s connection(s): %.0f req/s, p50 %.1f ms, p99 %.1f ms (goal p9
 PY
 done
 printf 'hop server RSS after the load: %.1f MB\n' "$(echo "$(rss_kb "$server")/1024" | bc -l)"
+
+echo "== the installed server's split: GET /api/apps straight to the helper vs through the unprivileged front"
+# The helper as hop-helper.service runs it (a unix socket), and the front in front of it (as
+# hop-server.service runs it, here as root since only the extra hop is measured).
+$HOP server run --socket "$home/helper.sock" --socket-group root >"$home/helper.log" 2>&1 &
+helper=$!; pids+=("$helper")
+$HOP server run --front --socket "$home/front.sock" --helper "$home/helper.sock" >"$home/front.log" 2>&1 &
+frontp=$!; pids+=("$frontp")
+for _ in $(seq 100); do [ -S "$home/front.sock" ] && [ -S "$home/helper.sock" ] && break; sleep 0.1; done
+python3 - "$home/helper.sock" "$home/front.sock" "$token" <<'PY'
+import http.client, socket, sys, time
+class Unix(http.client.HTTPConnection):
+    def __init__(self, path): super().__init__("localhost"); self.path = path
+    def connect(self): self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(self.path)
+def run(path, n=400):
+    c, times = Unix(path), []
+    for i in range(n + 20):
+        t = time.perf_counter()
+        c.request("GET", "/api/apps", headers={"Authorization": "Bearer " + sys.argv[3]})
+        r = c.getresponse(); r.read()
+        assert r.status == 200, r.status
+        if i >= 20: times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2] * 1000, times[int(len(times) * 0.99)] * 1000
+# Alternated, so both see the same machine.
+h1, f1 = run(sys.argv[1]), run(sys.argv[2])
+h2, f2 = run(sys.argv[1]), run(sys.argv[2])
+h = (min(h1[0], h2[0]), min(h1[1], h2[1])); f = (min(f1[0], f2[0]), min(f1[1], f2[1]))
+print("helper directly: p50 %.2f ms, p99 %.2f ms; through the front: p50 %.2f ms, p99 %.2f ms (front adds %.2f ms at p50)"
+      % (h[0], h[1], f[0], f[1], f[0] - h[0]))
+PY
+printf 'front RSS after the load: %.1f MB (the helper: %.1f MB)\n' "$(echo "$(rss_kb "$frontp")/1024" | bc -l)" "$(echo "$(rss_kb "$helper")/1024" | bc -l)"
 
 echo "== time in the API layer: the same deploy from the CLI and through the API"
 $HOP deploy fixtures/apps/python-stdlib --app overhead --watch 0 >/dev/null 2>&1
