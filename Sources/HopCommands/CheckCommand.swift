@@ -14,12 +14,30 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
     @Flag var json = false
 
+    /// Where `[env.computed] NAME` is written: hop3/hop3.toml (else hop3.toml), its line.
+    static func computedLocation(_ name: String, in path: String) -> SourceLocation {
+        for rel in ["hop3/hop3.toml", "hop3.toml"] {
+            guard let text = try? String(contentsOfFile: path + "/" + rel, encoding: .utf8) else { continue }
+            let file = (path as NSString).appendingPathComponent(rel)
+            var inSection = false
+            for (i, line) in text.components(separatedBy: "\n").enumerated() {
+                let t = line.trimmingCharacters(in: .whitespaces)
+                if t.hasPrefix("[") { inSection = t == "[env.computed]"; continue }
+                if inSection, t.hasPrefix(name), t.dropFirst(name.count).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
+                    return SourceLocation(file: file, line: i + 1, column: 1)
+                }
+            }
+            return SourceLocation(file: file)
+        }
+        return SourceLocation(file: "hop3.toml")
+    }
+
     func run() throws {
         Hop.jsonMode = json
         var (spec, warnings) = try AppSpecLoader.check(directory: path, appName: app)
         // Names a computed value uses that nothing in the file provides: `hop config set` must (deploy refuses otherwise).
         for (name, missing) in Operations.computedEnvGaps(spec: spec) {
-            warnings.append(Hop3Warning(message: "`[env.computed] \(name)` uses ${\(missing)}, which nothing in the app provides: set it with `hop config set \(spec.name) \(missing)=…` before deploying", location: SourceLocation(file: "hop3.toml")))
+            warnings.append(Hop3Warning(message: "`[env.computed] \(name)` uses ${\(missing)}, which nothing in the app provides: set it with `hop config set \(spec.name) \(missing)=…` before deploying", location: Self.computedLocation(name, in: path)))
         }
         func kind(_ k: ProcessKind) -> String {
             if case .cron(let s) = k { return "cron \(s)" }
