@@ -664,7 +664,7 @@ struct DeployIntegrationTests {
         }
     }
 
-    @Test("a second command on an app whose lock is held waits, then exits 9 without touching it")
+    @Test("a second command on an app whose lock is held waits, saying whose it is, then exits 9 without touching it")
     func lockIsExclusive() throws {
         try #require(deployHost.ready)
         let app = "it-lock"
@@ -674,7 +674,9 @@ struct DeployIntegrationTests {
             let held = try AppLock(home: sharedHome, app: app)
             let r = try hopEnv(["deploy", fixtures + "/static-site", "--app", app, "--force", "--watch", "0"], ["HOP_LOCK_WAIT": "1"])
             #expect(r.status == 9, "\(r.stderr)")
-            #expect(r.stderr.contains("another hop command"))
+            // It says whose lock it waits for, and whose it was when it gave up.
+            #expect(r.stderr.contains("hop: waiting for app \(app): `") && r.stderr.contains("(pid \(getpid())) has held it for"), "\(r.stderr)")
+            #expect(r.stderr.contains("app \(app) is busy: `"), "\(r.stderr)")
             withExtendedLifetime(held) {}
         }
         #expect(try generations(app).count == before.count)
