@@ -271,7 +271,7 @@ public struct NginxFront: Sendable {
     func checkPortsFree() throws {
         for port in [httpPort] + (httpsPort.map { [$0] } ?? []) where !Self.canBind(port) {
             // Asked in hop's own namespaces: the holder may be outside the private host's PID namespace.
-            let holder = (try? SystemRunner().run(Command("/usr/bin/ss", ["-ltnpH", "sport = :\(port)"])))
+            let holder = (try? host.runner.run(Command("/usr/bin/ss", ["-ltnpH", "sport = :\(port)"])))
                 .flatMap { Self.listenerProgram($0.stdoutText) }.map { " (\($0))" } ?? ""
             throw HopError(.conflict, "port \(port) is already in use by another program\(holder): hop's nginx cannot listen on it",
                            hint: port == httpPort ? "stop that program, or choose another port: `hop host up --http-port N`"

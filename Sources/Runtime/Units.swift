@@ -391,9 +391,7 @@ public enum UnitRenderer {
 
     /// systemd's size syntax (`512M`, `1G`, a byte count; base 1024) as bytes; nil otherwise.
     static func sizeInBytes(_ text: String) -> Int64? {
-        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        if let last = text.last, let unit = units[last], let n = Int64(text.dropLast()), n > 0 { return n * unit }
-        return Int64(text).flatMap { $0 > 0 ? $0 : nil }
+        DiskSize.bytes(text).flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// The app's [limits], else hop's defaults.
