@@ -1,15 +1,20 @@
 # hop — the two commands a fresh Debian 12 machine (as root) needs:
-#   make demo   set up, build the sample Flask app (store path, closure, record), then deploy it
+#   make demo   set up, build hop and install it as a Debian package (/usr/bin/hop), then with `hop`
+#               from PATH build the sample Flask app (store path, closure, record) and deploy it
 #               behind nginx in a private systemd host and fetch it (DEMO_PORT, default 8080)
 #   make test   set up, then build and pass the whole test suite
+# Installing hop otherwise: `make deb` (.build/hop_VERSION_amd64.deb), `make install PREFIX=/usr/local`.
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT_FLAGS ?=
 HOP := .build/debug/hop
 DEMO_HOME ?= /var/lib/hop
 DEMO_PORT ?= 8080
+CONFIG ?= release
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench clean install deb
 
 setup:
 	@bash scripts/setup.sh
@@ -17,16 +22,27 @@ setup:
 build: setup
 	swift build $(SWIFT_FLAGS)
 
-demo: build
-	@HOP_HOME=$(DEMO_HOME) $(HOP) seed import busybox patchelf python
-	@HOP_HOME=$(DEMO_HOME) $(HOP) build fixtures/apps/flask-app --find-links fixtures/wheelhouse
-	@HOP_HOME=$(DEMO_HOME) $(HOP) closure flask-app
-	@HOP_HOME=$(DEMO_HOME) $(HOP) show flask-app
-	@HOP_HOME=$(DEMO_HOME) $(HOP) host up --http-port $(DEMO_PORT)
-	@HOP_HOME=$(DEMO_HOME) HOP_FIND_LINKS=$(CURDIR)/fixtures/wheelhouse $(HOP) deploy fixtures/apps/flask-app --watch 2
-	@HOP_HOME=$(DEMO_HOME) $(HOP) ps flask-app
+# hop as a program: bin/hop, its Swift runtime, its Nix library, man pages, completions.
+install: setup
+	swift build -c $(CONFIG) --product hop
+	@bash scripts/package.sh install --config $(CONFIG) --prefix $(PREFIX) $(if $(DESTDIR),--destdir $(DESTDIR))
+
+deb: setup
+	swift build -c $(CONFIG) --product hop
+	@bash scripts/package.sh deb --config $(CONFIG)
+
+demo: setup
+	swift build -c $(CONFIG) --product hop
+	@bash scripts/package.sh deb --config $(CONFIG) --out .build/hop-demo.deb
+	@HOP_HOME=$(DEMO_HOME) dpkg -i .build/hop-demo.deb >/dev/null && echo "installed $$(command -v hop) $$(hop --version)"
+	@cd / && HOP_HOME=$(DEMO_HOME) hop build $(CURDIR)/fixtures/apps/flask-app --find-links $(CURDIR)/fixtures/wheelhouse
+	@cd / && HOP_HOME=$(DEMO_HOME) hop closure flask-app
+	@cd / && HOP_HOME=$(DEMO_HOME) hop show flask-app
+	@cd / && HOP_HOME=$(DEMO_HOME) hop host up --http-port $(DEMO_PORT)
+	@cd / && HOP_HOME=$(DEMO_HOME) HOP_FIND_LINKS=$(CURDIR)/fixtures/wheelhouse hop deploy $(CURDIR)/fixtures/apps/flask-app --watch 2
+	@cd / && HOP_HOME=$(DEMO_HOME) hop ps flask-app
 	@echo "GET http://flask-app.localhost:$(DEMO_PORT)/ ->"; curl -sS --max-time 5 -H 'Host: flask-app.localhost' http://127.0.0.1:$(DEMO_PORT)/
-	@echo "(stop everything with: HOP_HOME=$(DEMO_HOME) $(HOP) host down)"
+	@echo "(stop everything with: hop host down; remove hop with: dpkg -r hop — apps' data stays in $(DEMO_HOME))"
 
 # Integration tests share one HOP_HOME (seeds imported once), removed afterwards.
 test: build

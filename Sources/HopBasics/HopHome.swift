@@ -54,5 +54,12 @@ public struct HopHome: Sendable, Hashable {
     }
 }
 
+/// The running hop binary, resolved through /proc/self/exe: right when hop was started from PATH
+/// (argv[0] is then just "hop") or through a symlink.
+public func runningHopBinary() -> String {
+    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return exe }
+    return URL(fileURLWithPath: CommandLine.arguments.first ?? "hop").standardizedFileURL.resolvingSymlinksInPath().path
+}
+
 /// hop's own version, recorded with every build.
 public let hopVersion = "0.1.0"

@@ -4,11 +4,6 @@ import HopBasics
 import HopCore
 import HopStore
 
-/// The path of the running hop binary (what the wrapper and the hooks run).
-func runningHopBinary() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-}
-
 struct GitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "git", abstract: "Set up deploys by `git push` over SSH.",
                                                     subcommands: [Setup.self])

@@ -78,11 +78,12 @@ struct ServerCommand: ParsableCommand {
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "install",
             abstract: "Install and start hop-server.service in the service host, published by hop's nginx.")
-        @Option(name: .customLong("server-name"), help: "The host name the API and dashboard answer at.") var serverName: String = "hop.localhost"
+        @Option(name: .customLong("server-name"), help: "The host name the API and dashboard answer at (default: the one of the last install, else hop.localhost).") var serverName: String?
         @Flag var json = false
         func run() throws {
-            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath().path
-            let r = try cliOperations(json: json).serverInstall(hopBinary: binary, serverName: serverName)
+            // The running binary (resolved, so `hop` from PATH is /usr/bin/hop, not ./hop).
+            let ops = cliOperations(json: json)
+            let r = try ops.serverInstall(hopBinary: runningHopBinary(), serverName: serverName ?? ops.installedServerName() ?? "hop.localhost")
             if json { emit(r) } else { Out.line("hop server runs (\(r.unit)); API and dashboard at \(r.url)") }
         }
     }

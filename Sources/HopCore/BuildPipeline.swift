@@ -14,6 +14,8 @@ public struct BuildOptions: Sendable {
     /// Resolve dependencies again even when a previous build's lock matches.
     public var relock = false
     public var progress: (@Sendable (BuildProgress) -> Void)?
+    /// A step worth telling the user about before it happens (a seed imported on first need).
+    public var note: (@Sendable (String) -> Void)?
     public var log: (@Sendable (String) -> Void)?
     /// Where the source tree came from when it was pushed: the commit and the repository's URI,
     /// recorded with the build and named in its provenance.
@@ -69,25 +71,42 @@ public struct BuildPipeline: Sendable {
         // the same nix-store call as the seeds.
         let libDir = try NixLibrary.locate()
         let libPath = FixedOutputPath.recursive(name: Self.nixLibName, narSHA256Hex: try NAR.hash(path: libDir).hex)
+        // A seed not imported yet (or gone from the store) is imported from the host's packages on
+        // first need, after everything about the app has been checked; one the host lacks is an
+        // error now, before anything is written.
         var seedRecords: [SeedRecord] = []
+        var missingSeeds: [SeedKind] = []
+        let importer = SeedImporter(runner: runner)
         if options.nixpkgs == nil {
             for kind in Self.seedKinds(for: spec.build.builder) {
-                guard let s = try existingDB?.seed(name: kind.rawValue) else { throw Self.missingSeed(kind, spec) }
-                seedRecords.append(s)
+                if let s = try existingDB?.seed(name: kind.rawValue) { seedRecords.append(s) } else { missingSeeds.append(kind) }
             }
         }
         let invalid = try nix.invalidPaths(seedRecords.map(\.storePath) + [libPath])
-        if let missing = seedRecords.first(where: { invalid.contains($0.storePath) }), let kind = SeedKind(rawValue: missing.name) {
-            throw Self.missingSeed(kind, spec)
+        for s in seedRecords where invalid.contains(s.storePath) { if let k = SeedKind(rawValue: s.name) { missingSeeds.append(k) } }
+        seedRecords.removeAll { invalid.contains($0.storePath) }
+        for kind in missingSeeds where !FileManager.default.isExecutableFile(atPath: importer.hostExecutable(kind, from: nil)) {
+            throw HopError(.environment, "the \(kind.rawValue) seed is not imported and this host has no \(importer.hostExecutable(kind, from: nil)) to import it from; a \(spec.build.builder.rawValue) build needs it",
+                           hint: "install the host's package for it (scripts/setup.sh does), or run `hop seed import \(kind.rawValue) --from PATH`")
         }
-        let toolchain: ToolchainChoice = options.nixpkgs.map { .nixpkgs(url: $0.url, sha256: $0.sha256) }
-            ?? .seed(Dictionary(uniqueKeysWithValues: seedRecords.map { ($0.name, $0.storePath) }))
         // 3. Lock: a committed hop.lock must be current; otherwise reuse the last build's lock for
         //    the same inputs, or resolve now.
         let lock = try lockFor(appDir: appDir, spec: spec, db: existingDB, options: options)
         // 4. Writes start here.
         try home.ensure()
         let db = try existingDB ?? HopDatabase(path: home.database)
+        for kind in missingSeeds {
+            options.note?("importing the \(kind.rawValue) seed from this host (first build that needs it)")
+            let seedScratch = try home.scratch("seed")
+            defer { try? FileManager.default.removeItem(atPath: seedScratch) }
+            let s = try importer.importSeed(kind, scratch: seedScratch)
+            let record = SeedRecord(name: s.name, version: s.version, storePath: s.storePath, narHash: s.narHash,
+                                    origin: s.origin, importedAt: Date())
+            try db.upsertSeed(record)
+            seedRecords.append(record)
+        }
+        let toolchain: ToolchainChoice = options.nixpkgs.map { .nixpkgs(url: $0.url, sha256: $0.sha256) }
+            ?? .seed(Dictionary(uniqueKeysWithValues: seedRecords.map { ($0.name, $0.storePath) }))
         let scratch = try home.scratch("build")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let entries = try SourceArchive.list(root: appDir, ignore: spec.build.ignore, runner: runner)
@@ -238,11 +257,6 @@ public struct BuildPipeline: Sendable {
     }
 
     static let nixLibName = "hop-nix-lib"
-
-    static func missingSeed(_ kind: SeedKind, _ spec: AppSpec) -> HopError {
-        HopError(.environment, "the \(kind.rawValue) seed is not imported; a \(spec.build.builder.rawValue) build needs it",
-                 hint: "run `hop seed import \(kind.rawValue)` (or `hop seed import --all`)")
-    }
 
     /// hop's Nix library as a content-addressed store path (named hop-nix-lib).
     func addNixLibrary(_ src: String, scratch: String) throws -> String {

@@ -94,10 +94,13 @@ extension Operations {
             }
             if let data = FileManager.default.contents(atPath: ctx.home.root + "/server-install.json"),
                let install = try? JSONDecoder().decode([String: String].self, from: data),
-               let binary = install["binary"], let name = install["serverName"] {
+               let remembered = install["binary"], let name = install["serverName"] {
+                // The binary it was installed from may be gone (a package removed, a build tree
+                // deleted): the hop running now takes over, and says so.
+                let binary = FileManager.default.isExecutableFile(atPath: remembered) ? remembered : runningHopBinary()
                 do {
                     _ = try serverInstall(hopBinary: binary, serverName: name)
-                    restored.append("hop server")
+                    restored.append(binary == remembered ? "hop server" : "hop server (from \(binary); \(remembered) is gone)")
                 } catch let e as HopError {
                     failed["hop server"] = e.message
                 }
@@ -211,11 +214,30 @@ extension Operations {
 
     /// The hop binary in the store (added when missing, kept by a GC root): world-readable and
     /// immutable, so the front's dynamic user can run it and nothing can change it under the helper.
+    /// An installed hop (PREFIX/bin/hop beside PREFIX/lib/hop, its Swift runtime) is stored as that
+    /// pair, so the stored binary finds its libraries through its `$ORIGIN/../lib/hop` RUNPATH and
+    /// keeps running the version it was installed with when a package upgrade replaces PREFIX.
     func storedHopBinary(_ hopBinary: String) throws -> String {
         let nix = NixDriver(runner: ctx.runner)
-        let path = try nix.addFixed(hopBinary, recursive: true)
-        try FileManager.default.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
-        try nix.addRoot(ctx.home.gcroots + "/hop-server-bin", for: path)
+        let fm = FileManager.default
+        let prefix = ((hopBinary as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        let runtime = prefix + "/lib/hop"
+        var path: String
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: runtime, isDirectory: &isDir), isDir.boolValue {
+            let scratch = try ctx.home.scratch("server-bin")
+            defer { try? fm.removeItem(atPath: scratch) }
+            let tree = scratch + "/hop-\(hopVersion)"
+            try fm.createDirectory(atPath: tree + "/bin", withIntermediateDirectories: true)
+            try fm.copyItem(atPath: hopBinary, toPath: tree + "/bin/hop")
+            try fm.createDirectory(atPath: tree + "/lib", withIntermediateDirectories: true)
+            try fm.copyItem(atPath: runtime, toPath: tree + "/lib/hop")
+            path = try nix.addFixed(tree, recursive: true) + "/bin/hop"
+        } else {
+            path = try nix.addFixed(hopBinary, recursive: true)
+        }
+        try fm.createDirectory(atPath: ctx.home.gcroots, withIntermediateDirectories: true)
+        try nix.addRoot(ctx.home.gcroots + "/hop-server-bin", for: path.hasSuffix("/bin/hop") ? String(path.dropLast(8)) : path)
         return path
     }
 

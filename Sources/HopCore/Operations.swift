@@ -98,6 +98,7 @@ public struct Operations: Sendable {
         if o.progress == nil {
             o.progress = { p in progress(ProgressEvent(phase: "build", message: "building \(p.current ?? "…")", done: p.built, total: p.total)) }
         }
+        if o.note == nil { o.note = { progress(ProgressEvent(phase: "seed", message: $0)) } }
         return o
     }
 
@@ -258,6 +259,10 @@ public struct Operations: Sendable {
               let install = try? JSONDecoder().decode([String: String].self, from: data), let name = install["serverName"] else { return [] }
         return [name]
     }
+
+    /// The server name of the last `hop server install` of this HOP_HOME, if any (an upgrade
+    /// reinstalls the server where it was).
+    public func installedServerName() -> String? { reservedServerNames().first }
 
     /// `[backup] target` in hop3.toml obeys the API's rule: a directory of the server's own other
     /// than hop's default is chosen by an admin only (a deployer could aim root's writes at /etc).

