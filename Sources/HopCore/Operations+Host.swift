@@ -63,6 +63,13 @@ extension Operations {
                     let lock = try rt.lock(app)
                     defer { withExtendedLifetime(lock) {} }
                     guard let g = try rt.db.activeGeneration(app: app) else { continue }
+                    if rt.activator.isStopped(app) {
+                        // Stopped by an operator: it stays stopped, behind its 503 page.
+                        do { try rt.activator.restoreStopped(g); restored.append("\(app) (stopped)") } catch let e as HopError {
+                            failed[app] = e.message
+                        }
+                        continue
+                    }
                     if rt.activator.isServing(g) {
                         // Serving already: its site follows the front's ports (`--http-port` changed).
                         do { try rt.activator.reinstallSite(g) } catch let e as HopError {

@@ -503,6 +503,8 @@ public struct Operations: Sendable {
                     // Its sockets too (a socket-activated app would start again at the next
                     // request), its cron timers, and its `hop run` commands (they start again only
                     // when asked).
+                    // Its site says so first (503 and a page, not a 502 from a vanished process).
+                    try rt.activator.setStopped(g, true)
                     let units = m.units.timers + m.units.sockets + m.units.instances + (try rt.oneOffs(app).compactMap { $0["Id"] })
                     if !units.isEmpty { try rt.host.systemctlChecked(["stop"] + units, what: "stop \(app)") }
                     return ActionResult(app: app, action: verb, generation: g.number)
@@ -512,6 +514,7 @@ public struct Operations: Sendable {
                 // "started" is true only once the app answers its health check (its traceback otherwise).
                 ctx.progress(ProgressEvent(phase: "gate", message: "waiting for \(app) to answer"))
                 try rt.activator.healthGate(g, m, previous: false)
+                try rt.activator.setStopped(g, false)
                 if !m.units.timers.isEmpty { try rt.host.systemctlChecked(["start"] + m.units.timers, what: "start \(app)'s timers") }
                 return ActionResult(app: app, action: verb, generation: g.number)
             }

@@ -176,6 +176,30 @@ public struct Activator {
 
     func appDir(_ app: String) -> String { home.apps + "/" + app }
     func journalPath(_ app: String) -> String { appDir(app) + "/journal.json" }
+    /// Present while an operator has the app stopped (`hop stop`): kept in HOP_HOME, so the app
+    /// stays stopped across `hop host down`/`up`, and its site answers 503 saying so.
+    func stoppedMarker(_ app: String) -> String { appDir(app) + "/stopped" }
+    public func isStopped(_ app: String) -> Bool { FileManager.default.fileExists(atPath: stoppedMarker(app)) }
+
+    /// Marks the app stopped (or not) and puts its site in that state (nginx reloaded if it changed).
+    public func setStopped(_ g: GenerationRecord, _ stopped: Bool) throws {
+        if stopped {
+            try FileManager.default.createDirectory(atPath: appDir(g.app), withIntermediateDirectories: true)
+            try writeFileAtomically(stoppedMarker(g.app), "stopped by `hop stop`\n", mode: 0o600)
+        } else {
+            unlink(stoppedMarker(g.app))
+        }
+        try reinstallSite(g)
+    }
+
+    /// After `hop host up`: a stopped app gets its units and its 503 site back, and nothing starts.
+    public func restoreStopped(_ g: GenerationRecord) throws {
+        let m = try GenerationManifest.read(storePath: g.storePath)
+        try nginx.ensureStarted()
+        try installUnits(g)
+        _ = try point(g.app, to: g, manifest: m)
+        try setProfile(g.app, g.number)
+    }
     public func profileLink(_ app: String, _ n: Int) -> String { appDir(app) + "/profile-\(n)-link" }
     public func profile(_ app: String) -> String { appDir(app) + "/profile" }
 
@@ -440,8 +464,9 @@ public struct Activator {
         for (i, socket) in proxies.enumerated() {
             try swapSymlink(at: host.path(paths.proxyLink(instance: i + 1)), to: "g\(g.number)/" + (socket as NSString).lastPathComponent)
         }
-        let site = NginxSite.withPorts(try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8),
+        var site = NginxSite.withPorts(try String(contentsOfFile: g.storePath + "/nginx-site.conf", encoding: .utf8),
                                        http: nginx.httpPort, https: nginx.httpsPort)
+        if isStopped(app) { site = NginxSite.stopped(site, app: app) }
         let oldWorkers = try nginx.install(site: site, app: app)
         // Links past this generation's instance count are unused once nginx has the new site.
         unlinkProxyLinks(app, from: proxies.count + 1)
@@ -505,6 +530,8 @@ public struct Activator {
         try writeJournal(j)
         log("health gate passed; switching to generation \(target.number)")
         faultPoint("\(op):gated")
+        // A deploy, rollback or restart of a stopped app makes it serve again.
+        unlink(stoppedMarker(app))
         let oldWorkers = try point(app, to: target, manifest: m)
         try setProfile(app, target.number)
         faultPoint("\(op):switched")

@@ -45,6 +45,32 @@ public enum NginxSite {
         return lines.joined(separator: "\n")
     }
 
+    /// The site of a stopped app: every request but ACME's challenges answers 503 with a page that
+    /// says the app was stopped and how it comes back (a 502 would read as a crash).
+    public static func stopped(_ site: String, app: String) -> String {
+        let page = "<!doctype html><meta charset=utf-8><title>\(app) is stopped</title>"
+            + "<h1>\(app) is stopped</h1><p>An operator stopped this app. It answers again once it is started "
+            + "(<code>hop start \(app)</code>).</p>\\n"
+        let block = """
+                # hop: the app is stopped (`hop stop`); `hop start` puts the site back.
+                add_header Retry-After 300 always;
+                if ($uri !~ "^/\\.well-known/acme-challenge/") {
+                    return 503 "\(page)";
+                }
+                default_type text/html;
+            """
+        var lines = site.components(separatedBy: "\n")
+        var i = 0
+        while i < lines.count {
+            if lines[i].trimmingCharacters(in: .whitespaces).hasPrefix("server_name ") {
+                lines.insert(block, at: i + 1)
+                i += 1
+            }
+            i += 1
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// A certificate and key for an extra `listen … ssl` socket. Obtaining them (or a self-signed
     /// fallback) happens elsewhere; here they are only validated and referenced.
     public struct TLS: Sendable, Hashable {

@@ -491,9 +491,18 @@ struct DeployIntegrationTests {
             #expect(fetch(app).body == "up\n")
             #expect(try hopEnv(["stop", app]).status == 0)
             for _ in 0..<3 {
-                #expect(fetch(app).status != 200, "a request started the stopped app again")
+                let r = fetch(app)
+                #expect(r.status == 503 && r.body.contains("\(app) is stopped") && r.body.contains("hop start \(app)"),
+                        "a stopped app answers a clear 503 (not a 502, and a request does not start it): \(r)")
                 usleep(300_000)
             }
+            // It stays stopped when the service host comes back.
+            #expect(try hopEnv(["host", "down"]).status == 0)
+            let up = try hopEnv(["host", "up", "--http-port", "\(deployHost.port)", "--json"])
+            #expect(up.status == 0 && up.stdout.contains("\(app) (stopped)"), "\(up.stdout) \(up.stderr)")
+            #expect(fetch(app).status == 503)
+            let active = try hostSystemctl(["list-units", "--no-legend", "--plain", "--state=active", "hop-\(app)-*"]).stdoutText
+            #expect(active.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "nothing of the stopped app runs: \(active)")
             let started = try hopEnv(["start", app])
             #expect(started.status == 0, "\(started.stderr)")
             #expect(fetch(app).body == "up\n", "answering as soon as `hop start` returns")

@@ -140,6 +140,19 @@ struct NginxSiteRenderingTests {
         #expect(NginxSite.withPorts(site, http: 8081, https: nil).contains("ssl"), "no HTTPS port: ssl lines stay as they were")
     }
 
+    @Test("a stopped app's site: the same site with a server-level 503 page (ACME challenges still pass), snapshot")
+    func stoppedSite() throws {
+        let tls = NginxSite.TLS(certificate: "/var/lib/hop/tls/app.example.com/cert.pem", key: "/var/lib/hop/tls/app.example.com/key.pem")
+        let site = try NginxSite.render(spec(domains: ["app.example.com"]), tls: tls)
+        let stopped = NginxSite.stopped(site, app: "blog")
+        try assertSnapshot(stopped, named: "stopped.nginx.conf")
+        // Only lines were added, once, right after server_name.
+        let added = stopped.split(separator: "\n", omittingEmptySubsequences: false).count - site.split(separator: "\n", omittingEmptySubsequences: false).count
+        #expect(added == 6)
+        #expect(stopped.components(separatedBy: "return 503").count == 2)
+        #expect(stopped.contains("<title>blog is stopped</title>") && stopped.contains("hop start blog"))
+    }
+
     @Test("a failed start's journal, short: the app's first error with its traceback, then the last lines")
     func journalDigest() {
         let lines = ["[INFO] Starting gunicorn 23.0.0", "[ERROR] Exception in worker process", "Traceback (most recent call last):",
