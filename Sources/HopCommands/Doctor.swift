@@ -3,6 +3,9 @@ import Foundation
 import HopBasics
 import HopStore
 import NixBuild
+import HopCore
+import Runtime
+import AppSpec
 
 /// One thing `hop doctor` checked.
 struct Check {
@@ -13,7 +16,7 @@ struct Check {
 }
 
 struct DoctorCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check that this machine can build: nix, sandbox, store, seeds, tools.")
+    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check this machine: nix, sandbox, store, seeds the apps need, tools, the service host, nginx, failed units, disk space, certificates.")
     @Flag var json = false
 
     func run() throws {
@@ -80,18 +83,27 @@ struct Doctor {
         } else {
             checks.append(Check(name: "nix library", ok: false, detail: "not found", fix: "set HOP_NIX_LIB to hop's nix/ directory"))
         }
-        // seeds
-        let seeds = (try? FileManager.default.fileExists(atPath: home.database) ? HopDatabase(path: home.database).seeds() : []) ?? []
+        // seeds: imported on first need from the host's packages, so only a toolchain an app
+        // recorded here uses and this host cannot provide is a failure.
+        let db = FileManager.default.fileExists(atPath: home.database) ? try? HopDatabase(path: home.database) : nil
+        let seeds = (try? db?.seeds()) ?? []
+        let needed = Self.neededSeeds(builders: ((try? db?.builds()) ?? []).map(\.builder), addonTypes: ((try? db?.addons()) ?? []).map(\.type))
         let nix = NixDriver(runner: runner)
+        let importer = SeedImporter(runner: runner)
         for kind in SeedKind.allCases {
-            if let s = seeds.first(where: { $0.name == kind.rawValue }) {
-                let valid = nix.isValid(s.storePath)
-                checks.append(Check(name: "seed \(kind.rawValue)", ok: valid, detail: valid ? "\(s.version) \(s.storePath)" : "recorded but missing from the store",
-                                    fix: "hop seed import \(kind.rawValue)"))
+            let user = needed.contains(kind) ? "used by this host's apps" : "no app here uses it yet"
+            let hostExe = importer.hostExecutable(kind, from: nil)
+            if let s = seeds.first(where: { $0.name == kind.rawValue }), nix.isValid(s.storePath) {
+                checks.append(Check(name: "seed \(kind.rawValue)", ok: true, detail: "\(s.version) \(s.storePath)"))
+            } else if FileManager.default.isExecutableFile(atPath: hostExe) {
+                checks.append(Check(name: "seed \(kind.rawValue)", ok: true, detail: "imported on first need from \(hostExe) (\(user))"))
             } else {
-                checks.append(Check(name: "seed \(kind.rawValue)", ok: false, detail: "not imported", fix: "hop seed import \(kind.rawValue)"))
+                checks.append(Check(name: "seed \(kind.rawValue)", ok: !needed.contains(kind),
+                                    detail: "not imported and \(hostExe) is missing (\(user))",
+                                    fix: "install the host's package for it (\(setup)), or `hop seed import \(kind.rawValue) --from PATH`"))
             }
         }
+        checks += hostChecks(db: db)
         // tools used outside the sandbox
         let py = Locker.resolverPython()
         let pip = (try? runner.run(Command(py, ["-m", "pip", "--version"])))?.succeeded ?? false
@@ -99,6 +111,57 @@ struct Doctor {
                             fix: "apt install python3-pip (\(setup)), or set HOP_PYTHON"))
         let git = (try? runner.run(Command("git", ["--version"])))?.succeeded ?? false
         checks.append(Check(name: "git", ok: git, detail: git ? "present" : "missing", fix: "apt install git"))
+        return checks
+    }
+
+    /// The seeds the recorded builds and addons need.
+    static func neededSeeds(builders: [String], addonTypes: [String]) -> Set<SeedKind> {
+        var out = Set<SeedKind>()
+        for b in builders { if let builder = Builder(rawValue: b) { out.formUnion(BuildPipeline.seedKinds(for: builder)) } }
+        for t in addonTypes { if let kind = SeedKind(rawValue: t) { out.formUnion(SeedKind.base + [kind]) } }
+        return out
+    }
+
+    /// The service host and what runs in it: up when apps are deployed, nginx listening, no failed
+    /// unit; room on the disks; certificates not about to expire.
+    func hostChecks(db: HopDatabase?) -> [Check] {
+        var checks: [Check] = []
+        let deployed = ((try? db?.deployedApps()) ?? []) ?? []
+        if let host = try? ServiceHost.resolve(home: home, runner: runner) {
+            let pid = host.pid.map { "private systemd pid \($0)" } ?? "this machine's systemd"
+            checks.append(Check(name: "service host", ok: true, detail: "\(pid), \(deployed.count) app\(deployed.count == 1 ? "" : "s") deployed"))
+            let front = NginxFront(home: home, host: host)
+            let port = front.httpPort
+            let listens = front.listens(port)
+            checks.append(Check(name: "nginx", ok: listens, detail: listens ? "listening on :\(port)" : "not listening on :\(port)",
+                                fix: "run `hop host up`; see `hop host journal hop-nginx.service`"))
+            let failed = ((try? runner.run(host.command("systemctl", ["--failed", "--no-legend", "--plain"])))?.stdoutText ?? "")
+                .split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+            checks.append(Check(name: "units", ok: failed.isEmpty, detail: failed.isEmpty ? "none failed" : "failed: \(failed.joined(separator: ", "))",
+                                fix: failed.first.map { "see `hop host journal \($0)`" }))
+        } else {
+            checks.append(Check(name: "service host", ok: deployed.isEmpty,
+                                detail: deployed.isEmpty ? "down (no app deployed)" : "down: \(deployed.count) deployed app\(deployed.count == 1 ? " is" : "s are") not serving",
+                                fix: "run `hop host up`"))
+        }
+        for (label, path) in [("disk /nix/store", "/nix/store"), ("disk HOP_HOME", home.root)] {
+            var st = statvfs()
+            guard statvfs(path, &st) == 0 else { continue }
+            let free = Double(st.f_bavail) * Double(st.f_frsize), total = Double(st.f_blocks) * Double(st.f_frsize)
+            let ok = free >= 1_073_741_824 && (total == 0 || free / total >= 0.05)
+            checks.append(Check(name: label, ok: ok, detail: String(format: "%.1f GiB free of %.1f GiB", free / 1_073_741_824, total / 1_073_741_824),
+                                fix: "free space: `hop gc`, `nix-collect-garbage`, or grow the disk"))
+        }
+        let tlsDir = home.root + "/tls"
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: tlsDir)) ?? []).sorted() {
+            let candidates = [tlsDir + "/\(name)/live/cert.pem", tlsDir + "/\(name)/cert.pem"]
+            guard let cert = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else { continue }
+            let soon = (try? runner.run(Command("openssl", ["x509", "-noout", "-checkend", "\(14 * 86400)", "-in", cert])))?.succeeded ?? false
+            let end = ((try? runner.run(Command("openssl", ["x509", "-noout", "-enddate", "-in", cert])))?.stdoutText ?? "")
+                .replacingOccurrences(of: "notAfter=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+            checks.append(Check(name: "certificate \(name)", ok: soon, detail: soon ? "valid until \(end)" : "expires within 14 days (\(end))",
+                                fix: "renew it: `hop tls renew` (ACME) or replace \(cert)"))
+        }
         return checks
     }
 }

@@ -280,6 +280,9 @@ public struct NginxFront: Sendable {
     }
 
     /// Whether hop's nginx (not another program) listens on `port`.
+    /// Whether hop's nginx (not another program) listens on `port` now.
+    public func listens(_ port: Int) -> Bool { nginxListens(port) }
+
     func nginxListens(_ port: Int) -> Bool {
         guard let r = try? host.run("/usr/bin/ss", ["-ltnpH", "sport = :\(port)"]), r.succeeded else { return false }
         return Self.listenerProgram(r.stdoutText)?.hasPrefix("nginx") == true

@@ -481,6 +481,25 @@ struct DeployIntegrationTests {
         }
     }
 
+    @Test("hop doctor checks the service host: nginx listening on its port, a failed unit named with the command to read its journal")
+    func doctorChecksTheHost() throws {
+        try #require(deployHost.ready)
+        let pid = try #require(PrivateHost(stateDir: sharedHome.root + "/host").pid())
+        let ok = try hopEnv(["doctor", "--json"])
+        let checks = (json(ok.stdout)["checks"] as? [[String: Any]] ?? [])
+        func check(_ name: String, _ cs: [[String: Any]]) -> [String: Any]? { cs.first { $0["name"] as? String == name } }
+        #expect(check("nginx", checks)?["detail"] as? String == "listening on :\(deployHost.port)", "\(ok.stdout)")
+        #expect(check("service host", checks)?["ok"] as? Bool == true)
+        // A unit that fails inside the host: doctor fails and names it.
+        _ = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "systemd-run", "--unit", "hop-doctor-probe", "--wait", "/bin/false"]))
+        let bad = try hopEnv(["doctor", "--json"])
+        let units = check("units", json(bad.stdout)["checks"] as? [[String: Any]] ?? [])
+        #expect(bad.status != 0 && units?["ok"] as? Bool == false && (units?["detail"] as? String ?? "").contains("hop-doctor-probe.service"), "\(bad.stdout)")
+        #expect((units?["fix"] as? String ?? "").contains("hop host journal hop-doctor-probe.service"))
+        _ = try hostSystemctl(["reset-failed", "hop-doctor-probe.service"])
+        #expect(check("units", json(try hopEnv(["doctor", "--json"]).stdout)["checks"] as? [[String: Any]] ?? [])?["ok"] as? Bool == true)
+    }
+
     @Test("hop stop stops a socket-activated (wsgi) app for good: requests do not start it again; hop start returns once it answers")
     func stopStaysStopped() throws {
         try #require(deployHost.ready)
