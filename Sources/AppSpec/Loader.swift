@@ -179,17 +179,16 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
     let workers = hop3?.workerProcesses ?? []
     if processes.isEmpty, workers.isEmpty, let tree = sources.tree {
         processes = defaultProcesses(builder: builder, files: tree.files, executables: tree.executables)
-        // A Go app runs the binary the go recipe builds (named after the app); a Node app runs
-        // package.json's "main" when that file exists.
+        // A Go app runs the binary the go recipe builds (named after the app); a Node app starts
+        // the way `npm start` would.
         if processes.isEmpty, builder == .go {
             processes = [AppProcess(name: "web", kind: .web, command: sources.name)]
         }
         if processes.isEmpty, builder == .node, let dir = sources.directory,
            let data = FileManager.default.contents(atPath: dir + "/package.json"),
            let pkg = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let main = pkg["main"] as? String, tree.files.contains(main),
-           main.allSatisfy({ $0.isLetter || $0.isNumber || "._-/".contains($0) }) {
-            processes = [AppProcess(name: "web", kind: .web, command: "node \(main)")]
+           let command = nodeStartCommand(package: pkg, files: tree.files) {
+            processes = [AppProcess(name: "web", kind: .web, command: command)]
         }
         if processes.isEmpty {
             let location = hop3.map { $0.runLocation ?? SourceLocation(file: $0.file, line: 1, column: 1) }
@@ -243,4 +242,20 @@ func assembleAppSpec(_ sources: AppSources) throws -> AppSpec {
         }
     }
     return spec
+}
+
+/// How `npm start` would start a Node app with no Procfile: its `scripts.start` (run by hop's
+/// script runner, with `prestart`), else `node server.js` when that file exists (npm's own default),
+/// else `node <main>`.
+public func nodeStartCommand(package pkg: [String: Any], files: Set<String>) -> String? {
+    if let scripts = pkg["scripts"] as? [String: Any], let start = scripts["start"] as? String,
+       !start.trimmingCharacters(in: .whitespaces).isEmpty {
+        return "npm start"
+    }
+    if files.contains("server.js") { return "node server.js" }
+    if let main = pkg["main"] as? String, files.contains(main),
+       main.allSatisfy({ $0.isLetter || $0.isNumber || "._-/".contains($0) }) {
+        return "node \(main)"
+    }
+    return nil
 }

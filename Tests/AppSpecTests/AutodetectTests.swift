@@ -48,4 +48,14 @@ struct AutodetectTests {
             == [AppProcess(name: "web", kind: .web, command: "./start.sh")])
         #expect(defaultProcesses(builder: .python, files: ["requirements.txt"], executables: []).isEmpty)
     }
+
+    @Test("a Node app with no Procfile starts as `npm start` would: scripts.start, else server.js, else main")
+    func nodeStart() {
+        #expect(nodeStartCommand(package: ["scripts": ["start": "node app.js"], "main": "index.js"], files: ["app.js", "index.js", "server.js"]) == "npm start")
+        #expect(nodeStartCommand(package: ["scripts": ["start": "  "], "main": "index.js"], files: ["index.js", "server.js"]) == "node server.js")
+        #expect(nodeStartCommand(package: ["main": "lib/index.js"], files: ["lib/index.js"]) == "node lib/index.js")
+        #expect(nodeStartCommand(package: ["main": "lib/index.js"], files: []) == nil, "a main that is not in the tree")
+        #expect(nodeStartCommand(package: ["main": "a.js; rm -rf /"], files: ["a.js; rm -rf /"]) == nil, "no shell in a main")
+        #expect(nodeStartCommand(package: [:], files: ["index.js"]) == nil)
+    }
 }

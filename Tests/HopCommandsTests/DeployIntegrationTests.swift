@@ -334,6 +334,17 @@ struct DeployIntegrationTests {
         let install = try hopEnv(["run", app, "--", "npm", "install", "left-pad"])
         #expect(install.status == 2 && install.stderr.contains("needs the real npm"), "\(install.status) \(install.stderr)")
         try expectRebuildsThenPurge(app)
+        // Without a Procfile, package.json's scripts.start is how it starts (as `npm start` would).
+        try withTemporaryDirectory { dir in
+            let src = dir + "/npm-start-app"
+            try copyTree(fixtures + "/npm-start-app", src)
+            try FileManager.default.removeItem(atPath: src + "/Procfile")
+            let d = try hopEnv(["deploy", src, "--app", app + "-noproc", "--watch", "0"])
+            #expect(d.status == 0, "\(d.stderr)")
+            #expect(fetch(app + "-noproc").body == "Hello from npm start on hop\n")
+            #expect(try hopEnv(["logs", app + "-noproc", "-n", "100"]).stdout.contains("prestart ran for npm-start-app 2.0.1"))
+            _ = try? hopEnv(["destroy", app + "-noproc", "--purge"])
+        }
     }
 
     @Test("a static site is served by nginx itself; destroy removes it")
