@@ -120,132 +120,139 @@ func parseHop3Document(_ text: String, file: String) throws -> Hop3Document {
     let root = try parseTOML(text, file: file)
     let reader = Hop3Reader(file: file)
     var document = Hop3Document(file: file)
-    for entry in root.entries {
-        guard hop3Sections.contains(entry.key) else {
-            throw reader.unknownTopLevel(entry)
-        }
-        if let why = hop3IgnoredSections[entry.key] {
-            document.warnings.append(Hop3Warning(message: "`[\(entry.key)]` is ignored: \(why)", location: reader.at(entry.keyPosition)))
-            continue
-        }
-        if entry.key == "provider" {
-            // Hop3's deprecated spelling of [[addons]], read only when [[addons]] is absent.
-            if root["addons"] == nil {
+    // Every section is read even when one is wrong: all their errors are reported at once (at most 20).
+    var errors: [HopError] = []
+    for entry in root.entries where errors.count < 20 {
+        do {
+            guard hop3Sections.contains(entry.key) else {
+                throw reader.unknownTopLevel(entry)
+            }
+            if let why = hop3IgnoredSections[entry.key] {
+                document.warnings.append(Hop3Warning(message: "`[\(entry.key)]` is ignored: \(why)", location: reader.at(entry.keyPosition)))
+                continue
+            }
+            if entry.key == "provider" {
+                // Hop3's deprecated spelling of [[addons]], read only when [[addons]] is absent.
+                if root["addons"] == nil {
+                    document.spec.addons = try reader.readAddons(entry)
+                    document.warnings.append(Hop3Warning(message: "`[[provider]]` is Hop3's old name for `[[addons]]`; read as [[addons]]",
+                                                         location: reader.at(entry.keyPosition)))
+                } else {
+                    document.warnings.append(Hop3Warning(message: "`[[provider]]` is ignored: [[addons]] is present", location: reader.at(entry.keyPosition)))
+                }
+                continue
+            }
+            if entry.key == "volumes" {
+                document.spec.volumes = try reader.readVolumes(entry)
+                continue
+            }
+            if entry.key == "addons" {
                 document.spec.addons = try reader.readAddons(entry)
-                document.warnings.append(Hop3Warning(message: "`[[provider]]` is Hop3's old name for `[[addons]]`; read as [[addons]]",
-                                                     location: reader.at(entry.keyPosition)))
-            } else {
-                document.warnings.append(Hop3Warning(message: "`[[provider]]` is ignored: [[addons]] is present", location: reader.at(entry.keyPosition)))
+                continue
             }
-            continue
-        }
-        if entry.key == "volumes" {
-            document.spec.volumes = try reader.readVolumes(entry)
-            continue
-        }
-        if entry.key == "addons" {
-            document.spec.addons = try reader.readAddons(entry)
-            continue
-        }
-        guard case .table(let table) = entry.node.value else {
-            if case .array(let items) = entry.node.value, case .table = items.first?.value {
-                throw HopError.invalid("`[[\(entry.key)]]` is an array of tables; hop3.toml has a single `[\(entry.key)]` section",
-                                       at: reader.at(entry.keyPosition), hint: "write the header as `[\(entry.key)]`")
-            }
-            throw HopError.invalid("`\(entry.key)` must be a section `[\(entry.key)]`, found \(entry.node.value.typeName)",
-                                   at: reader.at(entry.keyPosition),
-                                   hint: "write `[\(entry.key)]` on a line of its own and put its keys below it")
-        }
-        if let keys = hop3SectionKeys[entry.key] {
-            try reader.checkKeys(table, section: entry.key, allowed: keys)
-            for e in table.entries {
-                if let why = hop3IgnoredKeys[entry.key]?[e.key] {
-                    document.warnings.append(Hop3Warning(message: "`[\(entry.key)] \(e.key)` is ignored: \(why)", location: reader.at(e.keyPosition)))
+            guard case .table(let table) = entry.node.value else {
+                if case .array(let items) = entry.node.value, case .table = items.first?.value {
+                    throw HopError.invalid("`[[\(entry.key)]]` is an array of tables; hop3.toml has a single `[\(entry.key)]` section",
+                                           at: reader.at(entry.keyPosition), hint: "write the header as `[\(entry.key)]`")
                 }
+                throw HopError.invalid("`\(entry.key)` must be a section `[\(entry.key)]`, found \(entry.node.value.typeName)",
+                                       at: reader.at(entry.keyPosition),
+                                       hint: "write `[\(entry.key)]` on a line of its own and put its keys below it")
             }
-        }
-        switch entry.key {
-        case "metadata": try reader.readMetadata(table, into: &document)
-        case "build":
-            document.buildLocation = reader.at(entry.keyPosition)
-            try reader.readBuild(table, into: &document)
-        case "run":
-            document.runLocation = reader.at(entry.keyPosition)
-            try reader.readRun(table, into: &document)
-        case "env":
-            let env = try reader.readEnv(table)
-            document.spec.env = env.plain + document.spec.env   // [admin] may have come first
-            let secret = env.secret + (document.spec.secretEnv ?? [])
-            document.spec.secretEnv = secret.isEmpty ? nil : secret
-        case "port": document.spec.ports = try reader.readPorts(table)
-        case "healthcheck": document.spec.healthcheck = try reader.readHealthCheck(table)
-        case "static": document.spec.staticPaths = try reader.readStatic(table)
-        case "domains": document.spec.domains = try reader.readDomains(table)
-        case "backup":
-            if let paths = table["paths"] {
-                document.spec.backupPaths = try reader.stringArray(paths, in: "backup").map { value, node in
-                    try reader.checkRelativePath(value, node: node, what: "`[backup] paths` entry")
-                }
-            }
-            try reader.readBackup(table, into: &document.spec)
-        case "deploy":
-            if let e = table["require-signed"] {
-                guard case .bool(let b) = e.node.value else {
-                    throw reader.wrongType(e, in: "deploy", expected: "true or false", hint: "write `require-signed = true`")
-                }
-                document.spec.requireSigned = b
-            }
-        case "limits": document.spec.limits = try reader.readLimits(table)
-        case "php": document.spec.php = try reader.readPHP(table)
-        case "admin":
-            // The app's first administrator: hop generates the password (ADMIN_PASSWORD) and keeps it
-            // sealed; `hop app credentials APP` shows all three.
-            var username = "admin", email: String?
-            if let u = table["username"] {
-                username = try reader.string(u, in: "admin")
-                guard !username.isEmpty, username.utf8.count <= 64, username.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) }) else {
-                    throw HopError.invalid("`[admin] username` `\(printableScalars(username))` is not a user name", at: reader.at(u.node.position),
-                                           hint: "letters, digits and `._-@`, at most 64 characters")
-                }
-            }
-            if let e = table["email"], try reader.string(e, in: "admin") == "operator" {
-                reader.warn("`[admin] email = \"operator\"` is Hop3's server-wide operator address; hop has none, so ADMIN_EMAIL is not set", at: e.node.position)
-            } else if let e = table["email"] {
-                let value = try reader.string(e, in: "admin")
-                let parts = value.split(separator: "@", omittingEmptySubsequences: false)
-                guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), value.utf8.count <= 254,
-                      value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && !"\"'\\<>()[],;:".unicodeScalars.contains($0) }) else {
-                    throw HopError.invalid("`[admin] email` `\(printableScalars(value))` is not an email address", at: reader.at(e.node.position),
-                                           hint: "e.g. admin@example.org")
-                }
-                email = value
-            }
-            var length = 24
-            if let p = table["password"] {
-                // Hop3: `password = { generate = "password", length = N }` (always generated).
-                let t = try reader.table(p, in: "admin")
-                try reader.checkKeys(t, section: "admin.password", allowed: ["generate", "length", "prefix", "display"])
-                if let g = t["generate"], try reader.string(g, in: "admin.password") != "password" {
-                    reader.warn("`[admin] password` is always a generated password with hop", at: g.node.position)
-                }
-                if let l = t["length"] {
-                    guard case .integer(let n) = l.node.value, (12...256).contains(n) else {
-                        throw HopError.invalid("`length` must be an integer from 12 to 256", at: reader.at(l.node.position), hint: "e.g. length = 20")
+            if let keys = hop3SectionKeys[entry.key] {
+                try reader.checkKeys(table, section: entry.key, allowed: keys)
+                for e in table.entries {
+                    if let why = hop3IgnoredKeys[entry.key]?[e.key] {
+                        document.warnings.append(Hop3Warning(message: "`[\(entry.key)] \(e.key)` is ignored: \(why)", location: reader.at(e.keyPosition)))
                     }
-                    length = Int(n)
                 }
             }
-            var secret = document.spec.secretEnv ?? []
-            secret.removeAll { ["ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD"].contains($0.name) }
-            secret.append(SecretEnv(name: "ADMIN_PASSWORD", kind: .generate(style: "password", length: length)))
-            document.spec.secretEnv = secret
-            document.spec.env.removeAll { $0.name == "ADMIN_USERNAME" || $0.name == "ADMIN_EMAIL" }
-            document.spec.env.append(EnvVar("ADMIN_USERNAME", username))
-            if let email { document.spec.env.append(EnvVar("ADMIN_EMAIL", email)) }
-        default:  // "nix"
-            try reader.readNix(table, into: &document)
+            switch entry.key {
+            case "metadata": try reader.readMetadata(table, into: &document)
+            case "build":
+                document.buildLocation = reader.at(entry.keyPosition)
+                try reader.readBuild(table, into: &document)
+            case "run":
+                document.runLocation = reader.at(entry.keyPosition)
+                try reader.readRun(table, into: &document)
+            case "env":
+                let env = try reader.readEnv(table)
+                document.spec.env = env.plain + document.spec.env   // [admin] may have come first
+                let secret = env.secret + (document.spec.secretEnv ?? [])
+                document.spec.secretEnv = secret.isEmpty ? nil : secret
+            case "port": document.spec.ports = try reader.readPorts(table)
+            case "healthcheck": document.spec.healthcheck = try reader.readHealthCheck(table)
+            case "static": document.spec.staticPaths = try reader.readStatic(table)
+            case "domains": document.spec.domains = try reader.readDomains(table)
+            case "backup":
+                if let paths = table["paths"] {
+                    document.spec.backupPaths = try reader.stringArray(paths, in: "backup").map { value, node in
+                        try reader.checkRelativePath(value, node: node, what: "`[backup] paths` entry")
+                    }
+                }
+                try reader.readBackup(table, into: &document.spec)
+            case "deploy":
+                if let e = table["require-signed"] {
+                    guard case .bool(let b) = e.node.value else {
+                        throw reader.wrongType(e, in: "deploy", expected: "true or false", hint: "write `require-signed = true`")
+                    }
+                    document.spec.requireSigned = b
+                }
+            case "limits": document.spec.limits = try reader.readLimits(table)
+            case "php": document.spec.php = try reader.readPHP(table)
+            case "admin":
+                // The app's first administrator: hop generates the password (ADMIN_PASSWORD) and keeps it
+                // sealed; `hop app credentials APP` shows all three.
+                var username = "admin", email: String?
+                if let u = table["username"] {
+                    username = try reader.string(u, in: "admin")
+                    guard !username.isEmpty, username.utf8.count <= 64, username.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-@".contains($0)) }) else {
+                        throw HopError.invalid("`[admin] username` `\(printableScalars(username))` is not a user name", at: reader.at(u.node.position),
+                                               hint: "letters, digits and `._-@`, at most 64 characters")
+                    }
+                }
+                if let e = table["email"], try reader.string(e, in: "admin") == "operator" {
+                    reader.warn("`[admin] email = \"operator\"` is Hop3's server-wide operator address; hop has none, so ADMIN_EMAIL is not set", at: e.node.position)
+                } else if let e = table["email"] {
+                    let value = try reader.string(e, in: "admin")
+                    let parts = value.split(separator: "@", omittingEmptySubsequences: false)
+                    guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), value.utf8.count <= 254,
+                          value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && !"\"'\\<>()[],;:".unicodeScalars.contains($0) }) else {
+                        throw HopError.invalid("`[admin] email` `\(printableScalars(value))` is not an email address", at: reader.at(e.node.position),
+                                               hint: "e.g. admin@example.org")
+                    }
+                    email = value
+                }
+                var length = 24
+                if let p = table["password"] {
+                    // Hop3: `password = { generate = "password", length = N }` (always generated).
+                    let t = try reader.table(p, in: "admin")
+                    try reader.checkKeys(t, section: "admin.password", allowed: ["generate", "length", "prefix", "display"])
+                    if let g = t["generate"], try reader.string(g, in: "admin.password") != "password" {
+                        reader.warn("`[admin] password` is always a generated password with hop", at: g.node.position)
+                    }
+                    if let l = t["length"] {
+                        guard case .integer(let n) = l.node.value, (12...256).contains(n) else {
+                            throw HopError.invalid("`length` must be an integer from 12 to 256", at: reader.at(l.node.position), hint: "e.g. length = 20")
+                        }
+                        length = Int(n)
+                    }
+                }
+                var secret = document.spec.secretEnv ?? []
+                secret.removeAll { ["ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD"].contains($0.name) }
+                secret.append(SecretEnv(name: "ADMIN_PASSWORD", kind: .generate(style: "password", length: length)))
+                document.spec.secretEnv = secret
+                document.spec.env.removeAll { $0.name == "ADMIN_USERNAME" || $0.name == "ADMIN_EMAIL" }
+                document.spec.env.append(EnvVar("ADMIN_USERNAME", username))
+                if let email { document.spec.env.append(EnvVar("ADMIN_EMAIL", email)) }
+            default:  // "nix"
+                try reader.readNix(table, into: &document)
+            }
+        } catch let e as HopError {
+            errors.append(e)
         }
     }
+    if let e = HopError.collected(errors) { throw e }
     if document.builder == nil { document.builder = document.toolchainBuilder }
     if document.spec.staticPaths.isEmpty, let legacy = document.legacyStatic { document.spec.staticPaths = legacy }
     if document.spec.healthcheck == nil, let path = document.legacyHealthPath {

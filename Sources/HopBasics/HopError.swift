@@ -84,6 +84,9 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
     public var hint: String?
     /// Extra lines shown after the message (a build log tail, say).
     public var detail: String?
+    /// Further errors found in the same pass over the same input (a hop3.toml with several wrong
+    /// sections), so a user fixes them all in one round; bounded by whoever collects them.
+    public var more: [HopError] = []
 
     public init(_ code: Code, _ message: String, at location: SourceLocation? = nil, hint: String? = nil, detail: String? = nil) {
         self.code = code
@@ -104,7 +107,16 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
         s += "error: \(message)"
         if let hint { s += "\n  hint: \(hint)" }
         if let detail, !detail.isEmpty { s += "\n" + detail }
+        for e in more { s += "\n" + e.description }
+        if !more.isEmpty { s += "\n\(more.count + 1) errors" }
         return s
+    }
+
+    /// The first error, carrying the others (nil when there are none).
+    public static func collected(_ errors: [HopError]) -> HopError? {
+        guard var first = errors.first else { return nil }
+        first.more = Array(errors.dropFirst())
+        return first
     }
 
     /// A stable JSON-able shape for `--json` output.
@@ -116,6 +128,7 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
             if let c = location.column { o["column"] = c }
         }
         if let hint { o["hint"] = hint }
+        if !more.isEmpty { o["more"] = more.map(\.jsonObject) }
         return o
     }
 }

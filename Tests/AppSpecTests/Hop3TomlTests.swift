@@ -106,6 +106,19 @@ struct Hop3TomlTests {
         #expect(spec.nixFile == "nix/app.nix")
     }
 
+    @Test("every wrong section is reported in one pass, each at its own line, with one combined exit code 2")
+    func allSectionErrorsAtOnce() throws {
+        let text = "[build]\nbuilder = \"cobol\"\n\n[run]\nstart = 42\n\n[healthcheck]\nretries = -1\n\n[metadata]\nid = \"ok\"\n"
+        let error = try #require(#expect(throws: HopError.self) { try parseHop3Toml(text, file: "hop3.toml", appName: "blog") })
+        #expect(error.code == .invalidInput && error.more.count == 2, "\(error)")
+        #expect([error.location?.line] + error.more.map(\.location?.line) == [2, 5, 8], "\(error)")
+        #expect(error.description.hasSuffix("3 errors"))
+        #expect((error.jsonObject["more"] as? [[String: Any]])?.count == 2)
+        // One wrong section: exactly the error it was before.
+        let one = try #require(#expect(throws: HopError.self) { try parseHop3Toml("[run]\nstart = 42\n", file: "hop3.toml", appName: "blog") })
+        #expect(one.more.isEmpty && !one.description.contains("errors"))
+    }
+
     @Test func minimalFileUsesDefaults() throws {
         let spec = try parseHop3Toml("[build]\nbuilder = \"go\"\n", file: "hop3.toml", appName: "api")
         #expect(spec.build.builder == .go)
