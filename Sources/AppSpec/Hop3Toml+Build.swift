@@ -94,7 +94,7 @@ extension Hop3Reader {
                 if name == "auto" || name == "local" { continue }
                 if name == "docker" {
                     throw HopError.invalid("hop does not build Dockerfiles (`[build] builder = \"docker\"`)", at: at(entry.node.position),
-                                           hint: "use a toolchain builder (python, node, go, static, shell) or `nix`; see docs/hop3-compat.md")
+                                           hint: "use a toolchain builder (\(Builder.allCases.map(\.rawValue).filter { $0 != "nix" }.joined(separator: ", "))) or `nix`; see docs/hop3-compat.md")
                 }
                 guard let builder = Builder(rawValue: name) else {
                     let all = Builder.allCases.map(\.rawValue)

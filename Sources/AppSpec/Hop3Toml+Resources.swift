@@ -55,7 +55,7 @@ extension Hop3Reader {
             case .table(let t) where t["from"] == nil && t["from_"] == nil && (t["key"] != nil || t["external_ip"] != nil):
                 // Hop3's app-fact references ({ key = "name" | "domain" | "hostname" }, { external_ip = true }).
                 try checkKeys(t, section: "env.\(entry.key)", allowed: ["key", "external_ip"])
-                warn("`[env] \(entry.key)` is ignored: hop does not resolve Hop3's app-fact references yet; hop sets HOP_APP and HOST_NAME itself",
+                warn("`[env] \(entry.key)` is ignored: hop does not resolve Hop3's app-fact references yet; give the value itself in [env], or with `hop config set`",
                      at: entry.keyPosition)
             case .table(let t) where t["from"] != nil || t["from_"] != nil:
                 try checkKeys(t, section: "env.\(entry.key)", allowed: ["from", "from_", "key"])

@@ -290,7 +290,7 @@ struct StartCommand: ParsableCommand, RemoteCapable {
     func run() throws { try StartStopCommand.act("start", app: app, json: json) }
 }
 struct StopCommand: ParsableCommand, RemoteCapable {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop an app's processes (its site answers 502 until `hop start`).")
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop an app's processes, sockets and timers; its site answers 503 (a page saying so) until `hop start`, deploy, rollback or restart.")
     @Argument var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("stop", app: app, json: json) }
