@@ -346,15 +346,7 @@ extension Operations {
 /// (probes waiting on sockets): the work is waiting, not computing, so more threads than cores.
 func concurrentMap<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ transform: @escaping @Sendable (T) -> R) -> [R] {
     guard items.count > 1 else { return items.map(transform) }
-    final class Slots: @unchecked Sendable {
-        let lock = NSLock()
-        var next = 0
-        var results: [R?]
-        init(_ n: Int) { results = Array(repeating: nil, count: n) }
-        func take(_ limit: Int) -> Int? { lock.lock(); defer { lock.unlock() }; guard next < limit else { return nil }; next += 1; return next - 1 }
-        func put(_ i: Int, _ r: R) { lock.lock(); results[i] = r; lock.unlock() }
-    }
-    let slots = Slots(items.count)
+    let slots = ConcurrentSlots<R>(items.count)
     let group = DispatchGroup()
     for _ in 0..<min(width, items.count) {
         group.enter()
@@ -365,4 +357,14 @@ func concurrentMap<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ transfo
     }
     group.wait()
     return slots.results.map { $0! }
+}
+
+/// The shared cursor and result slots of `concurrentMap` (guarded by one lock).
+private final class ConcurrentSlots<R>: @unchecked Sendable {
+    let lock = NSLock()
+    var next = 0
+    var results: [R?]
+    init(_ n: Int) { results = Array(repeating: nil, count: n) }
+    func take(_ limit: Int) -> Int? { lock.lock(); defer { lock.unlock() }; guard next < limit else { return nil }; next += 1; return next - 1 }
+    func put(_ i: Int, _ r: R) { lock.lock(); results[i] = r; lock.unlock() }
 }
