@@ -86,7 +86,8 @@ import HopTestSupport
             let ops = Operations(HopContext(home: HopHome(root: dir + "/home")))
             #expect(performing: { try ops.info(app: "blog") }, throws: { ($0 as? HopError)?.code == .notFound })
             #expect(performing: { try ops.info(app: "Bad_Name") }, throws: { ($0 as? HopError)?.code == .invalidInput })
-            #expect(try ops.apps().isEmpty)
+            let apps = try ops.apps()
+            #expect(apps.isEmpty)
         }
     }
 
