@@ -233,8 +233,13 @@ extension Operations {
         }
         let all = apps.flatMap { unitsOf[$0.app] ?? [] }
         let props = try host.show(all, properties: ["Id", "ActiveState", "SubState", "Result", "MainPID", "NRestarts", "MemoryCurrent",
-                                                    "MemoryMax", "MemoryLimit", "CPUUsageNSec"])
-        let byID = Dictionary(props.map { ($0["Id"] ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+                                                    "MemoryMax", "MemoryLimit", "CPUUsageNSec", "ControlGroup"])
+        var byID = Dictionary(props.map { ($0["Id"] ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        // Where systemd does not account CPU (cgroup v1 without cpuacct for the host, as here),
+        // the unit's processes' own CPU time is summed from /proc instead.
+        for (id, p) in byID where Self.number(p["CPUUsageNSec"]) == nil {
+            if let ns = Self.cpuNanoseconds(controlGroup: p["ControlGroup"] ?? "", host: host) { byID[id]?["CPUUsageNSec"] = String(ns) }
+        }
         let http = front.httpPort, https = front.httpsPort
         struct Probe: Sendable { var app: String; var name: String; var path: String }
         var probes: [Probe] = []
@@ -315,11 +320,43 @@ extension Operations {
 
     /// One unit's `systemctl show` properties as numbers: systemd writes `[not set]`, `infinity` or
     /// 2^64-1 for what it does not know or does not limit.
-    static func instance(_ p: [String: String]) -> InstanceInfo {
-        func number(_ key: String) -> UInt64? {
-            guard let v = p[key], let n = UInt64(v), n != UInt64.max else { return nil }
-            return n
+    static func number(_ value: String?) -> UInt64? {
+        guard let v = value, let n = UInt64(v), n != UInt64.max else { return nil }
+        return n
+    }
+
+    /// The CPU time (user + system, with waited-for children) of the processes in a unit's control
+    /// group now, read from /proc; nil when the group cannot be read. The group's `cgroup.procs`
+    /// names PIDs as hop's namespace sees them, so their /proc entries are hop's own.
+    static func cpuNanoseconds(controlGroup: String, host: ServiceHost) -> UInt64? {
+        guard controlGroup.hasPrefix("/"), !controlGroup.contains("..") else { return nil }
+        for root in ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+            guard let procs = try? String(contentsOfFile: host.path(root + controlGroup + "/cgroup.procs"), encoding: .utf8) else { continue }
+            let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+            var ticks: UInt64 = 0
+            for pid in procs.split(separator: "\n") {
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { continue }
+                ticks += statCPUTicks(stat) ?? 0
+            }
+            return ticks * (1_000_000_000 / hz)
         }
+        return nil
+    }
+
+    /// utime + stime + cutime + cstime (fields 14–17) of a /proc/PID/stat line, in clock ticks.
+    /// The command name (field 2) may hold spaces and parentheses: fields are counted after its last `)`.
+    static func statCPUTicks(_ stat: String) -> UInt64? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state): utime is field 14, fields[11].
+        guard fields.count > 14 else { return nil }
+        var sum: UInt64 = 0
+        for i in 11...14 { guard let n = UInt64(fields[i]) else { return nil }; sum += n }
+        return sum
+    }
+
+    static func instance(_ p: [String: String]) -> InstanceInfo {
+        func number(_ key: String) -> UInt64? { Self.number(p[key]) }
         let limit = number("MemoryMax") ?? number("MemoryLimit")
         return InstanceInfo(unit: p["Id"] ?? "", state: p["ActiveState"] ?? "", sub: p["SubState"] ?? "",
                             pid: Int(p["MainPID"] ?? "") ?? 0, restarts: Int(p["NRestarts"] ?? "") ?? 0,

@@ -31,6 +31,9 @@ struct InfoIntegrationTests {
             // The limit is the unit's own (hop's default 1G when the app says nothing).
             #expect(instance["memoryLimitBytes"] as? Int == 1 << 30, "\(instance)")
             #expect(memory < 1 << 30)
+            // CPU time: systemd's figure, or the unit's processes' own from /proc (cgroup v1 here).
+            // Starting Python and serving a request takes some.
+            #expect((instance["cpuSeconds"] as? Double ?? 0) > 0, "\(instance)")
             let generation = try #require(info["generation"] as? [String: Any])
             #expect(generation["number"] as? Int == json(d.stdout)["generation"] as? Int)
             #expect(generation["action"] as? String == "deploy" && generation["by"] as? String == "root" && generation["via"] as? String == "cli",

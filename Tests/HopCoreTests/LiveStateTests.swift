@@ -62,6 +62,16 @@ import HopTestSupport
         #expect(Operations.instance(["MemoryMax": "infinity", "MemoryLimit": "536870912"]).memoryLimitBytes == 536_870_912)
     }
 
+    @Test func cpuTicksAreCountedAfterTheCommandName() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime …
+        let stat = "221 (gunicorn: master (x)) S 1 221 221 0 -1 4194560 2915 0 0 0 6 5 2 1 20 0 1 0 4321 0 0"
+        #expect(Operations.statCPUTicks(stat) == 14)
+        #expect(Operations.statCPUTicks("garbage") == nil)
+        // Our own process: some CPU time, read from the real /proc.
+        let own = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        #expect(own.flatMap(Operations.statCPUTicks) != nil)
+    }
+
     @Test func unitsAreGroupedByProcessWithTheirScale() {
         let units = [unit("hop-blog-G3-web@1.service", "active"), unit("hop-blog-G3-web@2.service", "active"),
                      unit("hop-blog-G3-worker@1.service", "inactive", "dead")]
