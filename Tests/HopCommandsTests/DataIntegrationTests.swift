@@ -89,7 +89,7 @@ struct DataIntegrationTests {
         for file in ["hop.db", "hop.db-wal", "hop.db-shm"] {
             #expect(occurrences(of: secret, under: sharedHome.root + "/" + file).isEmpty, "\(file) holds the secret in the clear")
         }
-        for args in [["apps", "--json"], ["ps", app, "--json"], ["show", app, "--json"], ["audit", "--json"], ["generations", app, "--json"]] {
+        for args in [["apps", "--json"], ["info", app, "--json"], ["ps", app, "--json"], ["show", app, "--json"], ["audit", "--json"], ["generations", app, "--json"]] {
             let out = try hopEnv(args)
             #expect(!out.stdout.contains(secret) && !out.stderr.contains(secret), "hop \(args.joined(separator: " ")) shows the secret")
         }
