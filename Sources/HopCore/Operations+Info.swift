@@ -150,8 +150,18 @@ public struct LiveCheck: Sendable, Equatable {
 
 extension Operations {
     /// Every `hop` operation that makes a generation (what its `by` is looked up among).
-    static let generationActions: Set<String> = ["deploy", "rollback", "scale", "restart", "config set", "config unset",
-                                                 "addon attach", "addon detach", "backup restore", "import", "promote"]
+    static let generationActions: Set<String> = ["deploy", "scale", "restart", "config set", "config unset",
+                                                 "addon attach", "addon detach", "addon migrate", "backup restore"]
+
+    /// The audit entry of the operation that made generation `g`: the first generation-making entry
+    /// written at or after it was made (an operation's entry is written when it ends) and before
+    /// the next generation was (one operation at a time holds the app's lock). Nil when the log
+    /// window holds none: no attribution is better than a wrong one.
+    static func maker(of g: GenerationRecord, nextCreatedAt: Date?, audit: [AuditEntry]) -> AuditEntry? {
+        audit.first { e in
+            generationActions.contains(e.action) && e.at >= g.createdAt.addingTimeInterval(-1) && (nextCreatedAt.map { e.at < $0 } ?? true)
+        }
+    }
 
     /// `hop info APP`: URLs (answering now?), state, current and previous generation, processes with
     /// CPU and memory, addons, volumes, domains, certificate, last deploy and backup. Read-only.
@@ -170,7 +180,8 @@ extension Operations {
         let audit = try db.auditRows(app: app, limit: 500).map(\.entry)
         func summary(_ g: GenerationRecord?) -> GenerationSummary? {
             guard let g else { return nil }
-            let maker = audit.first { Self.generationActions.contains($0.action) && $0.at >= g.createdAt.addingTimeInterval(-1) }
+            let next = gens.filter { $0.number > g.number }.map(\.createdAt).min()
+            let maker = Self.maker(of: g, nextCreatedAt: next, audit: audit)
             return GenerationSummary(number: g.number, build: g.buildID, status: g.status.rawValue, createdAt: isoTime(g.createdAt),
                                      action: maker?.action, by: maker?.actor, via: maker?.via, reason: g.reason)
         }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import HopBasics
 @testable import HopCore
-import HopStore
+@testable import HopStore
 import HopTestSupport
 
 /// The pure parts of `hop info` / `hop apps`' live state: the verdict from units and URL checks,
@@ -70,6 +70,20 @@ import HopTestSupport
         // Our own process: some CPU time, read from the real /proc.
         let own = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
         #expect(own.flatMap(Operations.statCPUTicks) != nil)
+    }
+
+    @Test func aGenerationIsAttributedOnlyToAnEntryBetweenItAndTheNext() {
+        let t = Date(timeIntervalSince1970: 1_000_000)
+        func entry(_ action: String, _ offset: Double, _ actor: String) -> AuditEntry {
+            AuditEntry(seq: 0, at: t.addingTimeInterval(offset), actor: actor, via: "cli", action: action, app: "blog", detail: "{}",
+                       result: "ok", prevHash: "", hash: "")
+        }
+        let g = GenerationRecord(app: "blog", number: 2, buildID: 1, storePath: "/nix/store/x", appPath: "/nix/store/y", scale: [:],
+                                 configHash: "", ports: [], status: .active, createdAt: t)
+        let log = [entry("deploy", -50, "old"), entry("rollback", 5, "rb"), entry("deploy", 10, "alice"), entry("scale", 100, "bob")]
+        #expect(Operations.maker(of: g, nextCreatedAt: t.addingTimeInterval(90), audit: log)?.actor == "alice")
+        // Its own entry fell out of the window: the next generation's maker is not taken for its own.
+        #expect(Operations.maker(of: g, nextCreatedAt: t.addingTimeInterval(90), audit: [entry("scale", 100, "bob")]) == nil)
     }
 
     @Test func unitsAreGroupedByProcessWithTheirScale() {
