@@ -214,7 +214,7 @@ extension Operations {
                                               lastAttempt: t.lastAttempt, error: t.error)
             }
         } catch let e as HopError where e.code == .environment {
-            state = "unknown: \(e.message)"
+            state = "unknown: " + e.message + (e.hint.map { " — " + $0 } ?? "")
         }
         if let last = gens.max(by: { $0.number < $1.number }), last.status == .failed, let reason = last.reason {
             state += "; generation \(last.number) failed: \(reason)"

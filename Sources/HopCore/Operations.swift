@@ -402,7 +402,7 @@ public struct Operations: Sendable {
         guard let db = try ctx.existingDatabase() else { return [] }
         var hostProblem: String?
         let host: ServiceHost?
-        do { host = try ctx.serviceHost() } catch let e as HopError { host = nil; hostProblem = e.message }
+        do { host = try ctx.serviceHost() } catch let e as HopError { host = nil; hostProblem = e.message + (e.hint.map { " — " + $0 } ?? "") }
         let front = host.map { NginxFront(home: ctx.home, host: $0) }
         let ports = front.map { (http: $0.httpPort, https: $0.httpsPort) }
         var all = Dictionary(grouping: try db.allGenerations(), by: \.app)
@@ -421,7 +421,7 @@ public struct Operations: Sendable {
         if let host, let front {
             do {
                 live = try liveCheck(visible.compactMap { v in v.serving.map { (v.app, $0, v.spec) } }, host: host, front: front)
-            } catch let e as HopError { hostProblem = e.message }
+            } catch let e as HopError { hostProblem = e.message + (e.hint.map { " — " + $0 } ?? "") }
         }
         var rows: [AppSummary] = []
         for v in visible {

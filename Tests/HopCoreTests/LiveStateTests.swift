@@ -115,6 +115,24 @@ import HopTestSupport
         }
     }
 
+    @Test func withoutAServiceHostTheStateIsUnknownAndSaysWhatToRun() throws {
+        // Only where systemd is not PID 1 (containers, CI, this machine): there nothing can be asked.
+        let pid1 = (try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(pid1 != "systemd", "this test needs a machine where systemd is not PID 1")
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            let ops = Operations(HopContext(home: home))
+            let db = try ops.ctx.database(create: true)
+            try db.putGeneration(GenerationRecord(app: "blog", number: 1, buildID: 1, storePath: "/nix/store/x", appPath: "/nix/store/y",
+                                                  scale: ["web": 1], configHash: "", status: .active, createdAt: Date()))
+            let row = try #require(try ops.apps().first)
+            #expect(!row.serving && row.generation == 1 && row.state.hasPrefix("unknown: ") && row.state.contains("hop host up"), "\(row.state)")
+            let info = try ops.info(app: "blog")
+            #expect(!info.serving && info.state.hasPrefix("unknown: ") && info.state.contains("hop host up"), "\(info.state)")
+            #expect(info.generation?.number == 1 && info.urls.isEmpty && info.processes.isEmpty)
+        }
+    }
+
     func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
