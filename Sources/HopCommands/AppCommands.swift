@@ -214,7 +214,7 @@ struct ConfigUnsetAlias: ParsableCommand, RemoteCapable {
 }
 
 struct AppsCommand: ParsableCommand, RemoteCapable {
-    static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state, serving generation and URL.")
+    static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state (checked now: units active, URL answering through nginx), serving generation and URL.")
     @Flag var json = false
     func run() throws {
         let rows = try appBackend(json: json).apps()
