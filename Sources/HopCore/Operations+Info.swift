@@ -155,11 +155,12 @@ extension Operations {
 
     /// The audit entry of the operation that made generation `g`: the first generation-making entry
     /// written at or after it was made (an operation's entry is written when it ends) and before
-    /// the next generation was (one operation at a time holds the app's lock). Nil when the log
+    /// the next generation was (one operation at a time holds the app's lock); a denied request
+    /// made nothing. Nil when the log
     /// window holds none: no attribution is better than a wrong one.
     static func maker(of g: GenerationRecord, nextCreatedAt: Date?, audit: [AuditEntry]) -> AuditEntry? {
         audit.first { e in
-            generationActions.contains(e.action) && e.at >= g.createdAt.addingTimeInterval(-1) && (nextCreatedAt.map { e.at < $0 } ?? true)
+            generationActions.contains(e.action) && e.result != "denied" && e.at >= g.createdAt.addingTimeInterval(-1) && (nextCreatedAt.map { e.at < $0 } ?? true)
         }
     }
 
@@ -223,7 +224,8 @@ extension Operations {
         let addons = try db.attachments(app: app).map { at in
             AddonRef(type: (try? db.addon(name: at.addon))??.type ?? "?", name: at.addon)
         }
-        let deploy = audit.last { $0.action == "deploy" }
+        // A refused request (`denied`) did not try to deploy anything.
+        let deploy = audit.last { $0.action == "deploy" && $0.result != "denied" }
         let backup = try db.backups(app: app).max { $0.createdAt < $1.createdAt }
         return AppInfo(app: app, serving: serving, state: state, urls: urls, generation: summary(current), previous: summary(previous),
                        processes: processes, addons: addons, volumes: volumes, domains: names, certificate: certificate,

@@ -82,6 +82,9 @@ import HopTestSupport
                                  configHash: "", ports: [], status: .active, createdAt: t)
         let log = [entry("deploy", -50, "old"), entry("rollback", 5, "rb"), entry("deploy", 10, "alice"), entry("scale", 100, "bob")]
         #expect(Operations.maker(of: g, nextCreatedAt: t.addingTimeInterval(90), audit: log)?.actor == "alice")
+        var denied = entry("deploy", 2, "mallory")
+        denied.result = "denied"
+        #expect(Operations.maker(of: g, nextCreatedAt: nil, audit: [denied] + log)?.actor == "alice", "a refused request made nothing")
         // Its own entry fell out of the window: the next generation's maker is not taken for its own.
         #expect(Operations.maker(of: g, nextCreatedAt: t.addingTimeInterval(90), audit: [entry("scale", 100, "bob")]) == nil)
     }
