@@ -214,19 +214,31 @@ struct ConfigUnsetAlias: ParsableCommand, RemoteCapable {
 }
 
 struct AppsCommand: ParsableCommand, RemoteCapable {
-    static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state, serving generation and URL.")
+    static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state (checked now: units active, URL answering through nginx), serving generation and URL.")
     @Flag var json = false
     func run() throws {
         let rows = try appBackend(json: json).apps()
         if json { emit(rows); return }
         if rows.isEmpty { Out.line("no apps"); return }
-        Out.line(pad("APP", 24) + pad("GENERATION", 12) + pad("STATE", 14) + "URL")
-        for r in rows {
-            Out.line(pad(r.app, 24) + pad(r.generation.map(String.init) ?? "-", 12) + pad(r.serving ? "serving" : "not serving", 14) + (r.url ?? ""))
-            // What else the state says (a failed generation, a failed certificate renewal).
-            if let semi = r.state.firstIndex(of: ";") { Out.line("  " + r.state[r.state.index(after: semi)...].trimmingCharacters(in: .whitespaces)) }
-        }
+        for line in renderApps(rows) { Out.line(line) }
     }
+}
+
+/// `hop apps`' table: the checked state's verdict in its column (`serving`, `stopped`, `not
+/// answering`…), the detail and what else the state says (a failed generation, a failed
+/// certificate renewal) on indented lines below. Pure.
+func renderApps(_ rows: [AppSummary]) -> [String] {
+    var out = [pad("APP", 24) + pad("GENERATION", 12) + pad("STATE", 15) + "URL"]
+    for r in rows {
+        var parts = r.state.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        let head = parts.isEmpty ? r.state : parts.removeFirst()
+        let colon = head.firstIndex(of: ":")
+        let verdict = colon.map { String(head[..<$0]) } ?? head
+        if let colon { parts.insert(head[head.index(after: colon)...].trimmingCharacters(in: .whitespaces), at: 0) }
+        out.append(pad(r.app, 24) + pad(r.generation.map(String.init) ?? "-", 12) + pad(verdict, 15) + (r.url ?? ""))
+        for p in parts where !p.isEmpty { out.append("  " + p) }
+    }
+    return out
 }
 
 struct DomainsCommand: ParsableCommand {

@@ -14,6 +14,7 @@ protocol AppBackend {
     func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult
     func apps() throws -> [AppSummary]
     func ps(app: String) throws -> ProcessList
+    func info(app: String) throws -> AppInfo
     func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo
     func control(_ verb: String, app: String) throws -> ActionResult
     func destroy(app: String, purge: Bool) throws -> DestroyResult
@@ -42,6 +43,7 @@ struct LocalBackend: AppBackend {
     }
     func apps() throws -> [AppSummary] { try ops.apps() }
     func ps(app: String) throws -> ProcessList { try ops.ps(app: app) }
+    func info(app: String) throws -> AppInfo { try ops.info(app: app) }
     func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo { try ops.scale(app: app, counts: counts, watch: watch) }
     func control(_ verb: String, app: String) throws -> ActionResult { try ops.control(verb, app: app) }
     func destroy(app: String, purge: Bool) throws -> DestroyResult { try ops.destroy(app: app, purge: purge) }
@@ -77,6 +79,7 @@ struct RemoteBackend: AppBackend {
     }
     func apps() throws -> [AppSummary] { try client.call("GET", "/api/apps") }
     func ps(app: String) throws -> ProcessList { try client.call("GET", "/api/apps/\(app)/processes") }
+    func info(app: String) throws -> AppInfo { try client.call("GET", "/api/apps/\(app)/info") }
     func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo {
         try client.call("POST", "/api/apps/\(app)/scale", json: ["counts": counts, "watch": watch], stream: true, quiet: json)
     }

@@ -33,6 +33,8 @@ public struct TLSStatus: Sendable, Codable, Equatable {
     public var certificate: String
     public var domains: [String]
     public var notAfter: String?
+    /// Who signed the certificate serving now (its issuer's distinguished name).
+    public var issuer: String?
     /// The last issuance or renewal: `ok`, `failed` or nil (never tried).
     public var lastAttempt: String?
     public var lastAttemptAt: String?
@@ -238,9 +240,10 @@ extension Operations {
         let cert = FileManager.default.fileExists(atPath: dir + "/live/cert.pem") ? dir + "/live/cert.pem" : dir + "/cert.pem"
         if FileManager.default.fileExists(atPath: cert) {
             s.certificate = FileManager.default.fileExists(atPath: dir + "/names") ? "self-signed" : "acme"
-            let end = try ctx.runner.run(Command("openssl", ["x509", "-noout", "-enddate", "-ext", "subjectAltName", "-in", cert]))
+            let end = try ctx.runner.run(Command("openssl", ["x509", "-noout", "-enddate", "-issuer", "-ext", "subjectAltName", "-in", cert]))
             for line in end.stdoutText.split(separator: "\n") {
                 if line.hasPrefix("notAfter=") { s.notAfter = String(line.dropFirst(9)) }
+                if line.hasPrefix("issuer=") { s.issuer = line.dropFirst(7).trimmingCharacters(in: .whitespaces) }
                 let names = line.split(separator: ",").compactMap { p -> String? in
                     let t = p.trimmingCharacters(in: .whitespaces)
                     return t.hasPrefix("DNS:") ? String(t.dropFirst(4)) : nil

@@ -399,16 +399,19 @@ public struct Operations: Sendable {
 
     // MARK: Apps
 
-    /// The apps this principal may see, with state and URL. One query for every generation, the
-    /// front's ports read once, and each build's metadata decoded once per process (builds never
-    /// change once recorded): a listing of 100 apps costs a few milliseconds.
+    /// The apps this principal may see, with the state checked now: the serving generation's
+    /// units (one `systemctl show` for all of them) and each app's URL requested through nginx
+    /// (in parallel, 2 s at most each). The rest comes from one query for every generation, the
+    /// front's ports read once, and each build's metadata decoded once per process.
     public func apps() throws -> [AppSummary] {
         guard let db = try ctx.existingDatabase() else { return [] }
-        let host = try? ctx.serviceHost()
+        var hostProblem: String?
+        let host: ServiceHost?
+        do { host = try ctx.serviceHost() } catch let e as HopError { host = nil; hostProblem = e.message + (e.hint.map { " — " + $0 } ?? "") }
         let front = host.map { NginxFront(home: ctx.home, host: $0) }
         let ports = front.map { (http: $0.httpPort, https: $0.httpsPort) }
         var all = Dictionary(grouping: try db.allGenerations(), by: \.app)
-        var rows: [AppSummary] = []
+        var visible: [(app: String, gens: [GenerationRecord], serving: GenerationRecord?, spec: AppSpec?)] = []
         for app in all.keys.sorted() where ctx.principal.may(.read, app: app) {
             if FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/journal.json") {
                 try recoverIfInterrupted(app, db)
@@ -417,14 +420,36 @@ public struct Operations: Sendable {
             let gens = all[app] ?? []
             let g = gens.first { $0.status == .active }
             let spec = try g.map { try BuildSpecs.shared.spec(buildID: $0.buildID, db: db) } ?? nil
-            var state = g != nil ? "serving" : "not serving"
-            if let last = gens.max(by: { $0.number < $1.number }), last.status == .failed, let reason = last.reason {
+            visible.append((app, gens, g, spec))
+        }
+        var live: [String: LiveCheck] = [:]
+        if let host, let front {
+            do {
+                live = try liveCheck(visible.compactMap { v in v.serving.map { (v.app, $0, v.spec) } }, host: host, front: front)
+            } catch let e as HopError { hostProblem = e.message + (e.hint.map { " — " + $0 } ?? "") }
+        }
+        var rows: [AppSummary] = []
+        for v in visible {
+            let g = v.serving
+            var serving = false
+            var state = "not serving"
+            var answering: Bool?
+            if g != nil {
+                if let check = live[v.app] {
+                    (serving, state) = LiveCheck.verdict(units: check.units, urls: check.urls)
+                    let checked = check.urls.compactMap(\.answering)
+                    answering = checked.isEmpty ? nil : checked.allSatisfy { $0 }
+                } else {
+                    state = "unknown: " + (hostProblem ?? "not checked")
+                }
+            }
+            if let last = v.gens.max(by: { $0.number < $1.number }), last.status == .failed, let reason = last.reason {
                 state += "; generation \(last.number) failed: \(reason)"
             }
-            if let tls = tlsSummary(app: app) { state += "; " + tls }
-            rows.append(AppSummary(app: app, generation: g?.number, serving: g != nil, build: g?.buildID, scale: g?.scale,
-                                   url: ports.map { Self.url(app, spec: spec, http: $0.http, https: $0.https) }, state: state,
-                                   deployedAt: g.map { isoTime($0.createdAt) }))
+            if let tls = tlsSummary(app: v.app) { state += "; " + tls }
+            rows.append(AppSummary(app: v.app, generation: g?.number, serving: serving, build: g?.buildID, scale: g?.scale,
+                                   url: ports.map { Self.url(v.app, spec: v.spec, http: $0.http, https: $0.https) }, state: state,
+                                   deployedAt: g.map { isoTime($0.createdAt) }, answering: answering))
         }
         return rows
     }

@@ -55,13 +55,19 @@ public struct AppSummary: Sendable, Codable, Equatable {
     public var app: String
     /// The serving generation's number, when one serves.
     public var generation: Int?
+    /// True only when checked now: the serving generation's units are active and its URL answers
+    /// through nginx (a generation recorded as serving is not enough).
     public var serving: Bool
     public var build: Int64?
     public var scale: [String: Int]?
     public var url: String?
-    /// `serving`, `not serving`, or why the last generation failed.
+    /// What the check found first (`serving`, `stopped`, `not answering: …`, `degraded: …`,
+    /// `failed: …`, `not serving`, `unknown: …`), then after `; ` why the last generation failed
+    /// or how its certificate stands.
     public var state: String
     public var deployedAt: String?
+    /// Whether nginx answered the app's URL(s) just now (nil: not checked, nothing serves).
+    public var answering: Bool?
 }
 
 public struct ProcessInfoRow: Sendable, Codable, Equatable {

@@ -187,16 +187,9 @@ struct Dashboard: Sendable {
     func appPage(_ v: Viewer, app: String) throws -> String {
         let o = ops(v)
         let gens = try o.generations(app: app)
-        let summary = try o.apps().first { $0.app == app }
-        guard !gens.isEmpty || summary != nil else { throw HopError(.notFound, "\(app) is not deployed") }
+        let info = try o.info(app: app)
         let canDeploy = v.principal.may(.deploy, app: app)
-        var out = "<h1>\(esc(app))</h1>\n"
-        if let s = summary {
-            out += "<p class=summary><span class=\(s.serving ? "ok" : "bad")>\(esc(s.state))</span>"
-            if let g = s.generation { out += " · generation <strong id=serving>\(g)</strong>" }
-            if let u = s.url { out += " · <a href=\"\(esc(u))\" id=url>\(esc(u))</a>" }
-            out += "</p>\n"
-        }
+        var out = "<h1>\(esc(app))</h1>\n" + Self.overview(info)
         out += "<h2>Generations</h2>\n<table><thead><tr><th></th><th>#</th><th>Build</th><th>Created</th><th>Status</th><th>Scale</th><th></th></tr></thead><tbody>\n"
         for g in gens.reversed() {
             let scale = g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
@@ -209,13 +202,6 @@ struct Dashboard: Sendable {
                 + "<td>\(esc(g.createdAt))</td><td>\(esc(g.status))\(g.reason.map { " – " + esc($0) } ?? "")</td><td>\(esc(scale))</td><td>\(action)</td></tr>\n"
         }
         out += "</tbody></table>\n"
-        if summary?.serving == true, let ps = try? o.ps(app: app) {
-            out += "<h2>Processes</h2>\n<table><thead><tr><th>Unit</th><th>State</th><th>PID</th><th>Restarts</th></tr></thead><tbody>\n"
-            for p in ps.processes {
-                out += "<tr><td>\(esc(p.unit))</td><td>\(esc(p.state))/\(esc(p.sub))</td><td>\(p.pid)</td><td>\(p.restarts)</td></tr>\n"
-            }
-            out += "</tbody></table>\n"
-        }
         let keys = try o.configKeys(app: app)
         out += "<h2>Config</h2>\n"
         if keys.isEmpty { out += "<p>No config values.</p>\n" } else {
@@ -246,6 +232,65 @@ struct Dashboard: Sendable {
         out += "</tbody></table>\n"
         return layout(app, v, out)
     }
+
+    /// The facts `hop info` prints, as the app page's first sections: state and URLs (checked
+    /// now), generations, last deploy and backup, processes with CPU and memory, addons, volumes,
+    /// domains and certificate. Pure.
+    static func overview(_ i: AppInfo) -> String {
+        func row(_ label: String, _ value: String) -> String { "<tr><th>\(esc(label))</th><td>\(value)</td></tr>\n" }
+        func generation(_ g: GenerationSummary) -> String {
+            var s = "\(g.number) (build \(g.build)), \(g.createdAt)"
+            if let a = g.action { s += ", \(a)" + (g.by.map { " by \($0)" } ?? "") + (g.via.map { " via \($0)" } ?? "") }
+            return esc(s)
+        }
+        var out = "<p class=summary><span id=state class=\(i.serving ? "ok" : "bad")>\(esc(i.state))</span>"
+        if let g = i.generation { out += " · generation <strong id=serving>\(g.number)</strong>" }
+        out += " · checked \(esc(i.checkedAt))</p>\n<table class=facts><tbody>\n"
+        for u in i.urls {
+            let verdict: String
+            switch u.answering {
+            case true?: verdict = "<span class=ok>answers (HTTP \(u.status ?? 0))</span>"
+            case false?: verdict = "<span class=bad>does not answer: \(esc(u.problem ?? "no answer"))</span>"
+            case nil: verdict = esc(u.problem ?? "not checked")
+            }
+            out += row("URL", "<a href=\"\(esc(u.url))\" class=url>\(esc(u.url))</a> " + verdict)
+        }
+        out += row("Generation", i.generation.map(generation) ?? "none serving")
+        if let p = i.previous { out += row("Previous", generation(p)) }
+        out += row("Last deploy", i.lastDeploy.map { esc("\($0.at) by \($0.by) via \($0.via): \($0.result)") } ?? "none recorded")
+        out += row("Last backup", i.lastBackup.map { esc("\($0.at) \($0.reason): \($0.status)" + ($0.error.map { " (\($0))" } ?? "")) } ?? "none")
+        out += row("Domains", esc(i.domains.joined(separator: " ")))
+        if let c = i.certificate {
+            out += row("Certificate", esc(c.kind + (c.issuer.map { ", issuer \($0)" } ?? "") + (c.notAfter.map { ", until \($0)" } ?? "")))
+        }
+        out += "</tbody></table>\n"
+        if !i.processes.isEmpty {
+            out += "<h2>Processes</h2>\n<table id=processes><thead><tr><th>Process</th><th>Unit</th><th>State</th><th>PID</th><th>CPU</th><th>Memory</th><th>Restarts</th></tr></thead><tbody>\n"
+            for p in i.processes {
+                if p.instances.isEmpty { out += "<tr><td>\(esc(p.name))</td><td colspan=6>\(p.count) instances</td></tr>\n" }
+                for u in p.instances {
+                    let cpu = u.cpuSeconds.map { String(format: "%.2f s", $0) } ?? "–"
+                    let mem = u.memoryBytes.map { mib($0) + (u.memoryLimitBytes.map { " of " + mib($0) } ?? "") } ?? "–"
+                    out += "<tr><td>\(esc(p.name))</td><td>\(esc(u.unit))</td><td>\(esc(u.state))/\(esc(u.sub))</td><td>\(u.pid)</td>"
+                        + "<td>\(cpu)</td><td>\(mem)</td><td>\(u.restarts)</td></tr>\n"
+                }
+            }
+            out += "</tbody></table>\n"
+        }
+        if !i.addons.isEmpty {
+            out += "<h2>Addons</h2>\n<table><tbody>\n"
+            for a in i.addons { out += "<tr><td>\(esc(a.type))</td><td>\(esc(a.name))</td></tr>\n" }
+            out += "</tbody></table>\n"
+        }
+        if !i.volumes.isEmpty {
+            out += "<h2>Volumes</h2>\n<table><tbody>\n"
+            for v in i.volumes { out += "<tr><td>\(esc(v.name))</td><td>\(esc(v.target))</td><td>\(v.bytes.map(mib) ?? "–")</td></tr>\n" }
+            out += "</tbody></table>\n"
+        }
+        return out
+    }
+
+    static func mib(_ n: Int64) -> String { String(format: "%.1f MiB", Double(n) / 1_048_576) }
 
     func layout(_ title: String, _ v: Viewer?, _ body: String) -> String {
         var nav = ""

@@ -117,6 +117,13 @@ struct AcmeIntegrationTests {
         let redirect = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", "Host: \(domain)",
                                                                "http://127.0.0.1:\(deployHost.port)/some/path?q=1"]))
         #expect(redirect.stdoutText == "301 https://\(domain):\(tlsPort)/some/path?q=1", "\(redirect.stdoutText)")
+        // hop info: the HTTPS URL answers (checked through nginx's TLS port), the certificate is the CA's, with its expiry.
+        let info = try #require(parse(try hopEnv(["info", app, "--json"]).stdout) as? [String: Any])
+        let url = (info["urls"] as? [[String: Any]])?.first ?? [:]
+        #expect(url["url"] as? String == "https://\(domain):\(tlsPort)/" && url["answering"] as? Bool == true && url["status"] as? Int == 200, "\(info)")
+        let cert = info["certificate"] as? [String: Any] ?? [:]
+        #expect(cert["kind"] as? String == "acme" && (cert["issuer"] as? String)?.lowercased().contains("pebble") == true
+                && (cert["notAfter"] as? String)?.isEmpty == false, "\(cert)")
 
         // A forced renewal under HTTPS load: a new certificate, no failed request.
         let certFile = sharedHome.root + "/tls/\(app)/live/cert.pem"

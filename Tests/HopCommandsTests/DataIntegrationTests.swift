@@ -89,7 +89,7 @@ struct DataIntegrationTests {
         for file in ["hop.db", "hop.db-wal", "hop.db-shm"] {
             #expect(occurrences(of: secret, under: sharedHome.root + "/" + file).isEmpty, "\(file) holds the secret in the clear")
         }
-        for args in [["apps", "--json"], ["ps", app, "--json"], ["show", app, "--json"], ["audit", "--json"], ["generations", app, "--json"]] {
+        for args in [["apps", "--json"], ["info", app, "--json"], ["ps", app, "--json"], ["show", app, "--json"], ["audit", "--json"], ["generations", app, "--json"]] {
             let out = try hopEnv(args)
             #expect(!out.stdout.contains(secret) && !out.stderr.contains(secret), "hop \(args.joined(separator: " ")) shows the secret")
         }
@@ -116,6 +116,9 @@ struct DataIntegrationTests {
         // The app sees the one state directory, and the volume at data/.
         let env = try hopEnv(["run", app, "--", "sh", "-c", "echo $STATE_DIRECTORY; cat data/visits | wc -l"])
         #expect(env.stdout.contains("/var/lib/hop-apps/\(app)\n") && env.stdout.contains("2"), "\(env.stdout) \(env.stderr)")
+        // hop info measures the volume where systemd keeps it (du): the visits file's block at least.
+        let volumes = json(try hopEnv(["info", app, "--json"]).stdout)["volumes"] as? [[String: Any]] ?? []
+        #expect(volumes.count == 1 && volumes.first?["name"] as? String == "uploads" && (volumes.first?["bytes"] as? Int ?? 0) > 0, "\(volumes)")
         _ = try survivalSteps(app: app, src: src, process: "web", check: visit)
         #expect(try hopEnv(["destroy", app]).status == 0)
         #expect(FileManager.default.fileExists(atPath: file), "destroy without --purge keeps the volume")
@@ -168,6 +171,8 @@ struct DataIntegrationTests {
         #expect(try hopEnv(["sbom", "addon:mongodb"]).status == 2)
         let info = json(try hopEnv(["addon", "info", "it-pg-postgres", "--json"]).stdout)
         #expect(info["attachedTo"] as? [String] == [app] && info["extensions"] as? [String] == ["pg_trgm"], "\(info)")
+        let addons = (json(try hopEnv(["info", app, "--json"]).stdout)["addons"] as? [[String: String]] ?? []).map { "\($0["type"] ?? "") \($0["name"] ?? "")" }
+        #expect(Set(addons) == ["postgres it-pg-postgres", "redis it-pg-redis"], "\(addons)")
         visit("the first deploy"); visit("a second visit")
         let up = try survivalSteps(app: app, src: fixtures + "/pg-app", process: "wsgi") { visit($0) }
         let restored = up["restored"] as? [String] ?? []

@@ -47,6 +47,14 @@ struct RemoteIntegrationTests {
         #expect(!remotePs.isEmpty && remotePs == localPs, "\(remotePs) vs \(localPs)")
         let remoteApps = try client(["--remote", "prod", "apps"]).stdout
         #expect(remoteApps.contains(app) && remoteApps.split(separator: "\n").count == 2, "\(remoteApps)")
+        // `hop info` through the API: the same checked facts (the deploy came through the API).
+        let remoteInfo = try client(["--remote", "prod", "info", app, "--json"])
+        let ri = (parse(remoteInfo.stdout) as? [String: Any]) ?? [:], li = (parse(try hopEnv(["info", app, "--json"]).stdout) as? [String: Any]) ?? [:]
+        #expect(remoteInfo.status == 0 && ri["serving"] as? Bool == true && ri["state"] as? String == li["state"] as? String, "\(remoteInfo.stdout) \(remoteInfo.stderr)")
+        #expect((ri["generation"] as? [String: Any])?["number"] as? Int == (li["generation"] as? [String: Any])?["number"] as? Int)
+        #expect((ri["generation"] as? [String: Any])?["via"] as? String == "api", "\(ri)")
+        #expect(((ri["urls"] as? [[String: Any]])?.first?["answering"]) as? Bool == true, "\(ri)")
+        #expect(try client(["--remote", "prod", "info", app]).stdout.hasPrefix("\(app): serving\n"))
 
         let rb = try client(["--remote", "prod", "rollback", app, "--json"])
         #expect(rb.status == 0 && (parse(rb.stdout) as? [String: Any])?["generation"] as? Int == 1, "\(rb.stdout) \(rb.stderr)")

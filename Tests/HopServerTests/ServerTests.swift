@@ -291,4 +291,23 @@ import HopTestSupport
         #expect(esc("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;")
         #expect(parseForm("a=1&b=x+y%21&c") == ["a": "1", "b": "x y!", "c": ""])
     }
+
+    @Test func dashboardOverviewShowsTheCheckedFacts() throws {
+        let data = Data("""
+            {"app":"blog","serving":false,"state":"stopped","checkedAt":"2026-12-07T11:00:00.000Z","domains":["blog.localhost"],
+             "urls":[{"url":"http://blog.localhost/","answering":false,"status":502,"problem":"nginx answered 502: the app is not listening"}],
+             "generation":{"number":3,"build":7,"status":"active","createdAt":"2026-12-07T10:00:00.000Z","action":"deploy","by":"<alice>","via":"api"},
+             "processes":[{"name":"web","count":1,"instances":[{"unit":"hop-blog-G3-web@1.service","state":"inactive","sub":"dead","pid":0,"restarts":0,
+                           "memoryBytes":1048576,"memoryLimitBytes":1073741824,"cpuSeconds":0.5}]}],
+             "addons":[{"type":"postgres","name":"blog-postgres"}],"volumes":[{"name":"uploads","target":"data/uploads","bytes":2097152}]}
+            """.utf8)
+        let info = try JSONDecoder().decode(AppInfo.self, from: data)
+        let html = Dashboard.overview(info)
+        #expect(html.contains("<span id=state class=bad>stopped</span>"))
+        #expect(html.contains("does not answer: nginx answered 502"))
+        #expect(!html.contains("answers (HTTP"))
+        #expect(html.contains("deploy by &lt;alice&gt; via api"), "names are escaped")
+        #expect(html.contains("<td>hop-blog-G3-web@1.service</td><td>inactive/dead</td><td>0</td><td>0.50 s</td><td>1.0 MiB of 1024.0 MiB</td>"), "\(html)")
+        #expect(html.contains("<td>postgres</td><td>blog-postgres</td>") && html.contains("<td>uploads</td><td>data/uploads</td><td>2.0 MiB</td>"))
+    }
 }

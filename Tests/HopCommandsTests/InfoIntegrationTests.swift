@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import HopBasics
+
+@Suite("hop info and hop apps report what is true now (real systemd, nginx, Flask)", .tags(.integration), .serialized)
+struct InfoIntegrationTests {
+    @Test("hop info: the Flask app's process runs with memory, its URL answers through nginx; after hop stop neither info nor apps claims it answers")
+    func infoFollowsTheRealState() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-info"
+            let src = try flaskVariant(dir, greeting: "info here")
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--json"])
+            try #require(d.status == 0, "\(d.stderr)")
+            defer { _ = try? hopEnv(["destroy", app, "--purge"]) }
+            #expect(fetch(app).body == "info here\n")
+
+            let r = try hopEnv(["info", app, "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let info = json(r.stdout)
+            #expect(info["serving"] as? Bool == true && info["state"] as? String == "serving", "\(r.stdout)")
+            let url = try #require((info["urls"] as? [[String: Any]])?.first)
+            // (https when an earlier test of the run turned TLS on: then checked through nginx's TLS port.)
+            let u = url["url"] as? String ?? ""
+            #expect(u == "http://\(app).localhost:\(deployHost.port)/" || (u.hasPrefix("https://\(app).localhost:") && u.hasSuffix("/")), "\(u)")
+            #expect(url["answering"] as? Bool == true && url["status"] as? Int == 200, "\(url)")
+            let processes = try #require(info["processes"] as? [[String: Any]])
+            let web = try #require(processes.first { $0["name"] as? String == "web" || $0["name"] as? String == "wsgi" }, "\(processes)")
+            let instance = try #require((web["instances"] as? [[String: Any]])?.first, "\(web)")
+            #expect(instance["state"] as? String == "active" && (instance["pid"] as? Int ?? 0) > 0, "\(instance)")
+            let memory = instance["memoryBytes"] as? Int ?? 0
+            #expect(memory > 0, "\(instance)")
+            // The limit is the unit's own (hop's default 1G when the app says nothing).
+            #expect(instance["memoryLimitBytes"] as? Int == 1 << 30, "\(instance)")
+            #expect(memory < 1 << 30)
+            // CPU time: systemd's figure, or the unit's processes' own from /proc (cgroup v1 here).
+            // Starting Python and serving a request takes some.
+            #expect((instance["cpuSeconds"] as? Double ?? 0) > 0, "\(instance)")
+            let generation = try #require(info["generation"] as? [String: Any])
+            #expect(generation["number"] as? Int == json(d.stdout)["generation"] as? Int)
+            #expect(generation["action"] as? String == "deploy" && generation["by"] as? String == "root" && generation["via"] as? String == "cli",
+                    "\(generation)")
+            #expect((info["lastDeploy"] as? [String: Any])?["result"] as? String == "ok")
+            #expect(info["domains"] as? [String] == ["\(app).localhost"])
+
+            let human = try hopEnv(["info", app])
+            #expect(human.status == 0 && human.stdout.hasPrefix("\(app): serving\n"), "\(human.stdout)\(human.stderr)")
+            #expect(human.stdout.contains("answers (HTTP 200") && human.stdout.contains("memory "), "\(human.stdout)")
+
+            let t0 = Date()
+            let apps = try hopEnv(["apps", "--json"])
+            let appsSeconds = Date().timeIntervalSince(t0)
+            let row = try #require((parse(apps.stdout) as? [[String: Any]])?.first { $0["app"] as? String == app }, "\(apps.stdout)")
+            #expect(row["serving"] as? Bool == true && row["answering"] as? Bool == true && row["state"] as? String == "serving", "\(row)")
+            print("hop apps --json with \((parse(apps.stdout) as? [Any])?.count ?? 0) app(s): \(String(format: "%.3f", appsSeconds)) s")
+
+            // Stopped: the generation is still the serving one in the database, but nothing answers.
+            #expect(try hopEnv(["stop", app]).status == 0)
+            #expect(fetch(app).status == 502)
+            let after = json(try hopEnv(["info", app, "--json"]).stdout)
+            #expect(after["serving"] as? Bool == false, "\(after)")
+            #expect((after["state"] as? String)?.hasPrefix("stopped") == true, "\(after)")
+            let deadURL = try #require((after["urls"] as? [[String: Any]])?.first)
+            #expect(deadURL["answering"] as? Bool == false && deadURL["status"] as? Int == 502, "\(deadURL)")
+            #expect(((after["processes"] as? [[String: Any]])?.first?["instances"] as? [[String: Any]])?.first?["state"] as? String != "active")
+            let stoppedHuman = try hopEnv(["info", app]).stdout
+            #expect(stoppedHuman.hasPrefix("\(app): stopped") && stoppedHuman.contains("does not answer") && !stoppedHuman.contains("answers ("),
+                    "\(stoppedHuman)")
+            let stoppedRow = (parse(try hopEnv(["apps", "--json"]).stdout) as? [[String: Any]])?.first { $0["app"] as? String == app }
+            #expect(stoppedRow?["serving"] as? Bool == false && stoppedRow?["answering"] as? Bool == false, "\(stoppedRow ?? [:])")
+            let table = try hopEnv(["apps"]).stdout
+            let line = table.split(separator: "\n").first { $0.hasPrefix(app + " ") } ?? ""
+            #expect(line.contains(" stopped ") && !line.contains("serving"), "\(table)")
+
+            // Started again: serving again.
+            #expect(try hopEnv(["start", app]).status == 0)
+            #expect(json(try hopEnv(["info", app, "--json"]).stdout)["serving"] as? Bool == true)
+        }
+    }
+
+    @Test("hop info: a bad name is bad input (exit 2), an unknown app is not found, and neither leaves a trace")
+    func infoRefusals() throws {
+        let bad = try hop(["info", "Not_An_App"])
+        #expect(bad.status == 2, "\(bad.stderr)")
+        #expect(bad.stderr.contains("Not_An_App"), "\(bad.stderr)")
+        let missing = try hop(["info", "it-never-deployed", "--json"])
+        #expect(missing.status == 4, "\(missing.stdout)\(missing.stderr)")
+        #expect((json(missing.stdout)["error"] as? [String: Any])?["code"] as? String == "notFound", "\(missing.stdout)")
+    }
+}
