@@ -56,12 +56,12 @@ struct InfoIntegrationTests {
 
             // Stopped: the generation is still the serving one in the database, but nothing answers.
             #expect(try hopEnv(["stop", app]).status == 0)
-            #expect(fetch(app).status == 502)
+            #expect(fetch(app).status == 503, "a stopped app answers its 503 page")
             let after = json(try hopEnv(["info", app, "--json"]).stdout)
             #expect(after["serving"] as? Bool == false, "\(after)")
             #expect((after["state"] as? String)?.hasPrefix("stopped") == true, "\(after)")
             let deadURL = try #require((after["urls"] as? [[String: Any]])?.first)
-            #expect(deadURL["answering"] as? Bool == false && deadURL["status"] as? Int == 502, "\(deadURL)")
+            #expect(deadURL["answering"] as? Bool == false && deadURL["status"] as? Int == 503, "\(deadURL)")
             #expect(((after["processes"] as? [[String: Any]])?.first?["instances"] as? [[String: Any]])?.first?["state"] as? String != "active")
             let stoppedHuman = try hopEnv(["info", app]).stdout
             #expect(stoppedHuman.hasPrefix("\(app): stopped") && stoppedHuman.contains("does not answer") && !stoppedHuman.contains("answers ("),
@@ -73,7 +73,8 @@ struct InfoIntegrationTests {
             #expect(line.contains(" stopped ") && !line.contains("serving"), "\(table)")
 
             // Started again: serving again.
-            #expect(try hopEnv(["start", app]).status == 0)
+            let started = try hopEnv(["start", app])
+            #expect(started.status == 0, "\(started.stderr)")
             #expect(json(try hopEnv(["info", app, "--json"]).stdout)["serving"] as? Bool == true)
         }
     }
