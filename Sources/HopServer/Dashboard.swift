@@ -246,14 +246,14 @@ struct Dashboard: Sendable {
         var out = "<p class=summary><span id=state class=\(i.serving ? "ok" : "bad")>\(esc(i.state))</span>"
         if let g = i.generation { out += " · generation <strong id=serving>\(g.number)</strong>" }
         out += " · checked \(esc(i.checkedAt))</p>\n<table class=facts><tbody>\n"
-        for u in i.urls {
+        for (n, u) in i.urls.enumerated() {
             let verdict: String
             switch u.answering {
             case true?: verdict = "<span class=ok>answers (HTTP \(u.status ?? 0))</span>"
             case false?: verdict = "<span class=bad>does not answer: \(esc(u.problem ?? "no answer"))</span>"
             case nil: verdict = esc(u.problem ?? "not checked")
             }
-            out += row("URL", "<a href=\"\(esc(u.url))\" class=url>\(esc(u.url))</a> " + verdict)
+            out += row("URL", "<a href=\"\(esc(u.url))\" class=url\(n == 0 ? " id=url" : "")>\(esc(u.url))</a> " + verdict)
         }
         out += row("Generation", i.generation.map(generation) ?? "none serving")
         if let p = i.previous { out += row("Previous", generation(p)) }
@@ -386,6 +386,9 @@ enum DashboardAssets {
         main { padding: 1rem; max-width: 70rem; margin: 0 auto; }
         table { border-collapse: collapse; width: 100%; background: #fff; margin-bottom: 1rem; display: block; overflow-x: auto; }
         th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #e3e6ea; white-space: nowrap; }
+        table.facts { display: table; table-layout: fixed; }
+        table.facts th { width: 7.5rem; vertical-align: top; }
+        table.facts td { white-space: normal; overflow-wrap: anywhere; }
         tr.current { background: #eef8ee; }
         .ok { color: #1a7f37; } .bad, .error { color: #b42318; }
         pre#logs { background: #0d1117; color: #d1d7e0; padding: .8rem; max-height: 24rem; overflow: auto; font-size: .8rem; white-space: pre-wrap; }

@@ -431,6 +431,7 @@ struct IsolationIntegrationTests {
         let app = "it-dash"
         for _ in 0..<2 { #expect(try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", app, "--watch", "0", "--force"]).status == 0) }
         _ = fetch(app) // a request, so the app has written a log line
+        _ = try? hopEnv(["user", "remove", "dash-deployer"])
         let add = try SystemRunner().run(Command(hopBinary, ["user", "add", "dash-deployer", "--role", "deployer", "--app", app, "--password-stdin"],
                                                  environment: ["HOP_HOME": sharedHome.root], stdin: Data("a long dashboard password\n".utf8)))
         #expect(add.succeeded, "\(add.stderrText)")
@@ -444,6 +445,13 @@ struct IsolationIntegrationTests {
         #expect(r.succeeded, "\(r.stderrText.suffix(3000))")
         let seen = try #require(parse(r.stdoutText.split(separator: "\n").last.map(String.init) ?? "") as? [String: Any], "\(r.stdoutText)")
         #expect(seen["redirectedToLogin"] as? Bool == true)
+        #expect(seen["wrongPasswordKeepsUser"] as? String == "dash-deployer", "\(seen)")
+        #expect((seen["wrongPasswordMessage"] as? String ?? "").lowercased().contains("wrong") || (seen["wrongPasswordMessage"] as? String ?? "").lowercased().contains("invalid"), "\(seen["wrongPasswordMessage"] ?? "")")
+        #expect(FileManager.default.fileExists(atPath: artifacts + "/dashboard-app-page-login.png"))
+        // The app page's overview (hop info's facts), readable at 420 px: nothing wider than the window.
+        let page = seen["appPageText"] as? String ?? ""
+        #expect(page.contains("serving") && page.contains("wsgi") || page.contains("web"), "\(page)")
+        #expect((seen["pageWidth"] as? Int ?? 9999) <= (seen["windowWidth"] as? Int ?? 0), "the page scrolls sideways at 420 px: \(seen)")
         #expect(seen["appsPageListsApp"] as? Bool == true, "\(seen)")
         let url = (parse(try hopEnv(["apps", "--json"]).stdout) as? [[String: Any]])?.first { $0["app"] as? String == app }?["url"] as? String
         #expect(url != nil && seen["url"] as? String == url, "\(seen["url"] ?? "") vs \(url ?? "")")

@@ -13,6 +13,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 base, user, password, app, shot = sys.argv[1:6]
+login_shot = shot.replace(".png", "-login.png")
 opts = webdriver.ChromeOptions()
 opts.binary_location = "/usr/bin/chromium"
 for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=420,900"):
@@ -25,6 +26,15 @@ try:
     wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
     driver.get(base + "/")
     seen["redirectedToLogin"] = driver.current_url.endswith("/login")
+    # A wrong password first: the form comes back with an error and the user name kept.
+    driver.find_element(By.NAME, "user").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys("not the password")
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    wait.until(lambda d: d.find_elements(By.NAME, "user"))
+    seen["wrongPasswordKeepsUser"] = driver.find_element(By.NAME, "user").get_attribute("value")
+    seen["wrongPasswordMessage"] = driver.find_element(By.TAG_NAME, "main").text
+    driver.save_screenshot(login_shot)
+    driver.find_element(By.NAME, "user").clear()
     driver.find_element(By.NAME, "user").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
@@ -35,6 +45,9 @@ try:
     driver.find_element(By.LINK_TEXT, app).click()
     wait.until(lambda d: d.find_elements(By.ID, "serving"))
     seen["url"] = driver.find_element(By.ID, "url").text
+    seen["appPageText"] = driver.find_element(By.TAG_NAME, "main").text
+    seen["pageWidth"] = driver.execute_script("return document.documentElement.scrollWidth")
+    seen["windowWidth"] = driver.execute_script("return window.innerWidth")
     before = driver.find_element(By.ID, "serving").text
     seen["servingBefore"] = int(before)
     buttons = driver.find_elements(By.CSS_SELECTOR, "button.rollback")
