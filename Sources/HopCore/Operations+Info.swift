@@ -238,6 +238,16 @@ extension Operations {
     /// The units and URLs of several apps' serving generations, checked at once: one `systemctl
     /// show` for every unit, then every URL requested through nginx in parallel (at most 16 at a
     /// time, each within `timeout`), so 20 apps cost about what the slowest one does.
+    /// The live check of many apps, shared for `LiveCheckCache.maxAge` by the requests of a long-running
+    /// server (a dashboard refreshing, an API client polling `GET /api/apps`): the same apps at the
+    /// same generations on the same ports are not probed again within that time, and concurrent
+    /// requests wait for one check instead of each running their own. A one-shot CLI always checks.
+    func sharedLiveCheck(_ apps: [(app: String, generation: GenerationRecord, spec: AppSpec?)], host: ServiceHost, front: NginxFront) throws -> [String: LiveCheck] {
+        let key = apps.map { "\($0.app)#\($0.generation.number)#\($0.generation.storePath)" }.joined(separator: ",")
+            + "|\(front.httpPort)|\(front.httpsPort ?? 0)|\(ctx.home.root)"
+        return try LiveCheckCache.shared.value(for: key) { try liveCheck(apps, host: host, front: front) }
+    }
+
     func liveCheck(_ apps: [(app: String, generation: GenerationRecord, spec: AppSpec?)], host: ServiceHost, front: NginxFront,
                    timeout: Double = 2) throws -> [String: LiveCheck] {
         var unitsOf: [String: [String]] = [:]
@@ -417,4 +427,31 @@ private final class ConcurrentSlots<R>: @unchecked Sendable {
     init(_ n: Int) { results = Array(repeating: nil, count: n) }
     func take(_ limit: Int) -> Int? { lock.lock(); defer { lock.unlock() }; guard next < limit else { return nil }; next += 1; return next - 1 }
     func put(_ i: Int, _ r: R) { lock.lock(); results[i] = r; lock.unlock() }
+}
+
+/// One recent live check, keyed by what was checked (see `Operations.sharedLiveCheck`).
+final class LiveCheckCache: @unchecked Sendable {
+    static let shared = LiveCheckCache()
+    /// How old a shared check may be: the dashboard and API say "checked", and two seconds is
+    /// within what a person reloading a page can tell apart.
+    static let maxAge: TimeInterval = 2
+    private let lock = NSLock()
+    private var key = ""
+    private var at = Date.distantPast
+    private var value: [String: LiveCheck] = [:]
+
+    func invalidate() {
+        lock.lock()
+        at = .distantPast
+        lock.unlock()
+    }
+
+    func value(for key: String, now: () -> Date = Date.init, compute: () throws -> [String: LiveCheck]) throws -> [String: LiveCheck] {
+        lock.lock()
+        defer { lock.unlock() }
+        if key == self.key, now().timeIntervalSince(at) < Self.maxAge { return value }
+        let fresh = try compute()
+        (self.key, self.at, self.value) = (key, now(), fresh)
+        return fresh
+    }
 }

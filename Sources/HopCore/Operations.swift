@@ -27,6 +27,8 @@ public struct Operations: Sendable {
                                                                detail: detailText, result: "denied"))
             throw e
         }
+        // Whatever it did, a change makes the next live check a fresh one.
+        defer { LiveCheckCache.shared.invalidate() }
         do {
             let value = try body()
             record(try ctx.database(create: true).appendAudit(actor: ctx.principal.name, via: ctx.via, action: action, app: app,
@@ -425,7 +427,7 @@ public struct Operations: Sendable {
         var live: [String: LiveCheck] = [:]
         if let host, let front {
             do {
-                live = try liveCheck(visible.compactMap { v in v.serving.map { (v.app, $0, v.spec) } }, host: host, front: front)
+                live = try sharedLiveCheck(visible.compactMap { v in v.serving.map { (v.app, $0, v.spec) } }, host: host, front: front)
             } catch let e as HopError { hostProblem = e.message + (e.hint.map { " — " + $0 } ?? "") }
         }
         var rows: [AppSummary] = []

@@ -150,3 +150,25 @@ import HopTestSupport
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
+
+@Suite("the shared live check of a long-running server")
+struct LiveCheckCacheTests {
+    @Test("the same key within maxAge is one check; another key, an older check or an invalidation checks again")
+    func sharedWithinMaxAge() throws {
+        let cache = LiveCheckCache()
+        var now = Date(timeIntervalSince1970: 1000)
+        var computed = 0
+        func get(_ key: String) throws -> Int {
+            _ = try cache.value(for: key, now: { now }) { computed += 1; return [:] }
+            return computed
+        }
+        #expect(try get("a") == 1)
+        now += 1.5
+        #expect(try get("a") == 1, "1.5 s later: shared")
+        #expect(try get("b") == 2, "other apps or generations: checked")
+        now += LiveCheckCache.maxAge
+        #expect(try get("b") == 3, "older than maxAge: checked")
+        cache.invalidate()
+        #expect(try get("b") == 4, "after a change: checked")
+    }
+}
