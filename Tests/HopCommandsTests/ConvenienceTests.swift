@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+import HopBasics
+@testable import HopCommands
+
+@Suite("CLI conveniences: confirmation of destructive commands, list tables")
+struct ConvenienceTests {
+    @Test("the confirmation decision: --yes proceeds; a terminal is asked; no terminal or --json refuses",
+          arguments: [
+              (true, false, false, Confirmation.proceed), (true, true, false, .proceed), (true, false, true, .proceed), (true, true, true, .proceed),
+              (false, false, true, .ask), (false, false, false, .refuse), (false, true, true, .refuse), (false, true, false, .refuse),
+          ] as [(Bool, Bool, Bool, Confirmation)])
+    func decision(yes: Bool, json: Bool, interactive: Bool, expected: Confirmation) {
+        #expect(Confirmation.decide(yes: yes, json: json, interactive: interactive) == expected)
+    }
+
+    @Test("an answer confirms only when it is the app's name (or y/yes when there is no name)")
+    func answers() {
+        #expect(Confirmation.accepts("blog", expected: "blog"))
+        #expect(Confirmation.accepts("  blog ", expected: "blog"))
+        #expect(!Confirmation.accepts("y", expected: "blog"))
+        #expect(!Confirmation.accepts("Blog", expected: "blog"))
+        #expect(!Confirmation.accepts("", expected: "blog"))
+        #expect(!Confirmation.accepts(nil, expected: "blog"))
+        #expect(Confirmation.accepts("y", expected: nil))
+        #expect(Confirmation.accepts("YES", expected: nil))
+        #expect(!Confirmation.accepts("", expected: nil))
+        #expect(!Confirmation.accepts("n", expected: nil))
+        #expect(!Confirmation.accepts(nil, expected: nil))
+    }
+
+    @Test("the gate: refusal is exit 2 naming --yes; a wrong answer refuses; the right one proceeds")
+    func gate() throws {
+        func run(yes: Bool = false, json: Bool = false, tty: Bool, answer: String?) -> HopError? {
+            do {
+                try Confirmation.require("delete blog's data", command: "destroy blog --purge", expected: "blog", yes: yes, json: json,
+                                         interactive: tty, readAnswer: { answer })
+                return nil
+            } catch let e as HopError { return e } catch { Issue.record("unexpected \(error)"); return nil }
+        }
+        let noTTY = try #require(run(tty: false, answer: "blog"))
+        #expect(noTTY.code.exitCode == 2)
+        #expect(noTTY.hint?.contains("--yes") == true && noTTY.message.contains("nothing was changed"))
+        let json = try #require(run(json: true, tty: true, answer: "blog"))
+        #expect(json.message.contains("--json"))
+        #expect(run(tty: true, answer: "blog") == nil)
+        #expect(run(tty: true, answer: "other")?.code.exitCode == 2)
+        #expect(run(yes: true, tty: false, answer: nil) == nil)
+    }
+
+    @Test("tables: aligned columns under a header, the last column unpadded, nothing for no rows")
+    func table() {
+        var t = Table("APP", "GENERATION", "URL")
+        #expect(t.lines.isEmpty)
+        t.add("blog", "12", "http://blog.localhost")
+        t.add("a-much-longer-name", "3", "")
+        #expect(t.lines == [
+            "APP                 GENERATION  URL",
+            "blog                12          http://blog.localhost",
+            "a-much-longer-name  3",
+        ])
+    }
+}
