@@ -83,7 +83,7 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
         Hop.jsonMode = json
         if withData {
             _ = try checkedApp(app)
-            try Confirmation.require("replace \(app)'s current data with the data from before its current generation", command: "rollback \(app) --with-data",
+            try ConfirmGate.require("replace \(app)'s current data with the data from before its current generation", command: "rollback \(app) --with-data",
                                      expected: app, yes: yes, json: json)
         }
         let r = try appBackend(json: json).rollback(app: app, to: to, withData: withData)
@@ -405,7 +405,7 @@ struct DestroyCommand: ParsableCommand, RemoteCapable {
         Hop.jsonMode = json
         if purge {
             _ = try checkedApp(app)
-            try Confirmation.require("delete \(app)'s config values, data, volumes and the addons only it uses", command: "destroy \(app) --purge",
+            try ConfirmGate.require("delete \(app)'s config values, data, volumes and the addons only it uses", command: "destroy \(app) --purge",
                                      expected: app, yes: yes, json: json)
         }
         let r = try appBackend(json: json).destroy(app: app, purge: purge)

@@ -80,12 +80,12 @@ struct BackupCommand: ParsableCommand {
             let ops = cliOperations(json: json)
             if let toApp {
                 _ = try checkedApp(toApp)
-                try Confirmation.require("restore backup \(id) into \(toApp)", command: "backup restore \(id) --to-app \(toApp)",
+                try ConfirmGate.require("restore backup \(id) into \(toApp)", command: "backup restore \(id) --to-app \(toApp)",
                                          expected: nil, yes: yes, json: json)
             } else {
                 // The app whose data is replaced, named when the backup is one hop knows.
                 let app = yes ? nil : (try? ops.backupShow(id: id))?.app
-                try Confirmation.require("replace \(app ?? "the backed-up app")'s current data with backup \(id)'s", command: "backup restore \(id)",
+                try ConfirmGate.require("replace \(app ?? "the backed-up app")'s current data with backup \(id)'s", command: "backup restore \(id)",
                                          expected: app, yes: yes, json: json)
             }
             let r = try ops.backupRestore(id: id, toApp: toApp)

@@ -73,13 +73,13 @@ struct Table {
 
 /// Whether a destructive command goes ahead: `--yes` says so; otherwise a person at a terminal
 /// must confirm, and anything else (a script, a pipe, `--json`) is refused before anything changes.
-enum Confirmation: Equatable {
+enum ConfirmGate: Equatable {
     case proceed
     case ask
     case refuse
 
     /// The decision before any question: `interactive` means stdin and stderr are terminals.
-    static func decide(yes: Bool, json: Bool, interactive: Bool) -> Confirmation {
+    static func decide(yes: Bool, json: Bool, interactive: Bool) -> ConfirmGate {
         if yes { return .proceed }
         if json || !interactive { return .refuse }
         return .ask

@@ -7,33 +7,33 @@ import HopBasics
 struct ConvenienceTests {
     @Test("the confirmation decision: --yes proceeds; a terminal is asked; no terminal or --json refuses",
           arguments: [
-              (true, false, false, Confirmation.proceed), (true, true, false, .proceed), (true, false, true, .proceed), (true, true, true, .proceed),
+              (true, false, false, ConfirmGate.proceed), (true, true, false, .proceed), (true, false, true, .proceed), (true, true, true, .proceed),
               (false, false, true, .ask), (false, false, false, .refuse), (false, true, true, .refuse), (false, true, false, .refuse),
-          ] as [(Bool, Bool, Bool, Confirmation)])
-    func decision(yes: Bool, json: Bool, interactive: Bool, expected: Confirmation) {
-        #expect(Confirmation.decide(yes: yes, json: json, interactive: interactive) == expected)
+          ] as [(Bool, Bool, Bool, ConfirmGate)])
+    func decision(yes: Bool, json: Bool, interactive: Bool, expected: ConfirmGate) {
+        #expect(ConfirmGate.decide(yes: yes, json: json, interactive: interactive) == expected)
     }
 
     @Test("an answer confirms only when it is the app's name (or y/yes when there is no name)")
     func answers() {
-        #expect(Confirmation.accepts("blog", expected: "blog"))
-        #expect(Confirmation.accepts("  blog ", expected: "blog"))
-        #expect(!Confirmation.accepts("y", expected: "blog"))
-        #expect(!Confirmation.accepts("Blog", expected: "blog"))
-        #expect(!Confirmation.accepts("", expected: "blog"))
-        #expect(!Confirmation.accepts(nil, expected: "blog"))
-        #expect(Confirmation.accepts("y", expected: nil))
-        #expect(Confirmation.accepts("YES", expected: nil))
-        #expect(!Confirmation.accepts("", expected: nil))
-        #expect(!Confirmation.accepts("n", expected: nil))
-        #expect(!Confirmation.accepts(nil, expected: nil))
+        #expect(ConfirmGate.accepts("blog", expected: "blog"))
+        #expect(ConfirmGate.accepts("  blog ", expected: "blog"))
+        #expect(!ConfirmGate.accepts("y", expected: "blog"))
+        #expect(!ConfirmGate.accepts("Blog", expected: "blog"))
+        #expect(!ConfirmGate.accepts("", expected: "blog"))
+        #expect(!ConfirmGate.accepts(nil, expected: "blog"))
+        #expect(ConfirmGate.accepts("y", expected: nil))
+        #expect(ConfirmGate.accepts("YES", expected: nil))
+        #expect(!ConfirmGate.accepts("", expected: nil))
+        #expect(!ConfirmGate.accepts("n", expected: nil))
+        #expect(!ConfirmGate.accepts(nil, expected: nil))
     }
 
     @Test("the gate: refusal is exit 2 naming --yes; a wrong answer refuses; the right one proceeds")
     func gate() throws {
         func run(yes: Bool = false, json: Bool = false, tty: Bool, answer: String?) -> HopError? {
             do {
-                try Confirmation.require("delete blog's data", command: "destroy blog --purge", expected: "blog", yes: yes, json: json,
+                try ConfirmGate.require("delete blog's data", command: "destroy blog --purge", expected: "blog", yes: yes, json: json,
                                          interactive: tty, readAnswer: { answer })
                 return nil
             } catch let e as HopError { return e } catch { Issue.record("unexpected \(error)"); return nil }

@@ -66,7 +66,8 @@ struct InitCommandTests {
             let app = dir + "/flask-app"
             try copyTree(fixtures + "/flask-app", app)
             #expect(try hop(["init", app], home: HopHome(root: dir + "/home")).status == 0)
-            assertSnapshot(try String(contentsOfFile: app + "/hop3.toml", encoding: .utf8), named: "init-flask-app.toml")
+            let text = try String(contentsOfFile: app + "/hop3.toml", encoding: .utf8)
+            try assertSnapshot(text, named: "init-flask-app.toml")
         }
     }
 }
