@@ -284,7 +284,7 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
         }
         let g = try appBackend(json: json).scale(app: app, counts: scale, watch: watch)
         if json { emit(g) } else {
-            Out.line("\(g.app): generation \(g.generation) serves with \(g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+            Out.line("\(g.app): generation \(g.generation) serves with \(processSummary(g))")
         }
     }
 }

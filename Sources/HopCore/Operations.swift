@@ -494,7 +494,10 @@ public struct Operations: Sendable {
                     throw HopError.invalid("\(app) would run \(total) instances; at most \(AppBounds.maxInstancesPerApp) are allowed per app",
                                            hint: "scale another process of \(app) down first")
                 }
-                return GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
+                var info = GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
+                let timers = Self.cronSchedules(build)
+                if !timers.isEmpty { info.timers = timers }
+                return info
             }
         }
     }
