@@ -48,6 +48,25 @@ struct ConvenienceTests {
         #expect(run(yes: true, tty: false, answer: nil) == nil)
     }
 
+    @Test("at a terminal (script(1) gives hop one) the question comes before anything is done: a wrong name refuses with exit 2, the right one goes on to the operation",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func asksAtATerminal() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            func answer(_ text: String) throws -> ProcessResult {
+                try SystemRunner().run(Command("sh", ["-c", "printf '\(text)\\n' | script -qec '\(hopBinary) destroy blog --purge' /dev/null"],
+                                               environment: ["HOP_HOME": home.root]))
+            }
+            let wrong = try answer("not-blog")
+            #expect(wrong.status == 2 && wrong.stdoutText.contains("Type the app name (blog) to confirm") && wrong.stdoutText.contains("not confirmed"),
+                    "\(wrong.status) \(wrong.stdoutText)")
+            #expect(!FileManager.default.fileExists(atPath: home.root), "a refused destroy made HOP_HOME")
+            // Confirmed: the destroy itself runs, and finds nothing to destroy on this empty home (exit 4).
+            let right = try answer("blog")
+            #expect(right.status == 4 && !right.stdoutText.contains("not confirmed"), "\(right.status) \(right.stdoutText)")
+        }
+    }
+
     @Test("tables: aligned columns under a header, the last column unpadded, nothing for no rows")
     func table() {
         var t = Table("APP", "GENERATION", "URL")
