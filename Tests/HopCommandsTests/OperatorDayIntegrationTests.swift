@@ -6,7 +6,7 @@ import HopBasics
 /// app with a generated secret, a Redis addon, a user-set value and a cron process.
 @Suite("An operator's first day: config shows what the app gets, cron shows as a timer, destructive commands ask", .tags(.integration), .serialized)
 struct OperatorDayIntegrationTests {
-    @Test("config lists every variable with its source, secrets masked unless --reveal (audited), the values the process gets; generations shows the cron timer; destroy --purge, rollback --with-data and backup restore refuse without --yes (exit 2) and change nothing")
+    @Test("config lists every variable with its source, secrets masked unless --reveal (audited), the values the process gets; generations and ps show the cron timer; destroy --purge, rollback --with-data and backup restore refuse without --yes (exit 2) and change nothing")
     func configGenerationsAndConfirmation() throws {
         try #require(deployHost.ready)
         try withTemporaryDirectory { dir in
@@ -58,6 +58,9 @@ struct OperatorDayIntegrationTests {
             let gens = try hopEnv(["generations", app]).stdout
             #expect(gens.hasPrefix("   GEN") || gens.range(of: #"^ +GEN +BUILD +CREATED +STATUS +PROCESSES"#, options: .regularExpression) != nil, "\(gens)")
             #expect(gens.contains("cron=timer(*/5 * * * *)") && !gens.contains("cron=0"), "\(gens)")
+            let ps = try hopEnv(["ps", app]).stdout
+            #expect(ps.range(of: #"(?m)^UNIT +STATE +PID +RESTARTS$"#, options: .regularExpression) != nil
+                    && ps.range(of: #"(?m)^hop-it-opday-G[0-9]+-cron\.timer +active/waiting "#, options: .regularExpression) != nil, "\(ps)")
             let gensJSON = try generations(app)
             #expect(gensJSON.first?["timers"] as? [String: String] == ["cron": "*/5 * * * *"], "\(gensJSON)")
 
