@@ -35,7 +35,8 @@ struct InitCommand: ParsableCommand {
         let start = processes.isEmpty ? InitTemplate.startGuess(builder: builder, files: files) : nil
         let reason = InitTemplate.reason(builder: builder, files: files, executables: executables)
         let text = InitTemplate.render(name: name, builder: builder, reason: reason, processes: processes,
-                                       procfile: files.contains("Procfile") || files.contains("hop3/"), start: start)
+                                       procfile: ["Procfile", "hop3/Procfile"].contains { FileManager.default.fileExists(atPath: dir + "/" + $0) },
+                                       start: start)
         let file = dir + "/hop3.toml"
         try writeFileAtomically(file, text, mode: 0o644)
         if json {
@@ -46,6 +47,9 @@ struct InitCommand: ParsableCommand {
         Out.line("detected a \(builder.rawValue) app (\(reason))")
         if let start { Out.line("no Procfile: wrote `[run] start = \"\(start)\"` as a guess; check it") }
         for p in processes { Out.line("  process \(p.name): \(p.command)") }
+        if name == nil {
+            Out.line("`\(base)` is not an app name: set `id` under [metadata] (lowercase letters, digits, -), or pass --app to hop check and hop deploy")
+        }
         Out.line("wrote \(file); `hop check \(path)` reads it, `hop deploy \(path)` deploys")
     }
 }
