@@ -84,7 +84,8 @@ struct BackupCommand: ParsableCommand {
                                          expected: nil, yes: yes, json: json)
             } else {
                 // The app whose data is replaced, named when the backup is one hop knows.
-                let app = yes ? nil : (try? ops.backupShow(id: id))?.app
+                // Looked up only to ask: a refusal reads nothing.
+                let app = ConfirmGate.decide(yes: yes, json: json, interactive: ConfirmGate.interactive) == .ask ? (try? ops.backupShow(id: id))?.app : nil
                 try ConfirmGate.require("replace \(app ?? "the backed-up app")'s current data with backup \(id)'s", command: "backup restore \(id)",
                                          expected: app, yes: yes, json: json)
             }

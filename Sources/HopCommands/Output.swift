@@ -78,6 +78,9 @@ enum ConfirmGate: Equatable {
     case ask
     case refuse
 
+    /// Whether a person can be asked: stdin (the answer) and stderr (the question) are terminals.
+    static var interactive: Bool { isatty(0) != 0 && isatty(2) != 0 }
+
     /// The decision before any question: `interactive` means stdin and stderr are terminals.
     static func decide(yes: Bool, json: Bool, interactive: Bool) -> ConfirmGate {
         if yes { return .proceed }
@@ -96,7 +99,7 @@ enum ConfirmGate: Equatable {
     /// `what` says what would be lost ("delete blog's config, data and its own addons");
     /// `expected` is the name to type, nil for a y/N question.
     static func require(_ what: String, command: String, expected: String?, yes: Bool, json: Bool,
-                        interactive: Bool = isatty(0) != 0 && isatty(2) != 0,
+                        interactive: Bool = ConfirmGate.interactive,
                         readAnswer: () -> String? = { readLine(strippingNewline: true) }) throws {
         switch decide(yes: yes, json: json, interactive: interactive) {
         case .proceed: return
