@@ -183,7 +183,7 @@ bok=$(same "$work/borg-out/$base/volumes/$vol" bench_borg); rm -rf "$work/borg-o
 hr=""
 if [ $self = 0 ]; then
   rm -f "$voldir/records/000/rec-000000.json"; psqlq -d "$db" -c 'DELETE FROM bench_rows WHERE id = 1'
-  sync; a=$(now); $HOP backup restore "$hid" >/dev/null 2>"$work/hop.err" </dev/null || { echo "hop backup restore failed:" >&2; tail -n 20 "$work/hop.err" >&2; exit 1; }; b=$(now)
+  sync; a=$(now); $HOP backup restore "$hid" --yes >/dev/null 2>"$work/hop.err" </dev/null || { echo "hop backup restore failed:" >&2; tail -n 20 "$work/hop.err" >&2; exit 1; }; b=$(now)
   hr=$(secs "$a" "$b")
   hok=$(same "$voldir" "$db")
   hphases=$( (grep -E "unpacked|loaded addon" "$work/hop.err" || true) | sed 's/^hop: //' | paste -sd ';' -)

@@ -71,6 +71,13 @@ public enum AppSpecLoader {
         return (spec, (hop3?.warnings ?? []) + (appJSON?.warnings ?? []))
     }
 
+    /// The top-level entries of an app tree (directories end in `/`) and which are executable
+    /// files: what `detectBuilder` reads.
+    public static func topLevel(_ directory: String) throws -> (files: Set<String>, executables: Set<String>) {
+        let tree = try listTopLevel(directory)
+        return (tree.files, tree.executables)
+    }
+
     private static func listTopLevel(_ directory: String) throws -> AppTree {
         let manager = FileManager.default
         let names: [String]

@@ -29,10 +29,9 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             let users = try cliOperations(json: json).users()
             if json { emit(users); return }
-            if users.isEmpty { Out.line("no users (root on this host is admin)"); return }
-            for u in users {
-                Out.line(pad(u.name, 20) + pad(u.role, 10) + pad(u.hasPassword ? "password" : "-", 10) + u.apps.joined(separator: ","))
-            }
+            var t = Table("USER", "ROLE", "PASSWORD", "APPS")
+            for u in users { t.add(u.name, u.role, u.hasPassword ? "yes" : "no", u.apps.isEmpty ? "-" : u.apps.joined(separator: ",")) }
+            t.print(empty: "no users (root on this host is admin)")
         }
     }
 
@@ -97,10 +96,9 @@ struct TokenCommand: ParsableCommand {
         func run() throws {
             let tokens = try cliOperations(json: json).tokens(user: user)
             if json { emit(tokens); return }
-            if tokens.isEmpty { Out.line("no tokens"); return }
-            for t in tokens {
-                Out.line(pad(t.id, 18) + pad(t.user, 16) + pad(t.revoked ? "revoked" : "valid", 9) + pad(t.expiresAt ?? "-", 26) + t.label)
-            }
+            var table = Table("ID", "USER", "STATE", "EXPIRES", "LABEL")
+            for t in tokens { table.add(t.id, t.user, t.revoked ? "revoked" : "valid", t.expiresAt ?? "-", t.label) }
+            table.print(empty: "no tokens")
         }
     }
 
@@ -127,9 +125,9 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let rows = try cliOperations(json: json).audit(app: app, limit: limit)
             if json { emit(rows); return }
-            for e in rows {
-                Out.line("\(e.seq)\t\(e.at)\t\(e.actor)@\(e.via)\t\(e.action)\(e.app.map { " " + $0 } ?? "")\t\(e.result)")
-            }
+            var t = Table("SEQ", "AT", "BY", "ACTION", "APP", "RESULT")
+            for e in rows { t.add("\(e.seq)", e.at, "\(e.actor)@\(e.via)", e.action, e.app ?? "-", e.result) }
+            t.print(empty: "no audit entries")
         }
     }
 

@@ -56,8 +56,9 @@ struct AddonCommand: ParsableCommand {
         func run() throws {
             let all = try cliOperations(json: json).addons()
             if json { emit(all); return }
-            if all.isEmpty { Out.line("no addons"); return }
-            for a in all { Out.line(pad(a.name, 24) + pad(a.type, 10) + (a.attachedTo.isEmpty ? "-" : a.attachedTo.joined(separator: ","))) }
+            var t = Table("NAME", "TYPE", "ATTACHED TO")
+            for a in all { t.add(a.name, a.type, a.attachedTo.isEmpty ? "-" : a.attachedTo.joined(separator: ",")) }
+            t.print(empty: "no addons")
         }
     }
 

@@ -77,8 +77,15 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
     @Argument var app: String
     @Option(help: "The generation to serve.") var to: Int?
     @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
+    @Flag(help: "Confirm --with-data without being asked (needed when there is no terminal, and with --json).") var yes = false
     @Flag var json = false
     func run() throws {
+        Hop.jsonMode = json
+        if withData {
+            _ = try checkedApp(app)
+            try ConfirmGate.require("replace \(app)'s current data with the data from before its current generation", command: "rollback \(app) --with-data",
+                                     expected: app, yes: yes, json: json)
+        }
         let r = try appBackend(json: json).rollback(app: app, to: to, withData: withData)
         if json { emit(r) } else {
             Out.line("\(r.app): generation \(r.generation) serves again\(withData ? " with its data" : "") at \(r.url) (was \(r.from); \(String(format: "%.2f", r.seconds)) s)")
@@ -93,12 +100,11 @@ struct GenerationsCommand: ParsableCommand, RemoteCapable {
     func run() throws {
         let gens = try appBackend(json: json).generations(app: app)
         if json { emit(gens); return }
-        if gens.isEmpty { Out.line("\(app) has no generations"); return }
+        var t = Table("", "GEN", "BUILD", "CREATED", "STATUS", "PROCESSES", "NOTE")
         for g in gens {
-            let mark = g.current ? "*" : " "
-            let scale = g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            Out.line("\(mark) \(g.generation)\tbuild \(g.build)\t\(g.createdAt)\t\(g.status)\t\(scale)\(g.reason.map { "\t(\($0))" } ?? "")")
+            t.add(g.current ? "*" : "", "\(g.generation)", "\(g.build)", g.createdAt, g.status, processSummary(g), g.reason ?? "")
         }
+        t.print(empty: "\(app) has no generations")
     }
 }
 
@@ -148,16 +154,22 @@ struct ConfigCommand: ParsableCommand {
         subcommands: [Show.self, Set.self, Unset.self], defaultSubcommand: Show.self)
 
     struct Show: ParsableCommand, RemoteCapable {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "Print an app's config values.")
+        static let configuration = CommandConfiguration(commandName: "show",
+            abstract: "Every variable the app's processes receive, with its source (config, generated, computed, addon, hop3.toml, hop).")
         @Argument var app: String
+        @Flag(help: "Show the values of generated, computed and addon-provided variables too (deployers and admins; audited).") var reveal = false
+        @Flag(help: "With --json: every variable with its source, as shown without --json (default: the values set with `hop config set`).") var all = false
         @Flag var json = false
         func run() throws {
-            let config = try appBackend(json: json).config(app: app)
-            if json { emit(config) } else {
-                // A value with a newline or another control character is shown quoted and escaped,
-                // so it can never read as a second key.
-                for k in config.keys.sorted() { Out.line("\(k)=\(shownValue(config[k]!))") }
-            }
+            let backend = appBackend(json: json)
+            if json && !all && !reveal { emit(try backend.config(app: app)); return }
+            let env = try backend.environment(app: app, reveal: reveal)
+            if json { emit(env); return }
+            var t = Table("KEY", "SOURCE", "VALUE")
+            // A value with a newline or another control character is shown quoted and escaped,
+            // so it can never read as a second key.
+            for v in env.variables { t.add(v.key, v.source, v.value.map(shownValue) ?? "(hidden; --reveal shows it)") }
+            t.print(empty: "\(app) has no config values")
         }
     }
     struct Set: ParsableCommand, RemoteCapable {
@@ -247,8 +259,9 @@ struct DomainsCommand: ParsableCommand {
     func run() throws {
         let rows = try cliOperations(json: json).domains()
         if json { emit(rows); return }
-        if rows.isEmpty { Out.line("no domains"); return }
-        for r in rows { Out.line(pad(r.domain, 40) + r.app) }
+        var t = Table("DOMAIN", "APP")
+        for r in rows { t.add(r.domain, r.app) }
+        t.print(empty: "no domains")
     }
 }
 
@@ -260,7 +273,9 @@ struct PsCommand: ParsableCommand, RemoteCapable {
         let r = try appBackend(json: json).ps(app: app)
         if json { emit(r); return }
         Out.line("\(r.app): generation \(r.generation)")
-        for p in r.processes { Out.line("  \(p.unit)\t\(p.state)/\(p.sub)\tpid \(p.pid)\trestarts \(p.restarts)") }
+        var t = Table("UNIT", "STATE", "PID", "RESTARTS")
+        for p in r.processes { t.add(p.unit, "\(p.state)/\(p.sub)", p.pid == 0 ? "-" : "\(p.pid)", "\(p.restarts)") }
+        t.print(empty: "no processes")
     }
 }
 
@@ -281,7 +296,7 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
         }
         let g = try appBackend(json: json).scale(app: app, counts: scale, watch: watch)
         if json { emit(g) } else {
-            Out.line("\(g.app): generation \(g.generation) serves with \(g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+            Out.line("\(g.app): generation \(g.generation) serves with \(processSummary(g))")
         }
     }
 }
@@ -395,10 +410,27 @@ struct RunCommand: ParsableCommand {
 struct DestroyCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Stop an app and remove its units, site, profile and generations (its data stays unless --purge).")
     @Argument var app: String
-    @Flag(help: "Also delete its config values and state directory.") var purge = false
+    @Flag(help: "Also delete its config values, state directory, volumes and the addons only it uses.") var purge = false
+    @Flag(help: "Confirm --purge without being asked (needed when there is no terminal, and with --json).") var yes = false
     @Flag var json = false
     func run() throws {
+        Hop.jsonMode = json
+        if purge {
+            _ = try checkedApp(app)
+            try ConfirmGate.require("delete \(app)'s config values, data, volumes and the addons only it uses", command: "destroy \(app) --purge",
+                                     expected: app, yes: yes, json: json)
+        }
         let r = try appBackend(json: json).destroy(app: app, purge: purge)
         if json { emit(r) } else { Out.line("\(r.app): destroyed\(purge ? " (config and data purged)" : "; config and data kept (use --purge to delete them)")") }
     }
+}
+
+/// A generation's processes as `name=count`, a cron process as `name=timer(SCHEDULE)`: it runs
+/// from a systemd timer, so its instance count (0) would say it never runs.
+func processSummary(_ g: GenerationInfo) -> String {
+    let timers = g.timers ?? [:]
+    return g.scale.keys.sorted().map { name in
+        if let schedule = timers[name] { return "\(name)=timer(\(schedule))" }
+        return "\(name)=\(g.scale[name] ?? 0)"
+    }.joined(separator: " ")
 }

@@ -11,6 +11,7 @@ protocol AppBackend {
     func rollback(app: String, to: Int?, withData: Bool) throws -> RollbackResult
     func generations(app: String) throws -> [GenerationInfo]
     func config(app: String) throws -> [String: String]
+    func environment(app: String, reveal: Bool) throws -> AppEnvironment
     func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult
     func apps() throws -> [AppSummary]
     func ps(app: String) throws -> ProcessList
@@ -38,6 +39,7 @@ struct LocalBackend: AppBackend {
     func rollback(app: String, to: Int?, withData: Bool) throws -> RollbackResult { try ops.rollback(app: app, to: to, withData: withData) }
     func generations(app: String) throws -> [GenerationInfo] { try ops.generations(app: app) }
     func config(app: String) throws -> [String: String] { try ops.config(app: app) }
+    func environment(app: String, reveal: Bool) throws -> AppEnvironment { try ops.environment(app: app, reveal: reveal) }
     func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult {
         try ops.changeConfig(app: app, set: set, unset: unset, watch: watch)
     }
@@ -70,6 +72,9 @@ struct RemoteBackend: AppBackend {
     func config(app: String) throws -> [String: String] {
         let view: RemoteConfigView = try client.call("GET", "/api/apps/\(app)/config", query: ["reveal": "true"])
         return view.values.compactMapValues { $0 }
+    }
+    func environment(app: String, reveal: Bool) throws -> AppEnvironment {
+        try client.call("GET", "/api/apps/\(app)/environment", query: ["reveal": String(reveal)])
     }
     func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult {
         var body: [String: Any] = ["watch": watch]

@@ -10,9 +10,13 @@ struct BackupCommand: ParsableCommand {
         commandName: "backup", abstract: "Backups of an app's data (state, volumes, addons, config): signed, encrypted with age, local or off-host.",
         subcommands: [Create.self, List.self, Show.self, Verify.self, Restore.self, Destroy.self, Prune.self, Schedule.self, Run.self, Remote.self, Key.self])
 
-    static func line(_ b: BackupInfo) -> String {
-        pad(b.id, 26) + pad(b.app, 16) + pad(b.status, 8) + pad(b.reason, 14) + pad(byteCount(b.size), 10)
-            + (b.verifiedAt != nil ? "verified " : "") + (b.status == "failed" ? (b.error ?? "") : b.location)
+    static func table(_ all: [BackupInfo]) -> Table {
+        var t = Table("ID", "APP", "STATUS", "REASON", "SIZE", "VERIFIED", "LOCATION")
+        for b in all {
+            t.add(b.id, b.app, b.status, b.reason, byteCount(b.size), b.verifiedAt != nil ? "yes" : "no",
+                  b.status == "failed" ? (b.error ?? "") : b.location)
+        }
+        return t
     }
 
     static func byteCount(_ n: Int64) -> String {
@@ -38,8 +42,7 @@ struct BackupCommand: ParsableCommand {
         func run() throws {
             let all = try cliOperations(json: json).backups(app: app)
             if json { emit(all); return }
-            if all.isEmpty { Out.line("no backups"); return }
-            for b in all { Out.line(line(b)) }
+            table(all).print(empty: "no backups")
         }
     }
 
@@ -71,9 +74,22 @@ struct BackupCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a backup into its app (or a new app): verified first, staged, swapped in with the app stopped, health-gated; any failure puts the previous data back.")
         @Argument var id: String
         @Option(name: .customLong("to-app"), help: "Restore into a new app (a clone) instead.") var toApp: String?
+        @Flag(help: "Confirm without being asked (needed when there is no terminal, and with --json).") var yes = false
         @Flag var json = false
         func run() throws {
-            let r = try cliOperations(json: json).backupRestore(id: id, toApp: toApp)
+            let ops = cliOperations(json: json)
+            if let toApp {
+                _ = try checkedApp(toApp)
+                try ConfirmGate.require("restore backup \(id) into \(toApp)", command: "backup restore \(id) --to-app \(toApp)",
+                                         expected: nil, yes: yes, json: json)
+            } else {
+                // The app whose data is replaced, named when the backup is one hop knows.
+                // Looked up only to ask: a refusal reads nothing.
+                let app = ConfirmGate.decide(yes: yes, json: json, interactive: ConfirmGate.interactive) == .ask ? (try? ops.backupShow(id: id))?.app : nil
+                try ConfirmGate.require("replace \(app ?? "the backed-up app")'s current data with backup \(id)'s", command: "backup restore \(id)",
+                                         expected: app, yes: yes, json: json)
+            }
+            let r = try ops.backupRestore(id: id, toApp: toApp)
             if json { emit(r) } else {
                 Out.line("restored backup \(r.id) of \(r.from) into \(r.app): \(r.files) files, \(byteCount(r.bytes))\(r.addons.isEmpty ? "" : ", addons \(r.addons.joined(separator: ", "))"); generation \(r.generation.map(String.init) ?? "-") serves (\(String(format: "%.2f", r.seconds)) s)")
             }
@@ -159,7 +175,10 @@ struct BackupCommand: ParsableCommand {
             @Flag var json = false
             func run() throws {
                 let all = try cliOperations(json: json).backupRemotes()
-                if json { emit(all) } else { all.forEach { Out.line($0.name) } }
+                if json { emit(all); return }
+                var t = Table("NAME")
+                for r in all { t.add(r.name) }
+                t.print(empty: "no backup remotes")
             }
         }
     }

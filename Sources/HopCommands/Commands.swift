@@ -21,7 +21,7 @@ public struct Hop: ParsableCommand {
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
                       RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,
                       GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self,
-                      ExportCommand.self, ImportCommand.self, TrustCommand.self, RemoteCommand.self, TLSCommand.self, CheckCommand.self])
+                      ExportCommand.self, ImportCommand.self, TrustCommand.self, RemoteCommand.self, TLSCommand.self, CheckCommand.self, InitCommand.self])
     public init() {}
 
     /// Runs hop with `arguments` and returns the exit status: HopError codes as documented,
@@ -168,11 +168,9 @@ struct BuildsCommand: ParsableCommand {
         try validateAppFlag(app)
         let builds = try cliOperations(json: json).builds(app: app)
         if json { Out.json(try builds.map(buildJSON)); return }
-        if builds.isEmpty { Out.line("no builds"); return }
-        Out.line(pad("ID", 5) + pad("APP", 20) + pad("BUILDER", 8) + pad("FINISHED", 26) + pad("SIZE", 11) + "OUT")
-        for b in builds {
-            Out.line(pad("\(b.id)", 5) + pad(b.app, 20) + pad(b.builder, 8) + pad(iso(b.finishedAt), 26) + pad(humanBytes(b.closureSize), 11) + b.outPath)
-        }
+        var t = Table("ID", "APP", "BUILDER", "FINISHED", "SIZE", "OUT")
+        for b in builds { t.add("\(b.id)", b.app, b.builder, iso(b.finishedAt), humanBytes(b.closureSize), b.outPath) }
+        t.print(empty: "no builds")
     }
 }
 
@@ -327,10 +325,9 @@ struct SeedCommand: ParsableCommand {
                                       "origin": $0.origin, "importedAt": iso($0.importedAt), "valid": nix.isValid($0.storePath)] })
                 return
             }
-            if seeds.isEmpty { Out.line("no seeds; run `hop seed import --all`"); return }
-            for s in seeds {
-                Out.line(pad(s.name, 10) + pad(s.version, 10) + pad(s.narHash, 60) + s.storePath + (nix.isValid(s.storePath) ? "" : "  (MISSING from store)"))
-            }
+            var t = Table("SEED", "VERSION", "NAR HASH", "STORE PATH")
+            for s in seeds { t.add(s.name, s.version, s.narHash, s.storePath + (nix.isValid(s.storePath) ? "" : "  (MISSING from store)")) }
+            t.print(empty: "no seeds; run `hop seed import --all`")
         }
     }
 }

@@ -48,8 +48,9 @@ struct SSHKeyCommand: ParsableCommand {
         func run() throws {
             let keys = try cliOperations(json: json).sshKeys(user: user)
             if json { emit(keys); return }
-            if keys.isEmpty { Out.line("no SSH keys"); return }
-            for k in keys { Out.line(pad("\(k.id)", 5) + pad(k.user, 16) + pad(k.type, 22) + pad(k.fingerprint, 52) + k.comment) }
+            var t = Table("ID", "USER", "TYPE", "FINGERPRINT", "COMMENT")
+            for k in keys { t.add("\(k.id)", k.user, k.type, k.fingerprint, k.comment) }
+            t.print(empty: "no SSH keys")
         }
     }
 

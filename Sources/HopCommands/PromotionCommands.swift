@@ -53,8 +53,9 @@ struct TrustCommand: ParsableCommand {
         func run() throws {
             let keys = try cliOperations(json: json).trustList()
             if json { emit(keys); return }
-            if keys.isEmpty { Out.line("no trusted keys") }
-            for k in keys { Out.line(pad(k.name, 24) + k.keyid) }
+            var t = Table("NAME", "KEYID")
+            for k in keys { t.add(k.name, k.keyid) }
+            t.print(empty: "no trusted keys")
         }
     }
 

@@ -260,8 +260,9 @@ struct RemoteCommand: ParsableCommand {
             Hop.jsonMode = json
             let f = try RemoteStore.load()
             if json { emit(f.remotes.map { ["name": $0.name, "url": $0.url, "default": $0.name == f.defaultRemote ? "true" : "false"] }); return }
-            if f.remotes.isEmpty { Out.line("no remotes") }
-            for r in f.remotes { Out.line((r.name == f.defaultRemote ? "* " : "  ") + pad(r.name, 20) + r.url) }
+            var t = Table("", "NAME", "URL")
+            for r in f.remotes { t.add(r.name == f.defaultRemote ? "*" : "", r.name, r.url) }
+            t.print(empty: "no remotes")
         }
     }
 

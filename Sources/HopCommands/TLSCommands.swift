@@ -70,8 +70,12 @@ struct TLSCommand: ParsableCommand {
         func run() throws {
             let list = try cliOperations(json: json).tlsStatuses(app: app)
             if json { emit(list); return }
-            if list.isEmpty { Out.line("no certificates") }
-            for s in list { TLSCommand.render(s, json: false) }
+            var t = Table("APP", "CERTIFICATE", "DOMAINS", "UNTIL", "LAST ATTEMPT")
+            for s in list {
+                t.add(s.app, s.certificate, s.domains.isEmpty ? "-" : s.domains.joined(separator: ","), s.notAfter ?? "-",
+                      s.lastAttempt == "failed" ? "failed: \(s.error ?? "?")" : (s.lastAttempt ?? "-"))
+            }
+            t.print(empty: "no certificates")
         }
     }
 

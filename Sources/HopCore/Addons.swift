@@ -265,7 +265,16 @@ extension AppRuntime {
     /// takes from addons (`{ from = … }`); `[env.computed]` templates over everything before and
     /// the config; then its config (`hop config set`). None of it is in the build.
     static func environment(db: HopDatabase, app: String, spec: AppSpec? = nil) throws -> [(key: String, value: String)] {
+        try environmentSources(db: db, app: app, spec: spec, generate: true).map { (key: $0.key, value: $0.value ?? "") }
+    }
+
+    /// The app's environment file, each value with where it comes from (`config`, `addon NAME`,
+    /// `generated`, `computed`): the one merge both rollouts and `hop config` use, so what the
+    /// command shows is what the processes get. With `generate` false, a value not generated yet
+    /// is left out instead of being made (reading config changes nothing).
+    static func environmentSources(db: HopDatabase, app: String, spec: AppSpec? = nil, generate: Bool) throws -> [EnvironmentEntry] {
         var merged: [String: String] = [:]
+        var source: [String: String] = [:]
         let attachments = try db.attachments(app: app)
         var addonVariables: [String: [String: String]] = [:]
         if !attachments.isEmpty {
@@ -275,7 +284,9 @@ extension AppRuntime {
                 let type = try Operations.checkedAddonType(addon.type)
                 addonVariables[a.addon] = Dictionary(uniqueKeysWithValues: type.variables(name: addon.name, password: addon.password, prefix: "",
                                                                                           sharedServer: addon.onSharedServer))
-                for (k, v) in type.variables(name: addon.name, password: addon.password, prefix: a.prefix, sharedServer: addon.onSharedServer) { merged[k] = v }
+                for (k, v) in type.variables(name: addon.name, password: addon.password, prefix: a.prefix, sharedServer: addon.onSharedServer) {
+                    merged[k] = v; source[k] = "addon \(a.addon)"
+                }
             }
         }
         let config = try db.config(app: app)
@@ -285,8 +296,9 @@ extension AppRuntime {
             for s in secretEnv {
                 switch s.kind {
                 case .generate(let style, let length):
-                    if stored[s.name] == nil { stored[s.name] = try db.keepGenerated(app: app, key: s.name, value: generateSecret(style: style, length: length)) }
+                    if stored[s.name] == nil, generate { stored[s.name] = try db.keepGenerated(app: app, key: s.name, value: generateSecret(style: style, length: length)) }
                     merged[s.name] = stored[s.name]
+                    if stored[s.name] != nil { source[s.name] = "generated" }
                 case .from(let addon, let key):
                     guard let vars = addonVariables[addon] else {
                         throw HopError.invalid("`[env] \(s.name)` takes \(key) from addon \(addon), which is not attached to \(app)",
@@ -296,7 +308,7 @@ extension AppRuntime {
                         throw HopError.invalid("`[env] \(s.name)`: addon \(addon) has no variable \(key)", at: SourceLocation(file: "hop3.toml"),
                                                hint: "its variables: \(vars.keys.sorted().joined(separator: ", "))")
                     }
-                    merged[s.name] = value
+                    merged[s.name] = value; source[s.name] = "addon \(addon)"
                 case .computed:
                     break
                 }
@@ -307,16 +319,17 @@ extension AppRuntime {
             for s in secretEnv {
                 guard case .computed(let template) = s.kind else { continue }
                 let (value, missing) = interpolate(template, context)
+                if missing != nil, !generate { continue }
                 if let missing {
                     throw HopError.invalid("`[env.computed] \(s.name)` uses ${\(missing)}, which is not set", at: SourceLocation(file: "hop3.toml"),
                                            hint: "set it in [env], with `hop config set`, or from an addon")
                 }
-                merged[s.name] = value
+                merged[s.name] = value; source[s.name] = "computed"
                 context[s.name] = value
             }
         }
-        for (k, v) in config { merged[k] = v }
-        return merged.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+        for (k, v) in config { merged[k] = v; source[k] = "config" }
+        return merged.sorted { $0.key < $1.key }.map { EnvironmentEntry(key: $0.key, value: $0.value, source: source[$0.key] ?? "config") }
     }
 
     /// A fresh random value: `length` hex digits or base64 characters, a password of `length`
@@ -718,5 +731,41 @@ extension Operations {
             out["password"] = try db.generatedValues(app: app)["ADMIN_PASSWORD"]
             return out
         }
+    }
+}
+
+extension Operations {
+    /// Every variable the app's processes receive, each with its source, through the same merge a
+    /// rollout writes into the environment file (`AppRuntime.environmentSources`), plus the `[env]`
+    /// defaults of the serving build and the variables hop's units set. Secrets (generated,
+    /// computed, addon-provided) are masked unless `reveal`, which is audited as a read of secrets
+    /// and needs the role that may set config (deploy). Changes nothing (no value is generated).
+    public func environment(app raw: String, reveal: Bool) throws -> AppEnvironment {
+        let app = try Self.checkedApp(raw)
+        let view = { () throws -> AppEnvironment in
+            guard let db = try ctx.existingDatabase() else { return AppEnvironment(app: app, generation: nil, revealed: reveal, variables: []) }
+            let g = try db.activeGeneration(app: app)
+            let spec = try g.flatMap { try db.build(id: $0.buildID) }.map { try $0.spec() }
+            var entries = try AppRuntime.environmentSources(db: db, app: app, spec: spec, generate: false)
+            var seen = Set(entries.map(\.key))
+            // [env] defaults: the launcher exports them only when the environment file did not.
+            for e in spec?.env ?? [] where !seen.contains(e.name) { entries.append(EnvironmentEntry(key: e.name, value: e.value, source: "hop3.toml")); seen.insert(e.name) }
+            if let g, let spec {
+                let cache = UnitNames.cacheRoot + "/" + app
+                var hop: [(String, String)] = [("HOME", cache), ("XDG_CACHE_HOME", cache)]
+                if !g.ports.isEmpty { hop.append(("PORT", g.ports.map(String.init).joined(separator: ","))) }
+                if !(spec.volumes ?? []).isEmpty { hop.append(("STATE_DIRECTORY", UnitNames.stateRoot + "/" + app)) }
+                // systemd: an EnvironmentFile= value overrides the unit's Environment= one.
+                for (k, v) in hop where !seen.contains(k) { entries.append(EnvironmentEntry(key: k, value: v, source: "hop")) }
+            }
+            entries.sort { $0.key < $1.key }
+            if !reveal {
+                for i in entries.indices where entries[i].isSecret { entries[i].value = nil; entries[i].masked = true }
+            }
+            return AppEnvironment(app: app, generation: g?.number, revealed: reveal, variables: entries)
+        }
+        if reveal { return try audited("config reveal", app: app, permission: .deploy, view) }
+        try ctx.authorize(.deploy, app: app, action: "read config values")
+        return try view()
     }
 }

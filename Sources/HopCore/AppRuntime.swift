@@ -203,8 +203,10 @@ struct AppRuntime {
     }
 
     /// Instance units of the serving generation with their state.
+    /// The serving generation's instances and its cron processes' timers (a timer is how a cron
+    /// process runs: `active/waiting` between runs).
     func processes(_ g: GenerationRecord) throws -> [[String: String]] {
         let m = try GenerationManifest.read(storePath: g.storePath)
-        return try host.show(m.units.instances, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent", "ActiveEnterTimestamp"])
+        return try host.show(m.units.instances + m.units.timers, properties: ["Id", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent", "ActiveEnterTimestamp"])
     }
 }

@@ -360,7 +360,24 @@ public struct Operations: Sendable {
         try ctx.authorize(.read, app: app, action: "list generations")
         guard let db = try ctx.existingDatabase() else { return [] }
         try recoverIfInterrupted(app, db)
-        return try db.generations(app: app).map(GenerationInfo.init)
+        var schedules: [Int64: [String: String]] = [:]
+        return try db.generations(app: app).map { g in
+            var info = GenerationInfo(g)
+            if schedules[g.buildID] == nil {
+                schedules[g.buildID] = try db.build(id: g.buildID).map(Self.cronSchedules) ?? [:]
+            }
+            if let s = schedules[g.buildID], !s.isEmpty { info.timers = s }
+            return info
+        }
+    }
+
+    /// A build's cron processes by name, with their schedules (empty when its metadata does not
+    /// decode: the list still shows the generation).
+    static func cronSchedules(_ build: BuildRecord) -> [String: String] {
+        guard let spec = try? build.spec() else { return [:] }
+        var out: [String: String] = [:]
+        for p in spec.processes { if case .cron(let schedule) = p.kind { out[p.name] = schedule } }
+        return out
     }
 
     /// When a killed hop left an activation journal, finishes or undoes it (under the app's lock)
@@ -509,7 +526,10 @@ public struct Operations: Sendable {
                     throw HopError.invalid("\(app) would run \(total) instances; at most \(AppBounds.maxInstancesPerApp) are allowed per app",
                                            hint: "scale another process of \(app) down first")
                 }
-                return GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
+                var info = GenerationInfo(try rt.rollout(build: build, scale: counts, watch: watch, op: "scale").generation)
+                let timers = Self.cronSchedules(build)
+                if !timers.isEmpty { info.timers = timers }
+                return info
             }
         }
     }

@@ -18,6 +18,9 @@ public struct GenerationInfo: Sendable, Codable, Equatable {
     public var current: Bool
     public var ports: [Int]?
     public var reason: String?
+    /// The generation's cron processes and their schedules: each runs from a systemd timer, so its
+    /// `scale` count (instances of a long-running unit) is 0 while the timer fires.
+    public var timers: [String: String]?
 
     public init(_ g: GenerationRecord) {
         app = g.app; generation = g.number; build = g.buildID; storePath = g.storePath; appPath = g.appPath
@@ -217,4 +220,31 @@ public struct RunPlan: Sendable {
     public var unit: String
     public var command: Command
     public var stop: Command
+}
+
+/// One variable an app's processes receive, with where it comes from: `config` (`hop config
+/// set`), `generated` / `computed` (hop3.toml `[env]`), `addon NAME`, `hop3.toml` (an `[env]`
+/// default baked into the build), or `hop` (set by hop's units: PORT, HOME…).
+public struct EnvironmentEntry: Sendable, Codable, Equatable {
+    public var key: String
+    /// nil when masked (a secret shown without `reveal`).
+    public var value: String?
+    public var source: String
+    public var masked: Bool
+
+    public init(key: String, value: String?, source: String, masked: Bool = false) {
+        self.key = key; self.value = value; self.source = source; self.masked = masked
+    }
+
+    /// Generated, computed and addon-provided values are secrets (passwords, keys, URLs with
+    /// credentials): shown only on request.
+    public var isSecret: Bool { source == "generated" || source == "computed" || source.hasPrefix("addon ") }
+}
+
+/// Every variable an app's serving generation receives (`hop config APP`).
+public struct AppEnvironment: Sendable, Codable, Equatable {
+    public var app: String
+    public var generation: Int?
+    public var revealed: Bool
+    public var variables: [EnvironmentEntry]
 }

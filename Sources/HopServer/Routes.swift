@@ -155,6 +155,11 @@ public let apiRoutes: [APIRoute] = [
         }
         return ConfigView(app: app, values: Dictionary(uniqueKeysWithValues: try c.ops.configKeys(app: app).map { ($0, String?.none) }), masked: true)
     },
+    APIRoute("GET", "/api/apps/{app}/environment", "getEnvironment",
+             "Every variable the app's processes receive, with its source; generated, computed and addon values only with reveal=true (audited).",
+             permission: .deploy, response: "AppEnvironment", query: [("reveal", "boolean")]) { c in
+        try c.ops.environment(app: c.param("app"), reveal: try c.boolQuery("reveal"))
+    },
     APIRoute("PATCH", "/api/apps/{app}/config", "changeConfig", "Set and unset config values; a deployed app rolls out a generation with them.",
              permission: .deploy, mutates: true, request: "ConfigBody", response: "ConfigResult") { c in
         let b = try c.decode(ConfigBody.self)

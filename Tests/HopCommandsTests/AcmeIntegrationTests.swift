@@ -92,7 +92,7 @@ struct AcmeIntegrationTests {
         let src = try flaskVariant(rig.dir, greeting: "Served over HTTPS", toml: "[domains]\nlist = [\"\(domain)\"]\n")
         let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
         try #require(d.status == 0, "\(d.stderr)")
-        defer { _ = try? hopEnv(["destroy", app, "--purge"]) }
+        defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) }
 
         // Before: the self-signed fallback, and no redirect.
         let plainBefore = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(domain)",

@@ -176,7 +176,7 @@ struct BackupIntegrationTests {
 
         // A clone while the original keeps serving: its own addons, the same data.
         let clone = "it-bk-clone"
-        let c = try hopEnv(["backup", "restore", id, "--to-app", clone, "--json"])
+        let c = try hopEnv(["backup", "restore", "--yes", id, "--to-app", clone, "--json"])
         #expect(c.status == 0, "\(c.stderr)")
         let cloneAddon = try #require((json(c.stdout)["addons"] as? [String])?.first { $0.hasSuffix("postgres") })
         #expect(cloneAddon != "\(app)-postgres")
@@ -185,12 +185,12 @@ struct BackupIntegrationTests {
         #expect(fetch(clone, "/visit").body == "visits=4\n", "the clone counts on its own copy")
         #expect(fetch(clone, "/visit").body == "visits=5\n")
         visits.next("the clone counted twice")
-        #expect(try hopEnv(["destroy", clone, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", clone, "--purge", "--yes"]).status == 0)
 
         // Everything gone, then back.
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: hostPath("/var/lib/private/hop-apps/\(app)")), "purge left the state")
-        let r = try hopEnv(["backup", "restore", id, "--json"])
+        let r = try hopEnv(["backup", "restore", "--yes", id, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let after = try DataSnapshot.take(app)
         #expect(after == before, "restored data differs:\nbefore \(before)\nafter \(after)")
@@ -201,7 +201,7 @@ struct BackupIntegrationTests {
         #expect(shown["verifiedAt"] != nil && shown["sha256"] as? String == b["sha256"] as? String)
         let audit = try hopEnv(["audit", "--json"]).stdout
         for action in ["backup create", "backup verify", "backup restore"] { #expect(audit.contains("\"\(action)\""), "\(action) is not audited") }
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a flipped byte, a truncated archive and a manifest signed by another key are refused by verify and restore (exit 7); nothing changes")
@@ -232,20 +232,20 @@ struct BackupIntegrationTests {
                             ("another key's signature", otherID), ("another key's signature, as a file", other["location"] as? String ?? "")] {
             let v = try hopEnv(["backup", "verify", ref])
             #expect(v.status == 7, "verify of \(what): \(v.status) \(v.stderr)")
-            let r = try hopEnv(["backup", "restore", ref])
+            let r = try hopEnv(["backup", "restore", "--yes", ref])
             #expect(r.status == 7, "restore of \(what): \(r.status) \(r.stderr)")
         }
         // The recorded backup whose file changed: refused by its hash before anything is read.
         try flipped.write(to: URL(fileURLWithPath: location))
         let v = try hopEnv(["backup", "verify", id])
         #expect(v.status == 7 && v.stderr.contains("not the file that was written"), "\(v.stderr)")
-        #expect(try hopEnv(["backup", "restore", id]).status == 7)
+        #expect(try hopEnv(["backup", "restore", "--yes", id]).status == 7)
         try original.write(to: URL(fileURLWithPath: location))
         #expect(try hopEnv(["backup", "verify", id]).status == 0, "the untouched file verifies again")
         #expect(try DataSnapshot.take(app) == rowsBefore, "a refused restore changed the data")
         visits.next("the refusals")
         #expect(restoreStagingLeft().isEmpty)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a corpus of hostile archives, each encrypted to this machine and signed with its key: every one refused (exit 7), nothing written outside staging, the app's data unchanged")
@@ -269,7 +269,7 @@ struct BackupIntegrationTests {
         for f in files {
             let v = try hopEnv(["backup", "verify", corpus + "/" + f])
             #expect(v.status == 7, "verify \(f): \(v.status) \(v.stderr)")
-            let r = try hopEnv(["backup", "restore", corpus + "/" + f])
+            let r = try hopEnv(["backup", "restore", "--yes", corpus + "/" + f])
             #expect(r.status == 7, "restore \(f): \(r.status) \(r.stderr)")
             #expect(treeListing(sentinel) == sentinelBefore, "\(f) wrote outside staging")
             #expect(restoreStagingLeft().isEmpty, "\(f) left a staging directory")
@@ -278,7 +278,7 @@ struct BackupIntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: "/etc/cron.d/pwned"))
         #expect(try DataSnapshot.take(app) == before)
         visits.next("the hostile archives")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("SIGKILL of hop at each step of a restore: the next command undoes it (or, once committed, finishes it); the app serves the old or the new data, never a mix")
@@ -296,7 +296,7 @@ struct BackupIntegrationTests {
             #expect(fetch(app, "/hits").status == 200)
             let live = try DataSnapshot.take(app)
             #expect(live != backup)
-            let killed = try hopEnv(["backup", "restore", id], ["HOP_FAULT": point])
+            let killed = try hopEnv(["backup", "restore", "--yes", id], ["HOP_FAULT": point])
             #expect(killed.status != 0, "\(point): hop was not killed")
             let next = try hopEnv(["ps", app])
             #expect(next.status == 0, "\(point): the next command: \(next.stdout) \(next.stderr)")
@@ -311,7 +311,7 @@ struct BackupIntegrationTests {
             #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/restore.json"))
         }
         visits.next("after every kill")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("rollback --with-data after a migration that changed the schema: the old generation serves with the old schema and rows; a SIGKILL midway is undone")
@@ -344,7 +344,7 @@ struct BackupIntegrationTests {
         // Killed at each step (data swapped, code switching, switched): undone, v2 serves with its data.
         let v2 = try DataSnapshot.take(app)
         for point in ["restore:staged", "restore:addons-swapped", "rollback:started", "rollback:switched", "restore:started"] {
-            let killed = try hopEnv(["rollback", app, "--with-data"], ["HOP_FAULT": point])
+            let killed = try hopEnv(["rollback", app, "--with-data", "--yes"], ["HOP_FAULT": point])
             #expect(killed.status != 0, "\(point): not killed")
             let next = try hopEnv(["ps", app])
             #expect(next.status == 0, "\(point): \(next.stderr)")
@@ -353,7 +353,7 @@ struct BackupIntegrationTests {
             #expect(fetch(app, "/").status == 200)
         }
         // Then for real.
-        let r = try hopEnv(["rollback", app, "--with-data", "--json"])
+        let r = try hopEnv(["rollback", app, "--with-data", "--yes", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try activeNumber(app) == g2 - 1)
         let now = try DataSnapshot.take(app)
@@ -362,10 +362,10 @@ struct BackupIntegrationTests {
         visits.n = 2
         visits.next("generation 1 counts on its own rows")
         // Without a before-deploy backup for the serving generation, --with-data is refused and nothing changes.
-        let again = try hopEnv(["rollback", app, "--with-data"])
+        let again = try hopEnv(["rollback", app, "--with-data", "--yes"])
         #expect(again.status == 4, "\(again.stderr)")
         #expect(try activeNumber(app) == g2 - 1)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a schedule's timer runs create, verify and prune; prune keeps exactly the policy's set and the newest verified; a bad calendar is refused (exit 2) and changes nothing")
@@ -398,7 +398,7 @@ struct BackupIntegrationTests {
         #expect((p["kept"] as? [String])?.count == 1)
         #expect(try hopEnv(["backup", "schedule", app, "--off"]).status == 0)
         #expect(!(try hostSystemctl(["is-active", "hop-Backup-\(app).timer"]).succeeded))
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("off-host through rclone: SFTP to a real sshd and S3 to moto's server on loopback round-trip; an unreachable target is a failed, recorded backup; the remotes' secrets are sealed")
@@ -436,12 +436,12 @@ struct BackupIntegrationTests {
             }
             #expect(try hopEnv(["backup", "verify", id]).status == 0, "verify from \(target)")
             #expect(try hopEnv(["run", app, "--", "sh", "-c", "printf changed > files/a.txt"]).status == 0)
-            let r = try hopEnv(["backup", "restore", id])
+            let r = try hopEnv(["backup", "restore", "--yes", id])
             #expect(r.status == 0, "restore from \(target): \(r.stderr)")
             #expect(try DataSnapshot.take(app) == before, "restored from \(target), the data differs")
             #expect(fetch(app, "/visit").body == "visits=3\n")
             // Back to the backup's rows for the next round.
-            #expect(try hopEnv(["backup", "restore", id]).status == 0)
+            #expect(try hopEnv(["backup", "restore", "--yes", id]).status == 0)
         }
 
         // An unreachable target: the backup fails, says why, and stays recorded as failed.
@@ -459,7 +459,7 @@ struct BackupIntegrationTests {
         #expect(occurrences(of: secret, under: sharedHome.root).isEmpty, "the S3 secret is in the clear under HOP_HOME")
         #expect(try hopEnv(["backup", "remote", "list"]).stdout.split(separator: "\n").sorted() == ["deadbox", "s3box", "sftpbox"])
         for r in ["deadbox", "s3box", "sftpbox"] { #expect(try hopEnv(["backup", "remote", "remove", r]).status == 0) }
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("MariaDB: a backup restores the rows by one RENAME TABLE swap, a clone gets its own database, and a SIGKILL after the swap is undone")
@@ -475,18 +475,18 @@ struct BackupIntegrationTests {
         #expect((b["addons"] as? [String]) == ["\(app)-mariadb"])
         visits.next("after the backup"); visits.next("again")
         // Killed after the tables were swapped: undone, the live count (5) stays.
-        #expect(try hopEnv(["backup", "restore", id], ["HOP_FAULT": "restore:addons-swapped"]).status != 0)
+        #expect(try hopEnv(["backup", "restore", "--yes", id], ["HOP_FAULT": "restore:addons-swapped"]).status != 0)
         #expect(try hopEnv(["ps", app]).status == 0)
         visits.next("an interrupted restore")
-        let r = try hopEnv(["backup", "restore", id])
+        let r = try hopEnv(["backup", "restore", "--yes", id])
         #expect(r.status == 0, "\(r.stderr)")
         visits.n = 3
         visits.next("the restore: back to 3 rows")
-        let c = try hopEnv(["backup", "restore", id, "--to-app", "it-bk-maria2"])
+        let c = try hopEnv(["backup", "restore", "--yes", id, "--to-app", "it-bk-maria2"])
         #expect(c.status == 0, "\(c.stderr)")
         #expect(fetch("it-bk-maria2", "/visit").body == "visits=4\n", "the clone has the backup's rows in its own database")
         visits.next("the clone counted on its own")
-        #expect(try hopEnv(["destroy", "it-bk-maria2", "--purge"]).status == 0)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", "it-bk-maria2", "--purge", "--yes"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 }

@@ -95,7 +95,7 @@ struct DataIntegrationTests {
         }
         // Asked for, it is shown.
         #expect(try hopEnv(["config", app, "--json"]).stdout.contains(secret))
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a volume file survives redeploy, rollback, scale 2, restart, host down/up, and destroy without --purge then a new deploy; the volume is the app user's, --purge deletes it")
@@ -124,7 +124,7 @@ struct DataIntegrationTests {
         #expect(FileManager.default.fileExists(atPath: file), "destroy without --purge keeps the volume")
         #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
         visit("destroy, then a new deploy")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: file), "--purge deletes the volume")
     }
 
@@ -191,7 +191,7 @@ struct DataIntegrationTests {
         let refused = try hopEnv(["addon", "destroy", "it-pg-postgres"])
         #expect(refused.status == 12, "\(refused.status) \(refused.stderr)")
         visit("a refused addon destroy")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(try hopEnv(["addon", "info", "it-pg-postgres"]).status == 4, "--purge destroys the app's own addons")
         #expect(try hopEnv(["addon", "info", "it-pg-redis"]).status == 4, "--purge destroys the app's own addons")
     }
@@ -256,7 +256,7 @@ struct DataIntegrationTests {
         for args in [["addon", "list", "--json"], ["addon", "info", "it-pga-postgres", "--json"], ["apps", "--json"], ["audit", "--json"], ["show", "it-pga", "--json"]] {
             #expect(!(try hopEnv(args)).stdout.contains(password), "hop \(args.joined(separator: " ")) shows the password")
         }
-        #expect(try hopEnv(["destroy", "it-pga", "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", "it-pga", "--purge", "--yes"]).status == 0)
         #expect(try hopEnv(["addon", "destroy", "it-pgb-db"]).status == 0)
         #expect(try hopEnv(["addon", "destroy", "it-pgb-cache"]).status == 0)
     }
@@ -338,10 +338,10 @@ struct DataIntegrationTests {
                 #expect(occurrences(of: key, under: path).isEmpty, "\(path) holds the generated key")
             }
             #expect(!occurrences(of: key, under: sharedHome.apps + "/\(app)/env/g\(g["generation"] as? Int ?? 0).env").isEmpty, "the control")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
             #expect(try hopEnv(["deploy", src, "--app", app, "--watch", "0"]).status == 0)
             #expect(try seen()["SECRET_KEY"] != key, "--purge should forget generated values")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
             // A value from an addon the app does not have: exit 2 before anything is built.
             let orphan = try stdlibVariant(dir, toml: "[env]\nDB = { from = \"someone-elses\", key = \"DATABASE_URL\" }\n")
             let builds = try hopEnv(["builds", "--json"]).stdout
@@ -383,7 +383,7 @@ struct DataIntegrationTests {
             #expect(occurrences(of: password, under: path).isEmpty, "\(path) holds the MariaDB password")
         }
         #expect(try hopEnv(["addon", "destroy", "it-maria-other"]).status == 0)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(try hopEnv(["addon", "info", "it-maria-mariadb"]).status == 4)
     }
 
@@ -406,7 +406,7 @@ struct DataIntegrationTests {
             #expect(fetch(app, "/visit").body == "visits=2\n", "the old generation lost its data or stopped serving")
             let logs = try hopEnv(["logs", app, "--process", "release", "-n", "50"]).stdout
             #expect(logs.contains("release: DATABASE_URL is set"), "the release step ran without the addon's variables: \(logs.suffix(600))")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -430,7 +430,7 @@ struct DataIntegrationTests {
             let attached = try hopEnv(["addon", "attach", app, name, "--watch", "0"])
             #expect(deployed.status == 0 && attached.status == 0, "\(deployed.stderr) \(attached.stderr)")
         }
-        defer { _ = try? hopEnv(["destroy", app, "--purge"]); _ = try? hopEnv(["addon", "destroy", name, "--force"]) }
+        defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]); _ = try? hopEnv(["addon", "destroy", name, "--force"]) }
         // Killed after the keys were copied, then after the move was recorded: a rerun finishes.
         for point in ["addon-migrate:copied", "addon-migrate:recorded"] {
             let killed = try hopEnv(["addon", "migrate", name, "--watch", "0"], ["HOP_FAULT": point])
@@ -451,7 +451,7 @@ struct DataIntegrationTests {
         #expect(try hopEnv(["addon", "migrate", name, "--watch", "0"]).status == 0)
         #expect(try generations(app).count == gens)
         // Destroying it (here with the app: --purge takes the addons only it used) removes its server.
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(try hopEnv(["addon", "info", name]).status == 4, "--purge destroyed the addon")
         let unitFiles = ["/etc/systemd/system", "/run/systemd/system"].map { hostPath($0 + "/hop-addon-redis-\(name).service") }
         #expect(unitFiles.allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "\(unitFiles)")

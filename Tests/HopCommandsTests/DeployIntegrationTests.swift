@@ -115,7 +115,7 @@ struct DeployIntegrationTests {
             #expect(try generations(app).map { $0["generation"] as? Int } == [n2])
             #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/profile-\(n2 - 1)-link"))
             #expect(fetch(app).body == "hello v2\n")
-            let destroyed = try hopEnv(["destroy", app, "--purge"])
+            let destroyed = try hopEnv(["destroy", app, "--purge", "--yes"])
             #expect(destroyed.status == 0, "\(destroyed.stderr)")
             #expect(fetch(app).status == 404)
         }
@@ -135,7 +135,7 @@ struct DeployIntegrationTests {
         let locked = (((parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any])?["python"] as? [[String: Any]]) ?? []
         #expect(locked.contains { $0["name"] as? String == package && ($0["sha256"] as? String ?? "").count == 64 }, "\(show.stdout.prefix(600))")
         try expectRebuildsIdentically(show.stdout)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     /// Deploys `fixtures/NAME` as `app` and expects it to serve.
@@ -147,7 +147,7 @@ struct DeployIntegrationTests {
     /// The app's build rebuilds bit-identically; then the app goes, with its data.
     func expectRebuildsThenPurge(_ app: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
         try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout, sourceLocation: sourceLocation)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0, sourceLocation: sourceLocation)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0, sourceLocation: sourceLocation)
     }
 
     /// `nix-store --check` of a build and of every derivation of its closure hop built (the
@@ -175,7 +175,7 @@ struct DeployIntegrationTests {
         let build = (parse(show.stdout) as? [String: Any])?["lock"] as? [String: Any]
         #expect(((build?["pythonBuild"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "setuptools" }, "\(show.stdout.prefix(500))")
         try expectRebuildsIdentically(show.stdout)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("hop host up --http-port M on a running host moves every serving app to M (no rebuild, no deploy), and back")
@@ -196,7 +196,7 @@ struct DeployIntegrationTests {
         #expect(url?.hasPrefix("https://") == true || url?.contains(":\(other)/") == true, "hop apps tells the new URL: \(url ?? "none")")
         #expect(try hopEnv(["host", "up", "--http-port", "\(deployHost.port)"]).status == 0)
         #expect(fetch(app).status == 200, "and back on the first port")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a Heroku/Dokku app.json app: its predeploy runs as the release step, its health check gates, formation gives 2 instances, env values and a generated secret reach the app")
@@ -212,7 +212,7 @@ struct DeployIntegrationTests {
         #expect(processes.filter { ($0["unit"] as? String ?? "").contains("wsgi") }.count == 2, "\(ps.stdout)")
         let logs = try hopEnv(["logs", app, "-n", "200"])
         #expect(logs.stdout.contains("predeploy ran"), "the release step's output: \(logs.stdout.suffix(800))")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a Procfile that runs a toolchain at start (`web: go run server.go`): the toolchain is in the runtime closure, the process gets a writable HOME and cache (its build cache lands there), destroy removes the cache")
@@ -238,7 +238,7 @@ struct DeployIntegrationTests {
         #expect(check.succeeded, "the build did not rebuild bit-identically: \(check.stderrText.suffix(600))")
         #expect(try hopEnv(["destroy", app]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: cache), "destroy left the cache directory")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a PHP app with its composer vendor/: PHP-FPM behind nginx over FastCGI (health gate in FastCGI), extensions and OPcache on, config reaches PHP, a config change switches with no nginx reload, the build rebuilds bit-identically")
@@ -262,7 +262,7 @@ struct DeployIntegrationTests {
         let drv = try #require((parse(show.stdout) as? [String: Any])?["drvPath"] as? String, "\(show.stdout.prefix(300))")
         let check = try SystemRunner().run(Command("nix-store", ["--realise", "--check", drv]))
         #expect(check.succeeded, "\(check.stderrText.suffix(600))")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("a PHP application from Debian's packages (DokuWiki, with the libraries Debian unbundled): built into one app, its pages in the state directory, served by PHP-FPM; its config and data paths answer 403")
@@ -289,7 +289,7 @@ struct DeployIntegrationTests {
             let written = FileManager.default.enumerator(atPath: cache)?.allObjects.count ?? 0
             #expect(written > 0, "nothing in \(cache)")
             try expectRebuildsIdentically(try hopEnv(["show", app, "--json"]).stdout)
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -311,7 +311,7 @@ struct DeployIntegrationTests {
         let drv = try #require(build["drvPath"] as? String)
         let check = try SystemRunner().run(Command("nix-store", ["--realise", "--check", drv]))
         #expect(check.succeeded, "the build did not rebuild bit-identically: \(check.stderrText.suffix(600))")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("an app whose Procfile and hop3.toml are under hop3/ (Hop3's layout) is built and served; it rebuilds bit-identically")
@@ -343,7 +343,7 @@ struct DeployIntegrationTests {
             #expect(d.status == 0, "\(d.stderr)")
             #expect(fetch(app + "-noproc").body == "Hello from npm start on hop\n")
             #expect(try hopEnv(["logs", app + "-noproc", "-n", "100"]).stdout.contains("prestart ran for npm-start-app 2.0.1"))
-            _ = try? hopEnv(["destroy", app + "-noproc", "--purge"])
+            _ = try? hopEnv(["destroy", app + "-noproc", "--purge", "--yes"])
         }
     }
 
@@ -383,7 +383,7 @@ struct DeployIntegrationTests {
         let grep = try SystemRunner().run(Command("grep", ["-rlF", keyBody] + closure))
         #expect(grep.status == 1 && grep.stdoutText.isEmpty, "key material in \(grep.stdoutText)")
         #expect(try String(contentsOfFile: store + "/nginx-site.conf", encoding: .utf8).contains("ssl_certificate_key \(key);"))
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
     @Test("scale to 2 instances; config reaches the app from a root-only file and never the store")
@@ -442,7 +442,7 @@ struct DeployIntegrationTests {
             #expect(try hopEnv(["config", "unset", app, "API_TOKEN", "--watch", "0"]).status == 0)
             let after = try hopEnv(["run", app, "--", "sh", "-c", "printf '%s' \"${API_TOKEN:-unset}\""])
             #expect(after.stdout == "unset")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -488,7 +488,7 @@ struct DeployIntegrationTests {
             #expect(r.stderr.contains("ModuleNotFoundError") && r.stderr.contains("no_such_module_for_hop"), "\(r.stderr)")
             #expect(!r.stderr.contains("previous generation"), "a first deploy has none: \(r.stderr)")
             #expect(!r.stderr.contains("/proc/"), "\(r.stderr)")
-            _ = try? hopEnv(["destroy", app, "--purge"])
+            _ = try? hopEnv(["destroy", app, "--purge", "--yes"])
         }
     }
 
@@ -536,7 +536,7 @@ struct DeployIntegrationTests {
             let started = try hopEnv(["start", app])
             #expect(started.status == 0, "\(started.stderr)")
             #expect(fetch(app).body == "up\n", "answering as soon as `hop start` returns")
-            _ = try? hopEnv(["destroy", app, "--purge"])
+            _ = try? hopEnv(["destroy", app, "--purge", "--yes"])
         }
     }
 
@@ -558,7 +558,7 @@ struct DeployIntegrationTests {
             #expect(try hopEnv(["config", "set", app, "NOT_SET_ANYWHERE=ok", "--watch", "0"]).status == 0)
             let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
             #expect(d.status == 0, "once set, it deploys: \(d.stderr)")
-            _ = try? hopEnv(["destroy", app, "--purge"])
+            _ = try? hopEnv(["destroy", app, "--purge", "--yes"])
             _ = try? hopEnv(["addon", "destroy", "\(app)-redis", "--force"])
         }
     }
@@ -600,7 +600,7 @@ struct DeployIntegrationTests {
             #expect(try activeNumber(app) == before)
             let failed = try generations(app).filter { $0["status"] as? String == "failed" }
             #expect(failed.count == 1)
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -642,7 +642,7 @@ struct DeployIntegrationTests {
                 line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
             })
             #expect(gensRunning.count == 1, "\(running.stdoutText)")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -660,7 +660,7 @@ struct DeployIntegrationTests {
             #expect(json(try hopEnv(["config", app, "--json"]).stdout) as NSDictionary == ["KEEP": "1"] as NSDictionary)
             #expect(try activeNumber(app) == before)
             #expect(fetch(app).body == "steady\n")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -680,7 +680,7 @@ struct DeployIntegrationTests {
             let run = try hostSystemctl(["start", "hop-\(app)-G\(n)-cron@1.service"])
             #expect(run.succeeded, "\(run.stderrText)")
             #expect(try hopEnv(["logs", app, "--process", "cron"]).stdout.contains("tick"))
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
             let after = try hostSystemctl(["list-timers", "--all", "--no-legend", "--no-pager"])
             #expect(!after.stdoutText.contains("hop-\(app)-"))
         }
@@ -699,7 +699,7 @@ struct DeployIntegrationTests {
             #expect(up.status == 0, "\(up.stderr)")
             #expect((json(up.stdout)["restored"] as? [String])?.contains(app) == true, "\(up.stdout)")
             #expect(fetch(app).body == "back again\n")
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 

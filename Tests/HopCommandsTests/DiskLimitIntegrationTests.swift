@@ -66,7 +66,7 @@ struct DiskLimitIntegrationTests {
             let id = try #require(json(backup.stdout)["id"] as? String, "backup: \(backup.stderr)")
             #expect(try hopEnv(["run", a, "--", "sh", "-c", "printf changed > data/keep.txt"]).status == 0)
             let t1 = Date()
-            let restore = try hopEnv(["backup", "restore", id])
+            let restore = try hopEnv(["backup", "restore", "--yes", id])
             #expect(restore.status == 0, "restore: \(restore.stderr)")
             print("restore into the image: \(String(format: "%.1f", Date().timeIntervalSince(t1))) s")
             #expect(try hopEnv(["run", a, "--", "cat", "data/keep.txt"]).stdout == "keep", "restored")
@@ -89,11 +89,11 @@ struct DiskLimitIntegrationTests {
             #expect(try hopEnv(["destroy", a]).status == 0)
             #expect(FileManager.default.fileExists(atPath: layout.image(a)))
             #expect((try? String(contentsOfFile: layout.imageState(a) + "/volumes/uploads/keep.txt", encoding: .utf8)) == "keep")
-            let purge = try hopEnv(["destroy", a, "--purge"])
+            let purge = try hopEnv(["destroy", a, "--purge", "--yes"])
             #expect(purge.status == 0, "\(purge.stderr)")
             #expect(!FileManager.default.fileExists(atPath: layout.image(a)))
             #expect(mountsUnder(sharedHome.root).allSatisfy { !$0.hasSuffix("/" + a) }, "\(mountsUnder(sharedHome.root))")
-            #expect(try hopEnv(["destroy", b, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", b, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -124,7 +124,7 @@ struct DiskLimitIntegrationTests {
             }
             let dd = try hopEnv(["run", a, "--", "sh", "-c", "dd if=/dev/zero of=data/big bs=1M count=48 && rm data/big"])
             #expect(dd.status == 0, "48 MiB fit after growing: \(dd.stderr)")
-            #expect(try hopEnv(["destroy", a, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", a, "--purge", "--yes"]).status == 0)
         }
     }
 }

@@ -12,7 +12,7 @@ struct InfoIntegrationTests {
             let src = try flaskVariant(dir, greeting: "info here")
             let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0", "--json"])
             try #require(d.status == 0, "\(d.stderr)")
-            defer { _ = try? hopEnv(["destroy", app, "--purge"]) }
+            defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) }
             #expect(fetch(app).body == "info here\n")
 
             let r = try hopEnv(["info", app, "--json"])

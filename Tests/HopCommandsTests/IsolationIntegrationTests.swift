@@ -36,13 +36,13 @@ struct IsolationIntegrationTests {
         #expect(fetch("shop-gateway").status == 200, "stopping shop stopped shop-gateway")
         #expect(try hopEnv(["start", "shop"]).status == 0)
         #expect(fetch("shop").status == 200, "`hop start` returns once the app answers")
-        let destroyed = try hopEnv(["destroy", "shop", "--purge"])
+        let destroyed = try hopEnv(["destroy", "shop", "--purge", "--yes"])
         #expect(destroyed.status == 0, "\(destroyed.stderr)")
         #expect(fetch("shop-gateway").status == 200, "destroying shop touched shop-gateway")
         #expect(try generations("shop-gateway").count == 1)
         let units = try hostSystemctl(["list-units", "--all", "--plain", "--no-legend", "hop-shop*"]).stdoutText
         #expect(units.contains("hop-shop-gateway-G1-web@1.service") && !units.contains("hop-shop-G"), "\(units)")
-        #expect(try hopEnv(["destroy", "shop-gateway", "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", "shop-gateway", "--purge", "--yes"]).status == 0)
     }
 
     @Test("hop's own names are refused as app names; purging an app never deployed deletes nothing", arguments: ["hop.db", "gcroots", "apps", "tmp", "nginx"])
@@ -51,9 +51,9 @@ struct IsolationIntegrationTests {
         let gcroots = Set((try? FileManager.default.subpathsOfDirectory(atPath: sharedHome.gcroots)) ?? [])
         let d = try hopEnv(["deploy", fixtures + "/python-stdlib", "--app", name, "--watch", "0"])
         #expect(d.status == 2 && d.stderr.contains("reserved"), "\(d.stderr)")
-        let purge = try hopEnv(["destroy", name, "--purge"])
+        let purge = try hopEnv(["destroy", name, "--purge", "--yes"])
         #expect(purge.status == 2, "\(purge.stderr)")
-        let unknown = try hopEnv(["destroy", "never-deployed-\(name.replacingOccurrences(of: ".", with: "-"))", "--purge"])
+        let unknown = try hopEnv(["destroy", "never-deployed-\(name.replacingOccurrences(of: ".", with: "-"))", "--purge", "--yes"])
         #expect(unknown.status == 4, "\(unknown.stderr)")
         #expect(Set((try? FileManager.default.subpathsOfDirectory(atPath: sharedHome.gcroots)) ?? []) == gcroots)
         #expect(FileManager.default.fileExists(atPath: sharedHome.database))
@@ -81,7 +81,7 @@ struct IsolationIntegrationTests {
         #expect(FileManager.default.fileExists(atPath: file), "destroy without --purge keeps the data")
         #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", app, "--watch", "0"]).status == 0)
         #expect(fetch(app, "/visit").body == "visits=5\n")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: file), "--purge deletes it")
     }
 
@@ -96,7 +96,7 @@ struct IsolationIntegrationTests {
         #expect(fetch(app, "/visit").body == "visits=3\n", "the web process lost its own state after hop run")
         let user = try hostSystemctl(["show", "-p", "User", "hop-\(app)-G1-web@1.service"]).stdoutText
         #expect(user.contains("User=hop-"), "\(user)")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
 
         // A directory planted where an app's state would go is refused, and never served.
         let planted = hostPath("/var/lib/hop-apps/it-planted")
@@ -108,12 +108,12 @@ struct IsolationIntegrationTests {
         #expect(try generations("it-planted").isEmpty)
         #expect(try String(contentsOfFile: planted + "/visits", encoding: .utf8) == "root secret\n")
         // Purging an app hop never claimed leaves the planted directory alone.
-        #expect(try hopEnv(["destroy", "it-planted", "--purge"]).status == 4)
+        #expect(try hopEnv(["destroy", "it-planted", "--purge", "--yes"]).status == 4)
         #expect(FileManager.default.fileExists(atPath: planted + "/visits"))
         try FileManager.default.removeItem(atPath: planted)
         #expect(try hopEnv(["deploy", fixtures + "/stateful", "--app", "it-planted", "--watch", "0"]).status == 0)
         #expect(fetch("it-planted", "/visit").body == "visits=1\n")
-        #expect(try hopEnv(["destroy", "it-planted", "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", "it-planted", "--purge", "--yes"]).status == 0)
     }
 
     @Test("hop run: the app's hardening, identity and limits (exposure <= 1.5, over-limit allocation killed); listed by hop ps, stopped by hop stop, gone when its client is killed")
@@ -157,7 +157,7 @@ struct IsolationIntegrationTests {
         #expect(try waitGone(), "hop stop left the one-off running")
         #expect(try hopEnv(["start", app]).status == 0)
         _ = try startLong()
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         let left = try hostSystemctl(["list-units", "--all", "--plain", "--no-legend", "hop-\(app)-G*"]).stdoutText
         #expect(left.range(of: "-G[0-9]+-run-", options: .regularExpression) == nil, "destroy left: \(left)")
     }
@@ -171,7 +171,7 @@ struct IsolationIntegrationTests {
         #expect(d.status == 0, "\(d.stderr)")
         #expect(fetch(app).status == 200)
         #expect(try hopEnv(["apps"]).status == 0)
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         #expect(fetch(app).status == 404)
     }
 
@@ -194,7 +194,7 @@ struct IsolationIntegrationTests {
             let r = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: owned.example.org",
                                                             "http://127.0.0.1:\(deployHost.port)/"]))
             #expect(r.stdoutText == "200")
-            #expect(try hopEnv(["destroy", "it-owner", "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", "it-owner", "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -225,7 +225,7 @@ struct IsolationIntegrationTests {
                 #expect(r.status == 403 || r.status == 404, "\(path): \(r.status)")
                 #expect(!r.body.contains("root:"), "\(path) leaked \(r.body.prefix(80))")
             }
-            #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
 
@@ -243,7 +243,7 @@ struct IsolationIntegrationTests {
             #expect(fetch(app).status == 200)
         }
         #expect(ports.count == apps.count && Set(ports).count == ports.count, "\(ports)")
-        for app in apps { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
+        for app in apps { #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0) }
     }
 
     @Test("source import never escalates: a tracked directory swapped for a link to a root-only one, or a chmod-600 file, is refused with exit 2 before anything is built")
@@ -300,7 +300,7 @@ struct IsolationIntegrationTests {
         let lines = shown.stdout.split(separator: "\n").map(String.init)
         #expect(!lines.contains { $0.hasPrefix("EVIL") }, "a newline in a value reads as a second key: \(shown.stdout)")
         #expect(shown.stdout.contains("\\n"), "\(shown.stdout)")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         try withTemporaryDirectory { dir in
             let home = dir + "/home"
             try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
@@ -394,7 +394,7 @@ struct IsolationIntegrationTests {
             #expect(stolen.status != 200 && !stolen.body.contains("stolen"), "app A took app B's port: \(stolen)")
             kill(thiefClient, SIGTERM)
 
-            for app in ["it-net-a", "it-net-b"] { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
+            for app in ["it-net-a", "it-net-b"] { #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0) }
             #expect(!FileManager.default.fileExists(atPath: hostPath(UnitNames.networkNamespacePath(app: "it-net-a"))), "destroy left the namespace")
         }
     }
@@ -420,7 +420,7 @@ struct IsolationIntegrationTests {
             let journal = try SystemRunner().run(Command("nsenter", ["-t", "\(pid)", "-m", "-p", "journalctl", "--no-pager", "-u", "hop-it-hog-G*", "-n", "50"]))
             // cgroup v1 (this machine): the kernel's OOM killer sends SIGKILL; v2 also logs "oom-kill".
             #expect(journal.stdoutText.contains("status=9/KILL") || journal.stdoutText.contains("oom"), "\(journal.stdoutText.suffix(800))")
-            for app in ["it-calm", "it-hog"] { #expect(try hopEnv(["destroy", app, "--purge"]).status == 0) }
+            for app in ["it-calm", "it-hog"] { #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0) }
         }
     }
 
@@ -464,7 +464,7 @@ struct IsolationIntegrationTests {
         #expect(seen["csp"] as? Int == 0)
         #expect(FileManager.default.fileExists(atPath: shot))
         #expect(try activeNumber(app) == target, "the CLI sees the generation the dashboard rolled back to")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 }
 
@@ -513,7 +513,7 @@ struct ServerUnitIntegrationTests {
             #expect(r.stdoutText.hasSuffix("\n200") && r.stdoutText.contains("\"app\":\"\(built)\""), "\(r.stdoutText)")
             #expect(fetch(built).body == "built by hop-server\n", "\(fetch(built))")
         }
-        _ = try hopEnv(["destroy", built, "--purge"])
+        _ = try hopEnv(["destroy", built, "--purge", "--yes"])
         _ = try? hopEnv(["user", "remove", "unit-deployer"])
         // The network-facing process is not root: a dynamic user with no capability, exposure <= 2.0;
         // only the helper (reached by the front alone) is root.
@@ -553,6 +553,6 @@ struct ServerUnitIntegrationTests {
         _ = try? hopEnv(["user", "remove", "unit-web"])
         #expect(try hostSystemctl(["stop", "hop-server.service", "hop-helper.service"]).succeeded)
         try? FileManager.default.removeItem(atPath: sharedHome.root + "/server-install.json")
-        #expect(try hopEnv(["destroy", app, "--purge"]).status == 0)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 }

@@ -102,7 +102,7 @@ struct PackageIntegrationTests {
             let health = try SystemRunner().run(Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: hop.localhost",
                                                                  "http://127.0.0.1:\(deployHost.port)/api/health"])).stdoutText
             #expect(health == "200")
-            for a in [app, "it-pkg-remote"] { _ = try hopEnv(["destroy", a, "--purge"]) }
+            for a in [app, "it-pkg-remote"] { _ = try hopEnv(["destroy", a, "--purge", "--yes"]) }
             _ = try? hopEnv(["user", "remove", "pkg-deployer"])
         }
         if !wasInstalled {

@@ -63,7 +63,7 @@ struct RemoteIntegrationTests {
         #expect(set.status == 0, "\(set.stderr)")
         let shown = try client(["--remote", "prod", "config", "show", app])
         let localShown = try hopEnv(["config", "show", app]).stdout
-        #expect(shown.stdout.contains("FROM_LAPTOP=yes") && shown.stdout == localShown, "\(shown.stdout)")
+        #expect(shown.stdout.range(of: #"(?m)^FROM_LAPTOP +config +yes$"#, options: .regularExpression) != nil && shown.stdout == localShown, "\(shown.stdout)")
         let logs = try client(["--remote", "prod", "logs", app, "-n", "20"])
         #expect(logs.status == 0 && !logs.stdout.isEmpty, "\(logs.stderr)")
 

@@ -165,7 +165,7 @@ struct TenantIntegrationTests {
             defer {
                 _ = try? hostSystemctl(["stop", "hop-server.service", "hop-helper.service"])
                 try? FileManager.default.removeItem(atPath: sharedHome.root + "/server-install.json")
-                _ = try? hopEnv(["destroy", Self.appA, "--purge"])
+                _ = try? hopEnv(["destroy", Self.appA, "--purge", "--yes"])
                 _ = try? hopEnv(["addon", "destroy", "ten-a-data", "--force"])
             }
             let cases: [(app: String, toml: String, status: Int, says: String)] = [
@@ -209,7 +209,7 @@ struct TenantIntegrationTests {
                 let d = try hopEnv(["deploy", try stdlibVariant(dir), "--app", app, "--watch", "0"])
                 try #require(d.status == 0, "\(d.stderr)")
             }
-            defer { for app in [Self.appA, Self.appB] { _ = try? hopEnv(["destroy", app, "--purge"]) } }
+            defer { for app in [Self.appA, Self.appB] { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) } }
             let write = try hopEnv(["run", Self.appA, "--", "python3", "-c",
                                     "import os; open('/dev/shm/a-was-here', 'w').write('secret'); s = os.statvfs('/dev/shm'); "
                                     + "print(os.listdir('/dev/shm')); print('SIZE', s.f_blocks * s.f_frsize)"])
