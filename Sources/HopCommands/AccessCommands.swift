@@ -119,7 +119,7 @@ struct AuditCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Show entries, oldest first.")
-        @Option var app: String?
+        @Option(completion: NameCompletion.apps) var app: String?
         @Option(name: [.customShort("n"), .long]) var limit: Int = 50
         @Flag var json = false
         func run() throws {

@@ -25,8 +25,8 @@ struct AddonCommand: ParsableCommand {
 
     struct Attach: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "attach", abstract: "Give an app an addon's variables (DATABASE_URL, PG*); a deployed app restarts with them.")
-        @Argument var app: String
-        @Argument var name: String
+        @Argument(completion: NameCompletion.apps) var app: String
+        @Argument(completion: NameCompletion.addons) var name: String
         @Option(name: .customLong("as"), help: "Variable prefix (e.g. CACHE_ gives CACHE_DATABASE_URL).") var prefix: String?
         @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
         @Flag var json = false
@@ -35,8 +35,8 @@ struct AddonCommand: ParsableCommand {
 
     struct Detach: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "detach", abstract: "Take an addon's variables from an app (its data stays).")
-        @Argument var app: String
-        @Argument var name: String
+        @Argument(completion: NameCompletion.apps) var app: String
+        @Argument(completion: NameCompletion.addons) var name: String
         @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
         @Flag var json = false
         func run() throws { show(try cliOperations(json: json).addonDetach(app: app, addon: name, watch: watch), json: json, verb: "detached") }
@@ -44,7 +44,7 @@ struct AddonCommand: ParsableCommand {
 
     struct Destroy: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Drop an addon's database and role (refused while attached, unless --force).")
-        @Argument var name: String
+        @Argument(completion: NameCompletion.addons) var name: String
         @Flag(help: "Destroy it even though apps are attached (their data goes).") var force = false
         @Flag var json = false
         func run() throws { show(try cliOperations(json: json).addonDestroy(name: name, force: force), json: json, verb: "destroyed") }
@@ -64,7 +64,7 @@ struct AddonCommand: ParsableCommand {
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "info", abstract: "Show an addon (not its password).")
-        @Argument var name: String
+        @Argument(completion: NameCompletion.addons) var name: String
         @Flag var json = false
         func run() throws {
             let a = try cliOperations(json: json).addonInfo(name: name)
@@ -78,7 +78,7 @@ struct AddonCommand: ParsableCommand {
 
     struct Credentials: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print an addon's connection variables, password included.")
-        @Argument var name: String
+        @Argument(completion: NameCompletion.addons) var name: String
         @Flag var json = false
         func run() throws {
             let c = try cliOperations(json: json).addonCredentials(name: name)
@@ -90,7 +90,7 @@ struct AddonCommand: ParsableCommand {
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "migrate",
                                                         abstract: "Move a Redis addon of an earlier hop (keys under NAME: on the shared server) to a Redis server of its own, keys and all.")
-        @Argument var name: String
+        @Argument(completion: NameCompletion.addons) var name: String
         @Option(help: "Seconds to watch each attached app's new generation.") var watch: Double = 5
         @Flag var json = false
         func run() throws { show(try cliOperations(json: json).addonMigrate(name: name, watch: watch), json: json, verb: "migrated") }
@@ -98,7 +98,7 @@ struct AddonCommand: ParsableCommand {
 
     struct Connect: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "connect", abstract: "psql as the addon's own role, in its database.")
-        @Argument var name: String
+        @Argument(completion: NameCompletion.addons) var name: String
         func run() throws { try execReplacing(try cliOperations(json: false).addonConnectCommand(name: name)) }
     }
 }
@@ -109,7 +109,7 @@ struct AppCommand: ParsableCommand {
                                                     subcommands: [Credentials.self])
     struct Credentials: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print the app's [admin] username, email and password.")
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Flag var json = false
         func run() throws {
             let c = try cliOperations(json: json).appCredentials(app: app)

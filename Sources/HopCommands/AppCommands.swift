@@ -54,7 +54,7 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
         abstract: "Build an app and make it serve: a new generation, health-gated, switched without dropping a request.")
     @Argument(help: "The app's source directory (or --build ID).") var path: String?
     @Option(help: "Deploy a recorded build (one built here, or imported with `hop import`) instead of a source tree.") var build: Int64?
-    @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
+    @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
     @Option(help: "Seconds to watch the new generation after the switch; it is rolled back if it fails meanwhile.") var watch: Double = 5
     @Flag(help: "Make a new generation even when nothing changed.") var force = false
     @Flag var json = false
@@ -74,7 +74,7 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
 
 struct RollbackCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Serve an earlier generation again (default: the previous one).")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Option(help: "The generation to serve.") var to: Int?
     @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
     @Flag(help: "Confirm --with-data without being asked (needed when there is no terminal, and with --json).") var yes = false
@@ -95,7 +95,7 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
 
 struct GenerationsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "generations", abstract: "List an app's generations.")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag var json = false
     func run() throws {
         let gens = try appBackend(json: json).generations(app: app)
@@ -112,7 +112,7 @@ struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gc",
         abstract: "Drop old generations (their profile links, GC roots and env files); the serving one is always kept.")
     @Option(help: "Generations to keep per app besides the serving one.") var keep: Int = 3
-    @Option(help: "Only this app.") var app: String?
+    @Option(help: "Only this app.", completion: NameCompletion.apps) var app: String?
     @Flag var json = false
     func run() throws {
         let r = try cliOperations(json: json).gc(keep: keep, app: app)
@@ -156,7 +156,7 @@ struct ConfigCommand: ParsableCommand {
     struct Show: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "show",
             abstract: "Every variable the app's processes receive, with its source (config, generated, computed, addon, hop3.toml, hop).")
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Flag(help: "Show the values of generated, computed and addon-provided variables too (deployers and admins; audited).") var reveal = false
         @Flag(help: "With --json: every variable with its source, as shown without --json (default: the values set with `hop config set`).") var all = false
         @Flag var json = false
@@ -185,7 +185,7 @@ struct ConfigCommand: ParsableCommand {
 }
 
 struct ConfigSetArguments: ParsableArguments {
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY=VALUE …") var assignments: [String]
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
@@ -196,7 +196,7 @@ struct ConfigSetArguments: ParsableArguments {
 }
 
 struct ConfigUnsetArguments: ParsableArguments {
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY …") var keys: [String]
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
     @Flag var json = false
@@ -267,7 +267,7 @@ struct DomainsCommand: ParsableCommand {
 
 struct PsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "An app's running processes.")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag var json = false
     func run() throws {
         let r = try appBackend(json: json).ps(app: app)
@@ -281,7 +281,7 @@ struct PsCommand: ParsableCommand, RemoteCapable {
 
 struct ScaleCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "scale", abstract: "Set instance counts (web=2 worker=1): a new generation, switched without downtime.")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "PROCESS=COUNT …") var counts: [String]
     @Option var watch: Double = 5
     @Flag var json = false
@@ -312,19 +312,19 @@ struct StartStopCommand {
 
 struct StartCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an app's processes; returns once the app answers its health check.")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("start", app: app, json: json) }
 }
 struct StopCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop an app's processes, sockets and timers; its site answers 503 (a page saying so) until `hop start`, deploy, rollback or restart.")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("stop", app: app, json: json) }
 }
 struct RestartCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart an app without downtime (fresh instances, then switch).")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag var json = false
     func run() throws { try StartStopCommand.act("restart", app: app, json: json) }
 }
@@ -381,7 +381,7 @@ func execReplacing(_ command: Command) throws -> Never {
 
 struct LogsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "logs", abstract: "An app's journal (all generations).")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag(name: .shortAndLong, help: "Follow.") var follow = false
     @Option(help: "Only this process.") var process: String?
     @Option(name: [.customShort("n"), .long], help: "Lines to show.") var lines: Int = 100
@@ -400,7 +400,7 @@ struct LogsCommand: ParsableCommand, RemoteCapable {
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a one-off command in the app's environment (its build, config, user and sandbox).")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Argument(parsing: .postTerminator) var command: [String]
     func run() throws {
         try runAttached(try cliOperations(json: false).runCommand(app: app, command: command))
@@ -409,7 +409,7 @@ struct RunCommand: ParsableCommand {
 
 struct DestroyCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Stop an app and remove its units, site, profile and generations (its data stays unless --purge).")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag(help: "Also delete its config values, state directory, volumes and the addons only it uses.") var purge = false
     @Flag(help: "Confirm --purge without being asked (needed when there is no terminal, and with --json).") var yes = false
     @Flag var json = false

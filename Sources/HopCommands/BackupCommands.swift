@@ -26,7 +26,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Back up an app now.")
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "An absolute directory, or REMOTE:PATH of a remote from `hop backup remote add` (default: $HOP_HOME/backups).") var to: String?
         @Flag var json = false
         func run() throws {
@@ -37,7 +37,7 @@ struct BackupCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups (failed attempts too), newest first.")
-        @Argument var app: String?
+        @Argument(completion: NameCompletion.apps) var app: String?
         @Flag var json = false
         func run() throws {
             let all = try cliOperations(json: json).backups(app: app)
@@ -48,7 +48,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one backup.")
-        @Argument var id: String
+        @Argument(completion: NameCompletion.backups) var id: String
         @Flag var json = false
         func run() throws {
             let b = try cliOperations(json: json).backupShow(id: id)
@@ -62,7 +62,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "verify", abstract: "Read a backup back: its file hash, decryption, every member's checksum, the manifest's signature (exit 7 if any fails).")
-        @Argument var id: String
+        @Argument(completion: NameCompletion.backups) var id: String
         @Flag var json = false
         func run() throws {
             let v = try cliOperations(json: json).backupVerify(id: id)
@@ -72,7 +72,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Restore: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a backup into its app (or a new app): verified first, staged, swapped in with the app stopped, health-gated; any failure puts the previous data back.")
-        @Argument var id: String
+        @Argument(completion: NameCompletion.backups) var id: String
         @Option(name: .customLong("to-app"), help: "Restore into a new app (a clone) instead.") var toApp: String?
         @Flag(help: "Confirm without being asked (needed when there is no terminal, and with --json).") var yes = false
         @Flag var json = false
@@ -98,7 +98,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Destroy: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Delete a backup (its file and its record).")
-        @Argument var id: String
+        @Argument(completion: NameCompletion.backups) var id: String
         @Flag var json = false
         func run() throws {
             let b = try cliOperations(json: json).backupDestroy(id: id)
@@ -108,7 +108,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "prune", abstract: "Apply a retention policy; the newest verified backup is always kept.")
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "last=N,daily=N,weekly=N,monthly=N (default: the app's schedule's).") var keep: String?
         @Flag var json = false
         func run() throws {
@@ -119,7 +119,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Schedule: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "schedule", abstract: "Back an app up on a systemd calendar schedule (a timer), then prune; without options, show the schedule.")
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "A systemd calendar expression: daily, hourly, \"*-*-* 03:15:00\"…") var calendar: String?
         @Option(help: "Retention: last=N,daily=N,weekly=N,monthly=N.") var keep: String?
         @Option(help: "Where the scheduled backups go.") var to: String?
@@ -135,7 +135,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "run", abstract: "What the schedule's timer runs: create, verify, prune.", shouldDisplay: false)
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
         @Flag var json = false
         func run() throws {

@@ -11,7 +11,7 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check",
         abstract: "Read an app's metadata without building: errors (exit 2) and warnings, located.")
     @Argument(help: "The app's source directory.") var path: String
-    @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
+    @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
     @Flag var json = false
 
     /// Where `[env.computed] NAME` is written: hop3/hop3.toml (else hop3.toml), its line.

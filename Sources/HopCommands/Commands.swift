@@ -114,7 +114,7 @@ struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "build", abstract: "Build an app's source tree into a closure in the Nix sandbox.")
 
     @Argument(help: "The app's source directory.") var path: String
-    @Option(help: "App name (default: [metadata] id, else the directory name).") var app: String?
+    @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
     @Flag(help: "Print a machine-readable result.") var json = false
     @Flag(name: [.customShort("L"), .long], help: "Print the full build log.") var printBuildLogs = false
     @Flag(help: "Resolve dependencies again even if a previous build's lock matches.") var relock = false
@@ -160,7 +160,7 @@ struct BuildCommand: ParsableCommand {
 
 struct BuildsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "builds", abstract: "List recorded builds, newest first.")
-    @Argument(help: "Only this app's builds.") var app: String?
+    @Argument(help: "Only this app's builds.", completion: NameCompletion.apps) var app: String?
     @Flag var json = false
 
     func run() throws {
@@ -247,7 +247,7 @@ struct ClosureCommand: ParsableCommand {
 struct LockCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "lock", abstract: "Resolve an app's dependencies and write PATH/hop.lock with a sha256 per artifact.")
     @Argument(help: "The app's source directory.") var path: String
-    @Option(help: "App name.") var app: String?
+    @Option(help: "App name.", completion: NameCompletion.apps) var app: String?
     @Flag var json = false
     @OptionGroup var indexOptions: IndexOptions
 

@@ -6,7 +6,7 @@ struct InfoCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(
         commandName: "info",
         abstract: "One app at a glance, checked now: URL (answering?), state, generations, processes (CPU, memory), addons, volumes, domains, certificate, last deploy and backup.")
-    @Argument var app: String
+    @Argument(completion: NameCompletion.apps) var app: String
     @Flag var json = false
     func run() throws {
         let info = try appBackend(json: json).info(app: app)

@@ -32,7 +32,7 @@ struct TLSCommand: ParsableCommand {
 
     struct Issue: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "issue", abstract: "Get (or, with --force, replace) the app's certificate and serve it.")
-        @Argument var app: String
+        @Argument(completion: NameCompletion.apps) var app: String
         @Flag(help: "Ask for a new certificate even when one serves.") var force = false
         @Flag var json = false
         func run() throws {
@@ -43,7 +43,7 @@ struct TLSCommand: ParsableCommand {
 
     struct Renew: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "renew", abstract: "Renew certificates that expire within 30 days (all with --all).")
-        @Argument var app: String?
+        @Argument(completion: NameCompletion.apps) var app: String?
         @Flag var all = false
         @Flag(help: "Renew now, whatever the expiry date.") var force = false
         @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
@@ -65,7 +65,7 @@ struct TLSCommand: ParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status", abstract: "Which certificate serves each app, until when, and how the last attempt went.")
-        @Argument var app: String?
+        @Argument(completion: NameCompletion.apps) var app: String?
         @Flag var json = false
         func run() throws {
             let list = try cliOperations(json: json).tlsStatuses(app: app)

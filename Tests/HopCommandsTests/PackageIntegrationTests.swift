@@ -41,8 +41,17 @@ struct PackageIntegrationTests {
             #expect(lib?["ok"] as? Bool == true && lib?["detail"] as? String == dir + "/opt/hop/share/hop/nix", "\(doctor.stdoutText)")
             let man = try SystemRunner().run(Command("man", ["-l", "-Tutf8", dir + "/opt/hop/share/man/man1/hop.deploy.1"]))
             #expect(man.succeeded && man.stdoutText.contains("Build an app"), "\(man.stderrText)")
-            let bash = try String(contentsOfFile: dir + "/opt/hop/share/bash-completion/completions/hop", encoding: .utf8)
-            #expect(bash.contains("complete") && bash.contains("deploy"))
+            // bash completes the app names this HOP_HOME knows (the script runs the installed hop).
+            let home = dir + "/home"
+            for app in ["cmp-one", "cmp-two"] {
+                let b = try SystemRunner().run(Command(bin, ["build", fixtures + "/python-stdlib", "--app", app], environment: ["HOP_HOME": home]))
+                #expect(b.succeeded, "\(b.stderrText)")
+            }
+            let script = dir + "/opt/hop/share/bash-completion/completions/hop"
+            let line = "\(bin) rollback cmp-"
+            let completed = try SystemRunner().run(Command("bash", ["-c", "source \(shellQuote(script)); COMP_WORDS=(\(shellQuote(bin)) rollback cmp-); COMP_CWORD=2; "
+                + "COMP_LINE=\(shellQuote(line)); COMP_POINT=${#COMP_LINE}; _hop; echo \"${COMPREPLY[*]}\""], environment: ["HOP_HOME": home]))
+            #expect(completed.stdoutText == "cmp-one cmp-two\n", "\(completed.stdoutText) \(completed.stderrText)")
         }
     }
 
