@@ -158,8 +158,13 @@ public struct Operations: Sendable {
             }
             if let app = r.app, app != b.app { throw HopError.invalid("build \(id) is of app \(b.app), not \(app)") }
             targetApp = b.app
+        } else if let app = r.app {
+            targetApp = app
         } else {
-            targetApp = r.app
+            // The app a path deploys to is the one the build will name ([metadata] id, else the
+            // directory's name): the audit log records it (it read "-" and `hop info` could not
+            // say who deployed). A tree that does not read as an app fails below, located.
+            targetApp = r.path.flatMap { try? AppSpecLoader.load(directory: $0, appName: nil).name }
         }
         return try audited("deploy", app: targetApp, detail: detail, permission: r.path != nil && r.pushed == nil ? .admin : .deploy) {
             // A source tree must read as an app (pure, nothing written), and claim no domain another
