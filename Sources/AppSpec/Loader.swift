@@ -40,9 +40,20 @@ public enum AppSpecLoader {
             if inHop3Dir.contains(name) { return joinPath(metadataDir, name) }
             return tree.files.contains(name) ? joinPath(directory, name) : nil
         }
-        let hop3 = try located("hop3.toml").map { try parseHop3Document(readText($0), file: $0) }
-        let procfile = try located("Procfile").map { try parseProcfile(readText($0), file: $0) }
-        let appJSON = try located("app.json").map { try parseAppJSON(readText($0), file: $0) }
+        // Each metadata file is read even when another is wrong: their errors come together.
+        var fileErrors: [HopError] = []
+        func reading<T>(_ body: () throws -> T?) throws -> T? {
+            do { return try body() } catch let e as HopError where e.code == .invalidInput {
+                var first = e
+                first.more = []
+                fileErrors += [first] + e.more
+                return nil
+            }
+        }
+        let hop3 = try reading { try located("hop3.toml").map { try parseHop3Document(readText($0), file: $0) } }
+        let procfile = try reading { try located("Procfile").map { try parseProcfile(readText($0), file: $0) } }
+        let appJSON = try reading { try located("app.json").map { try parseAppJSON(readText($0), file: $0) } }
+        if let e = HopError.collected(Array(fileErrors.prefix(20))) { throw e }
 
         let name: String
         if let appName {

@@ -33,15 +33,18 @@ public let procfileHookNames: Set<String> = ["prebuild", "postbuild", "prerun"]
 public func parseProcfile(_ text: String, file: String) throws -> Procfile {
     var result = Procfile()
     var lineNumber = 0
+    // Every wrong line is reported at once (at most 20), each at its own line and column.
+    var errors: [HopError] = []
     // Split on scalars: as Characters, "\r\n" is one grapheme and would not split on "\n".
-    for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
+    for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) where errors.count < 20 {
         lineNumber += 1
         var line = Array(rawLine)
         if line.last == "\r" { line.removeLast() }
         guard let first = line.firstIndex(where: { !isBlank($0) }), line[first] != "#" else { continue }
         let entry = ProcfileLine(scalars: line, file: file, line: lineNumber)
-        try entry.parse(nameStart: first, into: &result)
+        do { try entry.parse(nameStart: first, into: &result) } catch let e as HopError { errors.append(e) }
     }
+    if let e = HopError.collected(errors) { throw e }
     guard !result.processes.isEmpty else {
         throw HopError.invalid("the Procfile declares no processes", at: SourceLocation(file: file, line: 1, column: 1),
                                hint: "add a process line such as `web: <command that serves HTTP on $PORT>`")

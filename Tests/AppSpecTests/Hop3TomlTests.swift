@@ -1,3 +1,4 @@
+import Foundation
 import HopBasics
 import Testing
 @testable import AppSpec
@@ -117,6 +118,19 @@ struct Hop3TomlTests {
         // One wrong section: exactly the error it was before.
         let one = try #require(#expect(throws: HopError.self) { try parseHop3Toml("[run]\nstart = 42\n", file: "hop3.toml", appName: "blog") })
         #expect(one.more.isEmpty && !one.description.contains("errors"))
+    }
+
+    @Test("a wrong hop3.toml and a wrong Procfile: every error of both in one report, each located")
+    func errorsAcrossFiles() throws {
+        try withTemporaryDirectory { dir in
+            try "[run]\nstart = 42\n".write(toFile: dir + "/hop3.toml", atomically: true, encoding: .utf8)
+            try "web python app.py\nworker:\nweb: ok\n".write(toFile: dir + "/Procfile", atomically: true, encoding: .utf8)
+            let error = try #require(#expect(throws: HopError.self) { try AppSpecLoader.load(directory: dir, appName: "blog") })
+            let all = [error] + error.more
+            #expect(all.map { ($0.location?.file as NSString?)?.lastPathComponent ?? "" } == ["hop3.toml", "Procfile", "Procfile"], "\(error)")
+            #expect(all.map { $0.location?.line ?? 0 } == [2, 1, 2], "\(error)")
+            #expect(error.more.allSatisfy { $0.more.isEmpty }, "one flat list")
+        }
     }
 
     @Test func minimalFileUsesDefaults() throws {
