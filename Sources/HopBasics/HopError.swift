@@ -112,6 +112,20 @@ public struct HopError: Error, CustomStringConvertible, Sendable {
         return s
     }
 
+    /// The same error with `directory` taken out of its locations and text: files inside it are
+    /// named relative to it, as the person who sent that tree knows them.
+    public func relativized(to directory: String) -> HopError {
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        func strip(_ s: String) -> String { s.replacingOccurrences(of: prefix, with: "") }
+        var e = self
+        if let l = location, l.file.hasPrefix(prefix) { e.location?.file = String(l.file.dropFirst(prefix.count)) }
+        e.message = strip(message)
+        e.hint = hint.map(strip)
+        e.detail = detail.map(strip)
+        e.more = more.map { $0.relativized(to: directory) }
+        return e
+    }
+
     /// The first error, carrying the others (nil when there are none).
     public static func collected(_ errors: [HopError]) -> HopError? {
         guard var first = errors.first else { return nil }

@@ -167,11 +167,20 @@ final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable 
         }
     }
 
+    /// One error of the API's `{"error": …}` body, with its location and the others found with it.
+    static func decoded(_ e: [String: Any]) -> HopError? {
+        guard let message = e["message"] as? String else { return nil }
+        let code = (e["code"] as? String).flatMap(HopError.Code.named) ?? .internalError
+        let location = (e["file"] as? String).map { SourceLocation(file: $0, line: e["line"] as? Int, column: e["column"] as? Int) }
+        var error = HopError(code, message, at: location, hint: e["hint"] as? String)
+        error.more = (e["more"] as? [[String: Any]] ?? []).compactMap(decoded)
+        return error
+    }
+
     static func error(from data: Data, status: Int) -> HopError {
         if let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let e = o["error"] as? [String: Any],
-           let message = e["message"] as? String {
-            let code = (e["code"] as? String).flatMap(HopError.Code.named) ?? .internalError
-            return HopError(code, message, hint: e["hint"] as? String)
+           let first = decoded(e) {
+            return first
         }
         return HopError(status == 401 ? .unauthenticated : status == 403 ? .forbidden : status == 404 ? .notFound : .environment,
                         "the remote answered HTTP \(status)", detail: String(decoding: data.prefix(400), as: UTF8.self))

@@ -133,6 +133,13 @@ public struct Operations: Sendable {
 
     /// `hop deploy`: build (or pick a recorded build), then roll out a health-gated generation.
     public func deploy(_ request: DeployRequest) throws -> DeployResult {
+        // A pushed or uploaded tree lives in a scratch directory of the server: its errors name
+        // files as the pusher knows them (`hop3.toml:2:9`), never the server's paths.
+        guard let tree = request.pushed?.directory else { return try deployRequest(request) }
+        do { return try deployRequest(request) } catch let e as HopError { throw e.relativized(to: tree) }
+    }
+
+    func deployRequest(_ request: DeployRequest) throws -> DeployResult {
         var r = request
         if let pushed = r.pushed {
             guard r.app != nil, r.path == nil, r.build == nil else { throw HopError.invalid("a pushed source is deployed to its repository's app, alone") }

@@ -22,7 +22,11 @@ public enum OpenAPIDocument {
     static var counts: [String: Any] { ["type": "object", "additionalProperties": ["type": "integer"]] }
 
     static var schemas: [String: Any] { [
-        "Error": object(["error": object(["code": string, "message": string, "hint": string, "exitCode": integer],
+        "Error": object(["error": object(["code": string, "message": string, "hint": string, "exitCode": integer,
+                                          "file": string, "line": integer, "column": integer,
+                                          "more": array(object(["code": string, "message": string, "hint": string, "exitCode": integer,
+                                                                "file": string, "line": integer, "column": integer],
+                                                               required: ["code", "message", "exitCode"]))],
                                          required: ["code", "message", "exitCode"])], required: ["error"]),
         "Document": ["type": "object", "description": "A JSON document (CycloneDX, SPDX, in-toto Statement or DSSE envelope)."],
         "BuildInfo": object(["id": integer, "app": string, "outPath": string, "drvPath": string, "sourceHash": string, "sourcePath": string,

@@ -260,12 +260,24 @@ func encodeJSON<T: Encodable>(_ value: T) -> String {
 func sse(_ event: String, _ data: String) -> String { "event: \(event)\ndata: \(data)\n\n" }
 
 struct ErrorBody: Encodable {
-    struct Detail: Encodable { var code: String; var message: String; var hint: String?; var exitCode: Int }
+    struct Detail: Encodable {
+        var code: String; var message: String; var hint: String?; var exitCode: Int
+        /// Where, when the error is about a file of the app's tree (relative to it).
+        var file: String?; var line: Int?; var column: Int?
+        /// The other errors found in the same pass (every wrong metadata line at once).
+        var more: [Detail]?
+
+        init(_ e: HopError) {
+            code = e.code.description; message = e.message; hint = e.hint; exitCode = Int(e.code.exitCode)
+            file = e.location?.file; line = e.location?.line; column = e.location?.column
+            more = e.more.isEmpty ? nil : e.more.map(Detail.init)
+        }
+    }
     var error: Detail
 }
 
 func errorJSON(_ e: HopError) -> String {
-    encodeJSON(ErrorBody(error: .init(code: e.code.description, message: e.message, hint: e.hint, exitCode: Int(e.code.exitCode))))
+    encodeJSON(ErrorBody(error: .init(e)))
 }
 
 func status(for code: HopError.Code) -> HTTPResponse.Status {

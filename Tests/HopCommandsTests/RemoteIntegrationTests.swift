@@ -67,6 +67,22 @@ struct RemoteIntegrationTests {
         let logs = try client(["--remote", "prod", "logs", app, "-n", "20"])
         #expect(logs.status == 0 && !logs.stdout.isEmpty, "\(logs.stderr)")
 
+        // Bad metadata sent from the laptop: every error, located in the laptop's terms (no server path), exit 2.
+        let broken = try flaskVariant(laptop, greeting: "Broken", toml: "[run]\nstart = 42\n\n[build]\nbuilder = \"cobol\"\n")
+        let bad = try client(["--remote", "prod", "deploy", broken, "--app", app, "--watch", "0"])
+        #expect(bad.status == 2, "\(bad.status) \(bad.stderr)")
+        #expect(bad.stderr.contains("hop3.toml:2:9: error:") && bad.stderr.contains("hop3.toml:5:11: error:") && bad.stderr.contains("2 errors"), "\(bad.stderr)")
+        #expect(bad.stderr.contains(broken + "/hop3.toml:2:9"), "checked on the laptop first, in the laptop's paths: \(bad.stderr)")
+        // The same tree uploaded straight to the API: the server's errors name the files relative to the tree.
+        let tar = laptop + "/broken.tar"
+        #expect(try SystemRunner().run(Command("tar", ["-C", broken, "-cf", tar, "."])).succeeded)
+        let up = try SystemRunner().run(Command("curl", ["-s", "-X", "POST", "-H", "Authorization: Bearer \(deployer)", "-H", "Content-Type: application/octet-stream",
+                                                         "--data-binary", "@" + tar, "http://127.0.0.1:\(server.port)/api/apps/\(app)/source?watch=0"]))
+        let upError = (parse(up.stdoutText) as? [String: Any])?["error"] as? [String: Any] ?? [:]
+        #expect(upError["file"] as? String == "hop3.toml" && upError["line"] as? Int == 2 && upError["column"] as? Int == 9, "\(up.stdoutText)")
+        #expect((upError["more"] as? [[String: Any]])?.first?["line"] as? Int == 5, "\(up.stdoutText)")
+        #expect(!up.stdoutText.contains(sharedHome.root), "no server path: \(up.stdoutText)")
+
         // A viewer: every change refused with 403 (exit 11), nothing changes.
         let gensBefore = try hopEnv(["generations", app, "--json"]).stdout
         let configBefore = try hopEnv(["config", "show", app, "--json"]).stdout
