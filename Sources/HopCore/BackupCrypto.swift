@@ -39,8 +39,21 @@ struct PipedProcess {
         let argv = ([exe] + args).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        // hop ignores SIGPIPE; an ignored disposition survives exec, so without this a child
+        // writing into a closed pipe (age, rclone, zstd after its reader died) would get EPIPE
+        // errors instead of the signal its code expects. Default dispositions, empty mask, as
+        // the process runner gives every other child.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, exe, &fa, nil, argv, envp)
+        let rc = posix_spawn(&pid, exe, &fa, &attr, argv, envp)
         guard rc == 0 else { throw HopError(.environment, "cannot start \(exe): \(String(cString: strerror(rc)))") }
         return PipedProcess(pid: pid, command: ([exe] + args).map(shellQuote).joined(separator: " "), stderrPath: errPath)
     }

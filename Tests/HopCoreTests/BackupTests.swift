@@ -114,3 +114,24 @@ import HopTestSupport
         }
     }
 }
+
+@Suite("the children of a backup's pipeline")
+struct PipedProcessSignalTests {
+    @Test("age, rclone and the like start with SIGPIPE at its default although hop ignores it")
+    func childrenGetDefaultSignals() throws {
+        let previous = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, previous) }
+        try withTemporaryDirectory { dir in
+            let out = dir + "/status"
+            let fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            #expect(fd >= 0)
+            let p = try PipedProcess.spawn("sh", ["-c", "grep '^SigIgn:' /proc/self/status"], stdin: nil, stdout: fd, scratch: dir)
+            close(fd)
+            #expect(p.wait().status == 0)
+            let line = try String(contentsOfFile: out, encoding: .utf8)
+            let mask = UInt64(line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "", radix: 16)
+            let pipeBit: UInt64 = 1 << (UInt64(SIGPIPE) - 1)
+            #expect(mask != nil && mask! & pipeBit == 0, "SigIgn \(line)")
+        }
+    }
+}
