@@ -457,7 +457,9 @@ struct BackupIntegrationTests {
 
         // The remotes' secrets are sealed at rest: nowhere in HOP_HOME in the clear.
         #expect(occurrences(of: secret, under: sharedHome.root).isEmpty, "the S3 secret is in the clear under HOP_HOME")
-        #expect(try hopEnv(["backup", "remote", "list"]).stdout.split(separator: "\n").sorted() == ["deadbox", "s3box", "sftpbox"])
+        // (a header row, then one name per line)
+        let remoteLines = try hopEnv(["backup", "remote", "list"]).stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(remoteLines.first == "NAME" && remoteLines.dropFirst().sorted() == ["deadbox", "s3box", "sftpbox"], "\(remoteLines)")
         for r in ["deadbox", "s3box", "sftpbox"] { #expect(try hopEnv(["backup", "remote", "remove", r]).status == 0) }
         #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
