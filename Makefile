@@ -48,7 +48,7 @@ demo: setup
 test: build
 	@home=$$(mktemp -d /tmp/hop-test-home.XXXXXX); \
 	trap 'HOP_HOME="$$home" $(HOP) host down >/dev/null 2>&1; rm -rf --one-file-system "$$home"' EXIT; \
-	swift build --build-tests $(SWIFT_FLAGS) && \
+	swift build --build-tests $(SWIFT_FLAGS) && swift build --product generate-manual $(SWIFT_FLAGS) && \
 	HOP_TEST_HOME=$$home swift test --skip-build --no-parallel $(SWIFT_FLAGS)
 
 bench: setup

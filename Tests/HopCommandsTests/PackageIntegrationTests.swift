@@ -16,7 +16,15 @@ struct PackageIntegrationTests {
         return CLIResult(status: r.status, stdout: r.stdoutText, stderr: r.stderrText)
     }
 
+    /// package.sh needs the man page generator; building it from inside a test would wait forever
+    /// for the .build lock `swift test` holds, so `make test` builds it first.
+    static func requireManualGenerator() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: repoRoot + "/.build/debug/generate-manual"),
+                     "build it first: swift build --product generate-manual (make test does)")
+    }
+
     static func buildDeb(version: String, into dir: String) throws -> String {
+        try requireManualGenerator()
         let out = dir + "/hop_\(version)_amd64.deb"
         let r = try SystemRunner().run(Command("bash", [repoRoot + "/scripts/package.sh", "deb", "--config", "debug", "--fast",
                                                         "--version", version, "--out", out], workingDirectory: repoRoot))
@@ -26,6 +34,7 @@ struct PackageIntegrationTests {
 
     @Test("make install PREFIX: the installed tree runs without the toolchain and finds its Nix library from its own prefix")
     func installPrefix() throws {
+        try Self.requireManualGenerator()
         try withTemporaryDirectory { dir in
             let r = try SystemRunner().run(Command("bash", [repoRoot + "/scripts/package.sh", "install", "--config", "debug",
                                                             "--prefix", "/opt/hop", "--destdir", dir], workingDirectory: repoRoot))
