@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "HopCoreTests", dependencies: ["HopTestSupport", "HopCore", "HopStore", "Runtime", "AppSpec"], exclude: ["Snapshots"]),
         .testTarget(name: "HopServerTests", dependencies: ["HopTestSupport", "HopServer", "HopCore", "HopStore",
                                                            .product(name: "HummingbirdTesting", package: "hummingbird")], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopCore", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopCore", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]
 )
