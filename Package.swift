@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
@@ -52,6 +53,8 @@ let package = Package(
             // The front's one client: to the helper, over its unix socket (also HummingbirdTesting's client).
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
+            // NIO's bounded thread pool for blocking work (SQLite, nix, systemctl).
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "hop", dependencies: ["HopCommands"]),
         // Shared test helpers (snapshots, temporary directories); a library so every test target can use one copy.

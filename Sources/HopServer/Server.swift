@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
+import NIOPosix
 import HopBasics
 import HopCore
 import HopStore
@@ -34,9 +35,17 @@ public struct HopHTTPServer: Sendable {
         router.get("/api/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
-        for method: HTTPRequest.Method in [.get, .post, .put, .patch, .delete, .head, .options, .trace, .connect, HTTPRequest.Method("QUERY")!] {
-            router.on("/api/**", method: method) { request, context in
-                await server.api(request, context)
+        // Routes are mounted from the catalogue; a request no route takes gets the API's JSON 404
+        // or 405 (with `Allow`) from the fallback, which runs no operation.
+        router.add(middleware: APIFallback())
+        for route in apiRoutes {
+            router.on(RouterPath(route.path), method: HTTPRequest.Method(route.method)!) { request, context in
+                var params: [String: String] = [:]
+                for name in route.binding.pathParameters {
+                    let raw = context.parameters.get(name) ?? ""
+                    params[name] = raw.removingPercentEncoding ?? raw
+                }
+                return await server.api(route, params: params, request, context)
             }
         }
         Dashboard(server: server).register(on: router)
@@ -72,18 +81,20 @@ public struct HopHTTPServer: Sendable {
 
     // MARK: API dispatch
 
-    func api(_ request: Request, _ context: BasicRequestContext) async -> Response {
-        let path = request.uri.path
-        let method = request.method.rawValue
-        let candidates = apiRoutes.filter { $0.match(path) != nil }
-        guard !candidates.isEmpty else { return errorResponse(HopError(.notFound, "no API route \(path)", hint: "see /api/openapi.json")) }
-        guard let route = candidates.first(where: { $0.method == method }), let params = route.match(path) else {
-            return errorResponse(HopError(.invalidInput, "\(method) is not allowed on \(path)"), status: .methodNotAllowed,
-                                 extra: [.allow: candidates.map(\.method).joined(separator: ", ")])
-        }
+    func api(_ route: APIRoute, params: [String: String], _ request: Request, _ context: BasicRequestContext) async -> Response {
+        // One id per request, in every log line of its operation and in the response.
+        let requestID = String(UUID().uuidString.prefix(8)).lowercased()
+        var logger = self.logger
+        logger[metadataKey: "request"] = .string(requestID)
+        var response = await dispatch(route, params: params, request, logger: logger)
+        response.headers[HTTPField.Name("X-Request-Id")!] = requestID
+        return response
+    }
+
+    func dispatch(_ route: APIRoute, params: [String: String], _ request: Request, logger: Logger) async -> Response {
         var request = request
         let principal: Principal
-        if route.operationID == "health" {
+        if route.binding.anonymous {
             principal = Principal(name: "anonymous", role: .viewer)
         } else {
             do {
@@ -120,13 +131,14 @@ public struct HopHTTPServer: Sendable {
                 try? FileManager.default.moveItem(atPath: (file as NSString).deletingLastPathComponent, toPath: moved)
                 return moved + "/" + (file as NSString).lastPathComponent
             }
-            return stream(route, principal: principal, params: params, query: query, body: body, upload: kept, frontWorker: worker)
+            return stream(route, principal: principal, params: params, query: query, body: body, upload: kept, frontWorker: worker,
+                          logger: logger)
         }
-        let ops = Operations(self.context(principal, via: "api", frontWorker: worker))
+        let ops = Operations(self.context(principal, via: "api", frontWorker: worker, logger: logger))
         let call = { var c = APICall(ops: ops, params: params, query: query, body: body); c.upload = upload; return c }()
         do {
             let value = try await blocking { try route.handler(call) }
-            return jsonResponse(value, status: route.method == "POST" && route.operationID.hasPrefix("add") || route.operationID == "createToken" ? .created : .ok)
+            return jsonResponse(value, status: HTTPResponse.Status(code: route.binding.status))
         } catch let e as HopError {
             return errorResponse(e)
         } catch {
@@ -136,17 +148,17 @@ public struct HopHTTPServer: Sendable {
 
     /// Runs the route and streams its progress events, then its result (or error), as server-sent events.
     func stream(_ route: APIRoute, principal: Principal, params: [String: String], query: [String: String], body: Data,
-                upload: String? = nil, frontWorker: String?) -> Response {
+                upload: String? = nil, frontWorker: String?, logger: Logger) -> Response {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        var ctx = context(principal, via: "api", frontWorker: frontWorker)
+        var ctx = context(principal, via: "api", frontWorker: frontWorker, logger: logger)
         ctx.progress = { e in continuation.yield(ByteBuffer(string: sse("progress", encodeJSON(e)))) }
         let ops = Operations(ctx)
         let call = { var c = APICall(ops: ops, params: params, query: query, body: body); c.upload = upload; return c }()
-        DispatchQueue.global().async {
+        Task {
             defer { if let upload { try? FileManager.default.removeItem(atPath: (upload as NSString).deletingLastPathComponent) } }
             do {
-                let value = try route.handler(call)
-                continuation.yield(ByteBuffer(string: sse("result", encodeJSON(AnyEncodable(value)))))
+                let value = try await blocking { try route.handler(call) }
+                continuation.yield(ByteBuffer(string: sse("result", resultJSON(value))))
             } catch {
                 let e = error as? HopError ?? HopError(.internalError, "\(error)")
                 continuation.yield(ByteBuffer(string: sse("error", errorJSON(e))))
@@ -184,8 +196,8 @@ public struct HopHTTPServer: Sendable {
 
     static let uploadLimit = 512 << 20
 
-    func context(_ principal: Principal, via: String, frontWorker: String? = nil) -> HopContext {
-        var ctx = HopContext(home: home, principal: principal, via: via, logger: logger, serviceHost: serviceHost)
+    func context(_ principal: Principal, via: String, frontWorker: String? = nil, logger: Logger? = nil) -> HopContext {
+        var ctx = HopContext(home: home, principal: principal, via: via, logger: logger ?? self.logger, serviceHost: serviceHost)
         ctx.frontWorker = frontWorker
         ctx.sharedDatabase = databases.get(home)
         return ctx
@@ -238,10 +250,30 @@ final class OpenDatabase: @unchecked Sendable {
     }
 }
 
-/// Runs blocking work (SQLite, nix, systemctl) off the server's event loops.
+/// Runs blocking work (SQLite, nix, systemctl) off the server's event loops, on NIO's thread pool
+/// (bounded, unlike a global dispatch queue that grows a thread per blocked request).
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        DispatchQueue.global().async { c.resume(with: Result { try body() }) }
+    try await NIOThreadPool.singleton.runIfActive(body)
+}
+
+/// A route's result as JSON (a document rendered elsewhere goes out as it is).
+func resultJSON(_ value: any Encodable) -> String {
+    if let raw = value as? RawJSON { return raw.text }
+    return encodeJSON(AnyEncodable(value))
+}
+
+/// The API's answer to a request no route takes: JSON, 405 with `Allow` when the path is a route's.
+struct APIFallback<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound && request.uri.path.hasPrefix("/api/") {
+            let path = request.uri.path
+            let methods = apiRoutes.filter { $0.match(path) != nil }.map(\.method)
+            guard !methods.isEmpty else { return errorResponse(HopError(.notFound, "no API route \(path)", hint: "see /api/openapi.json")) }
+            return errorResponse(HopError(.invalidInput, "\(request.method.rawValue) is not allowed on \(path)"), status: .methodNotAllowed,
+                                 extra: [.allow: methods.joined(separator: ", ")])
+        }
     }
 }
 
@@ -259,8 +291,8 @@ func encodeJSON<T: Encodable>(_ value: T) -> String {
 
 func sse(_ event: String, _ data: String) -> String { "event: \(event)\ndata: \(data)\n\n" }
 
-struct ErrorBody: Encodable {
-    struct Detail: Encodable {
+struct ErrorBody: Codable {
+    struct Detail: Codable {
         var code: String; var message: String; var hint: String?; var exitCode: Int
         /// Where, when the error is about a file of the app's tree (relative to it).
         var file: String?; var line: Int?; var column: Int?
