@@ -14,47 +14,47 @@ struct AddonCommand: ParsableCommand {
         Out.line("\(verb) \(a.type) addon \(a.name)" + (a.attachedTo.isEmpty ? "" : " (attached to \(a.attachedTo.joined(separator: ", ")))"))
     }
 
-    struct Create: ParsableCommand {
+    struct Create: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an addon: TYPE (postgres) and NAME.")
         @Argument var type: String
         @Argument var name: String
         @Option(name: .customLong("extension"), help: "A PostgreSQL extension to create in its database (repeatable).") var extensions: [String] = []
         @Flag var json = false
-        func run() throws { show(try cliOperations(json: json).addonCreate(type: type, name: name, extensions: extensions), json: json, verb: "created") }
+        func run() throws { show(try runOperation(CreateAddon.self, .init(type: type, name: name, extensions: extensions), json: json), json: json, verb: "created") }
     }
 
-    struct Attach: ParsableCommand {
+    struct Attach: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "attach", abstract: "Give an app an addon's variables (DATABASE_URL, PG*); a deployed app restarts with them.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(name: .customLong("as"), help: "Variable prefix (e.g. CACHE_ gives CACHE_DATABASE_URL).") var prefix: String?
         @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
         @Flag var json = false
-        func run() throws { show(try cliOperations(json: json).addonAttach(app: app, addon: name, prefix: prefix, watch: watch), json: json, verb: "attached") }
+        func run() throws { show(try runOperation(AttachAddon.self, .init(app: app, addon: name, prefix: prefix, watch: watch), json: json), json: json, verb: "attached") }
     }
 
-    struct Detach: ParsableCommand {
+    struct Detach: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "detach", abstract: "Take an addon's variables from an app (its data stays).")
         @Argument(completion: NameCompletion.apps) var app: String
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
         @Flag var json = false
-        func run() throws { show(try cliOperations(json: json).addonDetach(app: app, addon: name, watch: watch), json: json, verb: "detached") }
+        func run() throws { show(try runOperation(DetachAddon.self, .init(app: app, addon: name, watch: watch), json: json), json: json, verb: "detached") }
     }
 
-    struct Destroy: ParsableCommand {
+    struct Destroy: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Drop an addon's database and role (refused while attached, unless --force).")
         @Argument(completion: NameCompletion.addons) var name: String
         @Flag(help: "Destroy it even though apps are attached (their data goes).") var force = false
         @Flag var json = false
-        func run() throws { show(try cliOperations(json: json).addonDestroy(name: name, force: force), json: json, verb: "destroyed") }
+        func run() throws { show(try runOperation(DestroyAddon.self, .init(addon: name, force: force), json: json), json: json, verb: "destroyed") }
     }
 
-    struct List: ParsableCommand {
+    struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List addons.")
         @Flag var json = false
         func run() throws {
-            let all = try cliOperations(json: json).addons()
+            let all = try runOperation(ListAddons.self, NoInput(), json: json)
             if json { emit(all); return }
             var t = Table("NAME", "TYPE", "ATTACHED TO")
             for a in all { t.add(a.name, a.type, a.attachedTo.isEmpty ? "-" : a.attachedTo.joined(separator: ",")) }
@@ -62,12 +62,12 @@ struct AddonCommand: ParsableCommand {
         }
     }
 
-    struct Info: ParsableCommand {
+    struct Info: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "info", abstract: "Show an addon (not its password).")
         @Argument(completion: NameCompletion.addons) var name: String
         @Flag var json = false
         func run() throws {
-            let a = try cliOperations(json: json).addonInfo(name: name)
+            let a = try runOperation(ShowAddon.self, .init(addon: name), json: json)
             if json { emit(a); return }
             Out.line("\(a.name): \(a.type), database \(a.database) on \(a.socket)")
             Out.line("attached to: \(a.attachedTo.isEmpty ? "-" : a.attachedTo.joined(separator: ", "))")
@@ -76,24 +76,24 @@ struct AddonCommand: ParsableCommand {
         }
     }
 
-    struct Credentials: ParsableCommand {
+    struct Credentials: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print an addon's connection variables, password included.")
         @Argument(completion: NameCompletion.addons) var name: String
         @Flag var json = false
         func run() throws {
-            let c = try cliOperations(json: json).addonCredentials(name: name)
+            let c = try runOperation(AddonCredentials.self, .init(addon: name), json: json)
             if json { emit(c); return }
             for (k, v) in c.sorted(by: { $0.key < $1.key }) { Out.line("\(k)=\(v)") }
         }
     }
 
-    struct Migrate: ParsableCommand {
+    struct Migrate: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "migrate",
                                                         abstract: "Move a Redis addon of an earlier hop (keys under NAME: on the shared server) to a Redis server of its own, keys and all.")
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(help: "Seconds to watch each attached app's new generation.") var watch: Double = 5
         @Flag var json = false
-        func run() throws { show(try cliOperations(json: json).addonMigrate(name: name, watch: watch), json: json, verb: "migrated") }
+        func run() throws { show(try runOperation(MigrateAddon.self, .init(addon: name, watch: watch), json: json), json: json, verb: "migrated") }
     }
 
     struct Connect: ParsableCommand {

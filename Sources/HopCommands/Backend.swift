@@ -95,3 +95,41 @@ struct RemoteBackend: AppBackend {
         try client.call("DELETE", "/api/apps/\(app)", query: ["purge": String(purge)])
     }
 }
+
+/// Runs a catalogue operation for a command: on the selected remote through the operation's route
+/// (its progress streamed back), else here through the operation runner. A command that calls this
+/// runs remotely with no other edit; an operation without a route says it runs only on its machine.
+func runOperation<Op: HopOperation>(_ op: Op.Type, _ input: Op.Input, json: Bool, upload: String? = nil) throws -> Op.Output {
+    Hop.jsonMode = json
+    if let client = RemoteClient.current {
+        guard Op.http != nil else { throw Remote.refuse(Op.name) }
+        return try client.run(op, input, quiet: json)
+    }
+    return try OperationRunner(cliContext(json: json)).run(op, input, upload: upload)
+}
+
+extension RemoteClient {
+    /// Calls an operation's route: path parameters and (for GET/DELETE, or fields the binding names)
+    /// query parameters from the input's fields, the rest as the JSON body.
+    func run<Op: HopOperation>(_ op: Op.Type, _ input: Op.Input, upload: String? = nil, quiet: Bool) throws -> Op.Output {
+        guard let b = Op.http else { throw Remote.refuse(Op.name) }
+        guard case .object(var fields)? = JSONValue.encoding(input) else {
+            throw HopError(.internalError, "the input of \(Op.name) does not encode as a JSON object")
+        }
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        var path = b.path
+        for name in b.pathParameters {
+            let text = fields.removeValue(forKey: name)?.queryText ?? ""
+            path = path.replacingOccurrences(of: "{\(name)}", with: text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text)
+        }
+        var query: [String: String] = [:]
+        for (name, value) in fields where b.inQuery(name) {
+            if let text = value.queryText { query[name] = text }
+            fields.removeValue(forKey: name)
+        }
+        let hasBody = b.method != .GET && b.method != .DELETE && !b.upload
+        let body = hasBody ? (try JSONSerialization.jsonObject(with: Data(JSONValue.object(fields).text().utf8)) as? [String: Any]) : nil
+        return try call(b.method.rawValue, path, query: query, json: body, upload: upload, stream: b.streams, quiet: quiet)
+    }
+}

@@ -24,34 +24,34 @@ struct BackupCommand: ParsableCommand {
             : n >= 1 << 10 ? String(format: "%.1fK", Double(n) / 1024) : "\(n)B"
     }
 
-    struct Create: ParsableCommand {
+    struct Create: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Back up an app now.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "An absolute directory, or REMOTE:PATH of a remote from `hop backup remote add` (default: $HOP_HOME/backups).") var to: String?
         @Flag var json = false
         func run() throws {
-            let b = try cliOperations(json: json).backupCreate(app: app, to: to)
+            let b = try runOperation(CreateBackup.self, .init(app: app, to: to), json: json)
             if json { emit(b) } else { Out.line("backup \(b.id) of \(b.app): \(byteCount(b.size)) (\(b.members ?? 0) members) at \(b.location)") }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups (failed attempts too), newest first.")
         @Argument(completion: NameCompletion.apps) var app: String?
         @Flag var json = false
         func run() throws {
-            let all = try cliOperations(json: json).backups(app: app)
+            let all = try runOperation(ListBackups.self, .init(app: app), json: json)
             if json { emit(all); return }
             table(all).print(empty: "no backups")
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one backup.")
         @Argument(completion: NameCompletion.backups) var id: String
         @Flag var json = false
         func run() throws {
-            let b = try cliOperations(json: json).backupShow(id: id)
+            let b = try runOperation(ShowBackup.self, .init(backup: id), json: json)
             if json { emit(b); return }
             Out.line("backup     \(b.id)\napp        \(b.app)\nstatus     \(b.status)\(b.error.map { " (\($0))" } ?? "")\nreason     \(b.reason)")
             Out.line("created    \(b.createdAt)\ngeneration \(b.generation.map(String.init) ?? "-")\nbuild      \(b.build.map { String($0) } ?? "-")")
@@ -60,24 +60,23 @@ struct BackupCommand: ParsableCommand {
         }
     }
 
-    struct Verify: ParsableCommand {
+    struct Verify: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "verify", abstract: "Read a backup back: its file hash, decryption, every member's checksum, the manifest's signature (exit 7 if any fails).")
         @Argument(completion: NameCompletion.backups) var id: String
         @Flag var json = false
         func run() throws {
-            let v = try cliOperations(json: json).backupVerify(id: id)
+            let v = try runOperation(VerifyBackup.self, .init(backup: id), json: json)
             if json { emit(v) } else { Out.line("backup \(v.id): verified (\(v.members) members, \(byteCount(v.bytes)); signed by \(v.keyid.prefix(16))…; \(String(format: "%.2f", v.seconds)) s)") }
         }
     }
 
-    struct Restore: ParsableCommand {
+    struct Restore: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore a backup into its app (or a new app): verified first, staged, swapped in with the app stopped, health-gated; any failure puts the previous data back.")
         @Argument(completion: NameCompletion.backups) var id: String
         @Option(name: .customLong("to-app"), help: "Restore into a new app (a clone) instead.") var toApp: String?
         @Flag(help: "Confirm without being asked (needed when there is no terminal, and with --json).") var yes = false
         @Flag var json = false
         func run() throws {
-            let ops = cliOperations(json: json)
             if let toApp {
                 _ = try checkedApp(toApp)
                 try ConfirmGate.require("restore backup \(id) into \(toApp)", command: "backup restore \(id) --to-app \(toApp)",
@@ -85,39 +84,39 @@ struct BackupCommand: ParsableCommand {
             } else {
                 // The app whose data is replaced, named when the backup is one hop knows.
                 // Looked up only to ask: a refusal reads nothing.
-                let app = ConfirmGate.decide(yes: yes, json: json, interactive: ConfirmGate.interactive) == .ask ? (try? ops.backupShow(id: id))?.app : nil
+                let app = ConfirmGate.decide(yes: yes, json: json, interactive: ConfirmGate.interactive) == .ask ? (try? runOperation(ShowBackup.self, .init(backup: id), json: json))?.app : nil
                 try ConfirmGate.require("replace \(app ?? "the backed-up app")'s current data with backup \(id)'s", command: "backup restore \(id)",
                                          expected: app, yes: yes, json: json)
             }
-            let r = try ops.backupRestore(id: id, toApp: toApp)
+            let r = try runOperation(RestoreBackup.self, .init(backup: id, toApp: toApp), json: json)
             if json { emit(r) } else {
                 Out.line("restored backup \(r.id) of \(r.from) into \(r.app): \(r.files) files, \(byteCount(r.bytes))\(r.addons.isEmpty ? "" : ", addons \(r.addons.joined(separator: ", "))"); generation \(r.generation.map(String.init) ?? "-") serves (\(String(format: "%.2f", r.seconds)) s)")
             }
         }
     }
 
-    struct Destroy: ParsableCommand {
+    struct Destroy: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Delete a backup (its file and its record).")
         @Argument(completion: NameCompletion.backups) var id: String
         @Flag var json = false
         func run() throws {
-            let b = try cliOperations(json: json).backupDestroy(id: id)
+            let b = try runOperation(DestroyBackup.self, .init(backup: id), json: json)
             if json { emit(b) } else { Out.line("destroyed backup \(b.id) of \(b.app)") }
         }
     }
 
-    struct Prune: ParsableCommand {
+    struct Prune: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "prune", abstract: "Apply a retention policy; the newest verified backup is always kept.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "last=N,daily=N,weekly=N,monthly=N (default: the app's schedule's).") var keep: String?
         @Flag var json = false
         func run() throws {
-            let r = try cliOperations(json: json).backupPrune(app: app, keep: keep)
+            let r = try runOperation(PruneBackups.self, .init(app: app, keep: keep), json: json)
             if json { emit(r) } else { Out.line("\(r.app): kept \(r.kept.count), removed \(r.removed.count)\(r.removed.isEmpty ? "" : " (" + r.removed.joined(separator: ", ") + ")")") }
         }
     }
 
-    struct Schedule: ParsableCommand {
+    struct Schedule: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "schedule", abstract: "Back an app up on a systemd calendar schedule (a timer), then prune; without options, show the schedule.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "A systemd calendar expression: daily, hourly, \"*-*-* 03:15:00\"…") var calendar: String?
@@ -126,7 +125,15 @@ struct BackupCommand: ParsableCommand {
         @Flag(help: "Remove the schedule.") var off = false
         @Flag var json = false
         func run() throws {
-            let s = try cliOperations(json: json).backupSchedule(app: app, calendar: calendar, keep: keep, target: to, off: off)
+            let s: BackupScheduleInfo
+            if off {
+                s = try runOperation(RemoveBackupSchedule.self, .init(app: app), json: json)
+            } else if let calendar {
+                s = try runOperation(SetBackupSchedule.self, .init(app: app, calendar: calendar, keep: keep, to: to), json: json)
+            } else {
+                if keep != nil || to != nil { throw HopError.invalid("--keep and --to go with --calendar", hint: "give the schedule's --calendar too") }
+                s = try runOperation(GetBackupSchedule.self, .init(app: app), json: json)
+            }
             if json { emit(s); return }
             if let c = s.calendar { Out.line("\(s.app): backed up on `\(c)`\(s.keep.map { ", keep \($0)" } ?? "")\(s.target.map { " to \($0)" } ?? "") (\(s.timer ?? ""))") }
             else { Out.line("\(s.app): no backup schedule") }

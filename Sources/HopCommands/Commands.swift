@@ -91,23 +91,10 @@ func validateAppFlag(_ app: String?) throws {
 }
 
 /// A build record as JSON, its JSON columns decoded: a column that does not decode is an error.
+/// A build as `hop build --json` starts it: the same `BuildInfo` as `hop show --json` and the API.
 func buildJSON(_ b: BuildRecord) throws -> [String: Any] {
-    var o: [String: Any] = [
-        "id": Int(b.id), "app": b.app, "outPath": b.outPath, "drvPath": b.drvPath, "sourceHash": b.sourceHash,
-        "sourcePath": b.sourcePath, "builder": b.builder, "toolchain": b.toolchain, "hopVersion": b.hopVersion,
-        "startedAt": iso(b.startedAt), "finishedAt": iso(b.finishedAt), "gcRoot": b.gcRoot,
-        "closureSize": Int(b.closureSize), "pathCount": b.pathCount,
-    ]
-    func decoded(_ text: String, _ column: String) throws -> Any {
-        do { return try JSONSerialization.jsonObject(with: Data(text.utf8)) } catch {
-            throw HopError(.internalError, "build \(b.id) has an unreadable \(column) column", hint: "build the app again")
-        }
-    }
-    o["toolchainDetail"] = try decoded(b.toolchainDetail, "toolchain")
-    if let l = b.lockJSON { o["lock"] = try decoded(l, "lock") }
-    if let s = b.seedsJSON { o["seeds"] = try decoded(s, "seeds") }
-    if let c = b.sourceCommit { o["commit"] = c; o["sourceURI"] = b.sourceURI ?? "" }
-    return o
+    let data = try JSONEncoder.stable.encode(try BuildInfo(b))
+    return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
 }
 
 struct BuildCommand: ParsableCommand {
@@ -183,8 +170,8 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         Hop.jsonMode = json
-        let (b, db) = try cliOperations(json: json).findBuild(build)
-        if json { Out.json(try buildJSON(b)); return }
+        if json { emit(try runOperation(GetBuild.self, .init(id: build), json: json)); return }
+        let (b, _) = try cliOperations(json: json).findBuild(build)
         Out.line("build \(b.id): \(b.app)")
         Out.line("  out:        \(b.outPath)")
         Out.line("  drv:        \(b.drvPath)")
@@ -288,27 +275,11 @@ struct SeedCommand: ParsableCommand {
         }
 
         func run() throws {
-            Hop.jsonMode = json
-            let home = HopHome.fromEnvironment()
-            let runner = SystemRunner()
-            let importer = SeedImporter(runner: runner)
-            let wanted = all ? SeedKind.allCases : kinds.compactMap(SeedKind.init(rawValue:))
-            let db = try HopDatabase(path: { try home.ensure(); return home.database }())
-            var results: [[String: Any]] = []
-            for kind in wanted {
-                if !json { Out.progress("importing \(kind.rawValue) seed…") }
-                let scratch = try home.scratch("seed")
-                defer { try? FileManager.default.removeItem(atPath: scratch) }
-                let s = try importer.importSeed(kind, from: from, scratch: scratch)
-                let rootDir = home.gcroots + "/seeds"
-                try FileManager.default.createDirectory(atPath: rootDir, withIntermediateDirectories: true)
-                try NixDriver(runner: runner).addRoot(rootDir + "/" + kind.rawValue, for: s.storePath)
-                try db.upsertSeed(SeedRecord(name: s.name, version: s.version, storePath: s.storePath, narHash: s.narHash,
-                                             origin: s.origin, importedAt: Date()))
-                results.append(["name": s.name, "version": s.version, "storePath": s.storePath, "narHash": s.narHash, "origin": s.origin])
-                if !json { Out.endProgress(); Out.line("seed \(s.name) \(s.version): \(s.storePath) (\(s.narHash))") }
-            }
-            if json { Out.json(results) }
+            let wanted = all ? SeedKind.allCases.map(\.rawValue) : kinds
+            let seeds = try runOperation(ImportSeeds.self, .init(kinds: wanted, from: from), json: json)
+            if json { emit(seeds); return }
+            Out.endProgress()
+            for s in seeds { Out.line("seed \(s.name) \(s.version): \(s.storePath) (\(s.narHash))") }
         }
     }
 

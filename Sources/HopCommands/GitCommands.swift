@@ -29,24 +29,24 @@ struct SSHKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ssh-key", abstract: "The SSH keys that may `git push`, each tied to a hop user.",
                                                     subcommands: [Add.self, List.self, Remove.self])
 
-    struct Add: ParsableCommand {
+    struct Add: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Let a key push as USER (it deploys what USER may deploy).")
         @Argument var user: String
         @Argument(help: "The public key line (`ssh-ed25519 AAAA… comment`), or - to read it from standard input.") var key: String
         @Flag var json = false
         func run() throws {
             let text = key == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : key
-            let k = try cliOperations(json: json).sshKeyAdd(user: user, key: text)
+            let k = try runOperation(AddSSHKey.self, .init(user: user, key: text), json: json)
             if json { emit(k) } else { Out.line("added key \(k.id) \(k.fingerprint) for \(k.user)") }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List SSH keys.")
         @Option(help: "Only this user's keys.") var user: String?
         @Flag var json = false
         func run() throws {
-            let keys = try cliOperations(json: json).sshKeys(user: user)
+            let keys = try runOperation(ListSSHKeys.self, .init(user: user), json: json)
             if json { emit(keys); return }
             var t = Table("ID", "USER", "TYPE", "FINGERPRINT", "COMMENT")
             for k in keys { t.add("\(k.id)", k.user, k.type, k.fingerprint, k.comment) }
@@ -54,12 +54,12 @@ struct SSHKeyCommand: ParsableCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a key by id or fingerprint.")
         @Argument var key: String
         @Flag var json = false
         func run() throws {
-            let removed = try cliOperations(json: json).sshKeyRemove(key)
+            let removed = try runOperation(RemoveSSHKey.self, .init(key: key), json: json)
             if json { emit(removed) } else { for k in removed { Out.line("removed key \(k.id) \(k.fingerprint) of \(k.user)") } }
         }
     }

@@ -32,7 +32,7 @@ struct TrustCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "trust", abstract: "The signing keys whose builds this host imports and serves.",
                                                     subcommands: [Add.self, List.self, Remove.self, Policy.self])
 
-    struct Add: ParsableCommand {
+    struct Add: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Trust a public key (PEM, as `hop key show --pem` prints it).")
         @Argument(help: "The PEM file.") var file: String
         @Option(help: "A name for it (default: the file name).") var name: String?
@@ -42,16 +42,16 @@ struct TrustCommand: ParsableCommand {
                 throw HopError.invalid("cannot read \(file)", hint: "give the path of a PEM public key")
             }
             let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-            let k = try cliOperations(json: json).trustAdd(pem: pem, name: name ?? base)
+            let k = try runOperation(TrustKey.self, .init(pem: pem, name: name ?? base), json: json)
             if json { emit(k) } else { Out.line("trusted \(k.name) (keyid \(k.keyid.prefix(16))…)") }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List trusted keys.")
         @Flag var json = false
         func run() throws {
-            let keys = try cliOperations(json: json).trustList()
+            let keys = try runOperation(ListTrustedKeys.self, NoInput(), json: json)
             if json { emit(keys); return }
             var t = Table("NAME", "KEYID")
             for k in keys { t.add(k.name, k.keyid) }
@@ -59,12 +59,12 @@ struct TrustCommand: ParsableCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Stop trusting a key (by name or keyid).")
         @Argument var key: String
         @Flag var json = false
         func run() throws {
-            let k = try cliOperations(json: json).trustRemove(key)
+            let k = try runOperation(DistrustKey.self, .init(key: key), json: json)
             if json { emit(k) } else { Out.line("no longer trusted: \(k.name)") }
         }
     }

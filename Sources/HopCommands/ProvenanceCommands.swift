@@ -27,12 +27,9 @@ struct KeyCommand: ParsableCommand {
         @Flag(help: "Replace an existing key.") var force = false
         @Flag var json = false
         func run() throws {
-            Hop.jsonMode = json
-            let home = HopHome.fromEnvironment()
-            try home.ensure()
-            let key = try SigningKey.generate(in: home, force: force)
-            if json { Out.json(["keyid": key.keyID, "path": SigningKey.path(in: home), "publicKeyPEM": PublicKeyFile.pem(key.publicKey)]); return }
-            Out.line("generated \(SigningKey.path(in: home)) (keyid \(key.keyID))")
+            let key = try runOperation(GenerateSigningKey.self, .init(force: force), json: json)
+            if json { emit(key); return }
+            Out.line("generated \(key.path) (keyid \(key.keyid))")
             Out.line("export the public key with `hop key show --pem > hop-provenance.pub`")
         }
     }

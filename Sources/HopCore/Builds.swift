@@ -22,12 +22,30 @@ public struct BuildInfo: Sendable, Codable, Equatable {
     public var closureSize: Int64
     public var pathCount: Int
     public var version: String?
+    /// The toolchain's inputs (seed store paths, or the pinned nixpkgs).
+    public var toolchainDetail: JSONValue
+    /// The dependency lock the build used, and the seeds it was built with.
+    public var lock: JSONValue?
+    public var seeds: JSONValue?
+    /// The pushed commit and repository, for a build of a `git push`.
+    public var commit: String?
+    public var sourceURI: String?
 
     public init(_ b: BuildRecord) throws {
         id = b.id; app = b.app; outPath = b.outPath; drvPath = b.drvPath; sourceHash = b.sourceHash; sourcePath = b.sourcePath
         builder = b.builder; toolchain = b.toolchain; hopVersion = b.hopVersion; startedAt = isoTime(b.startedAt)
         finishedAt = isoTime(b.finishedAt); gcRoot = b.gcRoot; closureSize = b.closureSize; pathCount = b.pathCount
         version = try b.spec().metadata.version
+        func decoded(_ text: String, _ column: String) throws -> JSONValue {
+            do { return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
+                throw HopError(.internalError, "build \(b.id) has an unreadable \(column) column", hint: "build the app again")
+            }
+        }
+        toolchainDetail = try decoded(b.toolchainDetail, "toolchain")
+        lock = try b.lockJSON.map { try decoded($0, "lock") }
+        seeds = try b.seedsJSON.map { try decoded($0, "seeds") }
+        commit = b.sourceCommit
+        sourceURI = b.sourceCommit == nil ? nil : b.sourceURI ?? ""
     }
 }
 

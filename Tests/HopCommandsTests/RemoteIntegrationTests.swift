@@ -96,9 +96,29 @@ struct RemoteIntegrationTests {
         #expect(try hopEnv(["config", "show", app, "--json"]).stdout == configBefore)
         #expect(fetch(app).body.contains("Remote one"))
 
+        // Every command whose operation has a route runs remotely, with the output the server's
+        // own CLI gives: backups, addons, SSH keys, trusted keys (an admin token).
+        let admin = try newToken("r-admin", role: "admin")
+        #expect(try client(["remote", "add", "adm", url, "--token", admin]).status == 0)
+        for args in [["backup", "list", "--json"], ["addon", "list", "--json"], ["ssh-key", "list", "--json"], ["trust", "list", "--json"]] {
+            let r = try client(["--remote", "adm"] + args), l = try hopEnv(args)
+            #expect(r.status == 0 && l.status == 0, "\(args): \(r.stderr) \(l.stderr)")
+            #expect(parse(r.stdout) != nil && r.stdout == l.stdout, "\(args): remote \(r.stdout) local \(l.stdout)")
+        }
+        #expect(try client(["--remote", "adm", "backup", "list", app]).status == 0)
+        // One shape per resource: `hop show BUILD --json` is `GET /api/builds/{id}`.
+        let shownBuild = try hopEnv(["show", app, "--json"])
+        let buildID = try #require((parse(shownBuild.stdout) as? [String: Any])?["id"] as? Int, "\(shownBuild.stdout) \(shownBuild.stderr)")
+        let apiBuild = try SystemRunner().run(Command("curl", ["-s", "-H", "Authorization: Bearer \(admin)", "\(url)/api/builds/\(buildID)"]))
+        #expect((parse(apiBuild.stdoutText) as? NSDictionary) == (parse(shownBuild.stdout) as? NSDictionary),
+                "CLI \(shownBuild.stdout)\nAPI \(apiBuild.stdoutText)")
+        #expect((parse(apiBuild.stdoutText) as? [String: Any])?["toolchainDetail"] != nil)
+
         // Commands about the server's own files do not run remotely; a bad token is 401 (exit 10).
         let host = try client(["--remote", "prod", "host", "status"])
         #expect(host.status == 2 && host.stderr.contains("does not run against a remote"), "\(host.stderr)")
+        let seeds = try client(["--remote", "adm", "seed", "import", "busybox"])
+        #expect(seeds.status == 2 && seeds.stderr.contains("does not run against a remote"), "\(seeds.stderr)")
         #expect(try client(["remote", "add", "bad", url, "--token", "hop_0000.nope"]).status == 0)
         #expect(try client(["--remote", "bad", "apps"]).status == 10)
         _ = try hopEnv(["destroy", app])

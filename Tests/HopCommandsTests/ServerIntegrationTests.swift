@@ -252,6 +252,32 @@ struct ServerIntegrationTests {
         }
     }
 
+    @Test("seed import and key generate go through the operation runner: each is in the audit log, with its result")
+    func machineOperationsAreAudited() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/machine-ops")
+            let key = try hop(["key", "generate", "--json"], home: home)
+            #expect(key.status == 0, "\(key.stderr)")
+            let keyid = try #require((parse(key.stdout) as? [String: Any])?["keyid"] as? String, "\(key.stdout)")
+            // Replacing the key without --force is refused as bad input (exit 2, nothing changed, no
+            // entry); with --force it is replaced, and that is recorded.
+            #expect(try hop(["key", "generate"], home: home).status == 2)
+            let replaced = try hop(["key", "generate", "--force", "--json"], home: home)
+            #expect(replaced.status == 0 && !replaced.stdout.contains(keyid), "\(replaced.stdout) \(replaced.stderr)")
+            let seed = try hop(["seed", "import", "busybox", "--json"], home: home)
+            #expect(seed.status == 0, "\(seed.stderr)")
+            #expect((parse(seed.stdout) as? [[String: Any]])?.first?["name"] as? String == "busybox", "\(seed.stdout)")
+            let audit = try hop(["audit", "list", "--json"], home: home)
+            let entries = (parse(audit.stdout) as? [[String: Any]]) ?? []
+            let keyEntries = entries.filter { $0["action"] as? String == "key generate" }
+            #expect(keyEntries.count == 2 && keyEntries.allSatisfy { $0["result"] as? String == "ok" }, "\(audit.stdout)")
+            #expect((keyEntries.last?["detail"] as? String ?? "").contains("\"force\":\"true\""), "\(keyEntries)")
+            #expect(entries.contains { $0["action"] as? String == "seed import" && $0["result"] as? String == "ok"
+                                       && ($0["detail"] as? String ?? "").contains("busybox") }, "\(audit.stdout)")
+            #expect(!audit.stdout.contains("private-key"), "no secret in the log")
+        }
+    }
+
     @Test("hop audit verify passes on the untouched log, fails naming an edited or deleted entry")
     func auditVerifyCLI() throws {
         try withTemporaryDirectory { dir in

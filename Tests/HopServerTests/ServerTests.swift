@@ -58,6 +58,8 @@ import HopTestSupport
         case "attachAddon": return "{}"
         case "createBackup", "restoreBackup", "pruneBackups": return "{}"
         case "setBackupSchedule": return #"{"calendar":"daily"}"#
+        case "addSSHKey": return #"{"user":"vic","key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl vic"}"#
+        case "trustKey": return #"{"name":"ci","pem":"not a key"}"#
         default: return nil
         }
     }
@@ -69,6 +71,7 @@ import HopTestSupport
             .replacingOccurrences(of: "{id}", with: "0123456789abcdef")
             .replacingOccurrences(of: "{addon}", with: "blog-db")
             .replacingOccurrences(of: "{backup}", with: "20261205T000000Z-abcdef")
+            .replacingOccurrences(of: "{key}", with: "SHA256:nothing")
     }
 
     /// Whether `who` may call `route` on app blog (user vic, token 0123…), by the documented rules.
@@ -172,6 +175,37 @@ import HopTestSupport
         let paths = try #require(doc["paths"] as? [String: [String: Any]])
         for r in apiRoutes { #expect(paths[r.path]?[r.method.lowercased()] != nil, "\(r.method) \(r.path)") }
         #expect(doc["openapi"] as? String == "3.1.0")
+    }
+
+    @Test("the document and the catalogue agree: every documented operation is a networked operation with that route, and back; every $ref resolves; reflection read every type whole; the validator accepts it")
+    func openAPIMatchesTheCatalogue() throws {
+        let (document, incomplete) = OpenAPIDocument.generate()
+        #expect(incomplete.isEmpty, "\(incomplete)")
+        var documented: [String: String] = [:]
+        for (path, item) in document["paths"]?.object ?? [:] {
+            for (method, op) in item.object ?? [:] {
+                documented[op["operationId"]?.stringValue ?? "?"] = "\(method.uppercased()) \(path)"
+            }
+        }
+        documented.removeValue(forKey: "openapi")
+        var networked: [String: String] = [:]
+        for op in Catalogue.operations { if let b = op.http { networked[op.name] = "\(b.method.rawValue) \(b.path)" } }
+        #expect(documented == networked)
+        #expect(Set(apiRoutes.map(\.operationID)) == Set(networked.keys))
+        // Every reference names a component.
+        let text = OpenAPIDocument.json
+        let schemas = Set((document["components"]?["schemas"]?.object ?? [:]).keys)
+        let refs = text.components(separatedBy: "#/components/schemas/").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        #expect(!refs.isEmpty && refs.allSatisfy(schemas.contains), "\(Set(refs).subtracting(schemas))")
+        // The OpenAPI validator (installed by `make setup`), when this checkout has it.
+        let validator = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".venv-test/bin/openapi-spec-validator").path
+        try #require(FileManager.default.isExecutableFile(atPath: validator), "run `make setup`: \(validator) is missing")
+        let file = NSTemporaryDirectory() + "hop-openapi-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try SystemRunner().run(Command(validator, [file]))
+        #expect(r.succeeded, "\(r.stdoutText)\(r.stderrText)")
     }
 
     @Test func dashboardLoginSessionsAndCSRF() async throws {

@@ -21,4 +21,10 @@ let catalogueOperations: [any HopOperation.Type] = [
     // Access
     ListUsers.self, AddUser.self, RemoveUser.self, SetPassword.self, ListTokens.self, CreateToken.self, RevokeToken.self,
     ReadAudit.self, VerifyAudit.self, CheckpointAudit.self,
+    // Git push keys
+    ListSSHKeys.self, AddSSHKey.self, RemoveSSHKey.self,
+    // Promotion: trusted signing keys
+    ListTrustedKeys.self, TrustKey.self, DistrustKey.self,
+    // This machine only (no route)
+    ImportSeeds.self, GenerateSigningKey.self,
 ]

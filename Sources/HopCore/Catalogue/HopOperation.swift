@@ -132,6 +132,8 @@ public struct OperationRunner: Sendable {
                     try Op.run(input, call)
                 }
             case .operation:
+                // An admin operation is refused before its input is looked at (a denial is recorded).
+                if Op.permission == .admin { try ops.authorizeAudited(.admin, app: app, action: Op.name) }
                 return try Op.run(input, call)
             case .none:
                 // Decided here when it can be; a read of many apps filters them in the operation.
