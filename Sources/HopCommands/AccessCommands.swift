@@ -14,7 +14,8 @@ struct UserCommand: ParsableCommand {
         @Option(help: "admin, deployer or viewer.") var role: String = "viewer"
         @Option(name: .customLong("app"), help: "An app the user may act on (repeatable; deployers and viewers).") var apps: [String] = []
         @Flag(name: .customLong("password-stdin"), help: "Read a dashboard password from standard input.") var passwordStdin = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             guard let r = Role(rawValue: role) else { throw HopError.invalid("role `\(role)` is not admin, deployer or viewer") }
             let password = passwordStdin ? readSecretLine() : nil
@@ -25,7 +26,8 @@ struct UserCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List users.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let users = try cliOperations(json: json).users()
             if json { emit(users); return }
@@ -38,7 +40,8 @@ struct UserCommand: ParsableCommand {
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a user with their tokens and sessions.")
         @Argument var name: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let u = try cliOperations(json: json).userRemove(name: name)
             if json { emit(u) } else { Out.line("removed \(u.name)") }
@@ -48,7 +51,8 @@ struct UserCommand: ParsableCommand {
     struct Passwd: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "passwd", abstract: "Set a user's dashboard password (read from standard input).")
         @Argument var name: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             guard let password = readSecretLine() else { throw HopError.invalid("no password on standard input") }
             let u = try cliOperations(json: json).userPasswd(name: name, password: password)
@@ -80,7 +84,8 @@ struct TokenCommand: ParsableCommand {
         @Argument var user: String
         @Option(help: "A label (what the token is for).") var label: String = ""
         @Option(help: "Lifetime: 30d, 12h, 45m, 90s (default 90d).") var expires: String = "90d"
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let t = try cliOperations(json: json).tokenCreate(user: user, label: label, expiresIn: try parseDuration(expires))
             if json { emit(t); return }
@@ -92,7 +97,8 @@ struct TokenCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List tokens (never their secrets).")
         @Option var user: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let tokens = try cliOperations(json: json).tokens(user: user)
             if json { emit(tokens); return }
@@ -105,7 +111,8 @@ struct TokenCommand: ParsableCommand {
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token (by id, or the token itself).")
         @Argument var id: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let t = try cliOperations(json: json).tokenRevoke(id: id)
             if json { emit(t) } else { Out.line("revoked token \(t.id) of \(t.user)") }
@@ -121,7 +128,8 @@ struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Show entries, oldest first.")
         @Option(completion: NameCompletion.apps) var app: String?
         @Option(name: [.customShort("n"), .long]) var limit: Int = 50
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let rows = try cliOperations(json: json).audit(app: app, limit: limit)
             if json { emit(rows); return }
@@ -134,7 +142,8 @@ struct AuditCommand: ParsableCommand {
     struct Checkpoint: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "checkpoint",
                                                         abstract: "Sign the audit log's head with hop's key; keep the printed line somewhere a rewrite of this machine cannot reach.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let c = try cliOperations(json: json).auditCheckpoint()
             if json { emit(c) } else { Out.line(c.line) }
@@ -145,7 +154,8 @@ struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "verify",
                                                         abstract: "Recompute the hash chain and check the signed checkpoints; fails naming the first edited or deleted entry.")
         @Option(name: .customLong("checkpoint"), help: "A checkpoint line kept elsewhere, or @FILE of such lines (repeatable).") var checkpoints: [String] = []
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             var lines: [String] = []
             for c in checkpoints {

@@ -19,7 +19,8 @@ struct AddonCommand: ParsableCommand {
         @Argument var type: String
         @Argument var name: String
         @Option(name: .customLong("extension"), help: "A PostgreSQL extension to create in its database (repeatable).") var extensions: [String] = []
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(CreateAddon.self, .init(type: type, name: name, extensions: extensions), json: json), json: json, verb: "created") }
     }
 
@@ -29,7 +30,8 @@ struct AddonCommand: ParsableCommand {
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(name: .customLong("as"), help: "Variable prefix (e.g. CACHE_ gives CACHE_DATABASE_URL).") var prefix: String?
         @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(AttachAddon.self, .init(app: app, addon: name, prefix: prefix, watch: watch), json: json), json: json, verb: "attached") }
     }
 
@@ -38,7 +40,8 @@ struct AddonCommand: ParsableCommand {
         @Argument(completion: NameCompletion.apps) var app: String
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(DetachAddon.self, .init(app: app, addon: name, watch: watch), json: json), json: json, verb: "detached") }
     }
 
@@ -46,13 +49,15 @@ struct AddonCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Drop an addon's database and role (refused while attached, unless --force).")
         @Argument(completion: NameCompletion.addons) var name: String
         @Flag(help: "Destroy it even though apps are attached (their data goes).") var force = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(DestroyAddon.self, .init(addon: name, force: force), json: json), json: json, verb: "destroyed") }
     }
 
     struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List addons.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let all = try runOperation(ListAddons.self, NoInput(), json: json)
             if json { emit(all); return }
@@ -63,9 +68,10 @@ struct AddonCommand: ParsableCommand {
     }
 
     struct Info: ParsableCommand, RemoteCapable {
-        static let configuration = CommandConfiguration(commandName: "info", abstract: "Show an addon (not its password).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show an addon (not its password).", aliases: ["info"])
         @Argument(completion: NameCompletion.addons) var name: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let a = try runOperation(ShowAddon.self, .init(addon: name), json: json)
             if json { emit(a); return }
@@ -79,7 +85,8 @@ struct AddonCommand: ParsableCommand {
     struct Credentials: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print an addon's connection variables, password included.")
         @Argument(completion: NameCompletion.addons) var name: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let c = try runOperation(AddonCredentials.self, .init(addon: name), json: json)
             if json { emit(c); return }
@@ -92,7 +99,8 @@ struct AddonCommand: ParsableCommand {
                                                         abstract: "Move a Redis addon of an earlier hop (keys under NAME: on the shared server) to a Redis server of its own, keys and all.")
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(help: "Seconds to watch each attached app's new generation.") var watch: Double = 5
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(MigrateAddon.self, .init(addon: name, watch: watch), json: json), json: json, verb: "migrated") }
     }
 
@@ -110,7 +118,8 @@ struct AppCommand: ParsableCommand {
     struct Credentials: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "credentials", abstract: "Print the app's [admin] username, email and password.")
         @Argument(completion: NameCompletion.apps) var app: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let c = try cliOperations(json: json).appCredentials(app: app)
             if json { emit(c); return }

@@ -57,7 +57,8 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
     @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
     @Option(help: "Seconds to watch the new generation after the switch; it is rolled back if it fails meanwhile.") var watch: Double = 5
     @Flag(help: "Make a new generation even when nothing changed.") var force = false
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     @OptionGroup var indexOptions: IndexOptions
 
     func run() throws {
@@ -78,7 +79,8 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
     @Option(help: "The generation to serve.") var to: Int?
     @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
     @Flag(help: "Confirm --with-data without being asked (needed when there is no terminal, and with --json).") var yes = false
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         Hop.jsonMode = json
         if withData {
@@ -96,7 +98,8 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
 struct GenerationsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "generations", abstract: "List an app's generations.")
     @Argument(completion: NameCompletion.apps) var app: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let gens = try appBackend(json: json).generations(app: app)
         if json { emit(gens); return }
@@ -113,7 +116,8 @@ struct GCCommand: ParsableCommand {
         abstract: "Drop old generations (their profile links, GC roots and env files); the serving one is always kept.")
     @Option(help: "Generations to keep per app besides the serving one.") var keep: Int = 3
     @Option(help: "Only this app.", completion: NameCompletion.apps) var app: String?
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let r = try cliOperations(json: json).gc(keep: keep, app: app)
         if json { emit(r) } else {
@@ -159,7 +163,8 @@ struct ConfigCommand: ParsableCommand {
         @Argument(completion: NameCompletion.apps) var app: String
         @Flag(help: "Show the values of generated, computed and addon-provided variables too (deployers and admins; audited).") var reveal = false
         @Flag(help: "With --json: every variable with its source, as shown without --json (default: the values set with `hop config set`).") var all = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let backend = appBackend(json: json)
             if json && !all && !reveal { emit(try backend.config(app: app)); return }
@@ -188,7 +193,8 @@ struct ConfigSetArguments: ParsableArguments {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY=VALUE …") var assignments: [String]
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let r = try appBackend(json: json).changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch)
         renderConfigResult(r, json: json)
@@ -199,7 +205,8 @@ struct ConfigUnsetArguments: ParsableArguments {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY …") var keys: [String]
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let r = try appBackend(json: json).changeConfig(app: app, set: [], unset: keys, watch: watch)
         renderConfigResult(r, json: json)
@@ -227,7 +234,8 @@ struct ConfigUnsetAlias: ParsableCommand, RemoteCapable {
 
 struct AppsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "apps", abstract: "List deployed apps: state (checked now: units active, URL answering through nginx), serving generation and URL.")
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let rows = try appBackend(json: json).apps()
         if json { emit(rows); return }
@@ -255,7 +263,8 @@ func renderApps(_ rows: [AppSummary]) -> [String] {
 
 struct DomainsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "domains", abstract: "Which app owns which domain.")
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let rows = try cliOperations(json: json).domains()
         if json { emit(rows); return }
@@ -268,7 +277,8 @@ struct DomainsCommand: ParsableCommand {
 struct PsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "An app's running processes.")
     @Argument(completion: NameCompletion.apps) var app: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let r = try appBackend(json: json).ps(app: app)
         if json { emit(r); return }
@@ -284,7 +294,8 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "PROCESS=COUNT …") var counts: [String]
     @Option var watch: Double = 5
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         var scale: [String: Int] = [:]
         for c in counts {
@@ -313,19 +324,22 @@ struct StartStopCommand {
 struct StartCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an app's processes; returns once the app answers its health check.")
     @Argument(completion: NameCompletion.apps) var app: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws { try StartStopCommand.act("start", app: app, json: json) }
 }
 struct StopCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop an app's processes, sockets and timers; its site answers 503 (a page saying so) until `hop start`, deploy, rollback or restart.")
     @Argument(completion: NameCompletion.apps) var app: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws { try StartStopCommand.act("stop", app: app, json: json) }
 }
 struct RestartCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart an app without downtime (fresh instances, then switch).")
     @Argument(completion: NameCompletion.apps) var app: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws { try StartStopCommand.act("restart", app: app, json: json) }
 }
 
@@ -412,7 +426,8 @@ struct DestroyCommand: ParsableCommand, RemoteCapable {
     @Argument(completion: NameCompletion.apps) var app: String
     @Flag(help: "Also delete its config values, state directory, volumes and the addons only it uses.") var purge = false
     @Flag(help: "Confirm --purge without being asked (needed when there is no terminal, and with --json).") var yes = false
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         Hop.jsonMode = json
         if purge {

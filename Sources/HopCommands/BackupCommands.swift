@@ -28,7 +28,8 @@ struct BackupCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Back up an app now.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "An absolute directory, or REMOTE:PATH of a remote from `hop backup remote add` (default: $HOP_HOME/backups).") var to: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let b = try runOperation(CreateBackup.self, .init(app: app, to: to), json: json)
             if json { emit(b) } else { Out.line("backup \(b.id) of \(b.app): \(byteCount(b.size)) (\(b.members ?? 0) members) at \(b.location)") }
@@ -38,7 +39,8 @@ struct BackupCommand: ParsableCommand {
     struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups (failed attempts too), newest first.")
         @Argument(completion: NameCompletion.apps) var app: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let all = try runOperation(ListBackups.self, .init(app: app), json: json)
             if json { emit(all); return }
@@ -49,7 +51,8 @@ struct BackupCommand: ParsableCommand {
     struct Show: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one backup.")
         @Argument(completion: NameCompletion.backups) var id: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let b = try runOperation(ShowBackup.self, .init(backup: id), json: json)
             if json { emit(b); return }
@@ -63,7 +66,8 @@ struct BackupCommand: ParsableCommand {
     struct Verify: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "verify", abstract: "Read a backup back: its file hash, decryption, every member's checksum, the manifest's signature (exit 7 if any fails).")
         @Argument(completion: NameCompletion.backups) var id: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let v = try runOperation(VerifyBackup.self, .init(backup: id), json: json)
             if json { emit(v) } else { Out.line("backup \(v.id): verified (\(v.members) members, \(byteCount(v.bytes)); signed by \(v.keyid.prefix(16))…; \(String(format: "%.2f", v.seconds)) s)") }
@@ -75,7 +79,8 @@ struct BackupCommand: ParsableCommand {
         @Argument(completion: NameCompletion.backups) var id: String
         @Option(name: .customLong("to-app"), help: "Restore into a new app (a clone) instead.") var toApp: String?
         @Flag(help: "Confirm without being asked (needed when there is no terminal, and with --json).") var yes = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             if let toApp {
                 _ = try checkedApp(toApp)
@@ -98,7 +103,8 @@ struct BackupCommand: ParsableCommand {
     struct Destroy: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "destroy", abstract: "Delete a backup (its file and its record).")
         @Argument(completion: NameCompletion.backups) var id: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let b = try runOperation(DestroyBackup.self, .init(backup: id), json: json)
             if json { emit(b) } else { Out.line("destroyed backup \(b.id) of \(b.app)") }
@@ -109,7 +115,8 @@ struct BackupCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "prune", abstract: "Apply a retention policy; the newest verified backup is always kept.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Option(help: "last=N,daily=N,weekly=N,monthly=N (default: the app's schedule's).") var keep: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let r = try runOperation(PruneBackups.self, .init(app: app, keep: keep), json: json)
             if json { emit(r) } else { Out.line("\(r.app): kept \(r.kept.count), removed \(r.removed.count)\(r.removed.isEmpty ? "" : " (" + r.removed.joined(separator: ", ") + ")")") }
@@ -123,7 +130,8 @@ struct BackupCommand: ParsableCommand {
         @Option(help: "Retention: last=N,daily=N,weekly=N,monthly=N.") var keep: String?
         @Option(help: "Where the scheduled backups go.") var to: String?
         @Flag(help: "Remove the schedule.") var off = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let s: BackupScheduleInfo
             if off {
@@ -144,7 +152,8 @@ struct BackupCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "run", abstract: "What the schedule's timer runs: create, verify, prune.", shouldDisplay: false)
         @Argument(completion: NameCompletion.apps) var app: String
         @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             Hop.jsonMode = json
             var ctx = cliContext(json: json)
@@ -162,7 +171,8 @@ struct BackupCommand: ParsableCommand {
             @Argument var name: String
             @Argument var type: String
             @Argument var options: [String] = []
-            @Flag var json = false
+            @OptionGroup var outputOptions: OutputOptions
+            var json: Bool { outputOptions.json }
             func run() throws {
                 let r = try cliOperations(json: json).backupRemoteAdd(name: name, type: type, options: options)
                 if json { emit(r) } else { Out.line("added backup remote \(r.name); use --to \(r.name):PATH") }
@@ -171,7 +181,8 @@ struct BackupCommand: ParsableCommand {
         struct Remove: ParsableCommand {
             static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a remote.")
             @Argument var name: String
-            @Flag var json = false
+            @OptionGroup var outputOptions: OutputOptions
+            var json: Bool { outputOptions.json }
             func run() throws {
                 let r = try cliOperations(json: json).backupRemoteRemove(name: name)
                 if json { emit(r) } else { Out.line("removed backup remote \(r.name)") }
@@ -179,7 +190,8 @@ struct BackupCommand: ParsableCommand {
         }
         struct List: ParsableCommand {
             static let configuration = CommandConfiguration(commandName: "list", abstract: "List remotes.")
-            @Flag var json = false
+            @OptionGroup var outputOptions: OutputOptions
+            var json: Bool { outputOptions.json }
             func run() throws {
                 let all = try cliOperations(json: json).backupRemotes()
                 if json { emit(all); return }
@@ -192,7 +204,8 @@ struct BackupCommand: ParsableCommand {
 
     struct Key: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "key", abstract: "The age identity backups are encrypted to (keep a copy off this machine).")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let k = try cliOperations(json: json).backupKey()
             if json { emit(k) } else { Out.line("identity  \(k.identity)\nrecipient \(k.recipient)\nopen a backup without hop: age -d -i \(k.identity) FILE | tar -x --zstd") }

@@ -12,7 +12,8 @@ struct CheckCommand: ParsableCommand {
         abstract: "Read an app's metadata without building: errors (exit 2) and warnings, located.")
     @Argument(help: "The app's source directory.") var path: String
     @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
 
     /// Where `[env.computed] NAME` is written: hop3/hop3.toml (else hop3.toml), its line.
     static func computedLocation(_ name: String, in path: String) -> SourceLocation {

@@ -32,6 +32,8 @@ public struct Hop: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         // A command waiting for another one's lock says whose, every few seconds.
         AppLock.onWait = { Out.err("hop: " + $0) }
+        // `--json` (before a `--`) makes every error JSON too, argument errors included.
+        jsonMode = arguments.prefix { $0 != "--" }.contains("--json")
         do {
             let args = try Remote.select(arguments)
             var command = try parseAsRoot(args)
@@ -49,6 +51,13 @@ public struct Hop: ParsableCommand {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success { print(message); return 0 }
+            if jsonMode {
+                // The argument parser's message, as the same error object every other error is.
+                let text = message.split(separator: "\n").first.map(String.init) ?? message
+                let e = HopError.invalid(text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text, hint: "see `hop help`")
+                report(e)
+                return e.code.exitCode
+            }
             FileHandle.standardError.write(Data((message + "\n").utf8))
             return 2
         }
@@ -102,7 +111,8 @@ struct BuildCommand: ParsableCommand {
 
     @Argument(help: "The app's source directory.") var path: String
     @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
-    @Flag(help: "Print a machine-readable result.") var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     @Flag(name: [.customShort("L"), .long], help: "Print the full build log.") var printBuildLogs = false
     @Flag(help: "Resolve dependencies again even if a previous build's lock matches.") var relock = false
     @Option(help: "Use a pinned nixpkgs tarball instead of seeds (URL or path).") var nixpkgs: String?
@@ -148,7 +158,8 @@ struct BuildCommand: ParsableCommand {
 struct BuildsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "builds", abstract: "List recorded builds, newest first.")
     @Argument(help: "Only this app's builds.", completion: NameCompletion.apps) var app: String?
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
 
     func run() throws {
         Hop.jsonMode = json
@@ -166,7 +177,8 @@ func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one build record: inputs, lock, toolchain, closure summary.")
     @Argument(help: "A build id, or an app name for its latest build.") var build: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
 
     func run() throws {
         Hop.jsonMode = json
@@ -200,7 +212,8 @@ struct ClosureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "closure", abstract: "List the store paths of a build's runtime closure.")
     @Argument(help: "A build id, or an app name for its latest build.") var build: String
     @Flag(help: "Show the reference tree from the app's output.") var tree = false
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
 
     func run() throws {
         Hop.jsonMode = json
@@ -235,7 +248,8 @@ struct LockCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "lock", abstract: "Resolve an app's dependencies and write PATH/hop.lock with a sha256 per artifact.")
     @Argument(help: "The app's source directory.") var path: String
     @Option(help: "App name.", completion: NameCompletion.apps) var app: String?
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     @OptionGroup var indexOptions: IndexOptions
 
     func run() throws {
@@ -264,7 +278,8 @@ struct SeedCommand: ParsableCommand {
         @Argument(help: "Seeds to import: \(SeedKind.allCases.map(\.rawValue).joined(separator: ", ")).") var kinds: [String] = []
         @Flag(help: "Import every seed.") var all = false
         @Option(help: "Import from this executable instead of the default host path (one seed only).") var from: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
 
         func validate() throws {
             if kinds.isEmpty && !all { throw ValidationError("name the seeds to import, or pass --all") }
@@ -285,7 +300,8 @@ struct SeedCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List imported seeds with their hashes.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             Hop.jsonMode = json
             let home = HopHome.fromEnvironment()

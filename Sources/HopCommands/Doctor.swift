@@ -17,7 +17,8 @@ struct Check {
 
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check this machine: nix, sandbox, store, seeds the apps need, tools, the service host, nginx, failed units, disk space, certificates.")
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
 
     func run() throws {
         Hop.jsonMode = json

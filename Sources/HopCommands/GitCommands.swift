@@ -13,7 +13,8 @@ struct GitCommand: ParsableCommand {
             abstract: "Create the git system user, its root-owned home and authorized_keys, and its sudoers rule (idempotent).")
         @Option(help: "The system user pushers log in as.") var user = "hop-git"
         @Option(help: "Its home directory (root-owned).") var home = "/var/lib/hop-git"
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
             let s = try cliOperations(json: json).gitSetup(user: user, home: home, hop: runningHopBinary(), path: path,
@@ -33,7 +34,8 @@ struct SSHKeyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Let a key push as USER (it deploys what USER may deploy).")
         @Argument var user: String
         @Argument(help: "The public key line (`ssh-ed25519 AAAA… comment`), or - to read it from standard input.") var key: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let text = key == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : key
             let k = try runOperation(AddSSHKey.self, .init(user: user, key: text), json: json)
@@ -44,7 +46,8 @@ struct SSHKeyCommand: ParsableCommand {
     struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List SSH keys.")
         @Option(help: "Only this user's keys.") var user: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let keys = try runOperation(ListSSHKeys.self, .init(user: user), json: json)
             if json { emit(keys); return }
@@ -57,7 +60,8 @@ struct SSHKeyCommand: ParsableCommand {
     struct Remove: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a key by id or fingerprint.")
         @Argument var key: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let removed = try runOperation(RemoveSSHKey.self, .init(key: key), json: json)
             if json { emit(removed) } else { for k in removed { Out.line("removed key \(k.id) \(k.fingerprint) of \(k.user)") } }

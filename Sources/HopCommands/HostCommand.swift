@@ -14,7 +14,8 @@ struct HostCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "up", abstract: "Boot it (no-op when it runs).")
         @Option(name: .customLong("http-port"), help: "The port nginx serves apps on (default 80, or the last one given).") var httpPort: Int?
         @Option(name: .customLong("https-port"), help: "Also serve TLS on this port (certificates in $HOP_HOME/tls/<app>; self-signed when none is given).") var httpsPort: Int?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let r = try cliOperations(json: json).hostUp(httpPort: httpPort, httpsPort: httpsPort)
             if json { emit(r) } else {
@@ -26,7 +27,8 @@ struct HostCommand: ParsableCommand {
     }
     struct Down: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "down", abstract: "Stop it and everything running in it.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let r = try cliOperations(json: json).hostDown()
             if json { emit(r) } else { Out.line("private systemd stopped") }
@@ -37,7 +39,8 @@ struct HostCommand: ParsableCommand {
             abstract: "The journal of one of hop's units in the service host (hop-nginx.service, hop-server.service, hop-helper.service…).")
         @Argument(help: "The unit.") var unit: String
         @Option(name: [.customShort("n"), .customLong("lines")], help: "How many lines (default 100).") var lines = 100
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let r = try cliOperations(json: json).hostJournal(unit: unit, lines: lines)
             if json { emit(r) } else { r.lines.forEach { Out.line($0) } }
@@ -45,7 +48,8 @@ struct HostCommand: ParsableCommand {
     }
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status", abstract: "Whether it runs, and its state.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let r = try cliOperations(json: json).hostStatus()
             if json { emit(r) } else {

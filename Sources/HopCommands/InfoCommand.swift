@@ -7,7 +7,8 @@ struct InfoCommand: ParsableCommand, RemoteCapable {
         commandName: "info",
         abstract: "One app at a glance, checked now: URL (answering?), state, generations, processes (CPU, memory), addons, volumes, domains, certificate, last deploy and backup.")
     @Argument(completion: NameCompletion.apps) var app: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let info = try appBackend(json: json).info(app: app)
         if json { emit(info); return }

@@ -9,7 +9,8 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init",
         abstract: "Write a commented hop3.toml for the app in PATH (default: here), from what hop detects; never overwrites one.")
     @Argument(help: "The app's source directory.") var path: String = "."
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
 
     func run() throws {
         Hop.jsonMode = json

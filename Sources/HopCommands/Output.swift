@@ -1,15 +1,23 @@
+import ArgumentParser
 import Foundation
 import HopBasics
 
 /// Writes command output. Data goes to stdout; progress and diagnostics to stderr.
+/// The output flags every command shares (`@OptionGroup var outputOptions: OutputOptions`).
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the result as JSON: one line, sorted keys, the same shape as the HTTP API's; errors as {\"error\": {…}}.")
+    var json = false
+}
+
 enum Out {
     static func line(_ s: String = "") { print(s) }
 
     static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
-    /// Stable JSON: sorted keys, no escaped slashes, trailing newline.
+    /// Stable JSON: sorted keys, no escaped slashes, one line, trailing newline — the same form
+    /// `emit` writes for Codable results, so every `--json` output has one form.
     static func json(_ value: Any) {
-        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 

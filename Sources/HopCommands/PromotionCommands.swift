@@ -8,7 +8,8 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a build as one signed bundle (its closure's NARs, record, SBOM, signed provenance) for `hop import` on another host.")
     @Argument(help: "A build id, or an app name for its latest build.") var build: String
     @Option(name: .shortAndLong, help: "The bundle file to write.") var output: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let r = try cliOperations(json: json).exportBundle(build, to: output)
         if json { emit(r); return }
@@ -20,7 +21,8 @@ struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "import",
         abstract: "Import a bundle from `hop export`: verified against trusted keys and re-hashed before it is recorded; then `hop deploy --build ID`.")
     @Argument(help: "The bundle file.") var file: String
-    @Flag var json = false
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
     func run() throws {
         let r = try cliOperations(json: json).importBundle(file)
         if json { emit(r); return }
@@ -36,7 +38,8 @@ struct TrustCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Trust a public key (PEM, as `hop key show --pem` prints it).")
         @Argument(help: "The PEM file.") var file: String
         @Option(help: "A name for it (default: the file name).") var name: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             guard let pem = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw HopError.invalid("cannot read \(file)", hint: "give the path of a PEM public key")
@@ -49,7 +52,8 @@ struct TrustCommand: ParsableCommand {
 
     struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List trusted keys.")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let keys = try runOperation(ListTrustedKeys.self, NoInput(), json: json)
             if json { emit(keys); return }
@@ -62,7 +66,8 @@ struct TrustCommand: ParsableCommand {
     struct Remove: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Stop trusting a key (by name or keyid).")
         @Argument var key: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let k = try runOperation(DistrustKey.self, .init(key: key), json: json)
             if json { emit(k) } else { Out.line("no longer trusted: \(k.name)") }
@@ -73,7 +78,8 @@ struct TrustCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "policy",
             abstract: "Whether every deploy on this host needs a build signed by a trusted key whose closure re-hashes.")
         @Option(name: .customLong("require-signed"), help: "on or off.") var requireSigned: String
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             guard requireSigned == "on" || requireSigned == "off" else { throw HopError.invalid("--require-signed takes on or off") }
             let on = try cliOperations(json: json).trustPolicy(requireSigned: requireSigned == "on")

@@ -25,7 +25,8 @@ struct KeyCommand: ParsableCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "generate", abstract: "Create the signing key in $HOP_HOME/keys (mode 0600).")
         @Flag(help: "Replace an existing key.") var force = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let key = try runOperation(GenerateSigningKey.self, .init(force: force), json: json)
             if json { emit(key); return }
@@ -36,7 +37,8 @@ struct KeyCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the public key (keyid, or PEM for verifiers).")
         @Flag(help: "Print the public key as SubjectPublicKeyInfo PEM.") var pem = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             Hop.jsonMode = json
             let key = try SigningKey.load(from: .fromEnvironment())
@@ -67,7 +69,8 @@ struct ProvenanceCommand: ParsableCommand {
         @Argument(help: "A DSSE envelope written by `hop provenance BUILD --sign`.") var file: String
         @Option(help: "Public key PEM (default: this machine's key).") var key: String?
         @Option(help: "Check a copy of the store rooted here (its files under ROOT/nix/store).") var storeRoot: String = ""
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             Hop.jsonMode = json
             guard let data = FileManager.default.contents(atPath: file) else { throw HopError(.notFound, "cannot read \(file)") }

@@ -241,7 +241,8 @@ struct RemoteCommand: ParsableCommand {
         @Option(help: "The API token.") var token: String?
         @Flag(name: .customLong("token-stdin"), help: "Read the token from standard input.") var tokenStdin = false
         @Flag(name: .customLong("default"), help: "Run every command against this remote unless --remote says otherwise.") var makeDefault = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             Hop.jsonMode = json
             try checkRemoteName(name)
@@ -264,7 +265,8 @@ struct RemoteCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List remotes (tokens are not shown).")
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             Hop.jsonMode = json
             let f = try RemoteStore.load()

@@ -79,7 +79,8 @@ struct ServerCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "install",
             abstract: "Install and start hop-server.service in the service host, published by hop's nginx.")
         @Option(name: .customLong("server-name"), help: "The host name the API and dashboard answer at (default: the one of the last install, else hop.localhost).") var serverName: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             // The running binary (resolved, so `hop` from PATH is /usr/bin/hop, not ./hop).
             let ops = cliOperations(json: json)

@@ -14,7 +14,8 @@ struct TLSCommand: ParsableCommand {
         @Option(name: .customLong("ca-file"), help: "Trust this CA bundle for the ACME server's HTTPS (a private CA).") var caFile: String?
         @Option(name: .customLong("challenge-port"), help: "The loopback port of the HTTP-01 challenge server.") var challengePort = 8402
         @Flag(help: "Stop getting certificates from a CA: sites deployed from now on have no challenge location; the renewal timer goes. Certificates in place stay.") var off = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             if off {
                 try cliOperations(json: json).tlsUnconfigure()
@@ -34,7 +35,8 @@ struct TLSCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "issue", abstract: "Get (or, with --force, replace) the app's certificate and serve it.")
         @Argument(completion: NameCompletion.apps) var app: String
         @Flag(help: "Ask for a new certificate even when one serves.") var force = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let s = try cliOperations(json: json).tlsIssue(app: app, force: force)
             TLSCommand.render(s, json: json)
@@ -47,7 +49,8 @@ struct TLSCommand: ParsableCommand {
         @Flag var all = false
         @Flag(help: "Renew now, whatever the expiry date.") var force = false
         @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             var ctx = cliContext(json: json)
             if nativeHost { ctx.serviceHostOverride = .native() }
@@ -66,7 +69,8 @@ struct TLSCommand: ParsableCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status", abstract: "Which certificate serves each app, until when, and how the last attempt went.")
         @Argument(completion: NameCompletion.apps) var app: String?
-        @Flag var json = false
+        @OptionGroup var outputOptions: OutputOptions
+        var json: Bool { outputOptions.json }
         func run() throws {
             let list = try cliOperations(json: json).tlsStatuses(app: app)
             if json { emit(list); return }

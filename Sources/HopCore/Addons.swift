@@ -378,7 +378,7 @@ extension Operations {
         if t != .postgres && !extensions.isEmpty { throw HopError.invalid("only postgres addons have extensions") }
         return try audited("addon create", app: nil, detail: ["type": t.rawValue, "name": name], permission: .admin) {
             let db = try ctx.database(create: true)
-            if try db.addon(name: name) != nil { throw HopError(.conflict, "the addon \(name) exists", hint: "`hop addon info \(name)`") }
+            if try db.addon(name: name) != nil { throw HopError(.conflict, "the addon \(name) exists", hint: "`hop addon show \(name)`") }
             let record = try AddonServers(ctx: ctx, db: db, host: try ctx.serviceHost()).provision(type: t.rawValue, name: name, extensions: extensions)
             return Self.info(record, attachments: [])
         }

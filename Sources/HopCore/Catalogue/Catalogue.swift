@@ -17,7 +17,7 @@ let catalogueOperations: [any HopOperation.Type] = [
     ListAddons.self, CreateAddon.self, ShowAddon.self, AddonCredentials.self, DestroyAddon.self, MigrateAddon.self,
     AttachAddon.self, DetachAddon.self,
     // Builds
-    ListBuilds.self, GetBuild.self, BuildSBOM.self, BuildProvenance.self,
+    ListBuilds.self, GetBuild.self, BuildSBOM.self, BuildProvenance.self, VerifyBuild.self,
     // Access
     ListUsers.self, AddUser.self, RemoveUser.self, SetPassword.self, ListTokens.self, CreateToken.self, RevokeToken.self,
     ReadAudit.self, VerifyAudit.self, CheckpointAudit.self,

@@ -28,7 +28,8 @@ public enum ListSSHKeys: HopOperation {
     public static let permission = Permission.admin
     public static let http: HTTPBinding? = HTTPBinding(.GET, "/api/ssh-keys")
     public static func run(_ input: Input, _ call: OperationCall) throws -> [SSHKeyInfo] {
-        try call.ops.sshKeys(user: input.user).map(SSHKeyInfo.init)
+        if let user = input.user { try Operations.checkUserName(user) }
+        return try call.ops.sshKeys(user: input.user).map(SSHKeyInfo.init)
     }
 }
 
