@@ -180,16 +180,3 @@ private func readAll(_ fd: Int32, onLine: (@Sendable (String) -> Void)?) -> Data
 private final class DataBox: @unchecked Sendable {
     var data = Data()
 }
-
-/// Wraps another runner and remembers every command, for tests that assert what hop ran.
-public final class RecordingRunner: ProcessRunner, @unchecked Sendable {
-    private let inner: any ProcessRunner
-    private let lock = NSLock()
-    private var _commands: [Command] = []
-    public init(_ inner: any ProcessRunner = SystemRunner()) { self.inner = inner }
-    public var commands: [Command] { lock.withLock { _commands } }
-    public func run(_ command: Command, onStderrLine: (@Sendable (String) -> Void)?) throws -> ProcessResult {
-        lock.withLock { _commands.append(command) }
-        return try inner.run(command, onStderrLine: onStderrLine)
-    }
-}
