@@ -57,8 +57,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "hop", dependencies: ["HopCommands"]),
-        // Shared test helpers (snapshots, temporary directories); a library so every test target can use one copy.
-        .target(name: "HopTestSupport", path: "Tests/HopTestSupport"),
+        // Shared test helpers (snapshots, temporary directories, fakes of the process runner, systemd
+        // and the clock); a library so every test target can use one copy.
+        .target(name: "HopTestSupport", dependencies: ["HopBasics", "Runtime"], path: "Tests/HopTestSupport"),
         .testTarget(name: "AppSpecTests", dependencies: ["AppSpec"]),
         .testTarget(name: "HopStoreTests", dependencies: ["HopTestSupport", "HopStore"]),
         .testTarget(name: "NixBuildTests", dependencies: ["HopTestSupport", "NixBuild", "HopStore"], exclude: ["Snapshots"]),

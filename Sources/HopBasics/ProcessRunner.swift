@@ -75,7 +75,7 @@ extension ProcessRunner {
     }
 }
 
-/// Runs real processes with posix_spawn. Not Foundation's `Process`: its exit detection uses a
+/// Runs real processes through `Spawn`. Not Foundation's `Process`: its exit detection uses a
 /// descriptor that leaks into grandchildren (a daemon started by a child makes it wait forever),
 /// and children inherit the caller's blocked signals (SIGTERM ignored). Here every descriptor
 /// but 0/1/2 is close-on-exec, the child's signal mask is empty and its handlers default.
@@ -91,55 +91,22 @@ public struct SystemRunner: ProcessRunner {
             // coreutils env changes directory for us (posix_spawn has no portable chdir).
             argvWords = ["/usr/bin/env", "--chdir=\(wd)", exe] + command.arguments
         }
-        var inFDs: [Int32] = [-1, -1], outFDs: [Int32] = [-1, -1], errFDs: [Int32] = [-1, -1]
-        // Pipes and spawn under one lock: between pipe() and FD_CLOEXEC another spawn from this
-        // process could inherit the descriptors (pipe2 is not exported to Swift on glibc).
-        spawnLock.lock()
-        var spawnLocked = true
-        defer { if spawnLocked { spawnLock.unlock() } }
-        for i in 0..<3 {
-            var fds: [Int32] = [-1, -1]
-            guard pipe(&fds) == 0 else {
-                throw HopError(.environment, "cannot create pipes: \(String(cString: strerror(errno)))")
-            }
-            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-            switch i { case 0: inFDs = fds; case 1: outFDs = fds; default: errFDs = fds }
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if command.stdin != nil {
-            posix_spawn_file_actions_adddup2(&actions, inFDs[0], 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, outFDs[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errFDs[1], 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t(), all = sigset_t()
-        sigemptyset(&empty)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = argvWords.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argvWords[0], &actions, &attr, argv, envp)
-        close(inFDs[0]); close(outFDs[1]); close(errFDs[1])
-        spawnLock.unlock()
-        spawnLocked = false
-        guard rc == 0 else {
-            close(inFDs[1]); close(outFDs[0]); close(errFDs[0])
-            throw HopError(.environment, "could not start \(command.executable): \(String(cString: strerror(rc)))",
+        // Pipes close-on-exec (made under the spawn lock), so no other child inherits them.
+        let inFDs = try Spawn.pipe()
+        let outFDs: (read: Int32, write: Int32), errFDs: (read: Int32, write: Int32)
+        do { outFDs = try Spawn.pipe() } catch { close(inFDs.read); close(inFDs.write); throw error }
+        do { errFDs = try Spawn.pipe() } catch { [inFDs.read, inFDs.write, outFDs.read, outFDs.write].forEach { close($0) }; throw error }
+        let pid: pid_t
+        do throws(Spawn.Failure) {
+            pid = try Spawn.spawn(argvWords, environment: env, stdin: command.stdin != nil ? .descriptor(inFDs.read) : .null,
+                                  stdout: .descriptor(outFDs.write), stderr: .descriptor(errFDs.write))
+            close(inFDs.read); close(outFDs.write); close(errFDs.write)
+        } catch {
+            [inFDs.read, inFDs.write, outFDs.read, outFDs.write, errFDs.read, errFDs.write].forEach { close($0) }
+            throw HopError(.environment, "could not start \(command.executable): \(error.message)",
                            hint: "install it (scripts/setup.sh) or check PATH")
         }
-        let stdinFD = inFDs[1]
+        let stdinFD = inFDs.write
         if let data = command.stdin {
             DispatchQueue.global().async {
                 data.withUnsafeBytes { raw in
@@ -157,7 +124,7 @@ public struct SystemRunner: ProcessRunner {
         }
         let group = DispatchGroup()
         let outBox = DataBox(), errBox = DataBox()
-        let outFD = outFDs[0], errFD = errFDs[0]
+        let outFD = outFDs.read, errFD = errFDs.read
         group.enter()
         DispatchQueue.global().async {
             outBox.data = readAll(outFD, onLine: nil)
@@ -169,12 +136,7 @@ public struct SystemRunner: ProcessRunner {
             group.leave()
         }
         group.wait()
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (macros are not imported).
-        let termSig = status & 0x7f
-        let code: Int32 = termSig == 0 ? (status >> 8) & 0xff : 128 + termSig
-        return ProcessResult(status: code, stdout: outBox.data, stderr: errBox.data)
+        return ProcessResult(status: Spawn.wait(pid), stdout: outBox.data, stderr: errBox.data)
     }
 
     private func resolveExecutable(_ name: String) throws -> String { try Self.which(name) }
@@ -191,8 +153,6 @@ public struct SystemRunner: ProcessRunner {
                        hint: "run scripts/setup.sh, or `hop doctor` to see what is missing")
     }
 }
-
-private let spawnLock = NSLock()
 
 /// Reads a descriptor to EOF (then closes it), calling `onLine` for each complete line.
 private func readAll(_ fd: Int32, onLine: (@Sendable (String) -> Void)?) -> Data {
@@ -219,17 +179,4 @@ private func readAll(_ fd: Int32, onLine: (@Sendable (String) -> Void)?) -> Data
 
 private final class DataBox: @unchecked Sendable {
     var data = Data()
-}
-
-/// Wraps another runner and remembers every command, for tests that assert what hop ran.
-public final class RecordingRunner: ProcessRunner, @unchecked Sendable {
-    private let inner: any ProcessRunner
-    private let lock = NSLock()
-    private var _commands: [Command] = []
-    public init(_ inner: any ProcessRunner = SystemRunner()) { self.inner = inner }
-    public var commands: [Command] { lock.withLock { _commands } }
-    public func run(_ command: Command, onStderrLine: (@Sendable (String) -> Void)?) throws -> ProcessResult {
-        lock.withLock { _commands.append(command) }
-        return try inner.run(command, onStderrLine: onStderrLine)
-    }
 }

@@ -351,18 +351,11 @@ func runAttached(_ plan: RunPlan) throws -> Never {
     if !path.hasPrefix("/") {
         for dir in ["/usr/bin", "/bin", "/usr/sbin", "/sbin"] where FileManager.default.isExecutableFile(atPath: dir + "/" + path) { path = dir + "/" + path; break }
     }
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + plan.command.arguments).map { strdup($0) } + [nil]
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    var empty = sigset_t(), all = sigset_t()
-    sigemptyset(&empty); sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, nil, &attr, argv, environ)
-    posix_spawnattr_destroy(&attr)
-    guard rc == 0 else { throw HopError(.environment, "could not run \(path): \(String(cString: strerror(rc)))") }
+    // stdin/stdout/stderr and the environment are hop's; signals default, none blocked.
+    let pid: pid_t
+    do throws(Spawn.Failure) { pid = try Spawn.spawn([path] + plan.command.arguments) } catch {
+        throw HopError(.environment, "could not run \(path): \(error.message)")
+    }
     let stop: @Sendable () -> Void = { _ = try? SystemRunner().run(plan.stop) }
     var sources: [DispatchSourceSignal] = []
     for sig in [SIGINT, SIGTERM, SIGHUP] {
@@ -372,12 +365,10 @@ func runAttached(_ plan: RunPlan) throws -> Never {
         source.resume()
         sources.append(source)
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let status = Spawn.wait(pid)
     stop()
     withExtendedLifetime(sources) {}
-    let termSig = status & 0x7f
-    exit(termSig == 0 ? (status >> 8) & 0xff : 128 + termSig)
+    exit(status)
 }
 
 /// Replaces hop with `command` (stdin/stdout/stderr pass through); returns only on failure.

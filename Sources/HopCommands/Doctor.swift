@@ -127,7 +127,7 @@ struct Doctor {
     /// unit; room on the disks; certificates not about to expire.
     func hostChecks(db: HopDatabase?) -> [Check] {
         var checks: [Check] = []
-        let deployed = ((try? db?.deployedApps()) ?? []) ?? []
+        let deployed = (try? db?.deployedApps()) ?? []
         if let host = try? ServiceHost.resolve(home: home, runner: runner) {
             let pid = host.pid.map { "private systemd pid \($0)" } ?? "this machine's systemd"
             checks.append(Check(name: "service host", ok: true, detail: "\(pid), \(deployed.count) app\(deployed.count == 1 ? "" : "s") deployed"))

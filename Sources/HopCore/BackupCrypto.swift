@@ -28,54 +28,32 @@ struct PipedProcess {
                       environment: [String: String] = [:]) throws -> PipedProcess {
         let exe = try resolve(executable)
         let errPath = scratch + "/stderr-\(UUID().uuidString.prefix(8))"
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        if let stdin { posix_spawn_file_actions_adddup2(&fa, stdin, 0) } else { posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) }
-        if let stdout { posix_spawn_file_actions_adddup2(&fa, stdout, 1) } else { posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) }
-        posix_spawn_file_actions_addopen(&fa, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        let argv = ([exe] + args).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        // hop ignores SIGPIPE; an ignored disposition survives exec, so without this a child
-        // writing into a closed pipe (age, rclone, zstd after its reader died) would get EPIPE
-        // errors instead of the signal its code expects. Default dispositions, empty mask, as
-        // the process runner gives every other child.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, exe, &fa, &attr, argv, envp)
-        guard rc == 0 else { throw HopError(.environment, "cannot start \(exe): \(String(cString: strerror(rc)))") }
+        // Spawn resets SIGPIPE (which hop ignores) to its default in the child, so age, rclone or
+        // zstd writing into a pipe whose reader died gets the signal its code expects.
+        let pid: pid_t
+        do throws(Spawn.Failure) {
+            pid = try Spawn.spawn([exe] + args, environment: env, stdin: stdin.map { .descriptor($0) } ?? .null,
+                                  stdout: stdout.map { .descriptor($0) } ?? .null,
+                                  stderr: .file(errPath, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600))
+        } catch {
+            throw HopError(.environment, "cannot start \(exe): \(error.message)")
+        }
         return PipedProcess(pid: pid, command: ([exe] + args).map(shellQuote).joined(separator: " "), stderrPath: errPath)
     }
 
     /// Waits for the process; returns its exit status (128+signal when killed) and its stderr tail.
     func wait() -> (status: Int32, stderr: String) {
-        var st: Int32 = 0
-        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        let status = Spawn.wait(pid)
         let text = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
         unlink(stderrPath)
-        let exited = st & 0x7f == 0
-        return (exited ? (st >> 8) & 0xff : 128 + (st & 0x7f), String(text.suffix(600)).trimmingCharacters(in: .whitespacesAndNewlines))
+        return (status, String(text.suffix(600)).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 
-func makePipe() throws -> (read: Int32, write: Int32) {
-    var fds: [Int32] = [-1, -1]
-    guard pipe(&fds) == 0 else { throw HopError(.environment, "pipe: \(String(cString: strerror(errno)))") }
-    _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-    _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-    return (fds[0], fds[1])
-}
+/// A close-on-exec pipe, made under the spawn lock so no child started meanwhile inherits it.
+func makePipe() throws -> (read: Int32, write: Int32) { try Spawn.pipe() }
 
 /// The age identity that encrypts hop's backups: `$HOP_HOME/keys/backup.age` (0600), made with
 /// Debian's `age-keygen`. Archives are encrypted to its recipient (plus any extra recipients in

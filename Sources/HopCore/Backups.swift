@@ -370,20 +370,10 @@ final class FeedResult: @unchecked Sendable {
 func removeTreeInBackground(_ path: String) {
     let trash = (path as NSString).deletingLastPathComponent + "/.hop-trash-" + hexString(randomBytes(6))
     guard rename(path, trash) == 0 else { removeTree(path); return }
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
     // A process group of its own: a terminal's ^C or hang-up after hop exits does not stop it.
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
-    posix_spawnattr_setpgroup(&attr, 0)
-    let words: [String] = ["/bin/rm", "-rf", "--one-file-system", trash]
-    let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, "/bin/rm", nil, &attr, argv, environ) == 0 else { removeTree(trash); return }
+    guard let pid = try? Spawn.spawn(["/bin/rm", "-rf", "--one-file-system", trash], newProcessGroup: true) else { removeTree(trash); return }
     // Reaped by a thread, so a long-running hop server collects no zombies.
-    let child = pid
-    Thread.detachNewThread { var st: Int32 = 0; waitpid(child, &st, 0) }
+    Thread.detachNewThread { _ = Spawn.wait(pid) }
 }
 
 /// Deletes a tree hop made (staging, data set aside) without following links: unlinkat relative

@@ -158,6 +158,10 @@ public struct Activator {
     public let host: ServiceHost
     public let db: HopDatabase
     public let nginx: NginxFront
+    /// What the waits (health gate, watch window, drain) measure and sleep on.
+    public let clock: any WallClock
+    /// How the health gate and the watch window ask the instances.
+    public let prober: any HealthProber
     public var log: (String) -> Void
     /// Called once the target serves (after the switch) and once a second of the watch window, so an
     /// interface can say where the app answers at once and count the window down.
@@ -168,11 +172,17 @@ public struct Activator {
     /// Seconds to let in-flight requests finish on the old generation before stopping it.
     public var drain: Double = 0.5
 
-    public init(home: HopHome, host: ServiceHost, db: HopDatabase, log: @escaping (String) -> Void = { _ in }) {
+    public init(home: HopHome, host: ServiceHost, db: HopDatabase, clock: any WallClock = SystemClock(),
+                prober: any HealthProber = NetworkProber(), log: @escaping (String) -> Void = { _ in }) {
         self.home = home; self.host = host; self.db = db
-        self.nginx = NginxFront(home: home, host: host)
+        self.clock = clock
+        self.prober = prober
+        self.nginx = NginxFront(home: home, host: host, clock: clock)
         self.log = log
     }
+
+    /// systemd on the service host.
+    var services: any ServiceManager { host.services }
 
     func appDir(_ app: String) -> String { home.apps + "/" + app }
     func journalPath(_ app: String) -> String { appDir(app) + "/journal.json" }
@@ -230,7 +240,7 @@ public struct Activator {
         guard let names = try? fm.contentsOfDirectory(atPath: src) else { return }
         for name in names.sorted() {
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: src + "/" + name, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: src + "/" + name, isDirectory: &isDir)
             if isDir.boolValue {
                 for inner in try fm.contentsOfDirectory(atPath: src + "/" + name) {
                     changed = try writeFileIfChanged(dst + "/" + name + "/" + inner, try String(contentsOfFile: src + "/" + name + "/" + inner, encoding: .utf8)) || changed
@@ -239,7 +249,7 @@ public struct Activator {
                 changed = try writeFileIfChanged(dst + "/" + name, try String(contentsOfFile: src + "/" + name, encoding: .utf8)) || changed
             }
         }
-        if changed { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
+        if changed { try services.daemonReloadChecked() }
     }
 
     /// The unit files of generation `n` of `app` present in the unit directory.
@@ -255,20 +265,20 @@ public struct Activator {
         let dir = host.path(host.unitDirectory)
         let files = installedUnitFiles(app: app, number: n)
         for f in files { try? FileManager.default.removeItem(atPath: dir + "/" + f) }
-        if !files.isEmpty { try host.systemctl(["daemon-reload"]) }
+        if !files.isEmpty { _ = try services.daemonReload() }
     }
 
     /// Removes the app's network namespace and the unit that creates it (after its generations are
     /// stopped and removed: `hop destroy`). Processes still inside would keep it alive, unreachable.
     public func removeNetwork(app: String) throws {
         let unit = UnitNames.networkUnit(app: app)
-        try host.systemctl(["stop", unit])
+        _ = try services.stop([unit])
         let file = host.path(host.unitDirectory) + "/" + unit
         let slice = host.path(host.unitDirectory) + "/" + UnitNames.slice(app: app)
         if FileManager.default.fileExists(atPath: file) || FileManager.default.fileExists(atPath: slice) {
             try? FileManager.default.removeItem(atPath: file)
             try? FileManager.default.removeItem(atPath: slice)
-            try host.systemctl(["daemon-reload"])
+            _ = try services.daemonReload()
         }
         if FileManager.default.fileExists(atPath: host.path(UnitNames.networkNamespacePath(app: app))) {
             let r = try host.run("ip", ["netns", "delete", UnitNames.networkNamespace(app: app)])
@@ -279,8 +289,8 @@ public struct Activator {
     /// Stops every unit of generation `n` (its unit files stay, so starting it again is quick).
     public func stop(app: String, number n: Int) throws {
         let pattern = UnitNames.prefix(app: app, generation: n) + "*"
-        try host.systemctl(["stop", pattern])
-        try host.systemctl(["reset-failed", pattern])
+        _ = try services.stop([pattern])
+        _ = try services.resetFailed([pattern])
     }
 
     /// Removes the unit files of every generation of `app` except `keep` (stopped ones only).
@@ -293,7 +303,7 @@ public struct Activator {
             try? FileManager.default.removeItem(atPath: dir + "/" + f)
             removed = true
         }
-        if removed { try host.systemctl(["daemon-reload"]) }
+        if removed { _ = try services.daemonReload() }
     }
 
     /// Starts the generation's socket, release and process instances.
@@ -302,17 +312,17 @@ public struct Activator {
         // of the app starts, or the app would write its state beside the image, unbounded.
         try AppDisks(home: home, host: host).mount(g.app)
         let gs = m.units
-        if !gs.sockets.isEmpty { try host.systemctlChecked(["start"] + gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)") }
+        if !gs.sockets.isEmpty { try services.startChecked(gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)") }
         for release in gs.releases {
             log("running release step \(release)")
-            let r = try host.systemctl(["start", release])
+            let r = try services.start([release])
             if !r.succeeded {
                 throw HopError(.rolledBack, "the release step of \(g.app) generation \(g.number) failed",
                                hint: "see `hop logs \(g.app) --process release`", detail: r.stderrTail(5))
             }
         }
         if !gs.instances.isEmpty {
-            let r = try host.systemctl(["start"] + gs.instances)
+            let r = try services.start(gs.instances)
             if !r.succeeded {
                 throw HopError(.rolledBack, "systemd could not start \(g.app) generation \(g.number)", detail: r.stderrTail(6))
             }
@@ -351,14 +361,13 @@ public struct Activator {
 
     /// One health request: HTTP, or FastCGI for a PHP app (PHP-FPM speaks nothing else).
     func probe(_ t: ProbeTarget, _ m: GenerationManifest, path: String, host: String, timeout: Double) throws -> ProbeResponse {
-        if let root = m.fastCGIRoot { return try HealthProbe.fastCGIGet(t, documentRoot: root, path: path, host: host, timeout: timeout) }
-        return try HealthProbe.get(t, path: path, host: host, timeout: timeout)
+        try prober.get(t, fastCGIRoot: m.fastCGIRoot, path: path, host: host, timeout: timeout)
     }
 
     /// Why the generation's instances are unhealthy right now (restarted, failed, inactive), or nil.
     public func unitProblem(_ g: GenerationRecord, _ m: GenerationManifest) throws -> String? {
         let names = m.units
-        let props = try host.show(names.instances, properties: ["Id", "ActiveState", "SubState", "NRestarts", "Result", "ExecMainStatus"])
+        let props = try services.show(names.instances, properties: ["Id", "ActiveState", "SubState", "NRestarts", "Result", "ExecMainStatus"])
         for p in props {
             let id = p["Id"] ?? "?"
             if let n = Int(p["NRestarts"] ?? "0"), n > 0 {
@@ -384,7 +393,7 @@ public struct Activator {
 
     /// The last lines this generation's units wrote (what the app said as it failed), or nil.
     func journalTail(_ g: GenerationRecord) -> String? {
-        guard let r = try? host.run("/usr/bin/journalctl", ["--no-pager", "-o", "cat", "-n", "300", "-u", UnitNames.prefix(app: g.app, generation: g.number) + "*"]),
+        guard let r = try? services.journal(UnitNames.prefix(app: g.app, generation: g.number) + "*", lines: 300),
               r.succeeded else { return nil }
         let text = JournalDigest.summary(r.stdoutText.split(separator: "\n").map(String.init).filter { $0 != "-- No entries --" })
         return text.isEmpty ? nil : text
@@ -402,12 +411,12 @@ public struct Activator {
         // One window: the app has `start-timeout` (default 60 s) to start listening, and once it
         // answers, `retries` answers `interval` apart, each within `timeout`, to answer right.
         let startWindow = max(0.5, hc?.startTimeout ?? HealthCheck.defaultStartTimeout)
-        let deadline = Date().addingTimeInterval(max(startWindow, Double(retries) * interval + timeout))
+        let deadline = clock.now.addingTimeInterval(max(startWindow, Double(retries) * interval + timeout))
         var everAnswered = false
         var badAnswers = 0
         var last = "no answer yet"
         // A short settle for processes that serve nothing (workers): they must stay up briefly.
-        if targets.isEmpty { usleep(300_000) }
+        if targets.isEmpty { clock.sleep(seconds: 0.3) }
         while true {
             if let problem = try unitProblem(g, m) {
                 throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: \(problem)",
@@ -416,7 +425,7 @@ public struct Activator {
             var pending: String?
             for t in targets {
                 do {
-                    let r = try probe(t, m, path: path, host: hostName, timeout: min(timeout, max(0.2, deadline.timeIntervalSinceNow)))
+                    let r = try probe(t, m, path: path, host: hostName, timeout: min(timeout, max(0.2, deadline.timeIntervalSince(clock.now))))
                     everAnswered = true
                     if let problem = healthProblem(r, hc) { pending = problem; badAnswers += 1; break }
                 } catch let e as HopError {
@@ -426,7 +435,7 @@ public struct Activator {
             }
             guard let problem = pending else { return }
             last = problem
-            if badAnswers >= retries || Date() > deadline {
+            if badAnswers >= retries || clock.now > deadline {
                 if !everAnswered {
                     throw HopError(.rolledBack, "generation \(g.number) of \(g.app) failed its health gate: the app never listened within \(formatSeconds(startWindow)) (\(last))",
                                    hint: "make the app listen on $PORT; if it needs longer to start, raise `[healthcheck] start-timeout` (or Hop3's `[run] start-timeout`)" + stillServes)
@@ -435,7 +444,7 @@ public struct Activator {
                                hint: "fix the app or its [healthcheck]" + stillServes)
             }
             // Not listening yet: poll quickly; a wrong answer: wait the configured interval.
-            usleep(useconds_t((problem.contains("answered") ? interval : 0.1) * 1_000_000))
+            clock.sleep(seconds: problem.contains("answered") ? interval : 0.1)
         }
     }
 
@@ -561,7 +570,7 @@ public struct Activator {
             // nginx closes a TCP app's pooled proxy connections within a second (`keepalive_time`):
             // wait that out, so no request is in flight on the old generation's proxy when it stops.
             let wait = m.proxySockets?.isEmpty == false ? max(drain, 1.5) : drain
-            if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
+            if wait > 0 { clock.sleep(seconds: wait) }
             if !oldWorkers.isEmpty {
                 log("waiting for nginx's old workers to finish their connections")
                 nginx.waitForExit(oldWorkers.subtracting(spareWorker.map { [$0] } ?? []))
@@ -581,7 +590,7 @@ public struct Activator {
     func startTimers(_ g: GenerationRecord) throws {
         guard let m = try? GenerationManifest.read(storePath: g.storePath) else { return }
         let timers = m.units.timers
-        if !timers.isEmpty { try host.systemctlChecked(["start"] + timers, what: "starting the cron timers of \(g.app)") }
+        if !timers.isEmpty { try services.startChecked(timers, what: "starting the cron timers of \(g.app)") }
     }
 
     /// Before the switch: stop and remove the target, mark it failed. The old generation was never touched.
@@ -610,15 +619,15 @@ public struct Activator {
     }
 
     func watchProblem(_ g: GenerationRecord, _ m: GenerationManifest, seconds: Double) throws -> String? {
-        let end = Date().addingTimeInterval(seconds)
+        let end = clock.now.addingTimeInterval(seconds)
         var lastProbe = Date.distantPast
         var lastTick = -1
-        while Date() < end {
-            let remaining = Int(end.timeIntervalSinceNow.rounded(.up))
+        while clock.now < end {
+            let remaining = Int(end.timeIntervalSince(clock.now).rounded(.up))
             if remaining != lastTick { lastTick = remaining; step(.watching(remaining: remaining, total: Int(seconds.rounded(.up)))) }
             if let p = try unitProblem(g, m) { return p }
-            if Date().timeIntervalSince(lastProbe) >= 1 {
-                lastProbe = Date()
+            if clock.now.timeIntervalSince(lastProbe) >= 1 {
+                lastProbe = clock.now
                 for t in probeTargets(m) {
                     do {
                         let r = try probe(t, m, path: m.healthcheck?.path ?? "/", host: "\(g.app).localhost", timeout: 5)
@@ -626,7 +635,7 @@ public struct Activator {
                     } catch let e as HopError { return e.message }
                 }
             }
-            usleep(200_000)
+            clock.sleep(seconds: 0.2)
         }
         return nil
     }

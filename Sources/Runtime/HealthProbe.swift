@@ -31,6 +31,24 @@ public enum ProbeTarget: Sendable, Hashable, CustomStringConvertible {
 public struct ProbeResponse: Sendable, Hashable {
     public var status: Int
     public var body: String
+    public init(status: Int, body: String) { self.status = status; self.body = body }
+}
+
+/// How the health gate and the watch window ask an instance: a seam, so the decisions that hang
+/// on an answer (switch, roll back) are tested without an app listening.
+public protocol HealthProber: Sendable {
+    /// One GET of `path` with `Host: host`: HTTP, or FastCGI under `fastCGIRoot` (PHP-FPM).
+    /// Throws `.environment` when there is no answer (not listening, timeout, malformed).
+    func get(_ target: ProbeTarget, fastCGIRoot: String?, path: String, host: String, timeout: Double) throws -> ProbeResponse
+}
+
+/// Asks over the socket or port (`HealthProbe`).
+public struct NetworkProber: HealthProber {
+    public init() {}
+    public func get(_ target: ProbeTarget, fastCGIRoot: String?, path: String, host: String, timeout: Double) throws -> ProbeResponse {
+        if let root = fastCGIRoot { return try HealthProbe.fastCGIGet(target, documentRoot: root, path: path, host: host, timeout: timeout) }
+        return try HealthProbe.get(target, path: path, host: host, timeout: timeout)
+    }
 }
 
 /// A minimal HTTP/1.1 client for health checks: one GET, `Connection: close`, a deadline for the

@@ -11,9 +11,13 @@ import HopBasics
 public struct NginxFront: Sendable {
     public let home: HopHome
     public let host: ServiceHost
+    /// What the waits for nginx (listening, reloaded, old workers gone) measure and sleep on.
+    public let clock: any WallClock
     public static let unit = "hop-nginx.service"
 
-    public init(home: HopHome, host: ServiceHost) { self.home = home; self.host = host }
+    public init(home: HopHome, host: ServiceHost, clock: any WallClock = SystemClock()) {
+        self.home = home; self.host = host; self.clock = clock
+    }
 
     public var directory: String { home.root + "/nginx" }
     public var sitesDirectory: String { directory + "/sites" }
@@ -250,18 +254,18 @@ public struct NginxFront: Sendable {
         var changed = try writeFileIfChanged(directory + "/preamble.conf", NginxSite.httpPreamble())
         changed = try writeFileIfChanged(mainConfig, Self.renderMain(directory: directory, port: httpPort)) || changed
         let unitChanged = try writeFileIfChanged(host.path(host.unitDirectory + "/" + Self.unit), Self.renderUnit(mainConfig: mainConfig))
-        if unitChanged { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
+        if unitChanged { try host.services.daemonReloadChecked() }
         // "active" is not the truth: a unit whose nginx cannot bind restarts in a loop and reads as
         // active between tries. Serving means its pid file is there and its port is taken.
-        let active = try host.systemctl(["is-active", "--quiet", Self.unit]).succeeded
+        let active = try host.services.isActive(Self.unit)
         let serving = active && FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) && nginxListens(httpPort)
         if serving {
             if changed || unitChanged { try reload() }
         } else {
-            _ = try? host.systemctl(["stop", Self.unit])
+            _ = try? host.services.stop([Self.unit])
             try test()
             try checkPortsFree()
-            try host.systemctlChecked(["start", Self.unit], what: "starting nginx")
+            try host.services.startChecked([Self.unit], what: "starting nginx")
             try waitListening()
         }
     }
@@ -314,14 +318,14 @@ public struct NginxFront: Sendable {
     /// After `start`: nginx is serving once its pid file is there and the unit still runs; a unit
     /// that failed meanwhile (a port taken between the check and the bind) is an error with its journal.
     func waitListening(timeout: TimeInterval = 15) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let active = try host.systemctl(["is-active", "--quiet", Self.unit]).succeeded
+        let deadline = clock.now.addingTimeInterval(timeout)
+        while clock.now < deadline {
+            let active = try host.services.isActive(Self.unit)
             if active && FileManager.default.fileExists(atPath: host.path("/run/hop/nginx.pid")) && nginxListens(httpPort) { return }
-            if !active, try host.systemctl(["is-failed", "--quiet", Self.unit]).succeeded { break }
-            usleep(100_000)
+            if !active, try host.services.isFailed(Self.unit) { break }
+            clock.sleep(seconds: 0.1)
         }
-        let journal = (try? host.run("/usr/bin/journalctl", ["--no-pager", "-o", "cat", "-n", "6", "-u", Self.unit]))?.stdoutText ?? ""
+        let journal = (try? host.services.journal(Self.unit, lines: 6))?.stdoutText ?? ""
         throw HopError(.environment, "hop's nginx did not start listening on port \(httpPort)",
                        hint: "see `hop host journal \(Self.unit)`", detail: journal.trimmingCharacters(in: .whitespacesAndNewlines))
     }
@@ -348,15 +352,15 @@ public struct NginxFront: Sendable {
     public func reload() throws -> Set<String> {
         try test()
         let before = Set(workers().keys)
-        try host.systemctlChecked(["reload", Self.unit], what: "reloading nginx")
+        try host.services.require(try host.services.reload(Self.unit), ["reload", Self.unit], what: "reloading nginx")
         // Done when a new worker runs and every old one has stopped accepting (gone, or "shutting down").
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
+        let deadline = clock.now.addingTimeInterval(5)
+        while clock.now < deadline {
             let now = workers()
             let fresh = now.keys.contains { !before.contains($0) }
             let oldAccepting = now.contains { before.contains($0.key) && !$0.value.contains("shutting down") }
             if fresh && !oldAccepting { return before }
-            usleep(20_000)
+            clock.sleep(seconds: 0.02)
         }
         return before
     }
@@ -365,13 +369,13 @@ public struct NginxFront: Sendable {
     /// still proxy requests on kept-alive client connections to the old upstream.
     public func waitForExit(_ pids: Set<String>, timeout: Double = 15) {
         guard !pids.isEmpty else { return }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline, !Set(workers().keys).isDisjoint(with: pids) { usleep(50_000) }
+        let deadline = clock.now.addingTimeInterval(timeout)
+        while clock.now < deadline, !Set(workers().keys).isDisjoint(with: pids) { clock.sleep(seconds: 0.05) }
     }
 
     /// nginx's workers: PID → process title (as the service host numbers them).
     func workers() -> [String: String] {
-        guard let main = try? host.show([Self.unit], properties: ["MainPID"]).first?["MainPID"], main != "0",
+        guard let main = try? host.services.show([Self.unit], properties: ["MainPID"]).first?["MainPID"], main != "0",
               let r = try? host.run("ps", ["-o", "pid=,args=", "--ppid", main]) else { return [:] }
         var result: [String: String] = [:]
         for line in r.stdoutText.split(separator: "\n") {

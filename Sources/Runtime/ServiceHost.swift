@@ -10,6 +10,15 @@ public struct ServiceHost: Sendable {
     /// The private host's PID 1 (nil for the native host).
     public let pid: Int32?
     public let runner: any ProcessRunner
+    /// systemd's operations on this host (start, stop, show, …): `Systemctl` unless a test gives a fake.
+    public let services: any ServiceManager
+
+    public init(rootPrefix: String, pid: Int32?, runner: any ProcessRunner, services: (any ServiceManager)? = nil) {
+        self.rootPrefix = rootPrefix
+        self.pid = pid
+        self.runner = runner
+        self.services = services ?? Systemctl(pid: pid, runner: runner)
+    }
 
     /// The private host for `home` when it runs, else the native systemd when it is PID 1.
     public static func resolve(home: HopHome, runner: any ProcessRunner = SystemRunner()) throws -> ServiceHost {
@@ -40,6 +49,10 @@ public struct ServiceHost: Sendable {
 
     /// Runs a program inside the host's namespaces (directly on a native host).
     public func command(_ executable: String, _ arguments: [String]) -> Command {
+        Self.command(executable, arguments, pid: pid)
+    }
+
+    static func command(_ executable: String, _ arguments: [String], pid: Int32?) -> Command {
         if let pid { return Command("nsenter", ["-t", "\(pid)", "-m", "-p", executable] + arguments) }
         return Command(executable, arguments)
     }
@@ -56,26 +69,11 @@ public struct ServiceHost: Sendable {
 
     /// systemctl that must succeed.
     public func systemctlChecked(_ args: [String], what: String) throws {
-        let r = try systemctl(args)
-        guard r.succeeded else {
-            throw HopError(.environment, "\(what) failed: systemctl \(args.joined(separator: " ")) exited \(r.status)",
-                           hint: "see `hop logs` for the app's journal", detail: r.stderrTail(8))
-        }
+        try services.require(try systemctl(args), args, what: what)
     }
 
     /// Unit properties (`systemctl show -p …`) for several units at once, in order.
     public func show(_ units: [String], properties: [String]) throws -> [[String: String]] {
-        guard !units.isEmpty else { return [] }
-        let r = try systemctl(["show", "--no-pager", "-p", properties.joined(separator: ",")] + units)
-        var result: [[String: String]] = []
-        for block in r.stdoutText.components(separatedBy: "\n\n") where !block.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            var d: [String: String] = [:]
-            for line in block.split(separator: "\n") {
-                guard let eq = line.firstIndex(of: "=") else { continue }
-                d[String(line[..<eq])] = String(line[line.index(after: eq)...])
-            }
-            result.append(d)
-        }
-        return result
+        try services.show(units, properties: properties)
     }
 }

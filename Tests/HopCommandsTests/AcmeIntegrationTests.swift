@@ -135,7 +135,7 @@ struct AcmeIntegrationTests {
         usleep(500_000)
         let renewed = try hopEnv(["tls", "renew", app, "--force"])
         usleep(700_000)
-        FileManager.default.createFile(atPath: stop, contents: Data())
+        _ = FileManager.default.createFile(atPath: stop, contents: Data())
         var waited = 0
         while loadPID > 0, kill(loadPID, 0) == 0, waited < 200 { usleep(50_000); waited += 1 }
         #expect(renewed.status == 0, "\(renewed.stderr)")

@@ -506,7 +506,8 @@ struct DeployIntegrationTests {
         let bad = try hopEnv(["doctor", "--json"])
         let units = check("units", json(bad.stdout)["checks"] as? [[String: Any]] ?? [])
         #expect(bad.status != 0 && units?["ok"] as? Bool == false && (units?["detail"] as? String ?? "").contains("hop-doctor-probe.service"), "\(bad.stdout)")
-        #expect((units?["fix"] as? String ?? "").contains("hop host journal hop-doctor-probe.service"))
+        let fix = units?["fix"] as? String ?? ""
+        #expect(fix.contains("hop host journal hop-doctor-probe.service"))
         _ = try hostSystemctl(["reset-failed", "hop-doctor-probe.service"])
         #expect(check("units", json(try hopEnv(["doctor", "--json"]).stdout)["checks"] as? [[String: Any]] ?? [])?["ok"] as? Bool == true)
     }

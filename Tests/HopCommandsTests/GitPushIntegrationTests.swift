@@ -135,7 +135,7 @@ struct GitPushIntegrationTests {
         _ = try commitFlask(work, greeting: "Pushed two")
         let p2 = try rig.run(["git", "push", rig.url(app), "main"], key: alice, cwd: work)
         usleep(500_000)
-        FileManager.default.createFile(atPath: stop, contents: Data())
+        _ = FileManager.default.createFile(atPath: stop, contents: Data())
         var waited = 0
         while loadPID > 0, kill(loadPID, 0) == 0, waited < 200 { usleep(50_000); waited += 1 }
         #expect(p2.succeeded, "\(p2.stderrText)")

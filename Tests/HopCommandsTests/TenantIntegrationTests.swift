@@ -239,7 +239,7 @@ struct TenantIntegrationTests {
             let missing = try hop(["apps"], home: home)
             #expect(missing.status == 3 && missing.stderr.contains("is missing although apps have generations"), "\(missing.stderr)")
             #expect(!FileManager.default.fileExists(atPath: home.database))
-            FileManager.default.createFile(atPath: home.database, contents: Data())
+            _ = FileManager.default.createFile(atPath: home.database, contents: Data())
             let empty = try hop(["apps"], home: home)
             #expect(empty.status == 3 && empty.stderr.contains("is empty although"), "\(empty.stderr)")
             var st = stat()

@@ -296,7 +296,7 @@ private func withTemporaryDirectoryAsync(_ body: (String) async throws -> Void) 
     @Test func aZeroLengthDatabaseIsAnErrorNotAFreshStart() throws {
         try withTemporaryDirectory { dir in
             let path = dir + "/hop.db"
-            FileManager.default.createFile(atPath: path, contents: Data())
+            _ = FileManager.default.createFile(atPath: path, contents: Data())
             try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: path)
             #expect(performing: { try HopDatabase(path: path) }, throws: { ($0 as? HopError)?.code == .environment })
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue

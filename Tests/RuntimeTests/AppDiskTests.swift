@@ -5,21 +5,14 @@ import HopBasics
 import HopTestSupport
 @testable import Runtime
 
-/// Answers `losetup -j` from a table and records every command; anything else succeeds silently.
-fileprivate final class LoopRunner: ProcessRunner, @unchecked Sendable {
-    let attached: [String: String]
-    private let lock = NSLock()
-    private var _commands: [Command] = []
-    init(attached: [String: String] = [:]) { self.attached = attached }
-    var commands: [Command] { lock.withLock { _commands } }
-    func run(_ command: Command, onStderrLine: (@Sendable (String) -> Void)?) throws -> ProcessResult {
-        lock.withLock { _commands.append(command) }
-        if command.executable == "losetup", command.arguments.first == "-j", let image = command.arguments.last {
-            let out = attached[image].map { "\($0): [2049]:1234 (\(image))\n" } ?? ""
-            return ProcessResult(status: 0, stdout: Data(out.utf8), stderr: Data())
-        }
-        return ProcessResult(status: 0, stdout: Data(), stderr: Data())
+/// Answers `losetup -j` from a table (image → attached device) and records every command;
+/// anything else succeeds silently.
+fileprivate func loopRunner(attached: [String: String] = [:]) -> FakeProcessRunner {
+    let runner = FakeProcessRunner()
+    runner.on(["losetup", "-j"]) { command in
+        .ok(command.arguments.last.flatMap { image in attached[image].map { "\($0): [2049]:1234 (\(image))\n" } } ?? "")
     }
+    return runner
 }
 
 @Suite("[limits] disk: sizes, the reserve rule, where images are mounted")
@@ -107,7 +100,7 @@ struct AppDiskTests {
     func oneLoopDevice() throws {
         try withTemporaryDirectory { dir in
             let layout = AppDiskLayout(home: HopHome(root: dir), privateHostPID: nil)
-            let runner = LoopRunner(attached: [layout.image("a"): "/dev/loop7"])
+            let runner = loopRunner(attached: [layout.image("a"): "/dev/loop7"])
             let disks = AppDisks(layout: layout, runner: runner)
             let device = try disks.loopDevice("a", attach: true)
             #expect(device == "/dev/loop7")
@@ -120,7 +113,7 @@ struct AppDiskTests {
     func refusals() throws {
         try withTemporaryDirectory { dir in
             let layout = AppDiskLayout(home: HopHome(root: dir), privateHostPID: nil, underPrivateHost: true)
-            let runner = LoopRunner()
+            let runner = loopRunner()
             var disks = AppDisks(layout: layout, runner: runner)
             // State already there: hop does not move live data.
             try FileManager.default.createDirectory(atPath: layout.stateRoot + "/a", withIntermediateDirectories: true)
