@@ -664,7 +664,7 @@ extension Operations {
     /// `alsoKnown`: config keys, attached addons' variables), as (computed name, missing name). Pure.
     public static func computedEnvGaps(spec: AppSpec, alsoKnown: Set<String> = []) -> [(name: String, missing: String)] {
         let secretEnv = spec.secretEnv ?? []
-        var known = alsoKnown.union((spec.env ?? []).map(\.name))
+        var known = alsoKnown.union(spec.env.map(\.name))
         known.formUnion(secretEnv.filter { if case .computed = $0.kind { return false }; return true }.map(\.name))
         var addonNames: [String] = []
         for d in spec.addons ?? [] {

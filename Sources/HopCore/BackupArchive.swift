@@ -372,7 +372,7 @@ struct StateTreeWalker {
         names.sort { $0.lexicographicallyPrecedes($1) }
         for raw in names {
             let cname = raw.map { CChar(bitPattern: $0) } + [0]
-            guard let name = String(validatingUTF8: cname) else {
+            guard let name = String(validating: raw, as: UTF8.self), !raw.contains(0) else {
                 skipped.append((rel.isEmpty ? "" : rel + "/") + String(decoding: raw, as: UTF8.self) + " (name is not UTF-8)")
                 continue
             }
@@ -399,7 +399,7 @@ struct StateTreeWalker {
                 guard included(path, isDirectory: false) else { continue }
                 var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let n = readlinkat(dfd, cname, &buf, buf.count - 1)
-                guard n > 0, let target = String(validatingUTF8: Array(buf[0..<n]) + [0]) else { skipped.append(path + " (link target is not UTF-8)"); continue }
+                guard n > 0, let target = String(validatingCString: Array(buf[0..<n]) + [0]) else { skipped.append(path + " (link target is not UTF-8)"); continue }
                 try visit(.symlink(path, target, st))
             default:
                 skipped.append(path + " (not a file, directory or link)")

@@ -174,7 +174,7 @@ public struct HopHTTPServer: Sendable {
         let dir = try home.scratch("api-upload")
         let file = dir + "/body"
         guard let handle = FileHandle(forWritingAtPath: file) ?? {
-            FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600])
             return FileHandle(forWritingAtPath: file)
         }() else { throw HopError(.environment, "cannot write \(file)") }
         defer { try? handle.close() }
