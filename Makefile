@@ -44,12 +44,14 @@ demo: setup
 	@echo "GET http://flask-app.localhost:$(DEMO_PORT)/ ->"; curl -sS --max-time 5 -H 'Host: flask-app.localhost' http://127.0.0.1:$(DEMO_PORT)/
 	@echo "(stop everything with: hop host down; remove hop with: dpkg -r hop — apps' data stays in $(DEMO_HOME))"
 
-# Integration tests share one HOP_HOME (seeds imported once), removed afterwards.
+# Unit tests run in parallel; the integration tests (their own target) run serially and share one
+# HOP_HOME (seeds imported once), removed afterwards.
 test: build
 	@home=$$(mktemp -d /tmp/hop-test-home.XXXXXX); \
 	trap 'HOP_HOME="$$home" $(HOP) host down >/dev/null 2>&1; rm -rf --one-file-system "$$home"' EXIT; \
 	swift build --build-tests $(SWIFT_FLAGS) && swift build --product generate-manual $(SWIFT_FLAGS) && \
-	HOP_TEST_HOME=$$home swift test --skip-build --no-parallel $(SWIFT_FLAGS)
+	HOP_TEST_HOME=$$home swift test --skip-build --parallel --skip '^IntegrationTests\.' $(SWIFT_FLAGS) && \
+	HOP_TEST_HOME=$$home swift test --skip-build --no-parallel --filter '^IntegrationTests\.' $(SWIFT_FLAGS)
 
 bench: setup
 	swift build -c release

@@ -68,7 +68,10 @@ let package = Package(
         .testTarget(name: "HopCoreTests", dependencies: ["HopTestSupport", "HopCore", "HopStore", "Runtime", "AppSpec"], exclude: ["Snapshots"]),
         .testTarget(name: "HopServerTests", dependencies: ["HopTestSupport", "HopServer", "HopCore", "HopStore",
                                                            .product(name: "HummingbirdTesting", package: "hummingbird")], exclude: ["Snapshots"]),
-        .testTarget(name: "HopCommandsTests", dependencies: ["HopTestSupport", "HopCommands", "HopCore", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Snapshots"]),
+        .testTarget(name: "HopCommandsTests", dependencies: ["HopCommands", "HopCore"]),
+        // The tests that prove the product with real parts (the built `hop`, the Nix sandbox, systemd,
+        // nginx, PostgreSQL, OpenSSH, Chromium): serial, against one shared private service host.
+        .testTarget(name: "IntegrationTests", dependencies: ["HopTestSupport", "HopCommands", "HopCore", "HopStore", "NixBuild", "Runtime", "AppSpec", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,97 +3,64 @@ import HopBasics
 import HopCore
 import NixBuild
 
-/// What the app commands ask for, answered either by this machine's operations core or by a remote
-/// hop's HTTP API (the same operations behind the server's routes). Each command calls its
-/// backend once; which one is chosen here, not in every command.
-protocol AppBackend {
-    func deploy(path: String?, build: Int64?, app: String?, watch: Double, force: Bool, index: PackageIndex) throws -> DeployResult
-    func rollback(app: String, to: Int?, withData: Bool) throws -> RollbackResult
-    func generations(app: String) throws -> [GenerationInfo]
-    func config(app: String) throws -> [String: String]
-    func environment(app: String, reveal: Bool) throws -> AppEnvironment
-    func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult
-    func apps() throws -> [AppSummary]
-    func ps(app: String) throws -> ProcessList
-    func info(app: String) throws -> AppInfo
-    func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo
-    func control(_ verb: String, app: String) throws -> ActionResult
-    func destroy(app: String, purge: Bool) throws -> DestroyResult
-}
+/// What the app commands ask for, each one operation of the catalogue, run here or on the selected
+/// remote by `runOperation` (the route, its query and body follow from the operation's binding).
+/// Only a deploy of a source directory differs: here it reads the directory, remotely it uploads it.
+struct AppBackend {
+    let json: Bool
 
-/// The backend for this invocation: the selected remote (`--remote`, HOP_REMOTE, the default
-/// remote), else this machine.
-func appBackend(json: Bool) -> AppBackend {
-    Hop.jsonMode = json
-    if let client = RemoteClient.current { return RemoteBackend(client: client, json: json) }
-    return LocalBackend(ops: cliOperations(json: json))
-}
-
-struct LocalBackend: AppBackend {
-    let ops: Operations
     func deploy(path: String?, build: Int64?, app: String?, watch: Double, force: Bool, index: PackageIndex) throws -> DeployResult {
+        if let client = RemoteClient.current {
+            if let build {
+                guard let app else { throw HopError.invalid("--build against a remote needs --app APP") }
+                return try client.run(Deploy.self, .init(app: app, build: build, watch: watch, force: force), quiet: json)
+            }
+            guard let path else { throw HopError.invalid("give the app's source directory or --build ID") }
+            return try remoteDeploy(client, path: path, app: app, watch: watch, force: force, json: json)
+        }
+        // A path deploy here may name no app (the tree names it), which the catalogue's
+        // per-app operation cannot express: it goes to the same `Operations.deploy` directly.
         var opts = BuildOptions()
         opts.index = index
-        return try ops.deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
-    }
-    func rollback(app: String, to: Int?, withData: Bool) throws -> RollbackResult { try ops.rollback(app: app, to: to, withData: withData) }
-    func generations(app: String) throws -> [GenerationInfo] { try ops.generations(app: app) }
-    func config(app: String) throws -> [String: String] { try ops.config(app: app) }
-    func environment(app: String, reveal: Bool) throws -> AppEnvironment { try ops.environment(app: app, reveal: reveal) }
-    func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult {
-        try ops.changeConfig(app: app, set: set, unset: unset, watch: watch)
-    }
-    func apps() throws -> [AppSummary] { try ops.apps() }
-    func ps(app: String) throws -> ProcessList { try ops.ps(app: app) }
-    func info(app: String) throws -> AppInfo { try ops.info(app: app) }
-    func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo { try ops.scale(app: app, counts: counts, watch: watch) }
-    func control(_ verb: String, app: String) throws -> ActionResult { try ops.control(verb, app: app) }
-    func destroy(app: String, purge: Bool) throws -> DestroyResult { try ops.destroy(app: app, purge: purge) }
-}
-
-/// The same operations through a remote hop's API routes; long ones stream their progress back.
-struct RemoteBackend: AppBackend {
-    let client: RemoteClient
-    let json: Bool
-    func deploy(path: String?, build: Int64?, app: String?, watch: Double, force: Bool, index: PackageIndex) throws -> DeployResult {
-        if let build {
-            guard let app else { throw HopError.invalid("--build against a remote needs --app APP") }
-            return try client.call("POST", "/api/apps/\(app)/deploy", json: ["build": build, "watch": watch, "force": force], stream: true, quiet: json)
-        }
-        guard let path else { throw HopError.invalid("give the app's source directory or --build ID") }
-        return try remoteDeploy(client, path: path, app: app, watch: watch, force: force, json: json)
+        return try cliOperations(json: json).deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
     }
     func rollback(app: String, to: Int?, withData: Bool) throws -> RollbackResult {
-        var body: [String: Any] = ["withData": withData]
-        if let to { body["to"] = to }
-        return try client.call("POST", "/api/apps/\(app)/rollback", json: body, stream: true, quiet: json)
+        try runOperation(Rollback.self, .init(app: app, to: to, withData: withData), json: json)
     }
-    func generations(app: String) throws -> [GenerationInfo] { try client.call("GET", "/api/apps/\(app)/generations") }
+    func generations(app: String) throws -> [GenerationInfo] { try runOperation(ListGenerations.self, .init(app: app), json: json) }
     func config(app: String) throws -> [String: String] {
-        let view: RemoteConfigView = try client.call("GET", "/api/apps/\(app)/config", query: ["reveal": "true"])
-        return view.values.compactMapValues { $0 }
+        try runOperation(GetConfig.self, .init(app: app, reveal: true), json: json).values.compactMapValues { $0 }
     }
     func environment(app: String, reveal: Bool) throws -> AppEnvironment {
-        try client.call("GET", "/api/apps/\(app)/environment", query: ["reveal": String(reveal)])
+        try runOperation(GetEnvironment.self, .init(app: app, reveal: reveal), json: json)
     }
     func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult {
-        var body: [String: Any] = ["watch": watch]
-        if !set.isEmpty { body["set"] = Dictionary(set, uniquingKeysWith: { _, b in b }) }
-        if !unset.isEmpty { body["unset"] = unset }
-        return try client.call("PATCH", "/api/apps/\(app)/config", json: body)
+        try runOperation(ChangeConfig.self, .init(app: app, set: set.isEmpty ? nil : Dictionary(set, uniquingKeysWith: { _, b in b }),
+                                                  unset: unset.isEmpty ? nil : unset, watch: watch), json: json)
     }
-    func apps() throws -> [AppSummary] { try client.call("GET", "/api/apps") }
-    func ps(app: String) throws -> ProcessList { try client.call("GET", "/api/apps/\(app)/processes") }
-    func info(app: String) throws -> AppInfo { try client.call("GET", "/api/apps/\(app)/info") }
+    func apps() throws -> [AppSummary] { try runOperation(ListApps.self, NoInput(), json: json) }
+    func ps(app: String) throws -> ProcessList { try runOperation(ListProcesses.self, .init(app: app), json: json) }
+    func info(app: String) throws -> AppInfo { try runOperation(AppInfoOperation.self, .init(app: app), json: json) }
     func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo {
-        try client.call("POST", "/api/apps/\(app)/scale", json: ["counts": counts, "watch": watch], stream: true, quiet: json)
+        try runOperation(Scale.self, .init(app: app, counts: counts, watch: watch), json: json)
     }
     func control(_ verb: String, app: String) throws -> ActionResult {
-        try client.call("POST", "/api/apps/\(app)/\(verb)", stream: verb == "restart", quiet: json)
+        switch ControlVerb(rawValue: verb) {
+        case .start: try runOperation(StartApp.self, .init(app: app), json: json)
+        case .stop: try runOperation(StopApp.self, .init(app: app), json: json)
+        case .restart: try runOperation(RestartApp.self, .init(app: app), json: json)
+        case nil: throw HopError.invalid("`\(verb)` is not start, stop or restart")
+        }
     }
     func destroy(app: String, purge: Bool) throws -> DestroyResult {
-        try client.call("DELETE", "/api/apps/\(app)", query: ["purge": String(purge)])
+        try runOperation(DestroyApp.self, .init(app: app, purge: purge), json: json)
     }
+}
+
+/// The backend for this invocation (the remote is chosen in `runOperation`).
+func appBackend(json: Bool) -> AppBackend {
+    Hop.jsonMode = json
+    return AppBackend(json: json)
 }
 
 /// Runs a catalogue operation for a command: on the selected remote through the operation's route

@@ -224,12 +224,6 @@ final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     }
 }
 
-/// Wire shapes of API results the CLI renders (the rest are HopCore's result types).
-struct RemoteConfigView: Decodable {
-    var app: String
-    var values: [String: String?]
-}
-
 struct RemoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remote", abstract: "Remote hop servers this CLI can run commands on (`hop --remote NAME …`).",
                                                     subcommands: [Add.self, List.self, Remove.self, Default.self])
