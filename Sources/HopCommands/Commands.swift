@@ -298,22 +298,15 @@ struct SeedCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ParsableCommand, RemoteCapable {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List imported seeds with their hashes.")
         @OptionGroup var outputOptions: OutputOptions
         var json: Bool { outputOptions.json }
         func run() throws {
-            Hop.jsonMode = json
-            let home = HopHome.fromEnvironment()
-            let seeds = FileManager.default.fileExists(atPath: home.database) ? try HopDatabase(path: home.database).seeds() : []
-            let nix = NixDriver(runner: SystemRunner())
-            if json {
-                Out.json(seeds.map { ["name": $0.name, "version": $0.version, "storePath": $0.storePath, "narHash": $0.narHash,
-                                      "origin": $0.origin, "importedAt": iso($0.importedAt), "valid": nix.isValid($0.storePath)] })
-                return
-            }
+            let seeds = try runOperation(ListSeeds.self, NoInput(), json: json)
+            if json { emit(seeds); return }
             var t = Table("SEED", "VERSION", "NAR HASH", "STORE PATH")
-            for s in seeds { t.add(s.name, s.version, s.narHash, s.storePath + (nix.isValid(s.storePath) ? "" : "  (MISSING from store)")) }
+            for s in seeds { t.add(s.name, s.version, s.narHash, s.storePath + (s.valid ? "" : "  (MISSING from store)")) }
             t.print(empty: "no seeds; run `hop seed import --all`")
         }
     }

@@ -100,7 +100,7 @@ struct RemoteIntegrationTests {
         // own CLI gives: backups, addons, SSH keys, trusted keys (an admin token).
         let admin = try newToken("r-admin", role: "admin")
         #expect(try client(["remote", "add", "adm", url, "--token", admin]).status == 0)
-        for args in [["backup", "list", "--json"], ["addon", "list", "--json"], ["ssh-key", "list", "--json"], ["trust", "list", "--json"]] {
+        for args in [["backup", "list", "--json"], ["addon", "list", "--json"], ["ssh-key", "list", "--json"], ["trust", "list", "--json"], ["seed", "list", "--json"]] {
             let r = try client(["--remote", "adm"] + args), l = try hopEnv(args)
             #expect(r.status == 0 && l.status == 0, "\(args): \(r.stderr) \(l.stderr)")
             #expect(parse(r.stdout) != nil && r.stdout == l.stdout, "\(args): remote \(r.stdout) local \(l.stdout)")

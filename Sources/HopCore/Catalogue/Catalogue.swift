@@ -27,4 +27,6 @@ let catalogueOperations: [any HopOperation.Type] = [
     ListTrustedKeys.self, TrustKey.self, DistrustKey.self,
     // This machine only (no route)
     ImportSeeds.self, GenerateSigningKey.self,
+    // Seeds
+    ListSeeds.self,
 ]
