@@ -44,6 +44,7 @@ let package = Package(
             "HopCore", "HopServer",
             "Runtime", "Provenance", "AppSpec", "NixBuild", "HopStore", "HopBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // `hop server`: the HTTP API and the dashboard over HopCore (the only importer of Hummingbird).
         .target(name: "HopServer", dependencies: [

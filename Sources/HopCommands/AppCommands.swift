@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import AppSpec
 import HopBasics
 import HopCore
@@ -17,7 +18,11 @@ func cliOperations(json: Bool) -> Operations {
 }
 
 func cliContext(json: Bool) -> HopContext {
-    HopContext(home: .fromEnvironment(), principal: .root, via: "cli", progress: { (e: HopCore.ProgressEvent) -> Void in
+    // The terminal shows results and progress; the runner's per-operation log line is for the
+    // server's log, so the CLI's logger prints warnings and errors only.
+    var logger = Logger(label: "hop")
+    logger.logLevel = .warning
+    return HopContext(home: .fromEnvironment(), principal: .root, via: "cli", logger: logger, progress: { (e: HopCore.ProgressEvent) -> Void in
         if !json { CLIProgress.render(e) } else if e.phase == "warning" { Out.err("hop: " + e.message) }
     })
 }
