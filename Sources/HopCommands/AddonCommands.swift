@@ -29,7 +29,7 @@ struct AddonCommand: ParsableCommand {
         @Argument(completion: NameCompletion.apps) var app: String
         @Argument(completion: NameCompletion.addons) var name: String
         @Option(name: .customLong("as"), help: "Variable prefix (e.g. CACHE_ gives CACHE_DATABASE_URL).") var prefix: String?
-        @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
+        @Option(help: "Seconds to watch the new generation.") var watch: Double = Defaults.watch
         @OptionGroup var outputOptions: OutputOptions
         var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(AttachAddon.self, .init(app: app, addon: name, prefix: prefix, watch: watch), json: json), json: json, verb: "attached") }
@@ -39,7 +39,7 @@ struct AddonCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "detach", abstract: "Take an addon's variables from an app (its data stays).")
         @Argument(completion: NameCompletion.apps) var app: String
         @Argument(completion: NameCompletion.addons) var name: String
-        @Option(help: "Seconds to watch the new generation.") var watch: Double = 5
+        @Option(help: "Seconds to watch the new generation.") var watch: Double = Defaults.watch
         @OptionGroup var outputOptions: OutputOptions
         var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(DetachAddon.self, .init(app: app, addon: name, watch: watch), json: json), json: json, verb: "detached") }
@@ -98,7 +98,7 @@ struct AddonCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "migrate",
                                                         abstract: "Move a Redis addon of an earlier hop (keys under NAME: on the shared server) to a Redis server of its own, keys and all.")
         @Argument(completion: NameCompletion.addons) var name: String
-        @Option(help: "Seconds to watch each attached app's new generation.") var watch: Double = 5
+        @Option(help: "Seconds to watch each attached app's new generation.") var watch: Double = Defaults.watch
         @OptionGroup var outputOptions: OutputOptions
         var json: Bool { outputOptions.json }
         func run() throws { show(try runOperation(MigrateAddon.self, .init(addon: name, watch: watch), json: json), json: json, verb: "migrated") }

@@ -60,7 +60,7 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
     @Argument(help: "The app's source directory (or --build ID).") var path: String?
     @Option(help: "Deploy a recorded build (one built here, or imported with `hop import`) instead of a source tree.") var build: Int64?
     @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
-    @Option(help: "Seconds to watch the new generation after the switch; it is rolled back if it fails meanwhile.") var watch: Double = 5
+    @Option(help: "Seconds to watch the new generation after the switch; it is rolled back if it fails meanwhile.") var watch: Double = Defaults.watch
     @Flag(help: "Make a new generation even when nothing changed.") var force = false
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
@@ -119,7 +119,7 @@ struct GenerationsCommand: ParsableCommand, RemoteCapable {
 struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gc",
         abstract: "Drop old generations (their profile links, GC roots and env files); the serving one is always kept.")
-    @Option(help: "Generations to keep per app besides the serving one.") var keep: Int = 3
+    @Option(help: "Generations to keep per app besides the serving one.") var keep: Int = Defaults.keepGenerations
     @Option(help: "Only this app.", completion: NameCompletion.apps) var app: String?
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
@@ -197,7 +197,7 @@ struct ConfigCommand: ParsableCommand {
 struct ConfigSetArguments: ParsableArguments {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY=VALUE …") var assignments: [String]
-    @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
+    @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = Defaults.watch
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
@@ -209,7 +209,7 @@ struct ConfigSetArguments: ParsableArguments {
 struct ConfigUnsetArguments: ParsableArguments {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY …") var keys: [String]
-    @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = 5
+    @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = Defaults.watch
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
@@ -298,7 +298,7 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "scale", abstract: "Set instance counts (web=2 worker=1): a new generation, switched without downtime.")
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "PROCESS=COUNT …") var counts: [String]
-    @Option var watch: Double = 5
+    @Option var watch: Double = Defaults.watch
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
@@ -394,7 +394,7 @@ struct LogsCommand: ParsableCommand, RemoteCapable {
     @Argument(completion: NameCompletion.apps) var app: String
     @Flag(name: .shortAndLong, help: "Follow.") var follow = false
     @Option(help: "Only this process.") var process: String?
-    @Option(name: [.customShort("n"), .long], help: "Lines to show.") var lines: Int = 100
+    @Option(name: [.customShort("n"), .long], help: "Lines to show.") var lines: Int = Defaults.logLines
     func run() throws {
         if let client = RemoteClient.current {
             guard !follow, process == nil else {

@@ -404,7 +404,7 @@ extension Operations {
     /// start with `NAME:`) to a server of its own, keys and all; attached apps restart with the new
     /// variables. Writers are stopped first (its user is turned off on the shared server), so no
     /// write is lost; a migration killed at any step is finished by running it again.
-    public func addonMigrate(name: String, watch: Double = 5) throws -> AddonInfo {
+    public func addonMigrate(name: String, watch: Double = Defaults.watch) throws -> AddonInfo {
         try AddonName.check(name)
         try Self.checkWatch(watch)
         return try audited("addon migrate", app: nil, detail: ["name": name], permission: .admin) {
@@ -506,7 +506,7 @@ extension Operations {
 
     /// Attaches an addon to an app: its variables reach the app's processes (a deployed app rolls
     /// out a generation with them; if that fails, the attachment is undone).
-    public func addonAttach(app raw: String, addon: String, prefix: String? = nil, watch: Double = 5) throws -> AddonInfo {
+    public func addonAttach(app raw: String, addon: String, prefix: String? = nil, watch: Double = Defaults.watch) throws -> AddonInfo {
         let app = try Self.checkedApp(raw)
         try AddonName.check(addon)
         if let prefix, !(prefix.isEmpty || (prefix.allSatisfy { ($0.isASCII && ($0.isUppercase || $0.isNumber)) || $0 == "_" } && prefix.first!.isLetter)) {
@@ -551,7 +551,7 @@ extension Operations {
         }
     }
 
-    public func addonDetach(app raw: String, addon: String, watch: Double = 5) throws -> AddonInfo {
+    public func addonDetach(app raw: String, addon: String, watch: Double = Defaults.watch) throws -> AddonInfo {
         let app = try Self.checkedApp(raw)
         try AddonName.check(addon)
         try Self.checkWatch(watch)

@@ -90,7 +90,7 @@ extension Operations {
         withExtendedLifetime(lock) {}
     }
 
-    public func gc(keep: Int = 3, app rawApp: String? = nil) throws -> GCResult {
+    public func gc(keep: Int = Defaults.keepGenerations, app rawApp: String? = nil) throws -> GCResult {
         guard keep >= 0 else { throw HopError.invalid("--keep \(keep) is negative") }
         let only = try rawApp.map(Self.checkedApp)
         return try audited("gc", app: only, detail: ["keep": String(keep)], permission: .admin) {
@@ -208,7 +208,7 @@ extension Operations {
         return g
     }
 
-    public func scale(app raw: String, counts: [String: Int], watch: Double = 5) throws -> GenerationInfo {
+    public func scale(app raw: String, counts: [String: Int], watch: Double = Defaults.watch) throws -> GenerationInfo {
         let app = try Self.checkedApp(raw)
         guard !counts.isEmpty else { throw HopError.invalid("no PROCESS=COUNT given") }
         try Self.checkWatch(watch)

@@ -27,7 +27,7 @@ extension Operations {
 
     /// Records the change; when the app is deployed, rolls out a generation with it. If that
     /// generation fails, the previous values are restored with the previous generation.
-    public func changeConfig(app raw: String, set: [(String, String)], unset: [String], watch: Double = 5) throws -> ConfigResult {
+    public func changeConfig(app raw: String, set: [(String, String)], unset: [String], watch: Double = Defaults.watch) throws -> ConfigResult {
         let app = try Self.checkedApp(raw)
         guard !set.isEmpty || !unset.isEmpty else { throw HopError.invalid("nothing to change", hint: "give KEY=VALUE (set) or KEY (unset)") }
         try Self.checkWatch(watch)

@@ -94,7 +94,7 @@ extension Operations {
     }
 
     /// The last `lines` journal lines of an app.
-    public func logs(app: String, lines: Int = 100) throws -> LogLines {
+    public func logs(app: String, lines: Int = Defaults.logLines) throws -> LogLines {
         let cmd = try logsCommand(app: app, lines: min(max(lines, 0), 10_000), follow: false, process: nil)
         let r = try ctx.runner.run(cmd)
         let text = r.stdoutText

@@ -122,10 +122,10 @@ public struct Operations: Sendable {
         /// a recorded build to deploy again (deployers may).
         public var build: Int64?
         public var app: String?
-        public var watch: Double = 5
+        public var watch: Double = Defaults.watch
         public var force = false
         public var options = BuildOptions()
-        public init(path: String? = nil, build: Int64? = nil, app: String? = nil, watch: Double = 5, force: Bool = false,
+        public init(path: String? = nil, build: Int64? = nil, app: String? = nil, watch: Double = Defaults.watch, force: Bool = false,
                     options: BuildOptions = BuildOptions()) {
             self.path = path; self.build = build; self.app = app; self.watch = watch; self.force = force; self.options = options
         }

@@ -75,7 +75,7 @@ struct CatalogueTests {
         #expect(r.incomplete.isEmpty && r2.incomplete.isEmpty)
     }
 
-    @Test("the runner authorises a runner-audited operation and writes one audit entry: ok, denied, or the error")
+    @Test("the runner authorises a runner-audited operation and writes one audit entry when it runs or is denied; refused input writes none")
     func runnerAudits() throws {
         let dir = NSTemporaryDirectory() + "hop-catalogue-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
