@@ -46,6 +46,9 @@ n = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 bad = int(n.group(1)) if n else 0
 rps = re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)
 print(f"{req} requests ({rps}/s), {sock + bad} failed (socket errors {sock}, non-2xx {bad})")
+if len(sys.argv) > 2:
+    with open(sys.argv[2], "a") as f:
+        f.write(f"BENCHROW\tfailed requests, {sys.argv[3]}\t{sock + bad} of {req}\tthe same load, no switches\t—\t\t0 failed\t{'yes' if sock + bad == 0 else 'no'}\n")
 PY
 }
 
@@ -72,9 +75,10 @@ echo "floor (keep-alive load, no switches, ~6 s): $(wrk_summary "$work/floor.txt
 t0=$(date +%s.%N)
 under_load flask-app 300 "$work/flask.txt" switches flask-app "$work/b" 10
 t1=$(date +%s.%N)
-echo "flask (wsgi on a systemd socket), 10 deploys + 10 rollbacks in $(printf '%.1f' "$(echo "$t1 - $t0 - 2" | bc)") s: $(wrk_summary "$work/flask.txt")"
+echo "flask (wsgi on a systemd socket), 10 deploys + 10 rollbacks in $(printf '%.1f' "$(echo "$t1 - $t0 - 2" | bc)") s: $(wrk_summary "$work/flask.txt" "$work/rows" "wsgi, 10 deploys + 10 rollbacks")"
 under_load tcp-app 300 "$work/tcp.txt" switches tcp-app fixtures/apps/python-stdlib 10
-echo "tcp \$PORT app (proxy socket renamed, no reload), 10 deploys + 10 rollbacks: $(wrk_summary "$work/tcp.txt")"
+echo "tcp \$PORT app (proxy socket renamed, no reload), 10 deploys + 10 rollbacks: $(wrk_summary "$work/tcp.txt" "$work/rows" "web:, 10 deploys + 10 rollbacks")"
+cat "$work/rows"
 if grep -qE "failed|error" "$work/switch.log" 2>/dev/null; then echo "switch problems:"; grep -E "failed|error" "$work/switch.log" | head -5; fi
 
 # Proxy latency: the same nginx, the same backend (an nginx server answering "ok" on a loopback
@@ -125,6 +129,8 @@ a, b = read("direct"), read("proxied")
 print("proxy path latency (nginx → backend, keep-alive, c8, median of 3 × 4 s): direct p50 %.3f ms p99 %.3f ms %.0f req/s; "
       "through unix socket + socket-proxyd p50 %.3f ms p99 %.3f ms %.0f req/s; added p50 %.3f ms (goal <= 0.2 ms)"
       % (a[0], a[1], a[2], b[0], b[1], b[2], b[0] - a[0]))
+print("BENCHROW\tweb: proxy path (unix socket + socket-proxyd)\t+%.3f ms p50, %.0f req/s\tnginx → the backend directly\t%.0f req/s\t%.2f× req/s\t≤ +0.1 ms p50, ≥ 0.85× req/s\t%s"
+      % (b[0] - a[0], b[2], a[2], b[2] / a[2], "yes" if b[0] - a[0] <= 0.1 and b[2] / a[2] >= 0.85 else "no"))
 PY
 
 # Rollback time: two generations with different bodies (A and B); each run is `hop rollback --to`

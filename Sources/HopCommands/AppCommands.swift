@@ -22,9 +22,12 @@ func cliContext(json: Bool) -> HopContext {
     // server's log, so the CLI's logger prints warnings and errors only.
     var logger = Logger(label: "hop")
     logger.logLevel = .warning
-    return HopContext(home: .fromEnvironment(), principal: .root, via: "cli", logger: logger, progress: { (e: HopCore.ProgressEvent) -> Void in
+    var ctx = HopContext(home: .fromEnvironment(), principal: .root, via: "cli", logger: logger, progress: { (e: HopCore.ProgressEvent) -> Void in
         if !json { CLIProgress.render(e) } else if e.phase == "warning" { Out.err("hop: " + e.message) }
     })
+    // A deploy returns once the new generation serves; `hop settle` finishes it (`--wait` waits).
+    ctx.settleInBackground = !Hop.waitMode
+    return ctx
 }
 
 /// Renders progress events on stderr: build counters and the watch countdown as one redrawn line,
@@ -62,18 +65,21 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
     @Option(help: "App name (default: [metadata] id, else the directory name).", completion: NameCompletion.apps) var app: String?
     @Option(help: "Seconds to watch the new generation after the switch; it is rolled back if it fails meanwhile.") var watch: Double = Defaults.watch
     @Flag(help: "Make a new generation even when nothing changed.") var force = false
+    @OptionGroup var waitOption: WaitOption
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     @OptionGroup var indexOptions: IndexOptions
 
     func run() throws {
+        waitOption.apply()
         let r = try appBackend(json: json).deploy(path: path, build: build, app: app, watch: watch, force: force, index: indexOptions.index)
         Out.endProgress()
         if json { emit(r); return }
         if r.noop {
             Out.line("\(r.app): generation \(r.generation) already serves build \(r.build); nothing to do (\(String(format: "%.2f", r.seconds)) s)")
         } else {
-            Out.line("\(r.app): generation \(r.generation) serves at \(r.url) (build \(r.build), \(String(format: "%.1f", r.seconds)) s)")
+            Out.line("\(r.app): generation \(r.generation) serves at \(r.url) (build \(r.build), \(String(format: "%.1f", r.seconds)) s)"
+                     + (r.watchingUntil != nil ? "; watching it for \(formatWatch(watch)) s in the background (`hop generations \(r.app)` shows the verdict; --wait waits for it)" : ""))
         }
     }
 }
@@ -84,9 +90,11 @@ struct RollbackCommand: ParsableCommand, RemoteCapable {
     @Option(help: "The generation to serve.") var to: Int?
     @Flag(help: "Also restore the data as it was before the current generation switched in (its before-deploy backup).") var withData = false
     @Flag(help: "Confirm --with-data without being asked (needed when there is no terminal, and with --json).") var yes = false
+    @OptionGroup var waitOption: WaitOption
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
+        waitOption.apply()
         Hop.jsonMode = json
         if withData {
             _ = try checkedApp(app)
@@ -198,9 +206,11 @@ struct ConfigSetArguments: ParsableArguments {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY=VALUE …") var assignments: [String]
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = Defaults.watch
+    @OptionGroup var waitOption: WaitOption
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
+        waitOption.apply()
         let r = try appBackend(json: json).changeConfig(app: app, set: try parseAssignments(assignments), unset: [], watch: watch)
         renderConfigResult(r, json: json)
     }
@@ -210,9 +220,11 @@ struct ConfigUnsetArguments: ParsableArguments {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "KEY …") var keys: [String]
     @Option(help: "Seconds to watch the new generation after the switch.") var watch: Double = Defaults.watch
+    @OptionGroup var waitOption: WaitOption
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
+        waitOption.apply()
         let r = try appBackend(json: json).changeConfig(app: app, set: [], unset: keys, watch: watch)
         renderConfigResult(r, json: json)
     }
@@ -299,9 +311,11 @@ struct ScaleCommand: ParsableCommand, RemoteCapable {
     @Argument(completion: NameCompletion.apps) var app: String
     @Argument(help: "PROCESS=COUNT …") var counts: [String]
     @Option var watch: Double = Defaults.watch
+    @OptionGroup var waitOption: WaitOption
     @OptionGroup var outputOptions: OutputOptions
     var json: Bool { outputOptions.json }
     func run() throws {
+        waitOption.apply()
         var scale: [String: Int] = [:]
         for c in counts {
             let parts = c.split(separator: "=", maxSplits: 1).map(String.init)
@@ -445,3 +459,13 @@ func processSummary(_ g: GenerationInfo) -> String {
         return "\(name)=\(g.scale[name] ?? 0)"
     }.joined(separator: " ")
 }
+
+/// `--wait` on the commands that activate a generation (deploy, rollback, scale, config).
+struct WaitOption: ParsableArguments {
+    @Flag(help: "Return after the watch window and the old generation's retirement, with the watch's verdict (exit 8 if it rolled back), not as soon as the new generation serves.")
+    var wait = false
+    func apply() { Hop.waitMode = wait }
+}
+
+/// Seconds as the user gave them: `8`, `2.5`.
+func formatWatch(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }

@@ -13,7 +13,7 @@ struct AppBackend {
         if let client = RemoteClient.current {
             if let build {
                 guard let app else { throw HopError.invalid("--build against a remote needs --app APP") }
-                return try client.run(Deploy.self, .init(app: app, build: build, watch: watch, force: force), quiet: json)
+                return try client.run(Deploy.self, .init(app: app, build: build, watch: watch, force: force, wait: Hop.waitMode ? true : nil), quiet: json)
             }
             guard let path else { throw HopError.invalid("give the app's source directory or --build ID") }
             return try remoteDeploy(client, path: path, app: app, watch: watch, force: force, json: json)
@@ -25,7 +25,7 @@ struct AppBackend {
         return try cliOperations(json: json).deploy(.init(path: path, build: build, app: app, watch: watch, force: force, options: opts))
     }
     func rollback(app: String, to: Int?, withData: Bool) throws -> RollbackResult {
-        try runOperation(Rollback.self, .init(app: app, to: to, withData: withData), json: json)
+        try runOperation(Rollback.self, .init(app: app, to: to, withData: withData, wait: Hop.waitMode ? true : nil), json: json)
     }
     func generations(app: String) throws -> [GenerationInfo] { try runOperation(ListGenerations.self, .init(app: app), json: json) }
     func config(app: String) throws -> [String: String] {
@@ -36,13 +36,13 @@ struct AppBackend {
     }
     func changeConfig(app: String, set: [(String, String)], unset: [String], watch: Double) throws -> ConfigResult {
         try runOperation(ChangeConfig.self, .init(app: app, set: set.isEmpty ? nil : Dictionary(set, uniquingKeysWith: { _, b in b }),
-                                                  unset: unset.isEmpty ? nil : unset, watch: watch), json: json)
+                                                  unset: unset.isEmpty ? nil : unset, watch: watch, wait: Hop.waitMode ? true : nil), json: json)
     }
     func apps() throws -> [AppSummary] { try runOperation(ListApps.self, NoInput(), json: json) }
     func ps(app: String) throws -> ProcessList { try runOperation(ListProcesses.self, .init(app: app), json: json) }
     func info(app: String) throws -> AppInfo { try runOperation(AppInfoOperation.self, .init(app: app), json: json) }
     func scale(app: String, counts: [String: Int], watch: Double) throws -> GenerationInfo {
-        try runOperation(Scale.self, .init(app: app, counts: counts, watch: watch), json: json)
+        try runOperation(Scale.self, .init(app: app, counts: counts, watch: watch, wait: Hop.waitMode ? true : nil), json: json)
     }
     func control(_ verb: String, app: String) throws -> ActionResult {
         switch ControlVerb(rawValue: verb) {

@@ -20,7 +20,7 @@ public struct Hop: ParsableCommand {
                       ConfigCommand.self, ConfigSetAlias.self, ConfigUnsetAlias.self, AddonCommand.self, BackupCommand.self, AppCommand.self, AppsCommand.self, InfoCommand.self, PsCommand.self,
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
                       RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,
-                      GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self,
+                      GitCommand.self, SSHKeyCommand.self, GitShellCommand.self, GitHookCommand.self, SettleCommand.self,
                       ExportCommand.self, ImportCommand.self, TrustCommand.self, RemoteCommand.self, TLSCommand.self, CheckCommand.self, InitCommand.self])
     public init() {}
 
@@ -72,6 +72,8 @@ public struct Hop: ParsableCommand {
     }
 
     nonisolated(unsafe) static var jsonMode = false
+    /// `--wait`: activations return after their watch window and retirement, not once they serve.
+    nonisolated(unsafe) static var waitMode = false
 }
 
 /// Options shared by commands that resolve Python dependencies.

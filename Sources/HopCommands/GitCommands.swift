@@ -3,6 +3,7 @@ import Foundation
 import HopBasics
 import HopCore
 import HopStore
+import Logging
 
 struct GitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "git", abstract: "Set up deploys by `git push` over SSH.",
@@ -84,6 +85,21 @@ struct GitShellCommand: ParsableCommand {
     }
 }
 
+/// The background half of an activation (started by hop after a switch). Not for people.
+struct SettleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "settle", abstract: "Watch a new generation and retire the old one (started by hop).",
+                                                    shouldDisplay: false)
+    @Argument var app: String
+    @Argument var generation: Int
+    func run() throws {
+        var logger = Logger(label: "hop")
+        logger.logLevel = .info
+        let ops = Operations(HopContext(home: .fromEnvironment(), principal: .root, via: "watch", logger: logger))
+        let r = try ops.settle(app: app, generation: generation)
+        Out.line("\(r.app) generation \(r.generation): \(r.verdict)\(r.message.map { " (\($0))" } ?? "")")
+    }
+}
+
 /// git's pre-receive hook in hop's repositories. Not for people.
 struct GitHookCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "git-hook", abstract: "Deploy a push (hop's pre-receive hook).", shouldDisplay: false)
@@ -106,7 +122,10 @@ struct GitHookCommand: ParsableCommand {
             if e.phase == "build", let d = e.done, let t = e.total, d != t, d % 5 != 0 { return }
             Out.err("hop: \(e.message)")
         }
-        let ops = Operations(HopContext(home: .fromEnvironment(), principal: .root, via: "git", progress: progress))
+        var ctx = HopContext(home: .fromEnvironment(), principal: .root, via: "git", progress: progress)
+        // The push returns once the new generation serves; its watch window runs in the background.
+        ctx.settleInBackground = true
+        let ops = Operations(ctx)
         do {
             let outcome = try ops.gitReceive(keyID: key, app: app, updates: updates, host: ProcessInfo.processInfo.hostName, gitEnvironment: gitEnv)
             for m in outcome.messages { Out.err("hop: " + m) }

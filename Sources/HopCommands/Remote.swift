@@ -314,6 +314,6 @@ func remoteDeploy(_ client: RemoteClient, path: String, app: String?, watch: Dou
     let tar = tmp + "/source.tar"
     let name = try SourceUpload.archive(directory: path, appName: app, to: tar)
     if !json { Out.err("uploading \(name)'s source to \(client.entry.name)") }
-    return try client.call("POST", "/api/apps/\(name)/source", query: ["watch": String(watch), "force": String(force)],
+    return try client.call("POST", "/api/apps/\(name)/source", query: ["watch": String(watch), "force": String(force)].merging(Hop.waitMode ? ["wait": "true"] : [:]) { a, _ in a },
                            upload: tar, stream: true, quiet: json)
 }

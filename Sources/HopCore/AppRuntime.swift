@@ -26,6 +26,10 @@ struct AppRuntime {
         let progress = ctx.progress
         self.activator = Activator(home: home, host: self.host, db: db, log: { progress(ProgressEvent(phase: "activate", message: $0)) })
         activator.spareWorker = ctx.frontWorker
+        activator.actor = ctx.principal.name
+        if ctx.settleInBackground, let settler = Settler.command(home: ctx.home) {
+            activator.handOff = { journal in try settler.start(app: journal.app, generation: journal.to) }
+        }
         activator.step = { step in
             switch step {
             case .serving(let n): progress(ProgressEvent(phase: "serving", message: "generation \(n) serves"))
@@ -36,9 +40,10 @@ struct AppRuntime {
     }
 
     /// Takes the app's lock and recovers an interrupted activation; the lock lives as long as the result.
-    func lock(_ app: String) throws -> AppLock {
+    /// `mode` says what to do with an activation still settling in the background (`RecoveryMode`).
+    func lock(_ app: String, mode: RecoveryMode = .complete) throws -> AppLock {
         let lock = try AppLock(home: home, app: app)
-        if let message = try activator.recover(app) { ctx.warn(message) }
+        if let message = try activator.recover(app, mode: mode) { ctx.warn(message) }
         if let message = try recoverRestore(app) { ctx.warn(message) }
         return lock
     }

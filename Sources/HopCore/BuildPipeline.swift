@@ -70,10 +70,12 @@ public struct BuildPipeline: Sendable {
         // The Nix library's content-addressed path, so it is added only when missing; checked in
         // the same nix-store call as the seeds.
         let libDir = try NixLibrary.locate()
-        let libPath = FixedOutputPath.recursive(name: Self.nixLibName, narSHA256Hex: try NAR.hash(path: libDir).hex)
+        let libCache = home.root + "/cache/nix-lib.json"
+        let libDigest = try NixLibrary.narHash(of: libDir, cacheFile: libCache)
+        let libPath = FixedOutputPath.recursive(name: Self.nixLibName, narSHA256Hex: libDigest.hex)
         // A seed not imported yet (or gone from the store) is imported from the host's packages on
         // first need, after everything about the app has been checked; one the host lacks is an
-        // error now, before anything is written.
+        // error before anything of the app is written.
         var seedRecords: [SeedRecord] = []
         var missingSeeds: [SeedKind] = []
         let importer = SeedImporter(runner: runner)
@@ -82,18 +84,46 @@ public struct BuildPipeline: Sendable {
                 if let s = try existingDB?.seed(name: kind.rawValue) { seedRecords.append(s) } else { missingSeeds.append(kind) }
             }
         }
-        let invalid = try nix.invalidPaths(seedRecords.map(\.storePath) + [libPath])
+        // 3. Lock: a committed hop.lock must be current; otherwise reuse the last build's lock for
+        //    the same inputs, or resolve now.
+        let lock = try lockFor(appDir: appDir, spec: spec, db: existingDB, options: options)
+        // 4. Writes start here (hop's own directories and a scratch directory, removed on return).
+        try home.ensure()
+        let scratch = try home.scratch("build")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let entries = try SourceArchive.list(root: appDir, ignore: spec.build.ignore, runner: runner)
+        let tarName = "\(spec.name)-source.tar"
+        let tar = scratch + "/" + tarName
+        let sourceSHA = try SourceArchive.write(root: appDir, entries: entries, to: tar)
+        let sourcePath = FixedOutputPath.flat(name: tarName, algorithm: "sha256", hex: sourceSHA)
+        let localWheels = (lock.python + (lock.pythonBuild ?? [])).filter { $0.url.hasPrefix("file://") }
+        let wheelPaths = localWheels.map { FixedOutputPath.flat(name: $0.filename, algorithm: "sha256", hex: $0.sha256) }
+        // The expression is a pure function of the inputs' store paths: when it is the one
+        // instantiated last time, so is the derivation (its text is cached next to build.nix, keyed
+        // by the expression's hash and the Nix that evaluated it).
+        let exprDir = home.apps + "/" + spec.name
+        let exprFile = exprDir + "/build.nix"
+        let drvCache = DerivationCache(file: exprDir + "/build.drv")
+        // Everything the build needs in the store, checked in one nix-store call: the seeds, the
+        // Nix library, the source archive, the locked wheels, and the cached derivation and output.
+        var plannedSeeds = seedRecords
+        let toolchainFor: ([SeedRecord]) -> ToolchainChoice = { seeds in
+            options.nixpkgs.map { .nixpkgs(url: $0.url, sha256: $0.sha256) }
+                ?? .seed(Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, $0.storePath) }))
+        }
+        var plan = try makePlan(spec: spec, appDir: appDir, lock: lock, toolchain: toolchainFor(plannedSeeds), nixLib: libPath,
+                                tarName: tarName, sourceSHA: sourceSHA)
+        var expr = NixExpr.render(plan)
+        let cachedDrv = drvCache.lookup(expression: expr)
+        let invalid = try nix.invalidPaths(seedRecords.map(\.storePath) + [libPath, sourcePath] + wheelPaths
+                                           + (cachedDrv.map { [$0.drv, $0.out] } ?? []))
         for s in seedRecords where invalid.contains(s.storePath) { if let k = SeedKind(rawValue: s.name) { missingSeeds.append(k) } }
         seedRecords.removeAll { invalid.contains($0.storePath) }
         for kind in missingSeeds where !FileManager.default.isExecutableFile(atPath: importer.hostExecutable(kind, from: nil)) {
             throw HopError(.environment, "the \(kind.rawValue) seed is not imported and this host has no \(importer.hostExecutable(kind, from: nil)) to import it from; a \(spec.build.builder.rawValue) build needs it",
                            hint: "install the host's package for it (scripts/setup.sh does), or run `hop seed import \(kind.rawValue) --from PATH`")
         }
-        // 3. Lock: a committed hop.lock must be current; otherwise reuse the last build's lock for
-        //    the same inputs, or resolve now.
-        let lock = try lockFor(appDir: appDir, spec: spec, db: existingDB, options: options)
-        // 4. Writes start here.
-        try home.ensure()
+        if !libDigest.fromCache { libDigest.save(to: libCache) }
         let db = try existingDB ?? HopDatabase(path: home.database)
         for kind in missingSeeds {
             options.note?("importing the \(kind.rawValue) seed from this host (first build that needs it)")
@@ -105,63 +135,52 @@ public struct BuildPipeline: Sendable {
             try db.upsertSeed(record)
             seedRecords.append(record)
         }
-        let toolchain: ToolchainChoice = options.nixpkgs.map { .nixpkgs(url: $0.url, sha256: $0.sha256) }
-            ?? .seed(Dictionary(uniqueKeysWithValues: seedRecords.map { ($0.name, $0.storePath) }))
-        let scratch = try home.scratch("build")
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let entries = try SourceArchive.list(root: appDir, ignore: spec.build.ignore, runner: runner)
-        let tarName = "\(spec.name)-source.tar"
-        let tar = scratch + "/" + tarName
-        let sourceSHA = try SourceArchive.write(root: appDir, entries: entries, to: tar)
-        var toAdd = [tar]
-        for w in lock.python + (lock.pythonBuild ?? []) where w.url.hasPrefix("file://") {
+        let toolchain = toolchainFor(seedRecords)
+        if seedRecords.map(\.storePath).sorted() != plannedSeeds.map(\.storePath).sorted() {
+            plannedSeeds = seedRecords
+            plan = try makePlan(spec: spec, appDir: appDir, lock: lock, toolchain: toolchain, nixLib: libPath, tarName: tarName, sourceSHA: sourceSHA)
+            expr = NixExpr.render(plan)
+        }
+        // Only what is missing is added: the source archive and wheels by content (their paths
+        // were computed above), the library by its NAR hash.
+        var toAdd: [String] = []
+        if invalid.contains(sourcePath) { toAdd.append(tar) }
+        for (w, path) in zip(localWheels, wheelPaths) where invalid.contains(path) {
             toAdd.append(try localWheel(w, index: options.index))
         }
-        let added = try addFlat(toAdd)
-        let sourcePath = added[0]
+        if !toAdd.isEmpty {
+            let added = try addFlat(toAdd)
+            if invalid.contains(sourcePath), added.first != sourcePath {
+                throw HopError(.internalError, "the source archive was added as \(added.first ?? "nothing"), not \(sourcePath)")
+            }
+        }
         for p in lock.npm where p.url.hasPrefix("file://") {
             try addLocalNpmTarball(p, scratch: scratch)
         }
-        let nixLib = invalid.contains(libPath) ? try addNixLibrary(libDir, scratch: scratch) : libPath
-
-        var plan = BuildPlan(app: spec.name, version: spec.metadata.version ?? "0", builder: spec.build.builder,
-                             toolchain: toolchain, nixLib: nixLib,
-                             source: FixedInput(name: tarName, url: sourceArchiveURL, sha256: sourceSHA))
-        plan.wheels = lock.python.map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
-        plan.buildWheels = (lock.pythonBuild ?? []).map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
-        plan.installProject = try spec.build.builder == .python && Locker.projectIsPackage(appDir: appDir)
-        plan.npmPackages = lock.npm.map { (path: $0.path, input: FixedInput(name: npmTarballName($0), url: $0.url, hash: $0.integrity)) }
-        plan.processes = processCommands(spec)
-        plan.beforeBuild = spec.build.beforeBuild + (spec.hooks["prebuild"].map { [$0] } ?? [])
-        plan.buildCommands = spec.build.build + (spec.hooks["postbuild"].map { [$0] } ?? [])
-        // Each volume needs a mount point in the (read-only) build output: systemd bind-mounts the
-        // volume there, and must never create a directory in the store itself. Made last, after the
-        // app's own build steps; a file in the way fails the build.
-        if spec.build.builder == .nix, !(spec.volumes ?? []).isEmpty {
-            throw HopError.invalid("`[[volumes]]` needs a mount point in the build output, which hop cannot add to a `[nix] file` build",
-                                   hint: "create the target directories in your derivation's $out/app, or use another builder")
+        if invalid.contains(libPath) {
+            let added = try addNixLibrary(libDir, scratch: scratch)
+            guard added == libPath else {
+                throw HopError(.internalError, "hop's Nix library was added as \(added), not \(libPath)")
+            }
         }
-        for v in spec.volumes ?? [] {
-            plan.buildCommands.append("if [ -e '\(v.target)' ] && [ ! -d '\(v.target)' ]; then echo \"hop: the volume target '\(v.target)' is a file in the app; a volume needs a directory there\" >&2; exit 1; fi; mkdir -p '\(v.target)'")
-        }
-        plan.env = spec.env
-        plan.goBinary = spec.build.builder == .go ? spec.name : nil
-        plan.goAtRuntime = spec.build.builder == .go && plan.processes.contains { runsTool("go", $0.command) }
-        plan.php = spec.php
-        plan.npmAtRuntime = spec.build.builder == .node && plan.processes.contains { runsTool("npm", $0.command) }
-        plan.nixFile = spec.nixFile
-        plan.manifestJSON = manifest(spec)
 
-        let expr = NixExpr.render(plan)
-        let exprDir = home.apps + "/" + spec.name
         try FileManager.default.createDirectory(atPath: exprDir, withIntermediateDirectories: true)
-        let exprFile = exprDir + "/build.nix"
-        try expr.write(toFile: exprFile, atomically: true, encoding: .utf8)
-        let drv = try nix.instantiate(exprFile)
-        let outPath = try nix.outputPath(of: drv)
+        if (try? String(contentsOfFile: exprFile, encoding: .utf8)) != expr {
+            try expr.write(toFile: exprFile, atomically: true, encoding: .utf8)
+        }
+        let drv: String
+        let outPath: String
+        if let cachedDrv, !invalid.contains(cachedDrv.drv), drvCache.lookup(expression: expr) != nil {
+            (drv, outPath) = (cachedDrv.drv, cachedDrv.out)
+        } else {
+            drv = try nix.instantiate(exprFile)
+            outPath = try nix.outputPath(of: drv)
+            drvCache.save(expression: expr, drv: drv, out: outPath)
+        }
 
         // Cache hit: the same derivation was built and recorded for this app.
-        if nix.isValid(outPath), let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
+        if cachedDrv?.drv == drv ? !invalid.contains(outPath) : nix.isValid(outPath),
+           let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
            FileManager.default.fileExists(atPath: previous.gcRoot) {
             let closure = try db.closure(buildID: previous.id)
             return BuildOutcome(record: previous, cached: true, expressionFile: exprFile, closure: closure, plan: plan)
@@ -191,6 +210,39 @@ public struct BuildPipeline: Sendable {
                                  sourceCommit: options.pushedCommit?.commit, sourceURI: options.pushedCommit?.uri)
         record.id = try db.recordBuild(record, closure: closure)
         return BuildOutcome(record: record, cached: false, expressionFile: exprFile, closure: closure, plan: plan)
+    }
+
+    /// The build plan of an app: everything its Nix expression is rendered from.
+    func makePlan(spec: AppSpec, appDir: String, lock: DependencyLock, toolchain: ToolchainChoice, nixLib: String,
+                  tarName: String, sourceSHA: String) throws -> BuildPlan {
+        var plan = BuildPlan(app: spec.name, version: spec.metadata.version ?? "0", builder: spec.build.builder,
+                             toolchain: toolchain, nixLib: nixLib,
+                             source: FixedInput(name: tarName, url: sourceArchiveURL, sha256: sourceSHA))
+        plan.wheels = lock.python.map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
+        plan.buildWheels = (lock.pythonBuild ?? []).map { FixedInput(name: $0.filename, url: $0.url, sha256: $0.sha256) }
+        plan.installProject = try spec.build.builder == .python && Locker.projectIsPackage(appDir: appDir)
+        plan.npmPackages = lock.npm.map { (path: $0.path, input: FixedInput(name: npmTarballName($0), url: $0.url, hash: $0.integrity)) }
+        plan.processes = processCommands(spec)
+        plan.beforeBuild = spec.build.beforeBuild + (spec.hooks["prebuild"].map { [$0] } ?? [])
+        plan.buildCommands = spec.build.build + (spec.hooks["postbuild"].map { [$0] } ?? [])
+        // Each volume needs a mount point in the (read-only) build output: systemd bind-mounts the
+        // volume there, and must never create a directory in the store itself. Made last, after the
+        // app's own build steps; a file in the way fails the build.
+        if spec.build.builder == .nix, !(spec.volumes ?? []).isEmpty {
+            throw HopError.invalid("`[[volumes]]` needs a mount point in the build output, which hop cannot add to a `[nix] file` build",
+                                   hint: "create the target directories in your derivation's $out/app, or use another builder")
+        }
+        for v in spec.volumes ?? [] {
+            plan.buildCommands.append("if [ -e '\(v.target)' ] && [ ! -d '\(v.target)' ]; then echo \"hop: the volume target '\(v.target)' is a file in the app; a volume needs a directory there\" >&2; exit 1; fi; mkdir -p '\(v.target)'")
+        }
+        plan.env = spec.env
+        plan.goBinary = spec.build.builder == .go ? spec.name : nil
+        plan.goAtRuntime = spec.build.builder == .go && plan.processes.contains { runsTool("go", $0.command) }
+        plan.php = spec.php
+        plan.npmAtRuntime = spec.build.builder == .node && plan.processes.contains { runsTool("npm", $0.command) }
+        plan.nixFile = spec.nixFile
+        plan.manifestJSON = manifest(spec)
+        return plan
     }
 
     /// Resolves the lock `hop build` uses (see `build`). Throws before any write.

@@ -68,6 +68,10 @@ public struct HopContext: Sendable {
     public var frontWorker: String?
     /// An open database to use instead of opening the file (a long-running server keeps one).
     public var sharedDatabase: HopDatabase?
+    /// Whether an activation returns once its target serves, leaving the watch window and the old
+    /// generation's retirement to a background `hop settle` (the CLI and API default; `--wait`
+    /// and in-process callers keep it inline).
+    public var settleInBackground = false
 
     public init(home: HopHome, runner: any ProcessRunner = SystemRunner(), principal: Principal = .root, via: String = "cli",
                 logger: Logger = Logger(label: "hop"), serviceHost: ServiceHost? = nil,

@@ -18,7 +18,7 @@ extension Operations {
             let db = try ctx.database()
             try requireDeployed(app, db)
             let rt = try runtime(db)
-            let lock = try rt.lock(app)
+            let lock = try rt.lock(app, mode: .takeOver)
             defer { withExtendedLifetime(lock) {} }
             let gens = try rt.db.generations(app: app)
             guard let current = gens.first(where: { $0.status == .active }) else {
@@ -86,7 +86,7 @@ extension Operations {
         guard FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/journal.json")
               || FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/restore.json") else { return }
         let rt = try runtime(db)
-        let lock = try rt.lock(app)
+        let lock = try rt.lock(app, mode: .read)
         withExtendedLifetime(lock) {}
     }
 

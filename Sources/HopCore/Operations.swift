@@ -67,6 +67,14 @@ public struct Operations: Sendable {
 
     func runtime(_ db: HopDatabase) throws -> AppRuntime { try AppRuntime(ctx, db: db) }
 
+    /// These operations with activations that return once the target serves (`background`), the
+    /// watch window and retirement left to `hop settle`, or that wait for them (`!background`).
+    public func settling(_ background: Bool) -> Operations {
+        var c = ctx
+        c.settleInBackground = background
+        return Operations(c)
+    }
+
     /// An app name from a request: hop's name rules, and none of hop's reserved names.
     public static func checkedApp(_ app: String) throws -> String {
         _ = try validateAppName(app, at: nil)
@@ -209,7 +217,7 @@ public struct Operations: Sendable {
             }
             let db = try ctx.database()
             let rt = try AppRuntime(ctx, db: db, host: host)
-            let lock = try rt.lock(record.app)
+            let lock = try rt.lock(record.app, mode: .takeOver)
             defer { withExtendedLifetime(lock) {} }
             let url = appURL(record.app, spec: try record.spec(), host: host)
             let progress = ctx.progress
@@ -234,9 +242,10 @@ public struct Operations: Sendable {
             let result = try runtime.rollout(build: record, watch: r.watch, force: r.force)
             try applyDeclaredSchedule(app: record.app, spec: spec, db: db, host: host)
             let g = result.generation
+            let watching = runtime.activator.journal(record.app).flatMap { $0.to == g.number && $0.phase == .watching ? $0.watchUntil : nil }
             return DeployResult(app: g.app, generation: g.number, build: record.id, status: g.status.rawValue, scale: g.scale,
                                 noop: result.noop, cached: cached, url: url, seconds: Date().timeIntervalSince(t0),
-                                storePath: g.storePath, current: g.status == .active)
+                                storePath: g.storePath, current: g.status == .active, watchingUntil: watching.map(isoTime))
         }
     }
 

@@ -44,6 +44,10 @@ public struct DeployResult: Sendable, Codable, Equatable {
     public var seconds: Double
     public var storePath: String
     public var current: Bool
+    /// When the command returned before the watch window ended: when it ends (ISO 8601). A
+    /// background `hop settle` reverts the generation if it fails meanwhile (`hop generations`
+    /// and the audit log say so).
+    public var watchingUntil: String?
 }
 
 public struct RollbackResult: Sendable, Codable, Equatable {

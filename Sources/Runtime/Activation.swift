@@ -47,6 +47,43 @@ public struct Journal: Sendable, Codable, Equatable {
     public var from: Int?
     public var to: Int
     public var phase: Phase
+    /// When the watch window of a handed-off activation ends (phase `watching`).
+    public var watchUntil: Date?
+    /// The process finishing a handed-off activation in the background (`hop settle`).
+    public var settler: Int32?
+    /// Who started the activation, for the settler's audit entry.
+    public var actor: String?
+    /// nginx workers from before the switch's reload, still proxying to the old generation.
+    public var oldWorkers: [String]?
+
+    public init(op: String, app: String, from: Int?, to: Int, phase: Phase) {
+        self.op = op; self.app = app; self.from = from; self.to = to; self.phase = phase
+    }
+}
+
+/// How an operation that takes an app's lock treats an activation still settling (its journal in
+/// `watching` or `retiring`, the target already serving).
+public enum RecoveryMode: Sendable {
+    /// Finish it now: a watched target is health-checked (reverted if it fails), the old
+    /// generation drained and stopped. Any operation that changes the app without activating.
+    case complete
+    /// Another activation follows at once (deploy, rollback): the serving target stays (a watched
+    /// one is health-checked first), and the old generation is left running for the new
+    /// activation to retire — so a rollback to it is a switch, not a cold start.
+    case takeOver
+    /// A read: leave an activation a live settler owns alone (the journal is its; only a settler
+    /// that died is finished in its place).
+    case read
+}
+
+/// The outcome of a handed-off activation, as the settler saw it.
+public enum SettleVerdict: Sendable, Equatable {
+    /// The watch window passed (or there was none) and the old generation was retired.
+    case passed
+    /// The target failed in its watch window; the old generation serves again.
+    case rolledBack(String)
+    /// Another operation took the app over first (it finished or undid the activation).
+    case superseded
 }
 
 /// Test seam, never set in production: `HOP_TEST_LEGACY_REDIS=1` makes new Redis addons as earlier
@@ -171,6 +208,12 @@ public struct Activator {
     public var spareWorker: String?
     /// Seconds to let in-flight requests finish on the old generation before stopping it.
     public var drain: Double = 0.5
+    /// When set, an activation with an old generation returns once the target serves: the journal
+    /// records the watch deadline and this starts the process that watches and retires in the
+    /// background (`settle`), returning its PID. nil: the activation watches and retires inline.
+    public var handOff: ((Journal) throws -> Int32?)?
+    /// Who runs the activation, recorded in the journal for the settler's audit entry.
+    public var actor: String?
 
     public init(home: HopHome, host: ServiceHost, db: HopDatabase, clock: any WallClock = SystemClock(),
                 prober: any HealthProber = NetworkProber(), log: @escaping (String) -> Void = { _ in }) {
@@ -226,6 +269,12 @@ public struct Activator {
     }
 
     func clearJournal(_ app: String) { unlink(journalPath(app)) }
+
+    /// A generation a taken-over activation left running for the next one to retire.
+    func retirePendingPath(_ app: String) -> String { appDir(app) + "/retire-pending" }
+    func retirePending(_ app: String) -> Int? {
+        (try? String(contentsOfFile: retirePendingPath(app), encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
 
     // MARK: Units
 
@@ -444,7 +493,7 @@ public struct Activator {
                                hint: "fix the app or its [healthcheck]" + stillServes)
             }
             // Not listening yet: poll quickly; a wrong answer: wait the configured interval.
-            clock.sleep(seconds: problem.contains("answered") ? interval : 0.1)
+            clock.sleep(seconds: problem.contains("answered") ? interval : 0.025)
         }
     }
 
@@ -533,6 +582,13 @@ public struct Activator {
         } catch {
             let reason = (error as? HopError)?.message ?? "\(error)"
             try? undo(target, reason: reason)
+            // A generation an earlier activation left running for this one to retire (`takeOver`)
+            // is stopped now, and the serving one's timers run again.
+            if let pending = retirePending(app) {
+                if pending != from?.number { try? stop(app: app, number: pending) }
+                if let from { try? startTimers(from) }
+                unlink(retirePendingPath(app))
+            }
             throw error
         }
         j.phase = .switching
@@ -545,6 +601,24 @@ public struct Activator {
         try setProfile(app, target.number)
         faultPoint("\(op):switched")
         step(.serving(target.number))
+        if let handOff, from != nil {
+            // The target serves: it is recorded as active now, and the rest — the watch window, the
+            // old generation's drain and stop — happens in the background, journalled, so the
+            // command returns. A verdict against the target still reverts it (`settle`).
+            try db.setGenerationStatus(app: app, number: target.number, .active)
+            j.phase = watch > 0 ? .watching : .retiring
+            j.watchUntil = watch > 0 ? clock.now.addingTimeInterval(watch) : nil
+            j.actor = actor
+            j.oldWorkers = oldWorkers.isEmpty ? nil : oldWorkers.sorted()
+            try writeJournal(j)
+            faultPoint("\(op):handed")
+            do {
+                if let pid = try handOff(j) { j.settler = pid; try writeJournal(j) }
+            } catch {
+                log("could not start the background settler (\(error)); the next operation on \(app) finishes the switch")
+            }
+            return
+        }
         if watch > 0, from != nil {
             j.phase = .watching
             try writeJournal(j)
@@ -563,26 +637,34 @@ public struct Activator {
     /// After the switch: the target is recorded as active, and the old generation is drained and stopped.
     /// `oldWorkers` are nginx workers from before a reload (TCP switches): they may still proxy
     /// kept-alive connections to the old generation, so it is stopped only once they are gone.
-    func finish(_ target: GenerationRecord, _ m: GenerationManifest, from: Int?, op: String, oldWorkers: Set<String> = []) throws {
+    func finish(_ target: GenerationRecord, _ m: GenerationManifest, from: Int?, op: String, oldWorkers: Set<String> = [],
+                drained: Bool = false) throws {
         try db.setGenerationStatus(app: target.app, number: target.number, .active)
         faultPoint("\(op):recorded")
         if let from, from != target.number {
-            // nginx closes a TCP app's pooled proxy connections within a second (`keepalive_time`):
-            // wait that out, so no request is in flight on the old generation's proxy when it stops.
-            let wait = m.proxySockets?.isEmpty == false ? max(drain, 1.5) : drain
-            if wait > 0 { clock.sleep(seconds: wait) }
-            if !oldWorkers.isEmpty {
-                log("waiting for nginx's old workers to finish their connections")
-                nginx.waitForExit(oldWorkers.subtracting(spareWorker.map { [$0] } ?? []))
-            }
+            if !drained { drainOld(m, oldWorkers: oldWorkers) }
             // The previous generation is stopped but its unit files stay installed, so rolling
             // back to it needs no systemd reload; older ones are removed.
             try stop(app: target.app, number: from)
             try pruneUnitFiles(app: target.app, keep: [target.number, from])
+            // (A generation `retire-pending` names was stopped with the other older ones.)
+            unlink(retirePendingPath(target.app))
             faultPoint("\(op):retired")
         }
         try startTimers(target)
         clearJournal(target.app)
+    }
+
+    /// Waits for what may still be in flight on the old generation once the target serves.
+    /// nginx closes a TCP app's pooled proxy connections within a second (`keepalive_time`): that
+    /// is waited out, so no request is in flight on the old generation's proxy when it stops.
+    func drainOld(_ m: GenerationManifest, oldWorkers: Set<String>) {
+        let wait = m.proxySockets?.isEmpty == false ? max(drain, 1.5) : drain
+        if wait > 0 { clock.sleep(seconds: wait) }
+        if !oldWorkers.isEmpty {
+            log("waiting for nginx's old workers to finish their connections")
+            nginx.waitForExit(oldWorkers.subtracting(spareWorker.map { [$0] } ?? []))
+        }
     }
 
     /// Cron timers start only when their generation serves alone, so a scheduled job never runs
@@ -618,11 +700,12 @@ public struct Activator {
         clearJournal(target.app)
     }
 
-    func watchProblem(_ g: GenerationRecord, _ m: GenerationManifest, seconds: Double) throws -> String? {
+    func watchProblem(_ g: GenerationRecord, _ m: GenerationManifest, seconds: Double, abandon: () -> Bool = { false }) throws -> String? {
         let end = clock.now.addingTimeInterval(seconds)
         var lastProbe = Date.distantPast
         var lastTick = -1
         while clock.now < end {
+            if abandon() { return nil }
             let remaining = Int(end.timeIntervalSince(clock.now).rounded(.up))
             if remaining != lastTick { lastTick = remaining; step(.watching(remaining: remaining, total: Int(seconds.rounded(.up)))) }
             if let p = try unitProblem(g, m) { return p }
@@ -638,6 +721,52 @@ public struct Activator {
             clock.sleep(seconds: 0.2)
         }
         return nil
+    }
+
+    // MARK: Settling in the background
+
+    /// Whether `pid` is a live `hop settle` process.
+    public static func isSettler(_ pid: Int32) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM,
+              let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "settle" }
+    }
+
+    /// The background half of a handed-off activation of generation `n` (see `handOff`): watches the
+    /// target without holding the app's lock until the journal's deadline, then, under the lock
+    /// (`lock` takes it), reverts it if it failed or retires the old generation. Whenever another
+    /// operation has taken the app over (the journal no longer names this activation), it stops.
+    public func settle(app: String, generation n: Int, lock: () throws -> AnyObject) throws -> SettleVerdict {
+        func ours() -> Journal? {
+            guard let j = journal(app), j.to == n, j.phase == .watching || j.phase == .retiring else { return nil }
+            return j
+        }
+        guard var j = ours(), let target = try db.generation(app: app, number: n) else { return .superseded }
+        let m = try GenerationManifest.read(storePath: target.storePath)
+        var problem: String?
+        if j.phase == .watching, let until = j.watchUntil {
+            let seconds = until.timeIntervalSince(clock.now)
+            if seconds > 0 {
+                log("watching generation \(n) for \(formatSeconds(seconds))")
+                problem = try watchProblem(target, m, seconds: seconds, abandon: { ours() == nil })
+            }
+        }
+        // The drain waits without the lock too: an operation that takes the app over meanwhile
+        // (a rollback to the old generation) finds it still running.
+        if problem == nil, j.from != nil, ours() != nil { drainOld(m, oldWorkers: Set(j.oldWorkers ?? [])) }
+        let held = try lock()
+        defer { withExtendedLifetime(held) {} }
+        guard let current = ours() else { return .superseded }
+        j = current
+        let from = try j.from.flatMap { try db.generation(app: app, number: $0) }
+        if let problem, let from {
+            try revert(target, to: from, reason: "failed in its watch window: \(problem)")
+            return .rolledBack("generation \(n) of \(app) \(problem); rolled back to generation \(from.number)")
+        }
+        j.phase = .retiring
+        try writeJournal(j)
+        try finish(target, m, from: from?.number, op: j.op, drained: true)
+        return .passed
     }
 
     // MARK: Recovery
@@ -672,10 +801,33 @@ public struct Activator {
     /// Before the switch the target is undone; after it the target stays if it is healthy,
     /// otherwise the old generation (still running) takes over again.
     @discardableResult
-    public func recover(_ app: String) throws -> String? {
+    public func recover(_ app: String, mode: RecoveryMode = .complete) throws -> String? {
         guard let j = journal(app) else { return nil }
         guard let target = try db.generation(app: app, number: j.to) else { clearJournal(app); return nil }
         let from = try j.from.flatMap { try db.generation(app: app, number: $0) }
+        let settling = j.phase == .watching || j.phase == .retiring
+        if settling, mode == .read, let pid = j.settler, Self.isSettler(pid) { return nil }
+        if settling, mode == .takeOver {
+            let m = try GenerationManifest.read(storePath: target.storePath)
+            if j.phase == .watching, let from {
+                var problem = try unitProblem(target, m)
+                if problem == nil {
+                    do { try healthGate(target, m) } catch let e as HopError { problem = e.message }
+                }
+                if let problem {
+                    try revert(target, to: from, reason: "failed in its watch window: \(problem)")
+                    return "generation \(j.to) of \(app) \(problem); rolled back to generation \(from.number)"
+                }
+            }
+            // The target stays; the old generation keeps running until the activation that follows
+            // retires it (its finish stops every generation but its target and the one it replaced;
+            // a failed one stops it: `retire-pending` names it). The target's timers start then too.
+            if let from { try writeFileAtomically(retirePendingPath(app), "\(from.number)\n", mode: 0o600) }
+            try db.setGenerationStatus(app: app, number: target.number, .active)
+            try setProfile(app, target.number)
+            clearJournal(app)
+            return nil
+        }
         switch j.phase {
         case .starting:
             try undo(target, reason: "interrupted before its switch")

@@ -590,7 +590,7 @@ struct DeployIntegrationTests {
                 bad = try flaskVariant(dir, greeting: "bad", extraPython: "\nimport os, signal, threading\nthreading.Timer(1.5, lambda: os.kill(os.getppid(), signal.SIGKILL)).start()\n")
                 watch = "6"
             }
-            let r = try hopEnv(["deploy", bad, "--app", app, "--watch", watch])
+            let r = try hopEnv(["deploy", bad, "--app", app, "--watch", watch, "--wait"])
             #expect(r.status == 8, "\(r.stdout)\(r.stderr)")
             #expect(r.stderr.contains("generation"), "\(r.stderr)")
             #expect(!r.stderr.contains("/proc/"), "no /proc paths in what the user reads: \(r.stderr)")
@@ -620,7 +620,8 @@ struct DeployIntegrationTests {
             if point.hasPrefix("rollback") {
                 #expect(try hopEnv(["deploy", v2, "--app", app, "--watch", "0"]).status == 0)
             }
-            let args = point.hasPrefix("rollback") ? ["rollback", app] : ["deploy", v2, "--app", app, "--watch", "1"]
+            // --wait: every step runs in the command (the background settler's are tested below).
+            let args = point.hasPrefix("rollback") ? ["rollback", app, "--wait"] : ["deploy", v2, "--app", app, "--watch", "1", "--wait"]
             let killed = try hopEnv(args, ["HOP_FAULT": point])
             #expect(killed.status != 0, "hop was not killed at \(point)")
             // Serving never went dark.
@@ -638,6 +639,82 @@ struct DeployIntegrationTests {
             // Only the active generation's instances run.
             let ps = json(try hopEnv(["ps", app, "--json"]).stdout)
             #expect((ps["processes"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "active" }, "\(ps)")
+            let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-G*@*.service"])
+            let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
+                line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
+            })
+            #expect(gensRunning.count == 1, "\(running.stdoutText)")
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
+        }
+    }
+
+    @Test("without --wait a deploy returns once the new generation serves; the watch goes on in the background, and a generation dying in it is rolled back, recorded failed and audited")
+    func backgroundWatch() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-bg-watch"
+            let good = try flaskVariant(dir, greeting: "good")
+            #expect(try hopEnv(["deploy", good, "--app", app, "--watch", "0"]).status == 0)
+            let before = try activeNumber(app)
+            let bad = try flaskVariant(dir, greeting: "bad", extraPython: "\nimport os, signal, threading\nthreading.Timer(1.5, lambda: os.kill(os.getppid(), signal.SIGKILL)).start()\n")
+            let t0 = Date()
+            let r = try hopEnv(["deploy", bad, "--app", app, "--watch", "8"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(Date().timeIntervalSince(t0) < 8, "the command returned before the watch window ended")
+            #expect(r.stdout.contains("watching it for 8 s in the background"), "\(r.stdout)")
+            // The settler's verdict: rolled back, within the window.
+            var failed: [[String: Any]] = []
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                failed = try generations(app).filter { $0["status"] as? String == "failed" }
+                if !failed.isEmpty, try activeNumber(app) == before { break }
+                Thread.sleep(forTimeInterval: 0.3)
+            }
+            #expect(failed.count == 1, "\(try generations(app))")
+            #expect(try activeNumber(app) == before)
+            #expect(fetch(app).body == "good\n")
+            let audit = try #require(parse(try hopEnv(["audit", "--app", app, "--json"]).stdout) as? [[String: Any]])
+            let watch = audit.last { $0["action"] as? String == "watch" }
+            #expect((watch?["result"] as? String)?.hasPrefix("error: rolledBack: generation") == true, "\(audit)")
+            #expect(watch?["actor"] as? String == "root", "the verdict is recorded under the deployer's name: \(String(describing: watch))")
+            #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/journal.json"))
+            #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
+        }
+    }
+
+    @Test("the background settler killed at a step, or never started: the app keeps answering and the next command finishes the switch",
+          arguments: ["deploy:handed", "deploy:recorded", "deploy:retired"])
+    func settlerKilled(_ point: String) throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-settle-" + point.replacingOccurrences(of: ":", with: "-")
+            let v1 = try flaskVariant(dir, greeting: "one")
+            let v2 = try flaskVariant(dir, greeting: "two")
+            #expect(try hopEnv(["deploy", v1, "--app", app, "--watch", "0"]).status == 0)
+            let r = try hopEnv(["deploy", v2, "--app", app, "--watch", "0"], ["HOP_FAULT": point])
+            let journalFile = sharedHome.apps + "/\(app)/journal.json"
+            if point == "deploy:handed" {
+                #expect(r.status != 0, "hop was not killed at \(point)")
+            } else {
+                #expect(r.status == 0, "the command itself finished: \(r.stderr)")
+                // The settler (which inherited HOP_FAULT) dies at the point; its journal stays.
+                let deadline = Date().addingTimeInterval(20)
+                var settlerAlive = true
+                while Date() < deadline, settlerAlive {
+                    let pid = (try? Data(contentsOf: URL(fileURLWithPath: journalFile)))
+                        .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["settler"] as? Int
+                    settlerAlive = pid.map { kill(Int32($0), 0) == 0 } ?? false
+                    if settlerAlive { Thread.sleep(forTimeInterval: 0.1) }
+                }
+                #expect(!settlerAlive)
+                #expect(FileManager.default.fileExists(atPath: journalFile), "the killed settler left its journal")
+            }
+            #expect(fetch(app).body == "two\n", "the new generation serves throughout")
+            // The next command (a read) finishes what the settler could not.
+            let gens = try generations(app)
+            #expect(gens.filter { $0["status"] as? String == "active" }.count == 1, "\(gens)")
+            #expect(!FileManager.default.fileExists(atPath: journalFile))
+            #expect(fetch(app).body == "two\n")
             let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-G*@*.service"])
             let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
                 line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }

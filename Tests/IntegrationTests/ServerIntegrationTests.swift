@@ -87,7 +87,7 @@ struct ServerIntegrationTests {
         let cliResult = try #require(parse(cliJSON.stdout) as? [String: Any])
 
         // The same deploy through the API, streamed as server-sent events.
-        let body = "{\"path\": \"\(fixtures)/python-stdlib\", \"watch\": 1, \"force\": true}"
+        let body = "{\"path\": \"\(fixtures)/python-stdlib\", \"watch\": 1, \"force\": true, \"wait\": true}"
         let sse = try server.call("POST", "/api/apps/\(app)/deploy", token: admin, json: body, accept: "text/event-stream")
         #expect(sse.status == 200, "\(sse.body)")
         let events = sse.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }

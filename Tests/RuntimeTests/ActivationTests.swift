@@ -536,3 +536,133 @@ fileprivate let crashLooping = ["ActiveState": "activating", "SubState": "auto-r
         #expect(rig.current == g1.storePath)
     }
 }
+
+@Suite("Hand-off: the command returns once the target serves; `settle` watches and retires in the background")
+struct HandOffTests {
+    /// An activator that hands off (recording the journals it was given) instead of watching inline.
+    func handingOff(_ rig: Rig, _ handed: Box<[Journal]>) -> Activator {
+        var a = rig.activator
+        a.handOff = { j in handed.value.append(j); return nil }
+        return a
+    }
+
+    @Test("activate returns after the switch: the target recorded active, the old generation still running, the journal watching until the deadline")
+    func returnsAtSwitch() throws {
+        let rig = try Rig()
+        let g1 = try rig.generation(1)
+        try rig.serving(g1)
+        let g2 = try rig.generation(2)
+        rig.services.forgetCalls()
+        let handed = Box<[Journal]>([])
+        let t0 = rig.clock.now
+
+        try handingOff(rig, handed).activate(g2, from: g1, op: "deploy", watch: 5)
+        #expect(rig.steps == [.serving(2)])
+        #expect(rig.clock.now.timeIntervalSince(t0) < 1, "no watch window and no drain on the command's path")
+        #expect(!rig.services.actions.contains(.stop([rig.pattern(1)])))
+        #expect(rig.active(1) && rig.active(2))
+        #expect(try rig.record(2).status == .active)
+        #expect(rig.current == g2.storePath)
+        let j = try #require(rig.activator.journal("shop"))
+        #expect(j.phase == .watching && j.to == 2 && j.from == 1)
+        #expect(j.watchUntil == t0.addingTimeInterval(5))
+        #expect(handed.value.map(\.to) == [2])
+    }
+
+    @Test("settle: the window passes on the clock, the old generation is drained and stopped, the journal cleared")
+    func settlePasses() throws {
+        let rig = try Rig()
+        let g1 = try rig.generation(1)
+        try rig.serving(g1)
+        let g2 = try rig.generation(2)
+        try handingOff(rig, Box([])).activate(g2, from: g1, op: "deploy", watch: 5)
+        let locked = Box(0)
+        let verdict = try rig.activator.settle(app: "shop", generation: 2, lock: { locked.value += 1; return NSObject() })
+        #expect(verdict == .passed)
+        #expect(locked.value == 1)
+        #expect(!rig.active(1) && rig.active(2))
+        #expect(try rig.record(2).status == .active)
+        #expect(try rig.record(1).status == .retired)
+        #expect(!rig.journalOnDisk)
+        #expect(rig.clock.slept >= 5 + rig.activator.drain)
+    }
+
+    @Test("settle: a target that fails in its window is reverted; the old generation serves again")
+    func settleReverts() throws {
+        // Generation 2 passes its gate (its first answer is 200), then answers 500.
+        let seen = Box(0)
+        let rig = try Rig(prober: FakeHealthProber { _, target in
+            guard Rig.generation(of: target) == 2 else { return ProbeResponse(status: 200, body: "ok") }
+            seen.value += 1
+            return seen.value == 1 ? ProbeResponse(status: 200, body: "ok") : ProbeResponse(status: 500, body: "oops")
+        })
+        let g1 = try rig.generation(1)
+        try rig.serving(g1)
+        let g2 = try rig.generation(2)
+        try handingOff(rig, Box([])).activate(g2, from: g1, op: "deploy", watch: 5)
+        let verdict = try rig.activator.settle(app: "shop", generation: 2, lock: { NSObject() })
+        guard case .rolledBack(let message) = verdict else { Issue.record("verdict \(verdict)"); return }
+        #expect(message.hasPrefix("generation 2 of shop answered HTTP 500"), "\(message)")
+        #expect(rig.current == g1.storePath)
+        #expect(rig.active(1) && !rig.active(2))
+        #expect(try rig.record(1).status == .active)
+        #expect(try rig.record(2).status == .failed)
+        #expect(!rig.journalOnDisk)
+    }
+
+    @Test("settle finds the app taken over (the journal no longer names its activation): it does nothing")
+    func settleSuperseded() throws {
+        let rig = try Rig()
+        let g1 = try rig.generation(1)
+        try rig.serving(g1)
+        let g2 = try rig.generation(2)
+        try handingOff(rig, Box([])).activate(g2, from: g1, op: "deploy", watch: 5)
+        #expect(try rig.activator.recover("shop", mode: .takeOver) == nil)
+        rig.services.forgetCalls()
+        let verdict = try rig.activator.settle(app: "shop", generation: 2, lock: { NSObject() })
+        #expect(verdict == .superseded)
+        #expect(rig.services.actions.isEmpty)
+        #expect(rig.active(1) && rig.active(2))
+    }
+
+    @Test("take-over then rollback: the old generation, left running, serves again without a reload or a start from cold; the next finish retires the other")
+    func takeOverRollback() throws {
+        let rig = try Rig()
+        let g1 = try rig.generation(1)
+        try rig.serving(g1)
+        let g2 = try rig.generation(2)
+        try handingOff(rig, Box([])).activate(g2, from: g1, op: "deploy", watch: 0)
+        #expect(rig.activator.journal("shop")?.phase == .retiring)
+        #expect(try rig.activator.recover("shop", mode: .takeOver) == nil)
+        #expect(!rig.journalOnDisk)
+        #expect(rig.active(1), "the old generation was left running for the rollback")
+        rig.services.forgetCalls()
+        try rig.activator.activate(g1, from: g2, op: "rollback", watch: 0)
+        #expect(!rig.services.actions.contains(.daemonReload), "its unit files were still installed: \(rig.services.actions)")
+        #expect(rig.current == g1.storePath)
+        #expect(rig.active(1) && !rig.active(2))
+        #expect(try rig.record(1).status == .active)
+        #expect(!FileManager.default.fileExists(atPath: rig.home.apps + "/shop/retire-pending"))
+    }
+
+    @Test("a read leaves a settling activation to its live settler, but finishes one whose settler died")
+    func readMode() throws {
+        let rig = try Rig()
+        let g1 = try rig.generation(1)
+        try rig.serving(g1)
+        let g2 = try rig.generation(2)
+        try handingOff(rig, Box([])).activate(g2, from: g1, op: "deploy", watch: 0)
+        var j = try #require(rig.activator.journal("shop"))
+        j.settler = 999_999_999 // no such process
+        try rig.activator.writeJournal(j)
+        #expect(try rig.activator.recover("shop", mode: .read) == "an interrupted deploy to generation 2 was completed")
+        #expect(!rig.active(1))
+        #expect(!rig.journalOnDisk)
+    }
+}
+
+/// A mutable value a test's closures share.
+final class Box<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}

@@ -126,8 +126,10 @@ public enum ChangeConfig: AppOperation {
         public var set: [String: String]?
         public var unset: [String]?
         public var watch: Double?
-        public init(app: String, set: [String: String]? = nil, unset: [String]? = nil, watch: Double? = nil) {
-            self.app = app; self.set = set; self.unset = unset; self.watch = watch
+        /// Return only after the watch window and the old generation's retirement (default: once it serves).
+        public var wait: Bool?
+        public init(app: String, set: [String: String]? = nil, unset: [String]? = nil, watch: Double? = nil, wait: Bool? = nil) {
+            self.app = app; self.set = set; self.unset = unset; self.watch = watch; self.wait = wait
         }
         public static var fieldSchemas: [String: JSONValue] {
             ["app": FieldSchema.appName, "watch": FieldSchema.watch,
@@ -145,7 +147,7 @@ public enum ChangeConfig: AppOperation {
     public static let permission = Permission.deploy
     public static let http: HTTPBinding? = HTTPBinding(.PATCH, "/api/apps/{app}/config")
     public static func run(_ input: Input, _ call: OperationCall) throws -> ConfigResult {
-        try call.ops.changeConfig(app: input.app, set: (input.set ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+        try call.ops.settling(input.wait != true).changeConfig(app: input.app, set: (input.set ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                   unset: input.unset ?? [], watch: input.watch ?? Defaults.watch)
     }
 }
@@ -157,8 +159,10 @@ public enum Deploy: AppOperation {
         public var build: Int64?
         public var watch: Double?
         public var force: Bool?
-        public init(app: String, path: String? = nil, build: Int64? = nil, watch: Double? = nil, force: Bool? = nil) {
-            self.app = app; self.path = path; self.build = build; self.watch = watch; self.force = force
+        /// Return only after the watch window and the old generation's retirement (default: once it serves).
+        public var wait: Bool?
+        public init(app: String, path: String? = nil, build: Int64? = nil, watch: Double? = nil, force: Bool? = nil, wait: Bool? = nil) {
+            self.app = app; self.path = path; self.build = build; self.watch = watch; self.force = force; self.wait = wait
         }
         public static var fieldSchemas: [String: JSONValue] {
             ["app": FieldSchema.appName, "path": ["type": "string", "minLength": 1], "build": FieldSchema.positive, "watch": FieldSchema.watch]
@@ -170,8 +174,8 @@ public enum Deploy: AppOperation {
     public static let permission = Permission.deploy
     public static let http: HTTPBinding? = HTTPBinding(.POST, "/api/apps/{app}/deploy", streams: true)
     public static func run(_ input: Input, _ call: OperationCall) throws -> DeployResult {
-        try call.ops.deploy(.init(path: input.path, build: input.build, app: input.app, watch: input.watch ?? Defaults.watch,
-                                  force: input.force ?? false))
+        try call.ops.settling(input.wait != true).deploy(.init(path: input.path, build: input.build, app: input.app,
+                                                               watch: input.watch ?? Defaults.watch, force: input.force ?? false))
     }
 }
 
@@ -180,18 +184,22 @@ public enum DeploySource: AppOperation {
         public var app: String
         public var watch: Double?
         public var force: Bool?
-        public init(app: String, watch: Double? = nil, force: Bool? = nil) { self.app = app; self.watch = watch; self.force = force }
+        /// Return only after the watch window and the old generation's retirement (default: once it serves).
+        public var wait: Bool?
+        public init(app: String, watch: Double? = nil, force: Bool? = nil, wait: Bool? = nil) {
+            self.app = app; self.watch = watch; self.force = force; self.wait = wait
+        }
         public static var fieldSchemas: [String: JSONValue] { ["app": FieldSchema.appName, "watch": FieldSchema.watch] }
     }
     public static let name = "deploySource"
     public static let summary = "Upload a source tree (a tar, as `hop deploy PATH --remote` sends it) and deploy it to the app (deployer). Streams progress with Accept: text/event-stream."
     public static let permission = Permission.deploy
-    public static let http: HTTPBinding? = HTTPBinding(.POST, "/api/apps/{app}/source", query: ["watch", "force"], streams: true, upload: true)
+    public static let http: HTTPBinding? = HTTPBinding(.POST, "/api/apps/{app}/source", query: ["watch", "force", "wait"], streams: true, upload: true)
     public static func run(_ input: Input, _ call: OperationCall) throws -> DeployResult {
         guard let file = call.upload else { throw HopError.invalid("send the source tar as the request body") }
         let watch = input.watch ?? Defaults.watch
         guard watch >= 0, watch <= 3600 else { throw HopError.invalid("the query parameter watch=\(watch) is not a number of seconds from 0 to 3600") }
-        return try call.ops.deploySource(app: input.app, archive: file, watch: watch, force: input.force ?? false)
+        return try call.ops.settling(input.wait != true).deploySource(app: input.app, archive: file, watch: watch, force: input.force ?? false)
     }
 }
 
@@ -200,7 +208,11 @@ public enum Rollback: AppOperation {
         public var app: String
         public var to: Int?
         public var withData: Bool?
-        public init(app: String, to: Int? = nil, withData: Bool? = nil) { self.app = app; self.to = to; self.withData = withData }
+        /// Return only after the old generation's retirement (default: once the earlier one serves).
+        public var wait: Bool?
+        public init(app: String, to: Int? = nil, withData: Bool? = nil, wait: Bool? = nil) {
+            self.app = app; self.to = to; self.withData = withData; self.wait = wait
+        }
         public static var fieldSchemas: [String: JSONValue] { ["app": FieldSchema.appName, "to": FieldSchema.positive] }
     }
     public static let name = "rollback"
@@ -208,7 +220,7 @@ public enum Rollback: AppOperation {
     public static let permission = Permission.deploy
     public static let http: HTTPBinding? = HTTPBinding(.POST, "/api/apps/{app}/rollback", streams: true)
     public static func run(_ input: Input, _ call: OperationCall) throws -> RollbackResult {
-        try call.ops.rollback(app: input.app, to: input.to, withData: input.withData ?? false)
+        try call.ops.settling(input.wait != true).rollback(app: input.app, to: input.to, withData: input.withData ?? false)
     }
 }
 
@@ -217,7 +229,11 @@ public enum Scale: AppOperation {
         public var app: String
         public var counts: [String: Int]
         public var watch: Double?
-        public init(app: String, counts: [String: Int], watch: Double? = nil) { self.app = app; self.counts = counts; self.watch = watch }
+        /// Return only after the watch window and the old generation's retirement (default: once it serves).
+        public var wait: Bool?
+        public init(app: String, counts: [String: Int], watch: Double? = nil, wait: Bool? = nil) {
+            self.app = app; self.counts = counts; self.watch = watch; self.wait = wait
+        }
         public static var fieldSchemas: [String: JSONValue] {
             ["app": FieldSchema.appName, "watch": FieldSchema.watch,
              "counts": ["type": "object", "minProperties": 1, "additionalProperties": ["type": "integer", "minimum": 0, "maximum": 64]]]
@@ -228,7 +244,7 @@ public enum Scale: AppOperation {
     public static let permission = Permission.deploy
     public static let http: HTTPBinding? = HTTPBinding(.POST, "/api/apps/{app}/scale", streams: true)
     public static func run(_ input: Input, _ call: OperationCall) throws -> GenerationInfo {
-        try call.ops.scale(app: input.app, counts: input.counts, watch: input.watch ?? Defaults.watch)
+        try call.ops.settling(input.wait != true).scale(app: input.app, counts: input.counts, watch: input.watch ?? Defaults.watch)
     }
 }
 
