@@ -670,7 +670,8 @@ struct DeployIntegrationTests {
                 if !failed.isEmpty, try activeNumber(app) == before { break }
                 Thread.sleep(forTimeInterval: 0.3)
             }
-            #expect(failed.count == 1, "\(try generations(app))")
+            let all = try generations(app)
+            #expect(failed.count == 1, "\(all)")
             #expect(try activeNumber(app) == before)
             #expect(fetch(app).body == "good\n")
             let audit = try #require(parse(try hopEnv(["audit", "--app", app, "--json"]).stdout) as? [[String: Any]])

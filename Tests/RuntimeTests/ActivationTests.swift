@@ -540,7 +540,7 @@ fileprivate let crashLooping = ["ActiveState": "activating", "SubState": "auto-r
 @Suite("Hand-off: the command returns once the target serves; `settle` watches and retires in the background")
 struct HandOffTests {
     /// An activator that hands off (recording the journals it was given) instead of watching inline.
-    func handingOff(_ rig: Rig, _ handed: Box<[Journal]>) -> Activator {
+    fileprivate func handingOff(_ rig: Rig, _ handed: Box<[Journal]>) -> Activator {
         var a = rig.activator
         a.handOff = { j in handed.value.append(j); return nil }
         return a
@@ -554,11 +554,14 @@ struct HandOffTests {
         let g2 = try rig.generation(2)
         rig.services.forgetCalls()
         let handed = Box<[Journal]>([])
-        let t0 = rig.clock.now
+        var a = handingOff(rig, handed)
+        let servedAt = Box<Date?>(nil)
+        let clock = rig.clock
+        a.step = { if case .serving = $0 { servedAt.value = clock.now } }
 
-        try handingOff(rig, handed).activate(g2, from: g1, op: "deploy", watch: 5)
-        #expect(rig.steps == [.serving(2)])
-        #expect(rig.clock.now.timeIntervalSince(t0) < 1, "no watch window and no drain on the command's path")
+        try a.activate(g2, from: g1, op: "deploy", watch: 5)
+        let t0 = try #require(servedAt.value)
+        #expect(rig.clock.now.timeIntervalSince(t0) < 0.1, "no watch window and no drain on the command's path")
         #expect(!rig.services.actions.contains(.stop([rig.pattern(1)])))
         #expect(rig.active(1) && rig.active(2))
         #expect(try rig.record(2).status == .active)
