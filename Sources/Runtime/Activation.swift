@@ -598,6 +598,7 @@ public struct Activator {
         // A deploy, rollback or restart of a stopped app makes it serve again.
         unlink(stoppedMarker(app))
         let oldWorkers = try point(app, to: target, manifest: m)
+        let switchedAt = clock.now
         try setProfile(app, target.number)
         faultPoint("\(op):switched")
         step(.serving(target.number))
@@ -616,6 +617,12 @@ public struct Activator {
                 if let pid = try handOff(j) { j.settler = pid; try writeJournal(j) }
             } catch {
                 log("could not start the background settler (\(error)); the next operation on \(app) finishes the switch")
+            }
+            // A proxied app's old generation may still get requests over nginx's pooled
+            // connections until none opened before the switch can be taken (twice their lifetime
+            // and idle timeout: NginxSite): the switch is done, and the command returns, then.
+            if m.proxySockets?.isEmpty == false {
+                clock.sleep(seconds: max(0, switchedAt.addingTimeInterval(2 * NginxSite.pooledConnectionLifetime).timeIntervalSince(clock.now)))
             }
             return
         }

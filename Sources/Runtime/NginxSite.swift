@@ -25,6 +25,10 @@ import HopBasics
 ///   defines). For ordinary requests it yields an empty `Connection` header, which keeps the
 ///   upstream keepalive pool usable.
 public enum NginxSite {
+    /// Seconds nginx keeps a pooled connection to a proxied (TCP, FastCGI) upstream at most
+    /// (`keepalive_time`): after a switch, the old generation may get requests for that long.
+    public static let pooledConnectionLifetime: Double = 1
+
     /// A site hop rendered, listening on the front's ports as they are now: a generation keeps the
     /// site it was built with, and `hop host up --http-port M` must move every app to M without a
     /// rebuild. Only hop's own `listen` lines change (plain ones to `http`, `ssl` ones to `https`).
@@ -191,14 +195,20 @@ public enum NginxSite {
         // systemd-socket-proxyd cannot stop gracefully: `keepalive_time` makes nginx itself close
         // each pooled connection, between requests, within a second, so after a switch (and hop's
         // drain, longer than this) none is left on the old generation when it stops.
+        // With an idle timeout of the same second, a pooled connection nginx takes more than twice
+        // that after a switch was opened after it: the old generation gets no request after that.
         let poolLifetime: String
-        if case .tcp = spec.upstream { poolLifetime = "\n    keepalive_time 1s;" } else { poolLifetime = "" }
+        if case .tcp = spec.upstream {
+            poolLifetime = "\n    keepalive_time \(Int(Self.pooledConnectionLifetime))s;"
+        } else { poolLifetime = "" }
+        let idleTimeout: String
+        if case .tcp = spec.upstream { idleTimeout = "\(Int(Self.pooledConnectionLifetime))s" } else { idleTimeout = "60s" }
         if let server {
             out += """
             upstream \(upstream) {
                 \(server)
                 keepalive 16;
-                keepalive_timeout 60s;\(poolLifetime)
+                keepalive_timeout \(idleTimeout);\(poolLifetime)
             }
 
 

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import HopBasics
+@testable import NixBuild
+
+@Suite("The build's fast path: what is cached and how it is keyed")
+struct FastPathTests {
+    @Test("a derivation's out path is read from its ATerm text; anything else is not guessed at")
+    func outPathFromDerivation() {
+        let drv = #"Derive([("out","/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0","","")],[],[],"x86_64-linux","/bin/sh",[],[])"#
+        #expect(derivationOutPath(drv) == "/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0")
+        #expect(derivationOutPath(#"Derive([("dev","/nix/store/abc-x-dev","","")])"#) == nil)
+        #expect(derivationOutPath("not a derivation") == nil)
+    }
+
+    @Test("the derivation cache answers only for the same expression text")
+    func derivationCache() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-drvcache-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cache = DerivationCache(file: dir + "/build.drv")
+        #expect(cache.lookup(expression: "{ a = 1; }") == nil)
+        cache.save(expression: "{ a = 1; }", drv: "/nix/store/aaa-x.drv", out: "/nix/store/bbb-x")
+        #expect(cache.lookup(expression: "{ a = 1; }")?.drv == "/nix/store/aaa-x.drv")
+        #expect(cache.lookup(expression: "{ a = 1; }")?.out == "/nix/store/bbb-x")
+        #expect(cache.lookup(expression: "{ a = 2; }") == nil)
+        try "garbage\n".write(toFile: dir + "/build.drv", atomically: true, encoding: .utf8)
+        #expect(cache.lookup(expression: "{ a = 1; }") == nil)
+    }
+
+    @Test("the Nix library's hash is cached by its files' identity: a changed byte (same size) or a new file misses")
+    func libraryHashCache() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hop-libcache-\(UUID().uuidString)").path
+        let lib = dir + "/nix"
+        try FileManager.default.createDirectory(atPath: lib + "/toolchains", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "{ }\n".write(toFile: lib + "/toolchains/seed.nix", atomically: true, encoding: .utf8)
+        let cacheFile = dir + "/cache/nix-lib.json"
+        let first = try NixLibrary.narHash(of: lib, cacheFile: cacheFile)
+        #expect(!first.fromCache)
+        #expect(first.hex == (try NAR.hash(path: lib).hex))
+        first.save(to: cacheFile)
+        let second = try NixLibrary.narHash(of: lib, cacheFile: cacheFile)
+        #expect(second.fromCache && second.hex == first.hex)
+        // Same size, different byte (written in place: the inode stays). Past the kernel's
+        // timestamp tick first, as any real edit is.
+        Thread.sleep(forTimeInterval: 0.05)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: lib + "/toolchains/seed.nix"))
+        try h.write(contentsOf: Data("[ ]".utf8)); try h.close()
+        let third = try NixLibrary.narHash(of: lib, cacheFile: cacheFile)
+        #expect(!third.fromCache)
+        #expect(third.hex == (try NAR.hash(path: lib).hex) && third.hex != first.hex)
+        third.save(to: cacheFile)
+        try "x".write(toFile: lib + "/new.nix", atomically: true, encoding: .utf8)
+        #expect(!(try NixLibrary.narHash(of: lib, cacheFile: cacheFile)).fromCache)
+    }
+}
