@@ -137,8 +137,9 @@ final class SHA256Sink: NARSink {
 /// A mutex and one condition variable guard two short queues; the thread holds the lock only to
 /// move a pointer.
 final class HashingThread: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    // Allocated, not stored inline: a pthread object must not move, and `&property` promises no address.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var free: [UnsafeMutableRawPointer]
     private var queued: [(UnsafeMutableRawPointer, Int)] = []
     private var done = false
@@ -148,8 +149,8 @@ final class HashingThread: @unchecked Sendable {
     init(free: [UnsafeMutableRawPointer]) {
         self.free = free
         queued.reserveCapacity(free.count + 1)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
         var t = pthread_t()
         let started = pthread_create(&t, nil, { arg in
             let me = Unmanaged<HashingThread>.fromOpaque(arg!).takeRetainedValue()
@@ -160,8 +161,10 @@ final class HashingThread: @unchecked Sendable {
     }
 
     deinit {
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
     }
 
     /// Queues `count` bytes of `buffer`; returns a buffer free to fill (waiting for one if needed).
@@ -171,22 +174,22 @@ final class HashingThread: @unchecked Sendable {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: count))
             return buffer
         }
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         queued.append((buffer, count))
-        pthread_cond_broadcast(&changed)
-        while free.isEmpty { pthread_cond_wait(&changed, &mutex) }
+        pthread_cond_broadcast(changed)
+        while free.isEmpty { pthread_cond_wait(changed, mutex) }
         let next = free.removeLast()
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
         return next
     }
 
     /// Waits until every queued buffer is hashed and the thread has ended; the hash state.
     func finish() -> SHA256 {
         if let thread {
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             done = true
-            pthread_cond_broadcast(&changed)
-            pthread_mutex_unlock(&mutex)
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(mutex)
             pthread_join(thread, nil)
             self.thread = nil
         }
@@ -194,18 +197,18 @@ final class HashingThread: @unchecked Sendable {
     }
 
     private func loop() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         while true {
-            while queued.isEmpty && !done { pthread_cond_wait(&changed, &mutex) }
+            while queued.isEmpty && !done { pthread_cond_wait(changed, mutex) }
             if queued.isEmpty { break }
             let (buffer, count) = queued.removeFirst()
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: count))
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             free.append(buffer)
-            pthread_cond_broadcast(&changed)
+            pthread_cond_broadcast(changed)
         }
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 }
 
