@@ -53,11 +53,10 @@ public enum NAR {
     /// Throws `HopError(.couldNotCheck)` naming the entry that could not be read, and for file
     /// types a NAR cannot hold (sockets, devices, FIFOs).
     public static func hash(path: String) throws -> NARDigest {
-        let sink = SHA256Sink()
-        let serializer = NARSerializer(sink: sink, root: path)
+        let serializer = NARSerializer(sink: SHA256Sink(), root: path)
         try serializer.serializeRoot()
         let size = try serializer.finish()
-        return NARDigest(sha256: sink.finalize(), size: size)
+        return NARDigest(sha256: Array(serializer.sink.hasher.finalize()), size: size)
     }
 
     /// Writes the archive of `path` to `handle` (what `nix-store --dump` prints) and returns its
@@ -70,185 +69,46 @@ public enum NAR {
     }
 }
 
-/// Where archive bytes go, a buffer at a time. The sink owns the buffers: the serializer fills the
-/// one it was given and hands it over, and gets back the one to fill next (the same one when the
-/// sink is done with it at once, another while a hashing thread still reads the first).
-protocol NARSink: AnyObject {
-    /// Bytes in every buffer.
-    var capacity: Int { get }
-    /// The buffer to fill first.
-    var firstBuffer: UnsafeMutableRawPointer { get }
-    /// Takes the first `count` bytes of `buffer` (one this sink gave out); returns the next buffer.
-    func consume(_ buffer: UnsafeMutableRawPointer, count: Int) throws -> UnsafeMutableRawPointer
-    /// Takes the archive's last bytes (possibly none); no buffer is filled after this.
-    func finish(_ buffer: UnsafeMutableRawPointer, count: Int) throws
+/// Where archive bytes go, a staging buffer at a time.
+protocol NARSink {
+    mutating func consume(_ bytes: UnsafeRawBufferPointer) throws
 }
 
-/// SHA-256 of the archive, overlapped with the walk: the walking thread reads files into one
-/// buffer while a hashing thread hashes the one before, so the walk's syscalls and copies cost
-/// nothing as long as SHA-256 is the slower side (it is: SHA-NI hashes about 1.3 GB/s on this
-/// project's machines, a read from the page cache copies several times that). The buffers are
-/// small enough to stay in the L2 cache between the read and the hash. The thread starts with
-/// the first full buffer: an archive that fits one buffer (most files, small store paths) is
-/// hashed on the caller's thread at the end, with no thread at all.
-final class SHA256Sink: NARSink {
-    static let bufferSize = 128 << 10
-    static let bufferCount = 4
-    let capacity = SHA256Sink.bufferSize
-    private let buffers: [UnsafeMutableRawPointer]
-    private var worker: HashingThread?
-    private var digest: [UInt8]?
-
-    init() {
-        buffers = (0..<Self.bufferCount).map { _ in .allocate(byteCount: Self.bufferSize, alignment: 64) }
-    }
-
-    deinit {
-        // An abandoned walk (an unreadable entry) still waits for the thread before the buffers go.
-        _ = worker?.finish()
-        for b in buffers { b.deallocate() }
-    }
-
-    var firstBuffer: UnsafeMutableRawPointer { buffers[0] }
-
-    func consume(_ buffer: UnsafeMutableRawPointer, count: Int) throws -> UnsafeMutableRawPointer {
-        if worker == nil { worker = HashingThread(free: Array(buffers.dropFirst())) }
-        return worker!.hash(buffer, count: count)
-    }
-
-    func finish(_ buffer: UnsafeMutableRawPointer, count: Int) throws {
-        var hasher: SHA256
-        if let worker {
-            if count > 0 { _ = worker.hash(buffer, count: count) }
-            hasher = worker.finish()
-            self.worker = nil
-        } else {
-            hasher = SHA256()
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: count))
-        }
-        digest = Array(hasher.finalize())
-    }
-
-    /// The digest of the archive, after the serializer's `finish`.
-    func finalize() -> [UInt8] { digest ?? [] }
+/// SHA-256 of the archive, on the walking thread. A second, double-buffered hashing thread was
+/// measured on this project's 2-vCPU machines and gained nothing beyond noise (the walk's
+/// syscalls and the SHA instructions contend for the same cores), and `StoreCheck` already
+/// keeps every core busy with one path each.
+struct SHA256Sink: NARSink {
+    var hasher = SHA256()
+    mutating func consume(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
 }
 
-/// One thread hashing buffers in the order they were handed over, and handing them back.
-/// A mutex and one condition variable guard two short queues; the thread holds the lock only to
-/// move a pointer.
-final class HashingThread: @unchecked Sendable {
-    // Allocated, not stored inline: a pthread object must not move, and `&property` promises no address.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var free: [UnsafeMutableRawPointer]
-    private var queued: [(UnsafeMutableRawPointer, Int)] = []
-    private var done = false
-    private var hasher = SHA256()
-    private var thread: pthread_t?
-
-    init(free: [UnsafeMutableRawPointer]) {
-        self.free = free
-        queued.reserveCapacity(free.count + 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
-        var t = pthread_t()
-        let started = pthread_create(&t, nil, { arg in
-            let me = Unmanaged<HashingThread>.fromOpaque(arg!).takeRetainedValue()
-            me.loop()
-            return nil
-        }, Unmanaged.passRetained(self).toOpaque())
-        if started == 0 { thread = t } else { Unmanaged.passUnretained(self).release() }
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
-    }
-
-    /// Queues `count` bytes of `buffer`; returns a buffer free to fill (waiting for one if needed).
-    func hash(_ buffer: UnsafeMutableRawPointer, count: Int) -> UnsafeMutableRawPointer {
-        guard thread != nil else {
-            // No thread could be started: hash here.
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: count))
-            return buffer
-        }
-        pthread_mutex_lock(mutex)
-        queued.append((buffer, count))
-        pthread_cond_broadcast(changed)
-        while free.isEmpty { pthread_cond_wait(changed, mutex) }
-        let next = free.removeLast()
-        pthread_mutex_unlock(mutex)
-        return next
-    }
-
-    /// Waits until every queued buffer is hashed and the thread has ended; the hash state.
-    func finish() -> SHA256 {
-        if let thread {
-            pthread_mutex_lock(mutex)
-            done = true
-            pthread_cond_broadcast(changed)
-            pthread_mutex_unlock(mutex)
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
-        return hasher
-    }
-
-    private func loop() {
-        pthread_mutex_lock(mutex)
-        while true {
-            while queued.isEmpty && !done { pthread_cond_wait(changed, mutex) }
-            if queued.isEmpty { break }
-            let (buffer, count) = queued.removeFirst()
-            pthread_mutex_unlock(mutex)
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: count))
-            pthread_mutex_lock(mutex)
-            free.append(buffer)
-            pthread_cond_broadcast(changed)
-        }
-        pthread_mutex_unlock(mutex)
-    }
-}
-
-final class DescriptorSink: NARSink {
+struct DescriptorSink: NARSink {
     let fd: Int32
-    let capacity = 1 << 20
-    let firstBuffer: UnsafeMutableRawPointer
-
-    init(fd: Int32) {
-        self.fd = fd
-        firstBuffer = .allocate(byteCount: capacity, alignment: 64)
-    }
-
-    deinit { firstBuffer.deallocate() }
-
-    func consume(_ buffer: UnsafeMutableRawPointer, count: Int) throws -> UnsafeMutableRawPointer {
+    func consume(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
         var offset = 0
-        while offset < count {
-            let n = write(fd, buffer + offset, count - offset)
+        while offset < bytes.count {
+            let n = write(fd, base + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw HopError(.environment, "cannot write the archive: \(String(cString: strerror(errno)))")
             }
             offset += n
         }
-        return buffer
     }
-
-    func finish(_ buffer: UnsafeMutableRawPointer, count: Int) throws { _ = try consume(buffer, count: count) }
 }
 
-/// One archive walk. Bytes are staged in the sink's buffers (file contents are `read` straight
-/// into them) and handed over a buffer at a time, so the hash sees few large updates. Directories are walked with `openat`/`fstatat` relative to their parent's descriptor
+/// One archive walk. Bytes are staged in a single reusable buffer (file contents are `read`
+/// straight into it) and handed to the sink a buffer at a time, so the hash sees few large
+/// updates. Directories are walked with `openat`/`fstatat` relative to their parent's descriptor
 /// (no path strings are built), and entry names live in one arena that grows to the widest
 /// directory and is then reused: after warm-up the walk allocates nothing per entry.
 final class NARSerializer<Sink: NARSink> {
-    let sink: Sink
+    var sink: Sink
     private let root: String
-    private let capacity: Int
-    private var buffer: UnsafeMutableRawPointer
+    private let capacity = 1 << 20
+    private let buffer: UnsafeMutableRawPointer
     private var used = 0
     private var total: UInt64 = 0
     /// Reads smaller than this are not worth a syscall: flush first.
@@ -269,8 +129,7 @@ final class NARSerializer<Sink: NARSink> {
     init(sink: Sink, root: String) {
         self.sink = sink
         self.root = root
-        capacity = sink.capacity
-        buffer = sink.firstBuffer
+        buffer = .allocate(byteCount: capacity, alignment: 64)
         arena = .allocate(capacity: arenaCapacity)
         linkTarget = .allocate(capacity: linkCapacity)
         names.reserveCapacity(256)
@@ -278,6 +137,7 @@ final class NARSerializer<Sink: NARSink> {
     }
 
     deinit {
+        buffer.deallocate()
         arena.deallocate()
         linkTarget.deallocate()
     }
@@ -287,11 +147,9 @@ final class NARSerializer<Sink: NARSink> {
         try root.withCString { try serializeNode(in: AT_FDCWD, name: $0) }
     }
 
-    /// Hands the sink what is staged, the last bytes; returns the archive's length.
+    /// Flushes what is staged; returns the archive's length.
     func finish() throws -> UInt64 {
-        try sink.finish(buffer, count: used)
-        total += UInt64(used)
-        used = 0
+        try flush()
         return total
     }
 
@@ -484,7 +342,7 @@ final class NARSerializer<Sink: NARSink> {
 
     private func flush() throws {
         guard used > 0 else { return }
-        buffer = try sink.consume(buffer, count: used)
+        try sink.consume(UnsafeRawBufferPointer(start: buffer, count: used))
         total += UInt64(used)
         used = 0
     }

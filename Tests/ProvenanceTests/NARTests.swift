@@ -93,8 +93,8 @@ enum NARFixture {
         }
         try write(root + "/buffer-exact", randomBytes(1 << 20))
         try write(root + "/buffer-plus-one", randomBytes((1 << 20) + 1))
-        // The hashing sink's buffers are 128 KiB: a file on each side of one, and one that
-        // straddles several while the hashing thread runs.
+        // Sizes on each side of 128 KiB and one straddling several such blocks (a staging buffer
+        // of that size was tried; they stay as corners for any buffer size).
         try write(root + "/chunk-minus-one", randomBytes((128 << 10) - 1))
         try write(root + "/chunk-exact", randomBytes(128 << 10))
         try write(root + "/chunk-plus-one", randomBytes((128 << 10) + 1))
@@ -291,8 +291,8 @@ struct NARTests {
         #expect(error.message.contains(dir + "/a/b/pipe"))
     }
 
-    @Test("a walk that fails while the hashing thread runs throws, and the next hash is right")
-    func failureWithTheThreadRunning() throws {
+    @Test("a walk that fails after a multi-buffer file throws, and the next hash is right")
+    func failureAfterALargeFile() throws {
         let dir = try NARFixture.temporaryDirectory("hop-nar-fifo-big")
         defer { NARFixture.remove(dir) }
         try NARFixture.mkdir(dir + "/a")
