@@ -4,6 +4,9 @@
 #   tree   ≥ 50 MB: a few big files, thousands of small ones in nested directories, symlinks
 #   MB/s   NAR bytes / mean wall time (hyperfine, warm page cache), so both sides do equal work
 #   ratio  Swift throughput / Nix throughput (goal ≥ 1.0 in release builds)
+#   limit  SHA-256 on this machine (`openssl speed -evp sha256`, 16 KB blocks), measured in the same
+#          run: hop's hashing vs that (goal ≥ 0.8), both end to end (the whole command, process
+#          start-up included) and net of start-up (minus `hop nar-hash` of an empty file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOP=${HOP:-$PWD/.build/release/hop}
@@ -50,18 +53,28 @@ files=$(find "$tree" -type f | wc -l); links=$(find "$tree" -type l | wc -l)
 echo "tree: $(du -sm "$tree" | cut -f1) MB on disk, $files files, $links symlinks, NAR $(echo "scale=1; $nar_size / 1000000" | bc) MB"
 if [ "$swift_hash" = "sha256:$nix_out" ]; then echo "hashes agree: $swift_hash"; else echo "HASHES DIFFER: swift $swift_hash, nix sha256:$nix_out"; fi
 
+: > "$work/empty"
+limit=$(openssl speed -evp sha256 -bytes 16384 -seconds 3 2>/dev/null | awk '/^sha256/ {sub("k", "", $2); print $2 * 1000}')
 hyperfine --style none --warmup 1 --runs "$runs" --export-json "$work/h.json" \
   -n swift "$HOP nar-hash $tree" \
+  -n start-up "$HOP nar-hash $work/empty" \
   -n nix "nix --extra-experimental-features nix-command hash path --type sha256 --base32 $tree" >/dev/null 2>&1 || {
   echo "hyperfine failed; no figures"; exit 0; }
-python3 - "$work/h.json" "$nar_size" <<'EOF'
+python3 - "$work/h.json" "$nar_size" "${limit:-0}" <<'EOF'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 size = int(sys.argv[2])
+limit = float(sys.argv[3]) / 1e6
 rate = {}
 for name in ("swift", "nix"):
     r = results[name]
     rate[name] = size / r["mean"] / 1e6
     print(f"{name:>5}: {r['mean'] * 1000:7.1f} ms ± {(r['stddev'] or 0) * 1000:5.1f} ms  {rate[name]:7.1f} MB/s")
 print(f"ratio swift/nix: {rate['swift'] / rate['nix']:.2f}x (goal >= 1.0)")
+startup = results["start-up"]["mean"]
+net = size / max(results["swift"]["mean"] - startup, 1e-9) / 1e6
+print(f"hop start-up (nar-hash of an empty file): {startup * 1000:.1f} ms; hashing net of it: {net:.1f} MB/s")
+if limit > 0:
+    print(f"SHA-256 limit (openssl speed -evp sha256, 16 KB blocks): {limit:.1f} MB/s; "
+          f"hop/limit: {rate['swift'] / limit:.2f}x end to end, {net / limit:.2f}x net of start-up (goal >= 0.8)")
 EOF

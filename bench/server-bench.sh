@@ -4,7 +4,8 @@
 #   idle RSS        hop server after start-up and 20 API requests, vs python3's http.server
 #                   (a minimal peer) and the 30 MB goal
 #   GET /api/apps   with N deployed apps (default 100 static sites), wrk on loopback, p50/p99
-#                   vs the 20 ms p99 goal
+#                   vs the 20 ms p99 goal, and req/s vs the same JSON as a static file from nginx
+#                   (the peer; goal >= 0.8x at 10 connections), alternated, twice each
 #   front           GET /api/apps straight to the root helper vs through the unprivileged front
 #                   (the installed server's split), p50/p99 and the front's RSS
 #   API overhead    the same no-op deploy (a recorded build, nothing changed) through the CLI
@@ -63,9 +64,19 @@ done
 printf 'deployed %d apps in %.0f s\n' "$APPS" "$(echo "$(now) - $t0" | bc -l)"
 count=$(curl -s -H "Authorization: Bearer $token" "127.0.0.1:$api/api/apps" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "the API lists $count apps"
-for c in 1 10; do
-  wrk -t1 -c"$c" -d10s --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$api/api/apps" > "$home/wrk.txt"
-  python3 - "$home/wrk.txt" "$c" <<'PY'
+# The peer: the same JSON as a static file from nginx (as many workers as cores, keep-alive, no
+# access log), measured alternately with hop so both see the same machine.
+mkdir -p "$home/peer"
+curl -s -H "Authorization: Bearer $token" "127.0.0.1:$api/api/apps" > "$home/peer/apps.json"
+peer_http=$(free_port 18880)
+printf 'worker_processes auto;\npid %s;\nerror_log %s;\nevents { worker_connections 512; }\nhttp {\n  access_log off;\n  server { listen 127.0.0.1:%s; root %s; location / { default_type application/json; } }\n}\n' \
+  "$home/peer/nginx.pid" "$home/peer/error.log" "$peer_http" "$home/peer" > "$home/peer/nginx.conf"
+nginx -c "$home/peer/nginx.conf" -p "$home/peer"
+for _ in $(seq 50); do [ -s "$home/peer/nginx.pid" ] && break; sleep 0.1; done
+pids+=("$(cat "$home/peer/nginx.pid")")
+echo "the peer serves $(stat -c %s "$home/peer/apps.json") bytes; load before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+wrk_figures() { # label connections
+  python3 - "$home/wrk.txt" "$1" "$2" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(label):
@@ -73,9 +84,31 @@ def ms(label):
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-print("wrk 10 s, %s connection(s): %.0f req/s, p50 %.1f ms, p99 %.1f ms (goal p99 <= 20 ms)" % (sys.argv[2], rps, ms("50%"), ms("99%")))
+print("%s wrk 10 s, %s connection(s): %.0f req/s, p50 %.2f ms, p99 %.2f ms" % (sys.argv[2], sys.argv[3], rps, ms("50%"), ms("99%")))
+open(sys.argv[1] + ".rps", "a").write("%s %s %f %f\n" % (sys.argv[2].strip(), sys.argv[3], rps, ms("99%")))
 PY
+}
+rm -f "$home/wrk.txt.rps"
+for round in 1 2; do
+  for c in 1 10; do
+    wrk -t1 -c"$c" -d10s --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$api/api/apps" > "$home/wrk.txt"
+    wrk_figures "hop  " "$c"
+    wrk -t1 -c"$c" -d10s --latency "http://127.0.0.1:$peer_http/apps.json" > "$home/wrk.txt"
+    wrk_figures "nginx" "$c"
+  done
 done
+python3 - "$home/wrk.txt.rps" <<'PY'
+import sys, collections
+best = collections.defaultdict(lambda: (0.0, 1e9))
+for line in open(sys.argv[1]):
+    who, c, rps, p99 = line.split()
+    r, p = best[(who, c)]
+    best[(who, c)] = (max(r, float(rps)), min(p, float(p99)))
+for c in ("1", "10"):
+    h, n = best[("hop", c)], best[("nginx", c)]
+    print("best of 2, %s connection(s): hop %.0f req/s (p99 %.2f ms), nginx static file %.0f req/s: hop/nginx %.2fx (goal >= 0.8x at 10 connections, p99 <= 20 ms)"
+          % (c, h[0], h[1], n[0], h[0] / n[0]))
+PY
 printf 'hop server RSS after the load: %.1f MB\n' "$(echo "$(rss_kb "$server")/1024" | bc -l)"
 
 echo "== the installed server's split: GET /api/apps straight to the helper vs through the unprivileged front"

@@ -250,9 +250,9 @@ extension Operations {
     }
 
     /// The principal and CSRF token of a live session.
-    public static func session(id: String, home: HopHome, now: Date = Date()) throws -> (principal: Principal, csrf: String)? {
-        guard !id.isEmpty, id.count <= 128, FileManager.default.fileExists(atPath: home.database) else { return nil }
-        let db = try HopDatabase(path: home.database)
+    public static func session(id: String, home: HopHome, db shared: HopDatabase? = nil, now: Date = Date()) throws -> (principal: Principal, csrf: String)? {
+        guard !id.isEmpty, id.count <= 128, shared != nil || FileManager.default.fileExists(atPath: home.database) else { return nil }
+        let db = try shared ?? HopDatabase(path: home.database)
         guard let s = try db.session(idHash: sha256Hex(id)), s.expiresAt > now, let u = try db.user(s.user) else { return nil }
         return (Principal(name: u.name, role: u.role, apps: Set(u.apps)), s.csrf)
     }

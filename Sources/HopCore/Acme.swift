@@ -289,7 +289,10 @@ extension Operations {
 
     /// A one-line account of an app's certificate for `hop apps` (nil when it has none).
     func tlsSummary(app: String) -> String? {
-        guard let s = FileManager.default.contents(atPath: acmeStatusFile(app)).flatMap({ try? JSONDecoder().decode(TLSStatus.self, from: $0) }) else { return nil }
+        let file = acmeStatusFile(app)
+        // Most apps have none: one access(2) each, not a Foundation read that fails.
+        guard access(file, F_OK) == 0,
+              let s = FileManager.default.contents(atPath: file).flatMap({ try? JSONDecoder().decode(TLSStatus.self, from: $0) }) else { return nil }
         if s.lastAttempt == "failed" { return "certificate \(s.certificate == "acme" ? "renewal" : "issuance") failed: \(s.error ?? "?")" }
         return s.notAfter.map { "certificate until \($0)" }
     }

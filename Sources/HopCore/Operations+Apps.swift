@@ -132,7 +132,7 @@ extension Operations {
         var all = Dictionary(grouping: try db.allGenerations(), by: \.app)
         var visible: [(app: String, gens: [GenerationRecord], serving: GenerationRecord?, spec: AppSpec?)] = []
         for app in all.keys.sorted() where ctx.principal.may(.read, app: app) {
-            if FileManager.default.fileExists(atPath: ctx.home.apps + "/\(app)/journal.json") {
+            if access(ctx.home.apps + "/\(app)/journal.json", F_OK) == 0 {
                 try recoverIfInterrupted(app, db)
                 all[app] = try db.generations(app: app)
             }

@@ -241,11 +241,15 @@ extension Operations {
     /// The live check of many apps, shared for `LiveCheckCache.maxAge` by the requests of a long-running
     /// server (a dashboard refreshing, an API client polling `GET /api/apps`): the same apps at the
     /// same generations on the same ports are not probed again within that time, and concurrent
-    /// requests wait for one check instead of each running their own. A one-shot CLI always checks.
+    /// requests wait for one check instead of each running their own; past half that age the check
+    /// is renewed on a thread of its own while requests keep being answered. A one-shot CLI always checks.
     func sharedLiveCheck(_ apps: [(app: String, generation: GenerationRecord, spec: AppSpec?)], host: ServiceHost, front: NginxFront) throws -> [String: LiveCheck] {
         let key = apps.map { "\($0.app)#\($0.generation.number)#\($0.generation.storePath)" }.joined(separator: ",")
             + "|\(front.httpPort)|\(front.httpsPort ?? 0)|\(ctx.home.root)"
-        return try LiveCheckCache.shared.value(for: key) { try liveCheck(apps, host: host, front: front) }
+        let ops = self
+        return try LiveCheckCache.shared.value(for: key, refresh: { try ops.liveCheck(apps, host: host, front: front) }) {
+            try liveCheck(apps, host: host, front: front)
+        }
     }
 
     func liveCheck(_ apps: [(app: String, generation: GenerationRecord, spec: AppSpec?)], host: ServiceHost, front: NginxFront,
@@ -435,23 +439,68 @@ final class LiveCheckCache: @unchecked Sendable {
     /// How old a shared check may be: the dashboard and API say "checked", and two seconds is
     /// within what a person reloading a page can tell apart.
     static let maxAge: TimeInterval = 2
+    /// Guards the fields below; never held during a check.
     private let lock = NSLock()
+    /// Held by whoever is checking, so concurrent requests wait for one check, not run their own.
+    private let checking = NSLock()
     private var key = ""
+    /// When the kept check started (what it says is at least this fresh).
     private var at = Date.distantPast
     private var value: [String: LiveCheck] = [:]
+    /// Bumped by `invalidate`: a check that started before a change is not kept after it.
+    private var epoch = 0
+    private var refreshing = false
 
     func invalidate() {
         lock.lock()
         at = .distantPast
+        epoch += 1
         lock.unlock()
     }
 
-    func value(for key: String, now: () -> Date = Date.init, compute: () throws -> [String: LiveCheck]) throws -> [String: LiveCheck] {
+    /// The kept check for `key` when younger than `maxAge`, else a new one (waiting for one
+    /// already under way). With `refresh`, a kept check past half its age is still answered, and
+    /// `refresh` runs once on a thread of its own to replace it, so a server answering requests
+    /// continuously keeps a fresh check without a request ever waiting for one.
+    func value(for key: String, now: () -> Date = Date.init, refresh: (@Sendable () throws -> [String: LiveCheck])? = nil,
+               compute: () throws -> [String: LiveCheck]) throws -> [String: LiveCheck] {
+        if let kept = kept(for: key, now: now(), refresh: refresh) { return kept }
+        checking.lock()
+        defer { checking.unlock() }
+        // Another request may have finished a check while this one waited.
+        if let kept = kept(for: key, now: now(), refresh: nil) { return kept }
+        let (started, startEpoch) = lock.withLock { (now(), epoch) }
+        let fresh = try compute()
+        keep(fresh, for: key, at: started, epoch: startEpoch)
+        return fresh
+    }
+
+    private func kept(for key: String, now: Date, refresh: (@Sendable () throws -> [String: LiveCheck])?) -> [String: LiveCheck]? {
         lock.lock()
         defer { lock.unlock() }
-        if key == self.key, now().timeIntervalSince(at) < Self.maxAge { return value }
-        let fresh = try compute()
-        (self.key, self.at, self.value) = (key, now(), fresh)
-        return fresh
+        guard key == self.key else { return nil }
+        let age = now.timeIntervalSince(at)
+        guard age >= 0, age < Self.maxAge else { return nil }
+        if let refresh, age >= Self.maxAge / 2, !refreshing {
+            refreshing = true
+            let startEpoch = epoch
+            // Stamped with when it was asked for, a little before it starts: never fresher than it is.
+            let started = now
+            Thread.detachNewThread { [self] in
+                checking.lock()
+                defer { checking.unlock() }
+                let fresh = try? refresh()
+                lock.withLock { refreshing = false }
+                if let fresh { keep(fresh, for: key, at: started, epoch: startEpoch) }
+            }
+        }
+        return value
+    }
+
+    private func keep(_ fresh: [String: LiveCheck], for key: String, at started: Date, epoch startEpoch: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard startEpoch == epoch, key != self.key || started > at else { return }
+        (self.key, self.at, self.value) = (key, started, fresh)
     }
 }

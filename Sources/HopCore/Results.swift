@@ -188,7 +188,40 @@ public struct LogLines: Sendable, Codable, Equatable {
     public var lines: [String]
 }
 
-public func isoTime(_ d: Date) -> String { isoFormatter.string(from: d) }
+/// `2023-11-14T22:13:20.123Z`. A date of whole milliseconds since 1970 (every date read back from
+/// the database) is written by plain arithmetic, the same text the formatter writes (`hop apps`
+/// formats one per app per request); any other goes through the formatter.
+public func isoTime(_ d: Date) -> String {
+    let t = d.timeIntervalSince1970
+    let ms = (t * 1000).rounded()
+    guard t >= 0, ms < 253_402_300_800_000, ms / 1000 == t else { return isoFormatter.string(from: d) }
+    return wholeMillisecondISOTime(Int64(ms))
+}
+
+func wholeMillisecondISOTime(_ ms: Int64) -> String {
+    let days = ms / 86_400_000, msOfDay = ms % 86_400_000
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
+    let z = days + 719_468
+    let era = z / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let day = doy - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    let h = msOfDay / 3_600_000, mi = msOfDay / 60_000 % 60, s = msOfDay / 1000 % 60, f = msOfDay % 1000
+    return String(unsafeUninitializedCapacity: 24) { out in
+        func put(_ value: Int64, _ width: Int, at offset: Int) {
+            var v = value
+            for i in stride(from: offset + width - 1, through: offset, by: -1) { out[i] = UInt8(48 + v % 10); v /= 10 }
+        }
+        put(year, 4, at: 0); out[4] = 0x2D; put(month, 2, at: 5); out[7] = 0x2D; put(day, 2, at: 8); out[10] = 0x54
+        put(h, 2, at: 11); out[13] = 0x3A; put(mi, 2, at: 14); out[16] = 0x3A; put(s, 2, at: 17); out[19] = 0x2E
+        put(f, 3, at: 20); out[23] = 0x5A
+        return 24
+    }
+}
 
 /// One formatter for the process (making one per call costs more than formatting).
 nonisolated(unsafe) private let isoFormatter: ISO8601DateFormatter = {

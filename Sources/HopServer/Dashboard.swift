@@ -78,8 +78,8 @@ struct Dashboard: Sendable {
 
     func viewer(_ req: Request) async -> Viewer? {
         guard let sid = cookie(req, "hop_session") else { return nil }
-        let home = self.home
-        guard let s = try? await blocking({ try Operations.session(id: sid, home: home) }) else { return nil }
+        let home = self.home, db = server.databases.get(home)
+        guard let s = try? await blocking({ try Operations.session(id: sid, home: home, db: db) }) else { return nil }
         return Viewer(principal: s.principal, csrf: s.csrf)
     }
 

@@ -83,15 +83,28 @@ public struct HopHTTPServer: Sendable {
 
     func api(_ route: APIRoute, params: [String: String], _ request: Request, _ context: BasicRequestContext) async -> Response {
         // One id per request, in every log line of its operation and in the response.
-        let requestID = String(UUID().uuidString.prefix(8)).lowercased()
+        let requestID = Self.requestID()
         var logger = self.logger
         logger[metadataKey: "request"] = .string(requestID)
         var response = await dispatch(route, params: params, request, logger: logger)
-        response.headers[HTTPField.Name("X-Request-Id")!] = requestID
+        response.headers[Self.requestIDField] = requestID
         return response
     }
 
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    /// Eight random hex digits (what a UUID's first eight were, without making a UUID).
+    static func requestID() -> String {
+        let n = UInt32.random(in: .min ... .max)
+        let s = String(n, radix: 16)
+        return s.count == 8 ? s : String(repeating: "0", count: 8 - s.count) + s
+    }
+
     func dispatch(_ route: APIRoute, params: [String: String], _ request: Request, logger: Logger) async -> Response {
+        let wantsStream = route.streams && (request.headers[.accept] ?? "").contains("text/event-stream")
+        if !route.upload && !wantsStream {
+            return await dispatchJSON(route, params: params, request, logger: logger)
+        }
         var request = request
         let principal: Principal
         if route.binding.anonymous {
@@ -99,9 +112,9 @@ public struct HopHTTPServer: Sendable {
         } else {
             do {
                 principal = try await authenticate(request, mutating: route.mutates)
-            } catch let e as HopError {
-                return errorResponse(e, extra: e.code == .unauthenticated ? [.wwwAuthenticate: "Bearer realm=\"hop\""] : [:])
-            } catch { return errorResponse(HopError(.internalError, "\(error)")) }
+            } catch {
+                return authenticationFailure(error)
+            }
         }
         var body = Data()
         var upload: String?
@@ -120,9 +133,7 @@ public struct HopHTTPServer: Sendable {
             }
         }
         defer { if let upload { try? FileManager.default.removeItem(atPath: (upload as NSString).deletingLastPathComponent) } }
-        var query: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
-        let wantsStream = route.streams && (request.headers[.accept] ?? "").contains("text/event-stream")
+        let query = Self.query(request)
         let worker = frontWorker(request)
         if wantsStream {
             // The stream outlives this function: the upload is removed when the route is done.
@@ -144,6 +155,55 @@ public struct HopHTTPServer: Sendable {
         } catch {
             return errorResponse(HopError(.internalError, "\(error)"))
         }
+    }
+
+    /// A JSON route (no upload, no event stream): the body (at most 1 MiB) is read first, then the
+    /// caller is authenticated and the operation run in one trip to the thread pool, and the
+    /// result encoded there too, off the event loop.
+    func dispatchJSON(_ route: APIRoute, params: [String: String], _ request: Request, logger: Logger) async -> Response {
+        var request = request
+        let credential = route.binding.anonymous ? Credential.anonymous : Self.credential(request, mutating: route.mutates)
+        let body: Data
+        do {
+            let buffer = try await request.collectBody(upTo: 1 << 20)
+            body = Data(buffer.readableBytesView)
+        } catch {
+            // Who is asking comes first: a stranger's oversized body is a 401, not a 413.
+            if !route.binding.anonymous {
+                do { _ = try await blocking { [self] in try principal(credential) } } catch { return authenticationFailure(error) }
+            }
+            return errorResponse(HopError.invalid("the request body is larger than 1 MiB"), status: .contentTooLarge)
+        }
+        let query = Self.query(request)
+        let worker = frontWorker(request)
+        let status = HTTPResponse.Status(code: route.binding.status)
+        let server = self
+        do {
+            return try await blocking {
+                let principal: Principal
+                do { principal = try server.principal(credential) } catch { return server.authenticationFailure(error) }
+                let ops = Operations(server.context(principal, via: "api", frontWorker: worker, logger: logger))
+                do {
+                    let value = try route.handler(APICall(ops: ops, params: params, query: query, body: body))
+                    return jsonResponse(value, status: status)
+                } catch let e as HopError {
+                    return errorResponse(e)
+                }
+            }
+        } catch {
+            return errorResponse(HopError(.internalError, "\(error)"))
+        }
+    }
+
+    static func query(_ request: Request) -> [String: String] {
+        var query: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
+        return query
+    }
+
+    func authenticationFailure(_ error: any Error) -> Response {
+        guard let e = error as? HopError else { return errorResponse(HopError(.internalError, "\(error)")) }
+        return errorResponse(e, extra: e.code == .unauthenticated ? [.wwwAuthenticate: "Bearer realm=\"hop\""] : [:])
     }
 
     /// Runs the route and streams its progress events, then its result (or error), as server-sent events.
@@ -210,22 +270,55 @@ public struct HopHTTPServer: Sendable {
         return v
     }
 
-    /// A bearer token, or (for the dashboard's scripts) a session cookie with the CSRF header on writes.
-    func authenticate(_ request: Request, mutating: Bool) async throws -> Principal {
-        let home = self.home
+    /// What a request presents as proof of who sends it, read off its headers.
+    enum Credential: Sendable {
+        case anonymous
+        case bearer(String)
+        /// The dashboard's session cookie; `csrf` is the header's token when the request changes state.
+        case session(id: String, mutating: Bool, csrf: String?)
+        case malformed(HopError)
+        case none
+    }
+
+    static func credential(_ request: Request, mutating: Bool) -> Credential {
         if let auth = request.headers[.authorization] {
-            guard auth.hasPrefix("Bearer ") else { throw HopError(.unauthenticated, "use `Authorization: Bearer TOKEN`") }
-            let token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            let db = databases.get(home)
-            return try await blocking { try Operations.authenticate(token: token, home: home, db: db) }
+            guard auth.hasPrefix("Bearer ") else { return .malformed(HopError(.unauthenticated, "use `Authorization: Bearer TOKEN`")) }
+            return .bearer(String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         }
-        if let sid = cookie(request, "hop_session"), let s = try await blocking({ try Operations.session(id: sid, home: home) }) {
-            if mutating && request.headers[HTTPField.Name("X-CSRF-Token")!] != s.csrf {
-                throw HopError(.forbidden, "the CSRF token is missing or wrong", hint: "reload the page")
+        if let sid = cookie(request, "hop_session") {
+            return .session(id: sid, mutating: mutating, csrf: request.headers[csrfField])
+        }
+        return .none
+    }
+
+    static let csrfField = HTTPField.Name("X-CSRF-Token")!
+
+    /// The principal a credential proves (blocking: reads the database).
+    func principal(_ credential: Credential) throws -> Principal {
+        switch credential {
+        case .anonymous:
+            return Principal(name: "anonymous", role: .viewer)
+        case .bearer(let token):
+            return try Operations.authenticate(token: token, home: home, db: databases.get(home))
+        case .session(let sid, let mutating, let csrf):
+            if let s = try Operations.session(id: sid, home: home, db: databases.get(home)) {
+                if mutating && csrf != s.csrf {
+                    throw HopError(.forbidden, "the CSRF token is missing or wrong", hint: "reload the page")
+                }
+                return s.principal
             }
-            return s.principal
+        case .malformed(let e):
+            throw e
+        case .none:
+            break
         }
         throw HopError(.unauthenticated, "authentication required", hint: "send `Authorization: Bearer TOKEN` (see `hop token create`)")
+    }
+
+    /// A bearer token, or (for the dashboard's scripts) a session cookie with the CSRF header on writes.
+    func authenticate(_ request: Request, mutating: Bool) async throws -> Principal {
+        let credential = Self.credential(request, mutating: mutating)
+        return try await blocking { [self] in try principal(credential) }
     }
 }
 
@@ -284,10 +377,20 @@ struct AnyEncodable: Encodable {
 }
 
 func encodeJSON<T: Encodable>(_ value: T) -> String {
+    String(decoding: encodeJSONData(value), as: UTF8.self)
+}
+
+/// The API's JSON: sorted keys, slashes as they are. One encoder for the process (its options
+/// never change after this; encoding with it from many threads at once is safe).
+func encodeJSONData<T: Encodable>(_ value: T) -> Data {
+    (try? apiEncoder.encode(value)) ?? Data("null".utf8)
+}
+
+let apiEncoder: JSONEncoder = {
     let e = JSONEncoder()
     e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: (try? e.encode(value)) ?? Data("null".utf8), as: UTF8.self)
-}
+    return e
+}()
 
 func sse(_ event: String, _ data: String) -> String { "event: \(event)\ndata: \(data)\n\n" }
 
@@ -330,8 +433,30 @@ func jsonResponse(_ value: any Encodable, status: HTTPResponse.Status = .ok) -> 
         return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(string: raw.text)))
     }
+    if let apps = value as? [AppSummary] {
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: appsListBody.body(for: apps)))
+    }
     return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-             body: .init(byteBuffer: ByteBuffer(string: encodeJSON(AnyEncodable(value)))))
+             body: .init(byteBuffer: ByteBuffer(bytes: encodeJSONData(AnyEncodable(value)))))
+}
+
+/// The apps list, polled by dashboards and API clients, is mostly what it was a moment ago: when
+/// the list equals the one encoded last, the same bytes go out again (a ByteBuffer is shared, not
+/// copied). Equality of the whole list is the key, so a different caller's list or any change of
+/// any field is encoded afresh.
+let appsListBody = LastEncoded<[AppSummary]>()
+
+final class LastEncoded<Value: Encodable & Equatable & Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: (value: Value, body: ByteBuffer)?
+
+    func body(for value: Value) -> ByteBuffer {
+        if let kept = lock.withLock({ last }), kept.value == value { return kept.body }
+        let body = ByteBuffer(bytes: encodeJSONData(value))
+        lock.withLock { last = (value, body) }
+        return body
+    }
 }
 
 func errorResponse(_ e: HopError, status override: HTTPResponse.Status? = nil, extra: HTTPFields = [:]) -> Response {

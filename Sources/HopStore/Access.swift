@@ -99,10 +99,12 @@ extension HopDatabase {
         }
     }
 
+    /// Every user with their grants; read again only after the database changed (every API
+    /// request authenticates through `user(_:)`).
     public func users() throws -> [UserRecord] {
-        try db.read { conn in
-            let grants = try conn.prepare("SELECT user, app FROM grants ORDER BY app").rows([]) { (try $0.text(0), try $0.text(1)) }
-            return try conn.prepare("SELECT name, role, password_hash IS NOT NULL, created_at FROM users ORDER BY name").rows([]) { row in
+        try db.cachedRead("users") { conn in
+            let grants = try conn.cached("SELECT user, app FROM grants ORDER BY app").rows([]) { (try $0.text(0), try $0.text(1)) }
+            return try conn.cached("SELECT name, role, password_hash IS NOT NULL, created_at FROM users ORDER BY name").rows([]) { row in
                 let name = try row.text(0)
                 return UserRecord(name: name, role: try decodeRole(try row.text(1)), apps: grants.filter { $0.0 == name }.map(\.1),
                                   hasPassword: try row.int64(2) != 0, createdAt: try decodeTime(try row.text(3)))
@@ -159,7 +161,7 @@ extension HopDatabase {
 
     public func token(id: String) throws -> TokenRecord? {
         try db.read { conn in
-            try conn.prepare("SELECT \(tokenColumns) FROM tokens WHERE id = ?").rows([.text(id)], decodeToken).first
+            try conn.cached("SELECT \(tokenColumns) FROM tokens WHERE id = ?").rows([.text(id)], decodeToken).first
         }
     }
 

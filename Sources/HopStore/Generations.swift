@@ -78,29 +78,37 @@ extension HopDatabase {
     /// The app's generations, oldest first.
     public func generations(app: String) throws -> [GenerationRecord] {
         try db.read { conn in
-            try conn.prepare("SELECT \(generationColumns) FROM generations WHERE app = ? ORDER BY number").rows([.text(app)], decodeGeneration)
+            var decoder = GenerationDecoder()
+            return try conn.cached("SELECT \(generationColumns) FROM generations WHERE app = ? ORDER BY number").rows([.text(app)]) {
+                try decoder.decode($0)
+            }
         }
     }
 
-    /// Every generation of every app, by app then number (one query, for listings).
+    /// Every generation of every app, by app then number (one query, for listings). Decoded once
+    /// per change of the database: a long-running server listing apps again and again gets the
+    /// records it decoded before until anything (in any process) commits a change.
     public func allGenerations() throws -> [GenerationRecord] {
-        try db.read { conn in
-            try conn.prepare("SELECT \(generationColumns) FROM generations ORDER BY app, number").rows([], decodeGeneration)
+        try db.cachedRead("allGenerations") { conn in
+            var decoder = GenerationDecoder()
+            return try conn.cached("SELECT \(generationColumns) FROM generations ORDER BY app, number").rows([]) { try decoder.decode($0) }
         }
     }
 
     public func generation(app: String, number: Int) throws -> GenerationRecord? {
         try db.read { conn in
-            try conn.prepare("SELECT \(generationColumns) FROM generations WHERE app = ? AND number = ?")
-                .rows([.text(app), .integer(Int64(number))], decodeGeneration).first
+            var decoder = GenerationDecoder()
+            return try conn.cached("SELECT \(generationColumns) FROM generations WHERE app = ? AND number = ?")
+                .rows([.text(app), .integer(Int64(number))]) { try decoder.decode($0) }.first
         }
     }
 
     /// The generation serving now, if any.
     public func activeGeneration(app: String) throws -> GenerationRecord? {
         try db.read { conn in
-            try conn.prepare("SELECT \(generationColumns) FROM generations WHERE app = ? AND status = 'active'")
-                .rows([.text(app)], decodeGeneration).first
+            var decoder = GenerationDecoder()
+            return try conn.cached("SELECT \(generationColumns) FROM generations WHERE app = ? AND status = 'active'")
+                .rows([.text(app)]) { try decoder.decode($0) }.first
         }
     }
 
@@ -191,23 +199,44 @@ extension HopDatabase {
 
 private let generationColumns = "app, number, build_id, store_path, app_path, scale_json, config_hash, ports_json, status, reason, created_at"
 
-private func decodeGeneration(_ row: Statement) throws -> GenerationRecord {
-    let scaleText = try row.text(5), portsText = try row.text(7)
-    guard let scale = try? JSONDecoder().decode([String: Int].self, from: Data(scaleText.utf8)) else {
-        throw HopError(.internalError, "database holds a malformed scale \"\(scaleText)\" for generation \(try row.int64(1)) of \(try row.text(0))")
+/// Decodes generation rows. The scale and ports columns are small JSON texts that repeat from row
+/// to row (`{"web":1}`, `[]`): each distinct text is decoded once per query.
+private struct GenerationDecoder {
+    private var scales: [String: [String: Int]] = [:]
+    private var portLists: [String: [Int]] = [:]
+
+    mutating func decode(_ row: Statement) throws -> GenerationRecord {
+        let scaleText = try row.text(5), portsText = try row.text(7)
+        let scale: [String: Int]
+        if let known = scales[scaleText] {
+            scale = known
+        } else {
+            guard let decoded = try? JSONDecoder().decode([String: Int].self, from: Data(scaleText.utf8)) else {
+                throw HopError(.internalError, "database holds a malformed scale \"\(scaleText)\" for generation \(try row.int64(1)) of \(try row.text(0))")
+            }
+            scale = decoded
+            scales[scaleText] = decoded
+        }
+        let ports: [Int]
+        if let known = portLists[portsText] {
+            ports = known
+        } else {
+            guard let decoded = try? JSONDecoder().decode([Int].self, from: Data(portsText.utf8)) else {
+                throw HopError(.internalError, "database holds malformed ports \"\(portsText)\" for generation \(try row.int64(1)) of \(try row.text(0))")
+            }
+            ports = decoded
+            portLists[portsText] = decoded
+        }
+        let statusText = try row.text(8)
+        guard let status = GenerationRecord.Status(rawValue: statusText) else {
+            throw HopError(.internalError, "database holds an unknown generation status \"\(statusText)\"")
+        }
+        let createdText = try row.text(10)
+        guard let created = Timestamp.decode(createdText) else {
+            throw HopError(.internalError, "database holds a malformed timestamp \"\(createdText)\"")
+        }
+        return GenerationRecord(app: try row.text(0), number: Int(try row.int64(1)), buildID: try row.int64(2), storePath: try row.text(3),
+                                appPath: try row.text(4), scale: scale, configHash: try row.text(6), ports: ports, status: status,
+                                reason: row.optionalText(9), createdAt: created)
     }
-    guard let ports = try? JSONDecoder().decode([Int].self, from: Data(portsText.utf8)) else {
-        throw HopError(.internalError, "database holds malformed ports \"\(portsText)\" for generation \(try row.int64(1)) of \(try row.text(0))")
-    }
-    let statusText = try row.text(8)
-    guard let status = GenerationRecord.Status(rawValue: statusText) else {
-        throw HopError(.internalError, "database holds an unknown generation status \"\(statusText)\"")
-    }
-    let createdText = try row.text(10)
-    guard let created = Timestamp.decode(createdText) else {
-        throw HopError(.internalError, "database holds a malformed timestamp \"\(createdText)\"")
-    }
-    return GenerationRecord(app: try row.text(0), number: Int(try row.int64(1)), buildID: try row.int64(2), storePath: try row.text(3),
-                            appPath: try row.text(4), scale: scale, configHash: try row.text(6), ports: ports, status: status,
-                            reason: row.optionalText(9), createdAt: created)
 }

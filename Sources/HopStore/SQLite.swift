@@ -24,6 +24,10 @@ final class Database: @unchecked Sendable {
     let path: String
     private let handle: OpaquePointer
     private let lock = NSLock()
+    /// Statements compiled once and kept (the hot reads of a long-running server); guarded by `lock`.
+    private var statements: [String: Statement] = [:]
+    /// Results of `cachedRead`, each with the `ChangeStamp` it was read at; guarded by `lock`.
+    private var results: [String: (stamp: ChangeStamp, value: Any)] = [:]
 
     /// How long a writer waits for another process's write lock before failing with `.environment`.
     static let busyTimeoutMilliseconds: Int32 = 5_000
@@ -45,7 +49,7 @@ final class Database: @unchecked Sendable {
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, Self.busyTimeoutMilliseconds)
         do {
-            let conn = Connection(handle: db, path: path)
+            let conn = Connection(handle: db, path: path, database: nil)
             // Switching to WAL needs an exclusive lock and SQLite may answer SQLITE_BUSY without
             // calling the busy handler (several processes opening a new file at once): retry for up
             // to the busy timeout. Reading the journal mode touches the file, so this is also where
@@ -79,14 +83,40 @@ final class Database: @unchecked Sendable {
     }
 
     deinit {
+        statements = [:]
         sqlite3_close_v2(handle)
+    }
+
+    /// Runs `body` with the connection, or returns what it returned last time for the same `key`
+    /// when nothing was committed to the file since: not by this connection (`total_changes`)
+    /// nor by any other, another process's included (`PRAGMA data_version`). The stamp is read
+    /// before and after `body`, and a result is kept only when they agree, so a kept result is
+    /// what the file held at one instant. `body` must be a pure read of the database whose value
+    /// depends on nothing else.
+    func cachedRead<T>(_ key: String, _ body: (Connection) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let conn = Connection(handle: handle, path: path, database: self)
+        let before = try conn.changeStamp()
+        if let kept = results[key], kept.stamp == before, let value = kept.value as? T { return value }
+        let value = try body(conn)
+        if try conn.changeStamp() == before { results[key] = (before, value) } else { results[key] = nil }
+        return value
+    }
+
+    /// A statement compiled once per connection (callers hold `lock`, through a `Connection`).
+    fileprivate func cachedStatement(_ sql: String, conn: Connection) throws -> Statement {
+        if let s = statements[sql] { return s }
+        let s = try conn.prepare(sql)
+        statements[sql] = s
+        return s
     }
 
     /// Runs `body` with the connection, outside any explicit transaction (each statement is its own).
     func read<T>(_ body: (Connection) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
-        return try body(Connection(handle: handle, path: path))
+        return try body(Connection(handle: handle, path: path, database: self))
     }
 
     /// Copies the WAL into the database and truncates it to zero bytes.
@@ -106,7 +136,7 @@ final class Database: @unchecked Sendable {
     func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
-        let conn = Connection(handle: handle, path: path)
+        let conn = Connection(handle: handle, path: path, database: self)
         try conn.execute("BEGIN IMMEDIATE")
         let result: T
         do {
@@ -126,6 +156,25 @@ final class Database: @unchecked Sendable {
 struct Connection {
     fileprivate let handle: OpaquePointer
     let path: String
+    /// The owner of the statement cache (nil while the connection is being set up).
+    fileprivate unowned(unsafe) let database: Database?
+
+    fileprivate init(handle: OpaquePointer, path: String, database: Database?) {
+        self.handle = handle; self.path = path; self.database = database
+    }
+
+    /// Like `prepare`, but compiled once per connection and reused: for statements run often
+    /// (each use resets it; it must not be used again while its rows are still being read).
+    func cached(_ sql: String) throws -> Statement {
+        guard let database else { return try prepare(sql) }
+        return try database.cachedStatement(sql, conn: self)
+    }
+
+    /// Changes whenever anything is committed to the database, by this connection or another.
+    func changeStamp() throws -> ChangeStamp {
+        let version = try cached("PRAGMA data_version").rows([]) { try $0.int64(0) }.first ?? 0
+        return ChangeStamp(dataVersion: version, totalChanges: sqlite3_total_changes64(handle))
+    }
 
     /// Runs every statement in `sql`, discarding any rows.
     func execute(_ sql: String) throws {
@@ -181,6 +230,14 @@ struct Connection {
         let text = String(decoding: bytes[offset..<next], as: UTF8.self)
         return (stmt.map { Statement(stmt: $0, handle: handle, path: path, sql: text) }, next)
     }
+}
+
+/// What `PRAGMA data_version` (commits by other connections, other processes included) and
+/// `sqlite3_total_changes` (rows this connection changed) said at one instant: equal stamps mean
+/// the file holds what it held.
+struct ChangeStamp: Equatable {
+    var dataVersion: Int64
+    var totalChanges: Int64
 }
 
 /// A compiled statement. Bind with `run`/`rows`, which reset it first, so one `Statement` can be

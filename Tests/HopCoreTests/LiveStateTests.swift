@@ -171,4 +171,63 @@ struct LiveCheckCacheTests {
         cache.invalidate()
         #expect(try get("b") == 4, "after a change: checked")
     }
+
+    @Test("past half maxAge the kept check is answered and renewed once in the background; past maxAge a request waits for a check")
+    func renewedInTheBackground() async throws {
+        let cache = LiveCheckCache()
+        let start = Date(timeIntervalSince1970: 1000)
+        let old = ["a": LiveCheck(units: [["Id": "old"]], urls: [])]
+        let new = ["a": LiveCheck(units: [["Id": "new"]], urls: [])]
+        _ = try cache.value(for: "k", now: { start }) { old }
+        let renewals = CallCounter()
+        let later = start + LiveCheckCache.maxAge * 0.6
+        for _ in 0..<5 {
+            let v = try cache.value(for: "k", now: { later }, refresh: { renewals.add(); Thread.sleep(forTimeInterval: 0.2); return new }) {
+                Issue.record("a request waited for a check although the kept one was young enough")
+                return [:]
+            }
+            #expect(v == old, "answered with the kept check while it is renewed")
+        }
+        // The renewal lands (stamped when it was asked for) and is what the next request gets.
+        var got: [String: LiveCheck] = [:]
+        for _ in 0..<100 {
+            got = try cache.value(for: "k", now: { later }) { [:] }
+            if got == new { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        #expect(got == new)
+        #expect(renewals.count == 1, "one renewal, not one per request")
+        // The renewal is as old as `later`: past maxAge from then, a request checks itself.
+        let stale = later + LiveCheckCache.maxAge
+        var checked = false
+        _ = try cache.value(for: "k", now: { stale }) { checked = true; return new }
+        #expect(checked)
+    }
+
+    @Test("a renewal that started before an invalidation is not kept")
+    func renewalBeforeAChangeIsDropped() async throws {
+        let cache = LiveCheckCache()
+        let start = Date(timeIntervalSince1970: 1000)
+        let old = ["a": LiveCheck(units: [["Id": "old"]], urls: [])]
+        _ = try cache.value(for: "k", now: { start }) { old }
+        let gate = CallCounter()
+        let later = start + LiveCheckCache.maxAge * 0.6
+        _ = try cache.value(for: "k", now: { later }, refresh: {
+            while gate.count == 0 { Thread.sleep(forTimeInterval: 0.01) }
+            return ["a": LiveCheck(units: [["Id": "before the change"]], urls: [])]
+        }) { old }
+        cache.invalidate()
+        gate.add()
+        try await Task.sleep(nanoseconds: 200_000_000)
+        var checked = false
+        _ = try cache.value(for: "k", now: { later }) { checked = true; return [:] }
+        #expect(checked, "the invalidated cache checks again instead of keeping the renewal")
+    }
+}
+
+final class CallCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var count: Int { lock.withLock { n } }
 }

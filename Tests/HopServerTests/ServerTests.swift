@@ -344,4 +344,53 @@ import HopTestSupport
         #expect(html.contains("<td>hop-blog-G3-web@1.service</td><td>inactive/dead</td><td>0</td><td>0.50 s</td><td>1.0 MiB of 1024.0 MiB</td>"), "\(html)")
         #expect(html.contains("<td>postgres</td><td>blog-postgres</td>") && html.contains("<td>uploads</td><td>data/uploads</td><td>2.0 MiB</td>"))
     }
+
+    /// The server keeps one database connection and reuses what it read and encoded; the CLI is
+    /// another process with its own connection. Whatever the CLI commits shows in the very next
+    /// request: deploys, rollbacks, destroys, grants, removed users and revoked tokens.
+    @Test func changesMadeByAnotherConnectionShowInTheNextRequest() async throws {
+        try await withFixture { f, router in
+            let cli = try HopDatabase(path: f.home.database)
+            @Sendable func gen(_ app: String, _ n: Int, _ status: GenerationRecord.Status) -> GenerationRecord {
+                GenerationRecord(app: app, number: n, buildID: 424_242, storePath: "/nix/store/\(n)-gen-\(app)", appPath: "/nix/store/\(n)-\(app)",
+                                 scale: ["web": n], configHash: "h", status: status, createdAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(n)))
+            }
+            try await Application(router: router).test(.router) { client in
+                func list(_ who: String) async throws -> (status: HTTPResponse.Status, apps: [String: Int?]) {
+                    try await client.execute(uri: "/api/apps", method: .get, headers: [.authorization: "Bearer \(f.tokens[who]!)"]) { r in
+                        guard r.status == .ok else { return (r.status, [:]) }
+                        let rows = try JSONDecoder().decode([AppSummary].self, from: Data(buffer: r.body))
+                        return (r.status, Dictionary(uniqueKeysWithValues: rows.map { ($0.app, $0.generation) }))
+                    }
+                }
+                #expect(try await list("admin").apps.isEmpty)
+                try cli.putGeneration(gen("blog", 1, .active))
+                try cli.putGeneration(gen("shop", 1, .active))
+                #expect(try await list("admin").apps == ["blog": 1, "shop": 1])
+                #expect(try await list("admin").apps == ["blog": 1, "shop": 1], "asked again, nothing changed")
+                #expect(try await list("deployer").apps == ["blog": 1], "dan sees only blog")
+                // A deploy of blog by the CLI.
+                try cli.putGeneration(gen("blog", 2, .active))
+                #expect(try await list("admin").apps == ["blog": 2, "shop": 1])
+                #expect(try await list("deployer").apps == ["blog": 2])
+                // A rollback.
+                try cli.setGenerationStatus(app: "blog", number: 1, .active)
+                #expect(try await list("admin").apps == ["blog": 1, "shop": 1])
+                // A destroy.
+                try cli.forgetApp("shop", config: true)
+                #expect(try await list("admin").apps == ["blog": 1])
+                // A grant added by another process (sqlite3), then a user removed and a token revoked by the CLI.
+                let r = try SystemRunner().run(Command("sqlite3", [f.home.database, "INSERT INTO grants (user, app) VALUES ('dan', 'shop')"]))
+                #expect(r.succeeded, "\(r.stderrText)")
+                try cli.putGeneration(gen("shop", 3, .active))
+                #expect(try await list("deployer").apps == ["blog": 1, "shop": 3])
+                _ = try cli.removeUser("sam")
+                #expect(try await list("otherDeployer").status == .unauthorized)
+                let id = String(f.tokens["viewer"]!.dropFirst(4).prefix { $0 != "." })
+                #expect(try await list("viewer").status == .ok)
+                _ = try cli.revokeToken(id: id)
+                #expect(try await list("viewer").status == .unauthorized)
+            }
+        }
+    }
 }

@@ -93,6 +93,12 @@ enum NARFixture {
         }
         try write(root + "/buffer-exact", randomBytes(1 << 20))
         try write(root + "/buffer-plus-one", randomBytes((1 << 20) + 1))
+        // Sizes on each side of 128 KiB and one straddling several such blocks (a staging buffer
+        // of that size was tried; they stay as corners for any buffer size).
+        try write(root + "/chunk-minus-one", randomBytes((128 << 10) - 1))
+        try write(root + "/chunk-exact", randomBytes(128 << 10))
+        try write(root + "/chunk-plus-one", randomBytes((128 << 10) + 1))
+        try write(root + "/chunks-and-five", randomBytes(3 * (128 << 10) + 5))
         try write(root + "/five-mb", randomBytes(5 * 1000 * 1000))
         try write(root + "/tool", Array("#!/bin/sh\necho hi\n".utf8), mode: 0o755)
         try write(root + "/owner-exec-only", Array("x".utf8), mode: 0o700)
@@ -283,6 +289,33 @@ struct NARTests {
         let error = try #require(throws: HopError.self) { try NAR.hash(path: dir + "/a") }
         #expect(error.code == .couldNotCheck)
         #expect(error.message.contains(dir + "/a/b/pipe"))
+    }
+
+    @Test("a walk that fails after a multi-buffer file throws, and the next hash is right")
+    func failureAfterALargeFile() throws {
+        let dir = try NARFixture.temporaryDirectory("hop-nar-fifo-big")
+        defer { NARFixture.remove(dir) }
+        try NARFixture.mkdir(dir + "/a")
+        try NARFixture.write(dir + "/a/big", NARFixture.randomBytes(3 << 20))
+        #expect(mkfifo(dir + "/a/pipe", 0o644) == 0)
+        let error = try #require(throws: HopError.self) { try NAR.hash(path: dir + "/a") }
+        #expect(error.message.contains(dir + "/a/pipe"))
+        unlink(dir + "/a/pipe")
+        #expect(try NAR.hash(path: dir + "/a").nixBase32 == (try NARFixture.nixHashPath(dir + "/a")))
+    }
+
+    @Test("trees hashed on many threads at once each get their own digest")
+    func concurrentHashes() throws {
+        let dir = try NARFixture.temporaryDirectory("hop-nar-concurrent")
+        defer { NARFixture.remove(dir) }
+        let sizes = [0, 5, 200 << 10, 1 << 20, 3 << 20, (128 << 10) * 7 + 3]
+        for (i, size) in sizes.enumerated() { try NARFixture.write(dir + "/f\(i)", NARFixture.randomBytes(size)) }
+        let expected = try sizes.indices.map { try NARFixture.nixHashPath(dir + "/f\($0)") }
+        let slots = NARTestSlots<String>(count: sizes.count * 4)
+        DispatchQueue.concurrentPerform(iterations: sizes.count * 4) { i in
+            slots.set(i, (try? NAR.hash(path: dir + "/f\(i % sizes.count)").nixBase32) ?? "failed")
+        }
+        #expect(slots.values == (0..<sizes.count * 4).map { expected[$0 % sizes.count] })
     }
 
     private func dumpBytes(_ path: String) throws -> Data {
