@@ -77,4 +77,5 @@ print(f"hop start-up (nar-hash of an empty file): {startup * 1000:.1f} ms; hashi
 if limit > 0:
     print(f"SHA-256 limit (openssl speed -evp sha256, 16 KB blocks): {limit:.1f} MB/s; "
           f"hop/limit: {rate['swift'] / limit:.2f}x end to end, {net / limit:.2f}x net of start-up (goal >= 0.8)")
+    print(f"BENCHROW\tNAR hashing ({size / 1e6:.0f} MB tree)\t{rate['swift']:.0f} MB/s ({net:.0f} net of start-up)\tSHA-256 limit (openssl speed)\t{limit:.0f} MB/s\t{rate['swift'] / limit:.2f}× ({net / limit:.2f}× net)\t≥ 0.8×\t{'yes' if rate['swift'] / limit >= 0.8 else 'no'}")
 EOF
