@@ -9,7 +9,7 @@ log() { printf 'setup: %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || { echo "setup: run as root (hop manages /nix and /var/lib/hop)" >&2; exit 2; }
 
-pkgs=(nix-bin libarchive-dev libsqlite3-dev sqlite3 busybox-static patchelf git
+pkgs=(nix-bin libarchive-dev libsqlite3-dev libcurl4-openssl-dev sqlite3 busybox-static patchelf git
       python3 python3-venv python3-pip golang-go nodejs ca-certificates hyperfine bc curl
       wrk procps systemd util-linux iproute2 chromium chromium-driver
       age rclone zstd restic borgbackup openssh-client sudo lego pebble ruby3.1 bundler)

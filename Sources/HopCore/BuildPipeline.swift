@@ -178,9 +178,10 @@ public struct BuildPipeline: Sendable {
             drvCache.save(expression: expr, drv: drv, out: outPath)
         }
 
-        // Cache hit: the same derivation was built and recorded for this app.
-        if cachedDrv?.drv == drv ? !invalid.contains(outPath) : nix.isValid(outPath),
-           let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
+        // Cache hit: the same derivation was built and recorded for this app (a derivation no build
+        // recorded is not asked about: it is built).
+        if let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
+           cachedDrv?.drv == drv ? !invalid.contains(outPath) : nix.isValid(outPath),
            FileManager.default.fileExists(atPath: previous.gcRoot) {
             let closure = try db.closure(buildID: previous.id)
             return BuildOutcome(record: previous, cached: true, expressionFile: exprFile, closure: closure, plan: plan)

@@ -256,6 +256,8 @@ public struct GenerationPlan: Sendable {
           builder = "${busybox}/bin/sh";
           args = [ "-e" "-c" \(NixExpr.string(script)) ];
           PATH = "${busybox}/bin";
+          # Never offered to Nix's build hook (NixBuild: mkapp.nix says why).
+          preferLocalBuild = true;
           inherit app;
           fileNames = \(NixExpr.string(names));
           passAsFile = [ \(passAsFile) ];

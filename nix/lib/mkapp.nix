@@ -24,4 +24,7 @@ toolchain.mkDerivation ({
   runtimePath = concatStringsSep ":" ((map (p: "${p}/bin") runtime) ++ [ toolchain.basePath ]);
   procCount = toString (length processes);
   envExports = concatStringsSep "\n" (map exportDefault (runtimeEnv ++ env));
+  # Built here, never offered to Nix's build hook: Nix 2.8 otherwise starts `build-remote` for
+  # every build (~0.1 s here) only to hear there are no remote builders.
+  preferLocalBuild = true;
 } // procAttrs // extra // (if recipeStep == null then { } else { inherit recipeStep; }))
