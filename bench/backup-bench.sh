@@ -197,7 +197,7 @@ if [ $self = 0 ]; then row hop "$hb" "$(rate "$input" "$hb")" "$(mib "$hsize")" 
 else row hop - - - - - "(self-check: no hop)"; fi
 row restic "$rb" "$(rate "$input" "$rb")" "$(mib "$rsize")" "$rr" "$(rate "$input" "$rr")" "$rok (scratch dir + new database)"
 row borg "$bb" "$(rate "$input" "$bb")" "$(mib "$bsize")" "$br" "$(rate "$input" "$br")" "$bok (scratch dir + new database)"
-[ $self = 0 ] && echo "hop restore, inside: verify pass (file hash, age, every checksum, signature), then $hphases; then stop, swap, start (health-gated)"
+[ $self = 0 ] && echo "hop restore, inside: one read of the archive (file hash, age, every checksum, signature checked while unpacking into staging): $hphases; then stop, swap, start (health-gated)"
 if [ $self = 0 ]; then
   le() { [ "$(echo "$1 <= $2" | bc -l)" = 1 ] && echo yes || echo no; }
   echo "hop vs restic: backup time ratio $(echo "$hb / $rb" | bc -l | xargs printf '%.2f') (hop/restic), at least as fast as restic's first backup: $(le "$hb" "$rb"); restore time ratio $(echo "$hr / $rr" | bc -l | xargs printf '%.2f'), no slower than restic's restore: $(le "$hr" "$rr")"
