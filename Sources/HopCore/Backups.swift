@@ -61,12 +61,33 @@ public struct BackupRemoteInfo: Sendable, Codable, Equatable {
     public var name: String
 }
 
-/// What a verified archive holds, once its signature and every checksum were checked.
-struct VerifiedBackup {
-    var manifest: BackupManifest
-    var keyid: String
-    var file: String
+/// A backup's archive file on this machine (a remote one downloaded into scratch, removed by `cleanup`).
+struct BackupFile {
+    var path: String
     var cleanup: () -> Void
+}
+
+/// What is known of an archive before it is read: from its record (id, app, the file's hash and
+/// how many members and bytes it holds), or from a verified first reading of a backup file.
+/// Reading refuses an archive that is not that one, and stops as soon as it holds more.
+struct BackupExpectation {
+    var id: String?
+    var app: String?
+    var sha256: String?
+    var limits: BackupArchiveReader.Limits?
+
+    init(id: String? = nil, app: String? = nil, sha256: String? = nil, limits: BackupArchiveReader.Limits? = nil) {
+        self.id = id; self.app = app; self.sha256 = sha256; self.limits = limits
+    }
+
+    init(_ b: BackupRecord) {
+        let summary = try? JSONDecoder().decode(BackupSummary.self, from: Data(b.summary.utf8))
+        self.init(id: b.id, app: b.app, sha256: b.sha256, limits: summary.map { .init(members: $0.members, bytes: $0.bytes) })
+    }
+
+    init(_ m: BackupManifest) {
+        self.init(id: m.id, app: m.app, limits: .init(members: m.members.count, bytes: m.members.reduce(0) { $0 + $1.size }))
+    }
 }
 
 extension Operations {
@@ -143,7 +164,7 @@ extension Operations {
             guard id.hasPrefix("/"), FileManager.default.fileExists(atPath: id) else { throw HopError(.notFound, "\(id) is not an existing absolute path") }
             return try audited("backup verify", app: nil, detail: ["file": id], permission: .admin) {
                 let t0 = Date()
-                let (m, keyid) = try verifyArchive(file: id, expectID: nil, expectApp: nil)
+                let (m, keyid) = try verifyArchive(file: id, expect: BackupExpectation())
                 return BackupVerification(id: m.id, app: m.app, ok: true, members: m.members.count, bytes: m.members.reduce(0) { $0 + $1.size },
                                           keyid: keyid, seconds: Date().timeIntervalSince(t0))
             }
@@ -152,13 +173,16 @@ extension Operations {
         return try audited("backup verify", app: b.app, detail: ["id": id], permission: .read) {
             let t0 = Date()
             let db = try ctx.database()
-            let v = try fetchVerified(b, db: db)
-            defer { v.cleanup() }
+            let archive = try fetchArchive(b, db: db)
+            defer { archive.cleanup() }
+            // The file's hash, age's authentication of every chunk, every member's checksum and
+            // the manifest's signature by this machine's key, in one read. Exit 7 on any mismatch.
+            let (m, keyid) = try verifyArchive(file: archive.path, expect: BackupExpectation(b))
             var r = b
             r.verifiedAt = Date()
             try db.putBackup(r)
-            return BackupVerification(id: id, app: b.app, ok: true, members: v.manifest.members.count,
-                                      bytes: v.manifest.members.reduce(0) { $0 + $1.size }, keyid: v.keyid, seconds: Date().timeIntervalSince(t0))
+            return BackupVerification(id: id, app: b.app, ok: true, members: m.members.count,
+                                      bytes: m.members.reduce(0) { $0 + $1.size }, keyid: keyid, seconds: Date().timeIntervalSince(t0))
         }
     }
 
@@ -239,10 +263,8 @@ extension Operations {
 
     // MARK: Reading back
 
-    /// Brings the archive here (a remote one into a scratch file), checks the file's hash, then
-    /// reads it through `age -d` once without writing anything: every member's checksum and the
-    /// manifest's signature by this machine's key. Exit 7 on any mismatch.
-    func fetchVerified(_ b: BackupRecord, db: HopDatabase) throws -> VerifiedBackup {
+    /// The archive of a good backup as a file here: its location, or a remote one downloaded into scratch.
+    func fetchArchive(_ b: BackupRecord, db: HopDatabase) throws -> BackupFile {
         guard b.status == .ok else { throw HopError(.notFound, "backup \(b.id) failed; it has nothing to read", hint: b.error) }
         var file = b.location
         var scratch: String?
@@ -250,20 +272,29 @@ extension Operations {
             let dir = try ctx.home.scratch("backup-fetch")
             scratch = dir
             file = dir + "/" + b.id + Self.backupFileSuffix
-            try RcloneRemotes(home: ctx.home, db: db, runner: ctx.runner).download(b.location, to: file)
+            do { try RcloneRemotes(home: ctx.home, db: db, runner: ctx.runner).download(b.location, to: file) }
+            catch { try? FileManager.default.removeItem(atPath: dir); throw error }
         }
         let cleanup: () -> Void = { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
-        do {
-            guard FileManager.default.fileExists(atPath: file) else { throw HopError(.notFound, "backup \(b.id) is missing: \(file) does not exist") }
-            let (manifest, keyid) = try verifyArchive(file: file, expectID: b.id, expectApp: b.app, expectSHA256: b.sha256)
-            return VerifiedBackup(manifest: manifest, keyid: keyid, file: file, cleanup: cleanup)
-        } catch { cleanup(); throw error }
+        guard FileManager.default.fileExists(atPath: file) else { cleanup(); throw HopError(.notFound, "backup \(b.id) is missing: \(file) does not exist") }
+        return BackupFile(path: file, cleanup: cleanup)
     }
 
-    /// One pass through `age -d`: the archive's members, then the signed manifest checked against them.
-    func verifyArchive(file: String, expectID: String?, expectApp: String?, expectSHA256: String? = nil) throws -> (BackupManifest, String) {
+    /// One pass through `age -d`: the archive's members, then the signed manifest checked against
+    /// them. With `stageInto`, the same pass unpacks the members there (restore): the caller uses
+    /// nothing staged unless this returns, and removes the staging when it throws.
+    func verifyArchive(file: String, expect: BackupExpectation, stageInto: String? = nil) throws -> (BackupManifest, String) {
         let key = try BackupKey.load(ctx.home, runner: ctx.runner, create: false)
-        let scan = try withDecrypted(file: file, key: key, expectSHA256: expectSHA256) { fd in try BackupArchiveReader.read(fd: fd) }
+        let scan = try withDecrypted(file: file, key: key, expectSHA256: expect.sha256) { fd in
+            try BackupArchiveReader.read(fd: fd, extractTo: stageInto, limits: expect.limits)
+        }
+        return try checkedManifest(scan, expect)
+    }
+
+    /// The signed manifest of a scanned archive, checked: signed by this machine's key, the
+    /// expected backup, and listing exactly the members read (names, types, sizes, modes, hashes,
+    /// link targets, in order). Exit 7 otherwise.
+    func checkedManifest(_ scan: BackupArchiveReader.Scan, _ expect: BackupExpectation) throws -> (BackupManifest, String) {
         guard let envelope = try? JSONDecoder().decode(DSSEEnvelope.self, from: scan.envelope), envelope.payloadType == BackupManifest.payloadType else {
             throw BackupArchiveReader.refused("the manifest is not a signed hop backup manifest")
         }
@@ -278,8 +309,8 @@ extension Operations {
         do { try Self.checkBackupID(manifest.id); _ = try Self.checkedApp(manifest.app) } catch {
             throw BackupArchiveReader.refused("the manifest's id or app is not a valid name")
         }
-        if let expectID, manifest.id != expectID { throw BackupArchiveReader.refused("the archive is backup \(manifest.id), not \(expectID)") }
-        if let expectApp, manifest.app != expectApp { throw BackupArchiveReader.refused("the archive is of app \(manifest.app), not \(expectApp)") }
+        if let id = expect.id, manifest.id != id { throw BackupArchiveReader.refused("the archive is backup \(manifest.id), not \(id)") }
+        if let app = expect.app, manifest.app != app { throw BackupArchiveReader.refused("the archive is of app \(manifest.app), not \(app)") }
         guard manifest.members == scan.members else {
             let diff = zip(manifest.members, scan.members).first { $0 != $1 }
             throw BackupArchiveReader.refused("the archive's members differ from the signed manifest"

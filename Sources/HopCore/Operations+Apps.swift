@@ -43,9 +43,9 @@ extension Operations {
                                    hint: "backups are taken before a deploy with a release step or `[backup] before-deploy = true`; roll back the code alone with `hop rollback \(app)`")
                 }
                 guard target.number < current.number else { throw HopError.invalid("--with-data rolls back to an earlier generation, not \(target.number)") }
-                let verified = try fetchVerified(b, db: rt.db)
-                defer { verified.cleanup() }
-                try rt.restoreVerified(verified, into: app, switchTo: target)
+                let archive = try fetchArchive(b, db: rt.db)
+                defer { archive.cleanup() }
+                try rt.restoreArchive(archive.path, expect: BackupExpectation(b), backupBuild: b.buildID, into: app, switchTo: target)
             } else {
                 try rt.switchTo(target, op: "rollback")
             }

@@ -50,8 +50,9 @@ struct RestoreJournal: Codable {
 }
 
 extension Operations {
-    /// `hop backup restore ID [--to-app NEW]`: verify everything, stage, then swap the data in
-    /// with the app stopped and start it health-gated; any failure puts the previous data back.
+    /// `hop backup restore ID [--to-app NEW]`: one read of the archive verifies it while it is
+    /// unpacked into a staging directory; only a wholly verified staging is swapped in, with the
+    /// app stopped, and the app starts health-gated; any failure puts the previous data back.
     public func backupRestore(id: String, toApp rawTarget: String? = nil) throws -> RestoreResult {
         // A backup file (a path) restores without a record: on a new machine after a disaster.
         if id.contains("/") { return try restoreFile(id, toApp: rawTarget) }
@@ -61,9 +62,9 @@ extension Operations {
         try checkRestoreTarget(target, source: b.app)
         return try audited("backup restore", app: target, detail: ["id": id, "from": b.app], permission: .deploy) {
             let db = try ctx.database()
-            let verified = try fetchVerified(b, db: db)
-            defer { verified.cleanup() }
-            return try restore(verified, into: target, db: db)
+            let archive = try fetchArchive(b, db: db)
+            defer { archive.cleanup() }
+            return try restore(archive.path, expect: BackupExpectation(b), backupBuild: b.buildID, into: target, db: db)
         }
     }
 
@@ -73,18 +74,20 @@ extension Operations {
         }
     }
 
-    func restore(_ verified: VerifiedBackup, into target: String, db: HopDatabase) throws -> RestoreResult {
+    func restore(_ file: String, expect: BackupExpectation, backupBuild: Int64?, into target: String, db: HopDatabase) throws -> RestoreResult {
         let t0 = Date()
         let rt = try runtime(db)
         let lock = try rt.lock(target)
         defer { withExtendedLifetime(lock) {} }
-        let (g, addons) = try rt.restoreVerified(verified, into: target)
-        let m = verified.manifest
-        return RestoreResult(id: m.id, app: target, from: m.app, generation: g, addons: addons,
+        let r = try rt.restoreArchive(file, expect: expect, backupBuild: backupBuild, into: target)
+        let m = r.manifest
+        return RestoreResult(id: m.id, app: target, from: m.app, generation: r.generation, addons: r.addons,
                              files: m.members.filter { $0.kind == .file }.count, bytes: m.members.reduce(0) { $0 + $1.size },
                              seconds: Date().timeIntervalSince(t0))
     }
 
+    /// A backup file has no record to say which app and build it is of (where it stages, whether
+    /// an image must be made first): a first, verifying read tells, then the restore reads it again.
     func restoreFile(_ file: String, toApp rawTarget: String?) throws -> RestoreResult {
         let target = try rawTarget.map(Self.checkedApp)
         try authorizeAudited(.admin, app: target, action: "restore a backup file")
@@ -92,10 +95,10 @@ extension Operations {
         guard FileManager.default.fileExists(atPath: file) else { throw HopError(.notFound, "\(file) does not exist") }
         return try audited("backup restore", app: target, detail: ["file": file], permission: .admin) {
             let db = try ctx.database(create: true)
-            let (manifest, keyid) = try verifyArchive(file: file, expectID: nil, expectApp: nil)
+            let (manifest, _) = try verifyArchive(file: file, expect: BackupExpectation())
             let app = target ?? manifest.app
             try checkRestoreTarget(app, source: manifest.app)
-            return try restore(VerifiedBackup(manifest: manifest, keyid: keyid, file: file, cleanup: {}), into: app, db: db)
+            return try restore(file, expect: BackupExpectation(manifest), backupBuild: manifest.build?.id, into: app, db: db)
         }
     }
 }
@@ -138,37 +141,54 @@ extension AppRuntime {
 
     /// Before a restore into an app that has no state and no image yet (purged, or a clone) whose
     /// build has `[limits] disk`: the image is made first, so the data is staged inside it.
-    func prepareDiskForRestore(_ app: String, backupBuild: Int64?) throws {
-        guard !disks.hasImage(app), !FileManager.default.fileExists(atPath: stateDirectory(app)) else { return }
+    /// Returns how to take back what it made (an archive that does not verify leaves nothing).
+    func prepareDiskForRestore(_ app: String, backupBuild: Int64?) throws -> (() -> Void)? {
+        guard !disks.hasImage(app), !FileManager.default.fileExists(atPath: stateDirectory(app)) else { return nil }
         let buildID = try db.activeGeneration(app: app)?.buildID ?? backupBuild
-        guard let buildID, let limit = try db.build(id: buildID)?.spec().limits.disk.flatMap(DiskSize.bytes) else { return }
+        guard let buildID, let limit = try db.build(id: buildID)?.spec().limits.disk.flatMap(DiskSize.bytes) else { return nil }
+        let marker = home.apps + "/\(app)/state-claimed"
+        let claimed = FileManager.default.fileExists(atPath: marker)
         try claimStateDirectory(app)
-        try disks.prepare(app, limit: limit)
+        let undo = { [disks] in
+            try? disks.remove(app)
+            if !claimed { unlink(marker) }
+        }
+        do { try disks.prepare(app, limit: limit) } catch { undo(); throw error }
+        return undo
     }
 
     static func addonNewName(_ name: String) -> String { name + "_hopnew" }
     static func addonOldName(_ name: String) -> String { name + "_hopold" }
 
-    /// Runs with the app's lock held, the archive verified. Returns the generation serving after.
+    /// Runs with the app's lock held. One read of the archive (`age -d` → zstd → pax) checks and
+    /// unpacks every member into a staging directory; the staging is used only once the whole
+    /// archive verified (every checksum, the manifest's signature, and the file's hash when the
+    /// record has one), and is removed when it does not: a damaged, truncated or foreign archive
+    /// changes nothing live. Returns the manifest and the generation serving after.
     @discardableResult
-    func restoreVerified(_ v: VerifiedBackup, into app: String, switchTo: GenerationRecord? = nil) throws -> (generation: Int?, addons: [String]) {
-        let m = v.manifest
-        try prepareDiskForRestore(app, backupBuild: m.build?.id)
-        let staging = try restoreStaging(m.id + "-" + hexString(randomBytes(3)), app: app)
-        removeTree(staging)
-        try FileManager.default.createDirectory(atPath: (staging as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        try FileManager.default.createDirectory(atPath: staging + "/x", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        // The second pass: extraction into staging, each member bounded by and checked against the verified manifest.
-        ctx.progress(ProgressEvent(phase: "restore", message: "unpacking backup \(m.id) into a staging directory"))
+    func restoreArchive(_ file: String, expect: BackupExpectation, backupBuild: Int64?, into app: String,
+                        switchTo: GenerationRecord? = nil) throws -> (manifest: BackupManifest, generation: Int?, addons: [String]) {
+        let undoDisk = try prepareDiskForRestore(app, backupBuild: backupBuild)
+        let id = expect.id ?? "file"
+        var staging = ""
         let t0 = Date()
+        let m: BackupManifest
         do {
-            let key = try BackupKey.load(home, runner: runner, create: false)
-            _ = try Operations(ctx).withDecrypted(file: v.file, key: key) { fd in
-                try BackupArchiveReader.read(fd: fd, extractTo: staging + "/x", expected: m.members)
-            }
-        } catch { removeTree(staging); throw error }
-        ctx.progress(ProgressEvent(phase: "restore", message: String(format: "unpacked %d members in %.1f s", m.members.count, Date().timeIntervalSince(t0))))
+            // `<app>.<id>-<random>`: app names have no `.`, so this app's stagings are known by name.
+            staging = try restoreStaging(app + "." + id + "-" + hexString(randomBytes(3)), app: app)
+            removeAbandonedStagings(app, beside: staging)
+            try FileManager.default.createDirectory(atPath: (staging as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: staging + "/x", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try Self.checkRoomToStage(expect.limits, at: staging)
+            ctx.progress(ProgressEvent(phase: "restore", message: "verifying backup \(id) while unpacking it into a staging directory"))
+            m = try Operations(ctx).verifyArchive(file: file, expect: expect, stageInto: staging + "/x").0
+        } catch {
+            if !staging.isEmpty { removeTree(staging) }
+            undoDisk?()
+            throw error
+        }
+        ctx.progress(ProgressEvent(phase: "restore", message: String(format: "verified and unpacked %d members in %.1f s", m.members.count, Date().timeIntervalSince(t0))))
         let active = try db.activeGeneration(app: app)
         var j = RestoreJournal(id: m.id, app: app, staging: staging, phase: .staged, addons: [], generation: active?.number, switchTo: switchTo?.number)
         try writeRestoreJournal(j)
@@ -185,7 +205,31 @@ extension AppRuntime {
             if let e = error as? HopError, e.code == .rolledBack || e.code == .verificationFailed { throw e }
             throw HopError(.rolledBack, "restore of backup \(m.id) into \(app) failed: \(reason); the previous data serves again", hint: "see `hop logs \(app)`")
         }
-        return (try db.activeGeneration(app: app)?.number, j.addons.map(\.name))
+        return (m, try db.activeGeneration(app: app)?.number, j.addons.map(\.name))
+    }
+
+    /// A restore killed while it unpacked wrote no journal yet (nothing live was touched): its
+    /// staging is all it left. With the app's lock held and any journal recovered, every staging
+    /// of this app is such a one; it goes, in the background.
+    func removeAbandonedStagings(_ app: String, beside staging: String) {
+        let dir = (staging as NSString).deletingLastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".hop-restore-\(app).") {
+            removeTreeInBackground(dir + "/" + name)
+        }
+    }
+
+    /// Refuses, before anything is written, a restore whose staging cannot fit on the file system
+    /// that holds it (beside the live data, which stays until the swap).
+    static func checkRoomToStage(_ limits: BackupArchiveReader.Limits?, at staging: String) throws {
+        guard let limits else { return }
+        var fs = statvfs()
+        guard statvfs(staging, &fs) == 0 else { return }
+        let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        if limits.bytes > free {
+            throw HopError(.environment, String(format: "the backup holds %.1f MiB; the file system of %@ has %.1f MiB free", Double(limits.bytes) / 1048576,
+                                                (staging as NSString).deletingLastPathComponent, Double(free) / 1048576),
+                           hint: "free space there (the live data stays until the swap), then restore")
+        }
     }
 
     private func restoreSteps(_ m: BackupManifest, _ j: inout RestoreJournal, sameApp: Bool) throws {

@@ -4,6 +4,8 @@ import HopBasics
 @testable import HopCore
 import HopStore
 import HopTestSupport
+import NixBuild
+import Provenance
 
 /// Backups' pure parts: retention, member-name rules, targets, the Redis dump format, and the
 /// timer units hop writes (snapshots). The archives themselves are proven end to end in
@@ -132,6 +134,121 @@ struct PipedProcessSignalTests {
             let mask = UInt64(line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "", radix: 16)
             let pipeBit: UInt64 = 1 << (UInt64(SIGPIPE) - 1)
             #expect(mask != nil && mask! & pipeBit == 0, "SigIgn \(line)")
+        }
+    }
+}
+
+/// The single read a restore makes of an archive: hop's writer (real libarchive, pax + zstd)
+/// makes a signed archive; the reader unpacks it from a pipe (a stream read once, never rewound)
+/// into a staging directory while it hashes every member, and only then is the signed manifest
+/// checked against what was read. age is left out here (BackupIntegrationTests runs it).
+@Suite("a restore verifies the archive while it unpacks it, in one read")
+struct BackupSinglePassTests {
+    static let lastData = Data("the last file of the state".utf8)
+
+    /// Writes a signed archive to `file`; `tamper` changes the manifest's members before it is signed.
+    static func writeArchive(_ file: String, home: HopHome, tamper: (inout [BackupMember]) -> Void = { _ in }) throws -> BackupManifest {
+        let signer = try SigningKey.generate(in: home, force: true)
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        let w = try BackupArchiveWriter(fd: fd)
+        try w.directory("meta", mode: 0o700, mtime: 1_700_000_000)
+        try w.data("meta/config.json", Data("{}".utf8))
+        try w.directory("state", mode: 0o755, mtime: 1_700_000_000)
+        try w.data("state/a.bin", Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }), mode: 0o640)
+        try w.symlink("state/link", target: "a.bin", mtime: 1_700_000_000)
+        try w.directory("state/sub", mode: 0o750, mtime: 1_700_000_000)
+        try w.data("state/sub/z-last", lastData)
+        var manifest = BackupManifest(id: "20260105T030000Z-abcdef", app: "blog", createdAt: "2026-01-05T03:00:00Z", hopVersion: "test",
+                                      generation: nil, build: nil, addons: [], members: w.members, skipped: [], changed: [])
+        tamper(&manifest.members)
+        let envelope = try DSSEEnvelope.sign(payload: try JSONEncoder().encode(manifest), type: BackupManifest.payloadType, key: signer).json()
+        try w.finish(envelope: envelope)
+        return manifest
+    }
+
+    /// Reads `file` once through a pipe into `staging` (the scan), counting the bytes that passed.
+    static func readThroughPipe(_ file: String, staging: String?, limits: BackupArchiveReader.Limits? = nil)
+        -> (scan: Result<BackupArchiveReader.Scan, any Error>, fed: String) {
+        let fileFD = open(file, O_RDONLY | O_CLOEXEC)
+        let p = try! makePipe()
+        let feed = FeedResult.copying(from: fileFD, to: p.write, closing: [p.write, fileFD])
+        let scan = Result { try BackupArchiveReader.read(fd: p.read, extractTo: staging, limits: limits) }
+        var sink = [UInt8](repeating: 0, count: 1 << 16)
+        while sink.withUnsafeMutableBytes({ read(p.read, $0.baseAddress, $0.count) }) > 0 {}
+        close(p.read)
+        feed.done.wait()
+        return (scan, feed.digest)
+    }
+
+    static func sha256(_ file: String) -> String { (try? sha256Hex(file: file)) ?? "" }
+
+    @Test("a good archive: one read of a pipe both stages every member and verifies them all against the signed manifest")
+    func oneReadStagesAndVerifies() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            let written = try Self.writeArchive(dir + "/b.tar.zst", home: home)
+            let staging = dir + "/staging"
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            let (scan, fed) = Self.readThroughPipe(dir + "/b.tar.zst", staging: staging)
+            #expect(fed == Self.sha256(dir + "/b.tar.zst"), "the whole file passed through the pipe once")
+            let ops = Operations(HopContext(home: home))
+            let (manifest, _) = try ops.checkedManifest(try scan.get(), BackupExpectation(id: written.id, app: "blog"))
+            #expect(manifest == written)
+            #expect(FileManager.default.contents(atPath: staging + "/state/sub/z-last") == Self.lastData)
+            #expect(FileManager.default.contents(atPath: staging + "/state/a.bin")?.count == 300_000)
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: staging + "/state/link")) == "a.bin")
+            var st = stat()
+            #expect(lstat(staging + "/state/a.bin", &st) == 0 && st.st_mode & 0o7777 == 0o640)
+        }
+    }
+
+    @Test("the archive's last member differs from its checksum in the signed manifest: everything was staged, yet the check after the read refuses it (exit 7)")
+    func corruptedLastMemberIsRefused() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            let written = try Self.writeArchive(dir + "/b.tar.zst", home: home) { members in
+                members[members.count - 1].sha256 = sha256Hex(Data("what the backup held".utf8))
+            }
+            #expect(written.members.last?.path == "state/sub/z-last")
+            let staging = dir + "/staging"
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            let scan = try Self.readThroughPipe(dir + "/b.tar.zst", staging: staging).scan.get()
+            // The reader alone cannot know: the manifest comes last. The check that follows must refuse.
+            #expect(FileManager.default.fileExists(atPath: staging + "/state/sub/z-last"))
+            let ops = Operations(HopContext(home: home))
+            let e = #expect(throws: HopError.self) { try ops.checkedManifest(scan, BackupExpectation(id: written.id, app: "blog")) }
+            #expect(e?.code == .verificationFailed && e?.message.contains("state/sub/z-last") == true, "\(String(describing: e))")
+            // Another backup's id or app: refused as well.
+            let good = try Self.writeArchive(dir + "/c.tar.zst", home: home)
+            let goodScan = try Self.readThroughPipe(dir + "/c.tar.zst", staging: nil).scan.get()
+            #expect(throws: HopError.self) { try ops.checkedManifest(goodScan, BackupExpectation(id: "20260105T030000Z-000000", app: "blog")) }
+            #expect(throws: HopError.self) { try ops.checkedManifest(goodScan, BackupExpectation(id: good.id, app: "other")) }
+            // A truncated archive (no manifest at its end) is refused by the reader.
+            let whole = try #require(FileManager.default.contents(atPath: dir + "/c.tar.zst"))
+            try whole.prefix(whole.count - 40).write(to: URL(fileURLWithPath: dir + "/cut.tar.zst"))
+            #expect(throws: HopError.self) { try Self.readThroughPipe(dir + "/cut.tar.zst", staging: nil).scan.get() }
+        }
+    }
+
+    @Test("an archive holding more members or bytes than its backup recorded is refused before the member past the bound is written")
+    func limitsFromTheRecordBoundWhatIsStaged() throws {
+        try withTemporaryDirectory { dir in
+            let home = HopHome(root: dir + "/home")
+            let written = try Self.writeArchive(dir + "/b.tar.zst", home: home)
+            let exact = BackupExpectation(written).limits!
+            #expect(exact == .init(members: written.members.count, bytes: 300_000 + 2 + Int64(Self.lastData.count)))
+            #expect(throws: Never.self) { try Self.readThroughPipe(dir + "/b.tar.zst", staging: nil, limits: exact).scan.get() }
+            for (i, limits) in [BackupArchiveReader.Limits(members: exact.members - 1, bytes: exact.bytes),
+                                BackupArchiveReader.Limits(members: exact.members, bytes: exact.bytes - 1)].enumerated() {
+                let staging = dir + "/staging-\(i)"
+                try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+                let e = #expect(throws: HopError.self) { try Self.readThroughPipe(dir + "/b.tar.zst", staging: staging, limits: limits).scan.get() }
+                #expect(e?.code == .verificationFailed)
+                #expect(FileManager.default.fileExists(atPath: staging + "/state/a.bin"))
+                #expect(!FileManager.default.fileExists(atPath: staging + "/state/sub/z-last"), "the member past the bound was written")
+            }
         }
     }
 }

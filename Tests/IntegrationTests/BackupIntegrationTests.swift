@@ -248,6 +248,81 @@ struct BackupIntegrationTests {
         #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
     }
 
+    @Test("a restore reads the archive once (one age -d) and verifies it while it unpacks: a recorded backup whose last member changed is staged whole, then refused (exit 7) before anything is swapped; the live files, rows and Redis keys stay, the staging goes")
+    func restoreReadsOnceAndRefusesAtTheEnd() throws {
+        try #require(deployHost.ready)
+        let app = "it-bk-once"
+        let visits = try deployWithData(app, visits: 2)
+        let b = try backupCreate(app)
+        let id = try #require(b["id"] as? String), location = try #require(b["location"] as? String)
+        let original = try #require(FileManager.default.contents(atPath: location))
+        let dir = sharedHome.root + "/once"
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // age on PATH logs each run (hop finds age through PATH): the decryptions are the reads of the archive.
+        let age = try #require(["/usr/bin/age", "/usr/local/bin/age"].first { FileManager.default.isExecutableFile(atPath: $0) })
+        try "#!/bin/sh\necho \"$*\" >>\(dir)/age.log\nexec \(age) \"$@\"\n".write(toFile: dir + "/bin/age", atomically: true, encoding: .utf8)
+        chmod(dir + "/bin/age", 0o755)
+        let env: [String: String?] = ["PATH": dir + "/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
+        func decryptions() -> Int {
+            ((try? String(contentsOfFile: dir + "/age.log", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("-d") }.count
+        }
+        // The archive again with one byte of its state's last file flipped, encrypted to this machine.
+        let script = """
+            import io, subprocess, sys, tarfile
+            key, src, out = sys.argv[1:4]
+            plain = subprocess.run(["sh", "-c", 'age -d -i "$0" "$1" | zstd -d -q -c', key, src], check=True, capture_output=True).stdout
+            recipient = subprocess.run(["age-keygen", "-y", key], check=True, capture_output=True, text=True).stdout.split("\\n")[0]
+            with tarfile.open(fileobj=io.BytesIO(plain)) as t:
+                last = [m for m in t.getmembers() if m.isfile() and m.size > 0 and m.name.startswith("state/")][-1]
+            buf = bytearray(plain)
+            buf[last.offset_data + last.size - 1] ^= 1
+            zst = subprocess.run(["zstd", "-q", "-c"], input=bytes(buf), check=True, capture_output=True).stdout
+            subprocess.run(["age", "-e", "-r", recipient, "-o", out], input=zst, check=True)
+            print(last.name)
+            """
+        let made = try SystemRunner().run(Command("python3", ["-c", script, sharedHome.root + "/keys/backup.age", location, dir + "/last.tar.zst.age"]))
+        #expect(made.succeeded, "\(made.stderrText)")
+        let tampered = try #require(FileManager.default.contents(atPath: dir + "/last.tar.zst.age"))
+
+        // Live data that differs from the backup's.
+        visits.next("after the backup")
+        #expect(try hopEnv(["run", app, "--", "sh", "-c", "printf live > files/a.txt"]).status == 0)
+        let live = try DataSnapshot.take(app)
+        try tampered.write(to: URL(fileURLWithPath: location))
+        let r = try hopEnv(["backup", "restore", "--yes", id], env)
+        #expect(r.status == 7, "restore of an archive whose last member (\(made.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))) changed: \(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("while unpacking"), "the refusal did not come from the unpacking read: \(r.stderr)")
+        #expect(!r.stderr.contains("stopping"), "\(r.stderr)")
+        #expect(decryptions() == 1, "the refused restore decrypted the archive \(decryptions()) times")
+        #expect(try DataSnapshot.take(app) == live, "a refused restore changed the live data")
+        #expect(restoreStagingLeft().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: sharedHome.apps + "/\(app)/restore.json"))
+        visits.next("the refusal")
+
+        // Killed while unpacking: no journal yet and nothing live touched; the staging it left
+        // is removed by the next restore of the app.
+        try original.write(to: URL(fileURLWithPath: location))
+        let beforeKill = try DataSnapshot.take(app)
+        let killed = try hopEnv(["backup", "restore", "--yes", id], ["HOP_FAULT": "restore:unpacking"])
+        #expect(killed.status != 0, "hop was not killed while unpacking")
+        #expect(try hopEnv(["ps", app]).status == 0)
+        #expect(try DataSnapshot.take(app) == beforeKill, "a restore killed while unpacking changed the live data")
+        #expect(restoreStagingLeft().count == 1, "\(restoreStagingLeft())")
+        visits.next("the kill while unpacking")
+
+        // The archive as written: restored, with one decryption.
+        unlink(dir + "/age.log")
+        let ok = try hopEnv(["backup", "restore", "--yes", id], env)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(decryptions() == 1, "a restore decrypted the archive \(decryptions()) times")
+        #expect(try DataSnapshot.take(app).tree != live.tree)
+        visits.n = 2
+        visits.next("the restore")
+        #expect(restoreStagingLeft().isEmpty)
+        #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
+    }
+
     @Test("a corpus of hostile archives, each encrypted to this machine and signed with its key: every one refused (exit 7), nothing written outside staging, the app's data unchanged")
     func hostileArchives() throws {
         try #require(deployHost.ready)

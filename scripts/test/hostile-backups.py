@@ -48,7 +48,7 @@ class Archive:
         self.file("meta/config.json", b'{"config": {}, "generated": {}}')
         self.directory("state")
 
-    def add(self, info, data=None, listed=True, manifest_size=None):
+    def add(self, info, data=None, listed=True, manifest_size=None, manifest_sha256=None):
         self.tar.addfile(info, io.BytesIO(data) if data is not None else None)
         if not listed:
             return
@@ -57,7 +57,7 @@ class Archive:
         m = {"path": name, "kind": kind, "size": (manifest_size if manifest_size is not None else len(data or b"")) if kind == "file" else 0,
              "mode": info.mode & 0o7777}
         if kind == "file":
-            m["sha256"] = hashlib.sha256(data or b"").hexdigest()
+            m["sha256"] = manifest_sha256 or hashlib.sha256(data or b"").hexdigest()
         if kind == "symlink":
             m["target"] = info.linkname
         self.members.append(m)
@@ -178,6 +178,13 @@ def _(a): a.file("etc/cron.d/pwned", b"* * * * * root touch " + sentinel.encode(
 
 @case("dot-component")
 def _(a): a.file("state/./x", b"x")
+
+
+@case("checksum-of-the-last-member")
+def _(a):
+    # Every member but the last one is what the manifest lists: only reading to the end tells.
+    a.file("state/first", os.urandom(1 << 20))
+    a.file("state/z-last", b"not what was backed up", manifest_sha256=hashlib.sha256(b"what was backed up").hexdigest())
 
 
 @case("member-not-in-manifest")
