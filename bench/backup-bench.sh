@@ -209,4 +209,6 @@ row borg "$bb" "$(rate "$input" "$bb")" "$(mib "$bsize")" "$br" "$(rate "$input"
 if [ $self = 0 ]; then
   le() { [ "$(echo "$1 <= $2" | bc -l)" = 1 ] && echo yes || echo no; }
   echo "hop vs restic: backup time ratio $(echo "$hb / $rb" | bc -l | xargs printf '%.2f') (hop/restic), at least as fast as restic's first backup: $(le "$hb" "$rb"); restore time ratio $(echo "$hr / $rr" | bc -l | xargs printf '%.2f'), no slower than restic's restore: $(le "$hr" "$rr")"
+  printf 'BENCHROW\trestore of %s MiB + %s-row table\t%.1f s\trestic restore + pg_restore\t%.1f s\t%.2f×\t≤ 1.0×\t%s\n' \
+    "$DATA_MIB" "$ROWS" "$hr" "$rr" "$(echo "$hr / $rr" | bc -l)" "$(le "$hr" "$rr")"
 fi
