@@ -36,7 +36,7 @@ $HOP deploy fixtures/apps/python-stdlib --app tcp-app --watch 0 >/dev/null 2>&1
 
 # wrk's summary: total requests, socket errors, non-2xx/3xx answers.
 wrk_summary() {
-  python3 - "$1" <<'PY'
+  python3 - "$@" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 req = int(re.search(r"(\d+) requests in", t).group(1))
@@ -78,7 +78,7 @@ t1=$(date +%s.%N)
 echo "flask (wsgi on a systemd socket), 10 deploys + 10 rollbacks in $(printf '%.1f' "$(echo "$t1 - $t0 - 2" | bc)") s: $(wrk_summary "$work/flask.txt" "$work/rows" "wsgi, 10 deploys + 10 rollbacks")"
 under_load tcp-app 300 "$work/tcp.txt" switches tcp-app fixtures/apps/python-stdlib 10
 echo "tcp \$PORT app (proxy socket renamed, no reload), 10 deploys + 10 rollbacks: $(wrk_summary "$work/tcp.txt" "$work/rows" "web:, 10 deploys + 10 rollbacks")"
-cat "$work/rows"
+cat "$work/rows" 2>/dev/null || true
 if grep -qE "failed|error" "$work/switch.log" 2>/dev/null; then echo "switch problems:"; grep -E "failed|error" "$work/switch.log" | head -5; fi
 
 # Proxy latency: the same nginx, the same backend (an nginx server answering "ok" on a loopback

@@ -12,7 +12,7 @@
 #   rollback            `hop rollback --to` the other generation: until its text answers, and until
 #                       the command returns
 #   restore, API, RSS, NAR, web: proxy: from backup-bench, server-bench, nar-bench and deploy-bench
-#                       (SKIP_SLOW=1 leaves those out)
+#                       (SKIP_SLOW=1 leaves those out; SLOW_BENCHES="a b" picks some)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOP=${HOP:-$PWD/.build/release/hop}
@@ -135,7 +135,7 @@ PY
 
 if [ "${SKIP_SLOW:-0}" != 1 ]; then
   # The other rows come from the benches that own them, run here, parsed from their BENCHROW lines.
-  for b in nar-bench server-bench deploy-bench backup-bench; do
+  for b in ${SLOW_BENCHES:-nar-bench server-bench deploy-bench backup-bench}; do
     HOP=$HOP bash "bench/$b.sh" 2>&1 | tee "$work/$b.out" | grep -v '^BENCHROW' || true
     grep '^BENCHROW' "$work/$b.out" | cut -f2- >>"$rows" || true
   done
