@@ -59,6 +59,17 @@ def body():
         return urllib.request.urlopen(req, timeout=2).read().decode()
     except Exception:
         return ""
+def race(argv, want, cap=60):
+    """Starts argv; returns (seconds until `want` answers through nginx, seconds until argv exits)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t_served = t_ret = None
+    while time.perf_counter() - t0 < cap and (t_served is None or t_ret is None):
+        if t_served is None and want in body(): t_served = time.perf_counter() - t0
+        if t_ret is None and p.poll() is not None: t_ret = time.perf_counter() - t0
+        time.sleep(0.003)
+    p.wait()
+    return (t_served or float("nan"), t_ret or float("nan"))
 counter = [0]
 def change():
     counter[0] += 1
@@ -94,15 +105,8 @@ sh(f"{hop} deploy {app_dir} --app flask-app {wait} >/dev/null 2>&1")
 served, returned = [], []
 for _ in range(5):
     want = change()
-    t0 = time.perf_counter()
-    p = subprocess.Popen([hop, "deploy", app_dir, "--app", "flask-app"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t_served = t_ret = None
-    while time.perf_counter() - t0 < 60 and (t_served is None or t_ret is None):
-        if t_served is None and want in body(): t_served = time.perf_counter() - t0
-        if t_ret is None and p.poll() is not None: t_ret = time.perf_counter() - t0
-        time.sleep(0.003)
-    p.wait()
-    served.append(t_served or float("nan")); returned.append(t_ret or float("nan"))
+    t_served, t_ret = race([hop, "deploy", app_dir, "--app", "flask-app"], want)
+    served.append(t_served); returned.append(t_ret)
     time.sleep(1.5)  # the background watch of this generation (not timed) before the next change
 row("code change → new text served", ms(med(served)), "—", "—", "", "≤ 500 ms", med(served) <= 0.5)
 row("`hop deploy` returns (default watch 5 s)", ms(med(returned)), "—", "—", "", "≤ 1000 ms", med(returned) <= 1.0)
@@ -120,15 +124,8 @@ gen_b = json.loads(sh(f"{hop} deploy {app_dir} --app flask-app --force {wait} --
 served, returned = [], []
 for i in range(6):
     target, want = (gen_a, want_a) if i % 2 == 0 else (gen_b, want_b)
-    t0 = time.perf_counter()
-    p = subprocess.Popen([hop, "rollback", "flask-app", "--to", str(target)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    t_served = t_ret = None
-    while time.perf_counter() - t0 < 30 and (t_served is None or t_ret is None):
-        if t_served is None and want in body(): t_served = time.perf_counter() - t0
-        if t_ret is None and p.poll() is not None: t_ret = time.perf_counter() - t0
-        time.sleep(0.003)
-    p.wait()
-    served.append(t_served or float("nan")); returned.append(t_ret or float("nan"))
+    t_served, t_ret = race([hop, "rollback", "flask-app", "--to", str(target)], want)
+    served.append(t_served); returned.append(t_ret)
 row("rollback → old text served", ms(med(served)), "—", "—", "", "≤ 200 ms", med(served) <= 0.200)
 row("rollback command returns", ms(med(returned)), "—", "—", "", "≤ 400 ms", med(returned) <= 0.400)
 PY

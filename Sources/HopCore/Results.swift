@@ -199,17 +199,8 @@ public func isoTime(_ d: Date) -> String {
 }
 
 func wholeMillisecondISOTime(_ ms: Int64) -> String {
-    let days = ms / 86_400_000, msOfDay = ms % 86_400_000
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
-    let z = days + 719_468
-    let era = z / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let day = doy - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    let msOfDay = ms % 86_400_000
+    let (year, month, day) = Timestamp.civil(fromDays: ms / 86_400_000)
     let h = msOfDay / 3_600_000, mi = msOfDay / 60_000 % 60, s = msOfDay / 1000 % 60, f = msOfDay % 1000
     return String(unsafeUninitializedCapacity: 24) { out in
         func put(_ value: Int64, _ width: Int, at offset: Int) {

@@ -4,7 +4,7 @@ import HopBasics
 /// Dates are stored as fixed-width ISO-8601 UTC text with milliseconds, `2023-11-14T22:13:20.123Z`,
 /// so they read well in `sqlite3` and sort chronologically as text. These are pure calendar
 /// arithmetic (proleptic Gregorian, no leap seconds), independent of locale and time zone.
-enum Timestamp {
+public enum Timestamp {
     /// The date rounded to the nearest millisecond, as `yyyy-MM-ddTHH:mm:ss.SSSZ`. Throws
     /// `.invalidInput` for dates outside years 0000…9999, which the fixed width cannot hold.
     static func encode(_ date: Date) throws -> String {
@@ -53,7 +53,7 @@ enum Timestamp {
         return era * 146_097 + doe - 719_468
     }
 
-    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    public static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = days + 719_468
         let era = floorDiv(z, 146_097)
         let doe = z - era * 146_097

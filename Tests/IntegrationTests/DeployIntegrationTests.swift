@@ -62,6 +62,15 @@ func generations(_ app: String) throws -> [[String: Any]] {
     return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
 }
 
+/// The generations of `app` with an instance running, and systemd's list they were read from.
+func runningGenerations(_ app: String) throws -> (generations: Set<String>, units: String) {
+    let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-G*@*.service"])
+    let gens = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
+        line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
+    })
+    return (gens, running.stdoutText)
+}
+
 func activeNumber(_ app: String) throws -> Int? {
     try generations(app).first { $0["current"] as? Bool == true }?["generation"] as? Int
 }
@@ -639,11 +648,8 @@ struct DeployIntegrationTests {
             // Only the active generation's instances run.
             let ps = json(try hopEnv(["ps", app, "--json"]).stdout)
             #expect((ps["processes"] as? [[String: Any]] ?? []).allSatisfy { $0["state"] as? String == "active" }, "\(ps)")
-            let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-G*@*.service"])
-            let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
-                line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
-            })
-            #expect(gensRunning.count == 1, "\(running.stdoutText)")
+            let running = try runningGenerations(app)
+            #expect(running.generations.count == 1, "\(running.units)")
             #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
@@ -716,11 +722,8 @@ struct DeployIntegrationTests {
             #expect(gens.filter { $0["status"] as? String == "active" }.count == 1, "\(gens)")
             #expect(!FileManager.default.fileExists(atPath: journalFile))
             #expect(fetch(app).body == "two\n")
-            let running = try hostSystemctl(["list-units", "--state=active", "--plain", "--no-legend", "hop-\(app)-G*@*.service"])
-            let gensRunning = Set(running.stdoutText.split(separator: "\n").compactMap { line -> String? in
-                line.split(separator: " ").first.map { String($0.split(separator: "-").dropLast().joined(separator: "-")) }
-            })
-            #expect(gensRunning.count == 1, "\(running.stdoutText)")
+            let running = try runningGenerations(app)
+            #expect(running.generations.count == 1, "\(running.units)")
             #expect(try hopEnv(["destroy", app, "--purge", "--yes"]).status == 0)
         }
     }
