@@ -22,7 +22,13 @@ home=$(mktemp -d /tmp/hop-bench-home.XXXXXX)
 work=$(mktemp -d /tmp/hop-bench-work.XXXXXX)
 rows=$work/rows.tsv
 export HOP_HOME=$home HOP_FIND_LINKS=$PWD/fixtures/wheelhouse
-cleanup() { $HOP host down >/dev/null 2>&1 || true; pkill -f "$home" 2>/dev/null || true; rm -rf "$home" "$work"; }
+# A `hop settle` still draining (its PID is in the app's journal) would write into $home as it goes.
+settlers() { cat "$home"/apps/*/journal.json 2>/dev/null | python3 -c 'import json,sys; [print(json.loads(l).get("settler", "")) for l in sys.stdin if l.strip()]' 2>/dev/null || true; }
+cleanup() {
+  for pid in $(settlers); do kill "$pid" 2>/dev/null || true; done
+  $HOP host down >/dev/null 2>&1 || true; pkill -f "$home" 2>/dev/null || true
+  rm -rf "$home" "$work" 2>/dev/null || { sleep 1; rm -rf "$home" "$work"; }
+}
 trap cleanup EXIT
 port=${PORT:-18680}
 while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
