@@ -79,7 +79,7 @@ struct DeployCommand: ParsableCommand, RemoteCapable {
             Out.line("\(r.app): generation \(r.generation) already serves build \(r.build); nothing to do (\(String(format: "%.2f", r.seconds)) s)")
         } else {
             Out.line("\(r.app): generation \(r.generation) serves at \(r.url) (build \(r.build), \(String(format: "%.1f", r.seconds)) s)"
-                     + (r.watchingUntil != nil ? "; watching it for \(formatWatch(watch)) s in the background (`hop generations \(r.app)` shows the verdict; --wait waits for it)" : ""))
+                     + (r.watchingUntil != nil ? "; watching it for \(formatSeconds(watch)) in the background (`hop generations \(r.app)` shows the verdict; --wait waits for it)" : ""))
         }
     }
 }
@@ -466,6 +466,3 @@ struct WaitOption: ParsableArguments {
     var wait = false
     func apply() { Hop.waitMode = wait }
 }
-
-/// Seconds as the user gave them: `8`, `2.5`.
-func formatWatch(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }

@@ -106,7 +106,7 @@ public struct BuildPipeline: Sendable {
         let drvCache = DerivationCache(file: exprDir + "/build.drv")
         // Everything the build needs in the store, checked in one nix-store call: the seeds, the
         // Nix library, the source archive, the locked wheels, and the cached derivation and output.
-        var plannedSeeds = seedRecords
+        let plannedSeeds = seedRecords
         let toolchainFor: ([SeedRecord]) -> ToolchainChoice = { seeds in
             options.nixpkgs.map { .nixpkgs(url: $0.url, sha256: $0.sha256) }
                 ?? .seed(Dictionary(uniqueKeysWithValues: seeds.map { ($0.name, $0.storePath) }))
@@ -114,6 +114,7 @@ public struct BuildPipeline: Sendable {
         var plan = try makePlan(spec: spec, appDir: appDir, lock: lock, toolchain: toolchainFor(plannedSeeds), nixLib: libPath,
                                 tarName: tarName, sourceSHA: sourceSHA)
         var expr = NixExpr.render(plan)
+        let plannedExpr = expr
         let cachedDrv = drvCache.lookup(expression: expr)
         let invalid = try nix.invalidPaths(seedRecords.map(\.storePath) + [libPath, sourcePath] + wheelPaths
                                            + (cachedDrv.map { [$0.drv, $0.out] } ?? []))
@@ -137,7 +138,6 @@ public struct BuildPipeline: Sendable {
         }
         let toolchain = toolchainFor(seedRecords)
         if seedRecords.map(\.storePath).sorted() != plannedSeeds.map(\.storePath).sorted() {
-            plannedSeeds = seedRecords
             plan = try makePlan(spec: spec, appDir: appDir, lock: lock, toolchain: toolchain, nixLib: libPath, tarName: tarName, sourceSHA: sourceSHA)
             expr = NixExpr.render(plan)
         }
@@ -170,7 +170,8 @@ public struct BuildPipeline: Sendable {
         }
         let drv: String
         let outPath: String
-        if let cachedDrv, !invalid.contains(cachedDrv.drv), drvCache.lookup(expression: expr) != nil {
+        // (A seed imported just now re-rendered the expression: the cached derivation is not its.)
+        if let cachedDrv, !invalid.contains(cachedDrv.drv), expr == plannedExpr {
             (drv, outPath) = (cachedDrv.drv, cachedDrv.out)
         } else {
             drv = try nix.instantiate(exprFile)

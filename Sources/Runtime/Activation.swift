@@ -206,6 +206,6 @@ extension String {
 }
 
 /// `60 s`, `1.5 s`: a window as the user wrote it.
-func formatSeconds(_ s: Double) -> String {
+public func formatSeconds(_ s: Double) -> String {
     s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
 }

@@ -47,11 +47,7 @@ extension Activator {
         if settling, mode == .takeOver {
             let m = try GenerationManifest.read(storePath: target.storePath)
             if j.phase == .watching, let from {
-                var problem = try unitProblem(target, m)
-                if problem == nil {
-                    do { try healthGate(target, m) } catch let e as HopError { problem = e.message }
-                }
-                if let problem {
+                if let problem = try problemNow(target, m) {
                     try revert(target, to: from, reason: "failed in its watch window: \(problem)")
                     return "generation \(j.to) of \(app) \(problem); rolled back to generation \(from.number)"
                 }
@@ -75,10 +71,7 @@ extension Activator {
             return "an interrupted \(j.op) to generation \(j.to) was undone; generation \(j.from.map(String.init) ?? "none") serves"
         case .switching, .watching:
             let m = try GenerationManifest.read(storePath: target.storePath)
-            var problem = try unitProblem(target, m)
-            if problem == nil {
-                do { try healthGate(target, m) } catch let e as HopError { problem = e.message }
-            }
+            let problem = try problemNow(target, m)
             if problem == nil || from == nil {
                 return try complete(j, target, m, from: from)
             }
@@ -87,6 +80,13 @@ extension Activator {
         case .retiring:
             return try complete(j, target, try GenerationManifest.read(storePath: target.storePath), from: from)
         }
+    }
+
+    /// What is wrong with a switched-to target now: a unit's state, else its health gate; nil if healthy.
+    func problemNow(_ target: GenerationRecord, _ m: GenerationManifest) throws -> String? {
+        if let p = try unitProblem(target, m) { return p }
+        do { try healthGate(target, m) } catch let e as HopError { return e.message }
+        return nil
     }
 
     /// Redoes the switch to the journal's target (idempotent) and retires the old generation.
