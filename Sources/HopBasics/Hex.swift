@@ -10,3 +10,17 @@ public func hexString<S: Sequence>(_ bytes: S) -> String where S.Element == UInt
     }
     return String(decoding: out, as: UTF8.self)
 }
+
+/// The bytes of a hex string (either case); nil for an odd length or a non-hex character.
+public func bytes(fromHex s: String) -> [UInt8]? {
+    guard s.count % 2 == 0 else { return nil }
+    var out: [UInt8] = []
+    var i = s.startIndex
+    while i < s.endIndex {
+        let j = s.index(i, offsetBy: 2)
+        guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
+        out.append(b)
+        i = j
+    }
+    return out
+}

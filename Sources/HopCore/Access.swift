@@ -34,19 +34,6 @@ public func randomBytes(_ n: Int) -> [UInt8] {
     return (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
 }
 
-func bytes(fromHex s: String) -> [UInt8]? {
-    guard s.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var i = s.startIndex
-    while i < s.endIndex {
-        let j = s.index(i, offsetBy: 2)
-        guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
-        out.append(b)
-        i = j
-    }
-    return out
-}
-
 func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0

@@ -39,7 +39,7 @@ public struct BuildOutcome: Sendable {
 public struct BuildPipeline: Sendable {
     public let home: HopHome
     public let runner: any ProcessRunner
-    public var nix: NixDriver { NixDriver(runner: runner) }
+    public var nix: NixDriver { NixDriver(runner: runner, store: NixStoreReader.forRunner(runner)) }
 
     public init(home: HopHome, runner: any ProcessRunner = SystemRunner()) {
         self.home = home
@@ -168,30 +168,43 @@ public struct BuildPipeline: Sendable {
         if (try? String(contentsOfFile: exprFile, encoding: .utf8)) != expr {
             try expr.write(toFile: exprFile, atomically: true, encoding: .utf8)
         }
+        let rootDir = home.gcroots + "/builds"
+        try FileManager.default.createDirectory(atPath: rootDir, withIntermediateDirectories: true)
         let drv: String
         let outPath: String
+        let root: String
         // (A seed imported just now re-rendered the expression: the cached derivation is not its.)
         if let cachedDrv, !invalid.contains(cachedDrv.drv), expr == plannedExpr {
             (drv, outPath) = (cachedDrv.drv, cachedDrv.out)
+            // Cache hit: the same derivation was built and recorded for this app (a derivation no
+            // build recorded is not asked about: it is built).
+            if let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }), !invalid.contains(outPath),
+               FileManager.default.fileExists(atPath: previous.gcRoot) {
+                let closure = try db.closure(buildID: previous.id)
+                return BuildOutcome(record: previous, cached: true, expressionFile: exprFile, closure: closure, plan: plan)
+            }
+            root = rootDir + "/\(spec.name)-" + storeHashPart(outPath)
+            try nix.build(drv: drv, root: root, progress: options.progress, log: options.log)
         } else {
-            drv = try nix.instantiate(exprFile)
-            outPath = try nix.outputPath(of: drv)
+            // A new expression is evaluated and built by one Nix process; its GC root is named by
+            // the expression (the output path is not known before), the derivation is read from
+            // the link Nix makes.
+            root = rootDir + "/\(spec.name)-x" + String(DerivationCache.key(expression: expr).prefix(32))
+            let built = try nix.buildExpression(exprFile, root: root, drvLink: scratch + "/drv-link",
+                                                progress: options.progress, log: options.log)
+            guard let d = built.drv, d.hasSuffix(".drv"), built.out.hasPrefix("/nix/store/") else {
+                throw HopError(.internalError, "nix-build of \(exprFile) reported no derivation or output (got \(built.drv ?? "none"), \(built.out))")
+            }
+            (drv, outPath) = (d, built.out)
             drvCache.save(expression: expr, drv: drv, out: outPath)
+            // The same derivation built and recorded before (an expression that evaluates to it again).
+            if let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
+               FileManager.default.fileExists(atPath: previous.gcRoot) {
+                if previous.gcRoot != root { try? FileManager.default.removeItem(atPath: root) }
+                let closure = try db.closure(buildID: previous.id)
+                return BuildOutcome(record: previous, cached: true, expressionFile: exprFile, closure: closure, plan: plan)
+            }
         }
-
-        // Cache hit: the same derivation was built and recorded for this app (a derivation no build
-        // recorded is not asked about: it is built).
-        if let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),
-           cachedDrv?.drv == drv ? !invalid.contains(outPath) : nix.isValid(outPath),
-           FileManager.default.fileExists(atPath: previous.gcRoot) {
-            let closure = try db.closure(buildID: previous.id)
-            return BuildOutcome(record: previous, cached: true, expressionFile: exprFile, closure: closure, plan: plan)
-        }
-
-        let rootDir = home.gcroots + "/builds"
-        try FileManager.default.createDirectory(atPath: rootDir, withIntermediateDirectories: true)
-        let root = rootDir + "/\(spec.name)-" + storeHashPart(outPath)
-        try nix.build(drv: drv, root: root, progress: options.progress, log: options.log)
         let built = outPath
         let closure = try nix.closure(of: [built]).map {
             StorePathInfo(path: $0.path, narHash: $0.narHash, narSize: $0.narSize, deriver: $0.deriver, references: $0.references)

@@ -34,10 +34,12 @@ final class Database: @unchecked Sendable {
 
     /// Opens (creating if needed) the database file, switches it to WAL, turns foreign keys on and
     /// sets the busy timeout. Throws `.environment` when the file cannot be opened or is not SQLite.
-    init(path: String) throws {
+    /// `readOnly` opens an existing file of another program (Nix's) as it is: no journal mode
+    /// change, no pragma written.
+    init(path: String, readOnly: Bool = false) throws {
         self.path = path
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = readOnly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
@@ -48,6 +50,7 @@ final class Database: @unchecked Sendable {
         handle = db
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, Self.busyTimeoutMilliseconds)
+        if readOnly { return }
         do {
             let conn = Connection(handle: db, path: path, database: nil)
             // Switching to WAL needs an exclusive lock and SQLite may answer SQLITE_BUSY without

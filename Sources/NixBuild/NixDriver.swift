@@ -8,6 +8,10 @@ public struct PathInfo: Sendable, Hashable, Codable {
     public var narSize: Int64
     public var deriver: String?
     public var references: [String]
+
+    public init(path: String, narHash: String, narSize: Int64, deriver: String?, references: [String]) {
+        self.path = path; self.narHash = narHash; self.narSize = narSize; self.deriver = deriver; self.references = references
+    }
 }
 
 /// Progress of a running build, parsed from Nix's log.
@@ -17,11 +21,26 @@ public struct BuildProgress: Sendable {
     public var current: String?
 }
 
+/// Read-only answers about what is registered in the Nix store, without a Nix process: the
+/// validity and closure questions a build asks on its critical path (each `nix-store` / `nix`
+/// call costs 40–70 ms here, mostly start-up). HopStore's `NixStoreDatabase` reads Nix's own
+/// database; any error makes `NixDriver` ask the command line instead.
+public protocol NixStoreQueries: Sendable {
+    /// The paths among `paths` registered as valid.
+    func validPaths(among paths: [String]) throws -> Set<String>
+    /// Every path of the runtime closure of `paths` with its registration (as `nix path-info
+    /// --json --recursive` gives it: SRI NAR hash, sorted references), sorted by path. Throws when
+    /// one of `paths` is not valid.
+    func closure(of paths: [String]) throws -> [PathInfo]
+}
+
 /// Drives the Nix 2.8 command line. Sandbox on and substituters off on every call, whatever
 /// nix.conf says: builds must be hermetic and must not wait on an unreachable cache.
 public struct NixDriver: Sendable {
     public let runner: any ProcessRunner
-    public init(runner: any ProcessRunner) { self.runner = runner }
+    /// Answers validity and closure queries without a Nix process when set (see `NixStoreQueries`).
+    public var store: (any NixStoreQueries)?
+    public init(runner: any ProcessRunner, store: (any NixStoreQueries)? = nil) { self.runner = runner; self.store = store }
 
     static let options = ["--option", "sandbox", "true", "--option", "substituters", ""]
 
@@ -46,13 +65,15 @@ public struct NixDriver: Sendable {
     /// The paths among `paths` that are not valid in the store, in one nix-store call.
     public func invalidPaths(_ paths: [String]) throws -> Set<String> {
         if paths.isEmpty { return [] }
+        if let store, let valid = try? store.validPaths(among: paths) { return Set(paths).subtracting(valid) }
         let out = try runner.output(Command("nix-store", ["--check-validity", "--print-invalid"] + paths),
                                     failure: nixFailure("nix-store --check-validity"))
         return Set(out.split(separator: "\n").map(String.init))
     }
 
     public func isValid(_ storePath: String) -> Bool {
-        (try? runner.run(Command("nix-store", ["--check-validity", storePath])))?.succeeded ?? false
+        if let store, let valid = try? store.validPaths(among: [storePath]) { return valid.contains(storePath) }
+        return (try? runner.run(Command("nix-store", ["--check-validity", storePath])))?.succeeded ?? false
     }
 
     /// Checks that an expression parses (`nix-instantiate --parse`).
@@ -99,6 +120,32 @@ public struct NixDriver: Sendable {
         return r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
     }
 
+    /// Evaluates an expression and realises it in one Nix process (`nix-build --out-link ROOT`,
+    /// an indirect GC root like `build`'s): one start-up and store connection instead of the two
+    /// of `instantiate` + `build`. With `drvLink`, Nix also links the derivation there (read and
+    /// removed here) and its path is returned. The log streams to `progress` and `log` as `build`'s.
+    @discardableResult
+    public func buildExpression(_ file: String, root: String, drvLink: String? = nil,
+                                progress: (@Sendable (BuildProgress) -> Void)? = nil,
+                                log: (@Sendable (String) -> Void)? = nil) throws -> (drv: String?, out: String) {
+        var args = Self.options + [file, "--out-link", root]
+        if let drvLink { args += ["--drv-link", drvLink] }
+        let state = ProgressState()
+        let r = try runner.run(Command("nix-build", args)) { line in
+            log?(line)
+            if let p = state.update(line) { progress?(p) }
+        }
+        let drv = drvLink.flatMap { try? FileManager.default.destinationOfSymbolicLink(atPath: $0) }
+        if let drvLink { try? FileManager.default.removeItem(atPath: drvLink) }
+        guard r.succeeded else {
+            let failed = r.stderrText.split(separator: "\n").last { $0.contains("builder for") }.map(String.init)
+            throw HopError(.buildFailed, failed ?? "evaluating or building \(file) failed",
+                           hint: "the expression is kept at \(file); `nix-store --read-log DRV` shows a build's whole log",
+                           detail: r.stderrTail(25))
+        }
+        return (drv, r.stdoutText.split(separator: "\n").last.map(String.init) ?? "")
+    }
+
     /// Rebuilds an already-built derivation and compares (`nix-store --realise --check`).
     /// Returns nil when identical, or the stderr explaining the difference.
     public func check(drv: String, keep: Bool = false) throws -> (identical: Bool, log: String) {
@@ -120,6 +167,7 @@ public struct NixDriver: Sendable {
 
     /// Every path of the runtime closure of `paths`, with hashes, sizes, deriver and references.
     public func closure(of paths: [String]) throws -> [PathInfo] {
+        if let store, let infos = try? store.closure(of: paths) { return infos }
         let out = try runner.output(Command("nix", ["--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive"] + paths),
                                     failure: nixFailure("nix path-info"))
         guard let list = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] else {

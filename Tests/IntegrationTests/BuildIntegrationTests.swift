@@ -33,6 +33,17 @@ struct BuildIntegrationTests {
         #expect(recorded.map(\.path) == live.map(\.path))
         #expect(recorded.map(\.narHash) == live.map(\.narHash))
         #expect(recorded.contains { $0.path == out })
+        #expect(recorded.map(\.narSize) == live.map(\.narSize) && recorded.map(\.references) == live.map(\.references)
+                && recorded.map(\.deriver) == live.map(\.deriver))
+        // hop reads these from Nix's database (no Nix process): every field as `nix path-info` says it.
+        let store = try NixStoreDatabase()
+        let read = try store.closure(of: [out]).map {
+            PathInfo(path: $0.path, narHash: $0.narHash, narSize: $0.narSize, deriver: $0.deriver, references: $0.references)
+        }
+        #expect(read == live)
+        let gone = "/nix/store/" + String(repeating: "0", count: 32) + "-gone"
+        #expect(try store.validPaths(among: [out, drv, gone]) == [out, drv])
+        #expect(throws: HopError.self) { try store.closure(of: [gone]) }
         // A GC root keeps it alive.
         let root = try #require(b1["gcRoot"] as? String)
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root)) == out)

@@ -59,7 +59,7 @@ fileprivate final class Rig {
 
     /// A generation's store path (manifest, units, nginx site) and its record in hop.db.
     @discardableResult
-    func generation(_ n: Int, status: GenerationRecord.Status = .pending) throws -> GenerationRecord {
+    func generation(_ n: Int, status: GenerationRecord.Status = .pending, slice: String? = nil) throws -> GenerationRecord {
         // hop.db takes only store paths; the rig's generation is an ordinary directory of the
         // temporary one, named through /nix/store/.. so nothing is written to the Nix store.
         let store = "/nix/store/../.." + root + "/store/\(n)-hop-shop-g\(n)"
@@ -71,6 +71,7 @@ fileprivate final class Rig {
         try "server {\n    listen 80;\n    # generation \(n)\n}\n".write(toFile: store + "/nginx-site.conf", atomically: true, encoding: .utf8)
         try "[Service]\nExecStart=/bin/true\n".write(toFile: store + "/units/hop-shop-G\(n)-web@.service", atomically: true, encoding: .utf8)
         try "[Socket]\nListenStream=/run/hop/shop/g\(n)/web.sock\n".write(toFile: store + "/units/\(socketUnit(n))", atomically: true, encoding: .utf8)
+        if let slice { try slice.write(toFile: store + "/units/" + UnitNames.slice(app: app), atomically: true, encoding: .utf8) }
         let g = GenerationRecord(app: app, number: n, buildID: Int64(n), storePath: store, appPath: m.appPath, scale: m.scale,
                                  configHash: "", status: status, createdAt: Date(timeIntervalSince1970: 1_800_000_000))
         try db.putGeneration(g)
@@ -407,7 +408,8 @@ fileprivate let crashLooping = ["ActiveState": "activating", "SubState": "auto-r
 
         try rig.activator.activate(g2, from: g1, op: "deploy", watch: 0)
         #expect(rig.steps == [.serving(2)])
-        #expect(rig.services.actions == [.daemonReload, .start([rig.socketUnit(2)]), .start([rig.instance(2)]),
+        // New unit files only: systemd finds them when they are started, no daemon-reload.
+        #expect(rig.services.actions == [.start([rig.socketUnit(2)]), .start([rig.instance(2)]),
                                          .reload(NginxFront.unit), .stop([rig.pattern(1)]), .resetFailed([rig.pattern(1)])])
         #expect(try rig.record(2).status == .active)
         #expect(try rig.record(1).status == .retired)
@@ -416,6 +418,22 @@ fileprivate let crashLooping = ["ActiveState": "activating", "SubState": "auto-r
         #expect(rig.siteIs(2))
         #expect(rig.unitFiles(of: 1).count == 2)
         #expect(!rig.journalOnDisk)
+    }
+
+    @Test("systemd reloads only when a unit file it may have loaded changes: the app's slice with new limits, not a new generation's units")
+    func reloadOnlyForChangedFiles() throws {
+        let rig = try Rig(healthy: [1, 2, 3])
+        let g1 = try rig.generation(1, slice: "[Slice]\nMemoryMax=1G\n")
+        try rig.serving(g1)
+        let g2 = try rig.generation(2, slice: "[Slice]\nMemoryMax=1G\n")
+        rig.services.forgetCalls()
+        try rig.activator.activate(g2, from: g1, op: "deploy", watch: 0)
+        #expect(!rig.services.actions.contains(.daemonReload), "\(rig.services.actions)")
+        let g3 = try rig.generation(3, slice: "[Slice]\nMemoryMax=2G\n")
+        rig.services.forgetCalls()
+        try rig.activator.activate(g3, from: g2, op: "scale", watch: 0)
+        #expect(rig.services.actions.first == .daemonReload, "\(rig.services.actions)")
+        #expect(try rig.record(3).status == .active)
     }
 
     @Test("a target answering 500 fails its gate after `retries` answers: undone, the old generation never stopped serving")
