@@ -125,7 +125,7 @@ struct AppRuntime {
         let exprFile = home.apps + "/\(app)/generation.nix"
         try plan.expression(busybox: busybox).write(toFile: exprFile, atomically: true, encoding: .utf8)
         let nix = NixDriver(runner: runner)
-        try nix.buildExpression(exprFile, root: activator.profileLink(app, number))
+        _ = try nix.buildExpression(exprFile, root: activator.profileLink(app, number))
         let storePath = try FileManager.default.destinationOfSymbolicLink(atPath: activator.profileLink(app, number))
         let record = GenerationRecord(app: app, number: number, buildID: build.id, storePath: storePath, appPath: build.outPath,
                                       scale: scale, configHash: configHash, ports: plan.ports, status: .pending, createdAt: Date())

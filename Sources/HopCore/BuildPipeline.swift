@@ -187,15 +187,20 @@ public struct BuildPipeline: Sendable {
             try nix.build(drv: drv, root: root, progress: options.progress, log: options.log)
         } else {
             // A new expression is evaluated and built by one Nix process; its GC root is named by
-            // the expression (the output path is not known before), the derivation is read from
-            // the link Nix makes.
+            // the expression (the output path is not known before). Nix's log names the derivation
+            // it built; an output that was already valid (code changed back) needs nix-instantiate
+            // to say which derivation this expression is.
             root = rootDir + "/\(spec.name)-x" + String(DerivationCache.key(expression: expr).prefix(32))
-            let built = try nix.buildExpression(exprFile, root: root, drvLink: scratch + "/drv-link",
-                                                progress: options.progress, log: options.log)
-            guard let d = built.drv, d.hasSuffix(".drv"), built.out.hasPrefix("/nix/store/") else {
-                throw HopError(.internalError, "nix-build of \(exprFile) reported no derivation or output (got \(built.drv ?? "none"), \(built.out))")
+            let built = try nix.buildExpression(exprFile, root: root, progress: options.progress, log: options.log)
+            outPath = built.out
+            if let d = built.builtBy {
+                drv = d
+            } else {
+                drv = try nix.instantiate(exprFile)
+                guard try nix.outputPath(of: drv) == outPath else {
+                    throw HopError(.internalError, "\(exprFile) instantiated to \(drv), whose output is not \(outPath) that nix-build gave")
+                }
             }
-            (drv, outPath) = (d, built.out)
             drvCache.save(expression: expr, drv: drv, out: outPath)
             // The same derivation built and recorded before (an expression that evaluates to it again).
             if let previous = try db.builds(app: spec.name).first(where: { $0.drvPath == drv }),

@@ -122,28 +122,30 @@ public struct NixDriver: Sendable {
 
     /// Evaluates an expression and realises it in one Nix process (`nix-build --out-link ROOT`,
     /// an indirect GC root like `build`'s): one start-up and store connection instead of the two
-    /// of `instantiate` + `build`. With `drvLink`, Nix also links the derivation there (read and
-    /// removed here) and its path is returned. The log streams to `progress` and `log` as `build`'s.
-    @discardableResult
-    public func buildExpression(_ file: String, root: String, drvLink: String? = nil,
+    /// of `instantiate` + `build`. Returns the output path and the derivation that built it when
+    /// this call built it (read from Nix's "building '….drv'" line whose output it is; Nix 2.8's
+    /// `nix-build` ignores `--drv-link`); nil when the output was already valid — then only
+    /// `instantiate` can say which derivation the expression is. The log streams to `progress`
+    /// and `log` as `build`'s.
+    public func buildExpression(_ file: String, root: String,
                                 progress: (@Sendable (BuildProgress) -> Void)? = nil,
-                                log: (@Sendable (String) -> Void)? = nil) throws -> (drv: String?, out: String) {
-        var args = Self.options + [file, "--out-link", root]
-        if let drvLink { args += ["--drv-link", drvLink] }
+                                log: (@Sendable (String) -> Void)? = nil) throws -> (out: String, builtBy: String?) {
         let state = ProgressState()
-        let r = try runner.run(Command("nix-build", args)) { line in
+        let r = try runner.run(Command("nix-build", Self.options + [file, "--out-link", root])) { line in
             log?(line)
             if let p = state.update(line) { progress?(p) }
         }
-        let drv = drvLink.flatMap { try? FileManager.default.destinationOfSymbolicLink(atPath: $0) }
-        if let drvLink { try? FileManager.default.removeItem(atPath: drvLink) }
         guard r.succeeded else {
             let failed = r.stderrText.split(separator: "\n").last { $0.contains("builder for") }.map(String.init)
             throw HopError(.buildFailed, failed ?? "evaluating or building \(file) failed",
                            hint: "the expression is kept at \(file); `nix-store --read-log DRV` shows a build's whole log",
                            detail: r.stderrTail(25))
         }
-        return (drv, r.stdoutText.split(separator: "\n").last.map(String.init) ?? "")
+        let out = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+        let builtBy = state.builtDerivations.last { drv in
+            (try? String(contentsOfFile: drv, encoding: .utf8)).flatMap(derivationOutPath) == out
+        }
+        return (out, builtBy)
     }
 
     /// Rebuilds an already-built derivation and compares (`nix-store --realise --check`).
@@ -201,6 +203,9 @@ public struct NixDriver: Sendable {
 final class ProgressState: @unchecked Sendable {
     private let lock = NSLock()
     private var built = 0, total = 0
+    private var drvs: [String] = []
+    /// The derivations Nix said it built, in order.
+    var builtDerivations: [String] { lock.withLock { drvs } }
     func update(_ line: String) -> BuildProgress? {
         lock.withLock {
             if line.hasPrefix("these "), line.contains("derivations will be built"),
@@ -211,6 +216,7 @@ final class ProgressState: @unchecked Sendable {
             if line.hasPrefix("this derivation will be built") { total = 1; return BuildProgress(built: 0, total: 1, current: nil) }
             if line.hasPrefix("building '"), let drv = line.split(separator: "'").dropFirst().first {
                 built += 1
+                drvs.append(String(drv))
                 let name = String(drv.split(separator: "/").last ?? drv).split(separator: "-", maxSplits: 1).last.map(String.init) ?? String(drv)
                 return BuildProgress(built: built, total: max(total, built), current: name.replacingOccurrences(of: ".drv", with: ""))
             }
