@@ -45,6 +45,10 @@ let package = Package(
             "Runtime", "Provenance", "AppSpec", "NixBuild", "HopStore", "HopBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            // The remote CLI's HTTP client (already linked for hop server's front).
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // `hop server`: the HTTP API and the dashboard over HopCore (the only importer of Hummingbird).
         .target(name: "HopServer", dependencies: [

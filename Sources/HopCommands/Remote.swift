@@ -1,9 +1,9 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HopBasics
+import NIOCore
+import NIOHTTP1
 import HopCore
 
 // The CLI against a remote hop server: `hop remote add NAME URL --token T`, then
@@ -95,21 +95,33 @@ enum Remote {
 /// Commands that run against a remote server too.
 protocol RemoteCapable {}
 
-/// A small synchronous client of hop's API over FoundationNetworking (the toolchain's URLSession):
-/// JSON requests, file uploads, and server-sent progress streams.
-final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+/// A small synchronous client of hop's API: JSON requests, file uploads, and server-sent progress
+/// streams. It speaks HTTP through AsyncHTTPClient, which hop server's front already links, not
+/// FoundationNetworking: that would link libcurl and some fifteen libraries behind it (TLS,
+/// Kerberos, LDAP, SSH…) into every hop process, paid in start-up time and resident memory by
+/// every command and by the server (issue 22).
+final class RemoteClient: @unchecked Sendable {
     let entry: RemoteEntry
-    private let done = DispatchSemaphore(value: 0)
-    private var response: HTTPURLResponse?
-    private var failure: Error?
-    private var body = Data()
-    private var pending = Data()
-    private var streaming = false
-    private var onEvent: ((String, Data) -> Void)?
 
     init(_ entry: RemoteEntry) { self.entry = entry }
 
     static var current: RemoteClient? { Remote.current.map(RemoteClient.init) }
+
+    /// One client for the process, never shut down (as the front's), on NIO's singleton loop.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// What one exchange gave: the status, the content type, the body when it was not a stream,
+    /// and the error when the server could not be reached or the connection broke.
+    private final class Exchange: @unchecked Sendable {
+        var status = 0
+        var contentType: String?
+        var body = Data()
+        var failure: Error?
+    }
 
     /// Calls the API and decodes the result; progress events (when `stream`) go to the CLI's
     /// renderer unless `json`. An API error becomes the same HopError (and exit code) it was.
@@ -120,22 +132,21 @@ final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable 
         }
         if !query.isEmpty { comps.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
         guard let url = comps.url else { throw HopError.invalid("cannot make a URL of \(entry.url)\(path)") }
-        var req = URLRequest(url: url, timeoutInterval: 3600)
-        req.httpMethod = method
-        req.setValue("Bearer \(entry.token)", forHTTPHeaderField: "Authorization")
-        req.setValue(stream ? "text/event-stream" : "application/json", forHTTPHeaderField: "Accept")
+        var req = HTTPClientRequest(url: url.absoluteString)
+        req.method = HTTPMethod(rawValue: method)
+        req.headers.add(name: "Authorization", value: "Bearer \(entry.token)")
+        req.headers.add(name: "Accept", value: stream ? "text/event-stream" : "application/json")
         if let json {
-            req.httpBody = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-            req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            req.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])))
+            req.headers.add(name: "Content-Type", value: "application/json")
         } else if let upload {
             guard let data = FileManager.default.contents(atPath: upload) else { throw HopError(.environment, "cannot read \(upload)") }
-            req.httpBody = data
-            req.setValue("application/x-tar", forHTTPHeaderField: "Content-Type")
+            req.body = .bytes(ByteBuffer(bytes: data))
+            req.headers.add(name: "Content-Type", value: "application/x-tar")
         }
         var result: T?
         var streamedError: HopError?
-        streaming = stream
-        onEvent = { event, data in
+        let events = EventStream { event, data in
             switch event {
             case "progress":
                 if !quiet, let e = try? JSONDecoder().decode(ProgressEvent.self, from: data) { CLIProgress.render(e) }
@@ -146,24 +157,39 @@ final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable 
             default: break
             }
         }
-        let session = URLSession(configuration: .ephemeral, delegate: self, delegateQueue: nil)
-        defer { session.finishTasksAndInvalidate() }
-        session.dataTask(with: req).resume()
+        let exchange = Exchange()
+        let done = DispatchSemaphore(value: 0)
+        let request = req
+        Task.detached {
+            defer { done.signal() }
+            do {
+                let response = try await Self.http.execute(request, timeout: .seconds(3600))
+                exchange.status = Int(response.status.code)
+                exchange.contentType = response.headers.first(name: "Content-Type")
+                let isStream = stream && (200..<300).contains(exchange.status) && exchange.contentType?.hasPrefix("text/event-stream") == true
+                for try await chunk in response.body {
+                    let data = Data(chunk.readableBytesView)
+                    if isStream { events.append(data) } else { exchange.body.append(data) }
+                }
+            } catch {
+                exchange.failure = error
+            }
+        }
         done.wait()
-        if let failure {
-            throw HopError(.environment, "cannot reach remote \(entry.name) at \(entry.url): \(failure.localizedDescription)",
+        if let failure = exchange.failure {
+            throw HopError(.environment, "cannot reach remote \(entry.name) at \(entry.url): \(failure)",
                            hint: "check the URL (`hop remote list`) and that `hop server` runs there")
         }
-        let status = response?.statusCode ?? 0
-        guard (200..<300).contains(status) else { throw Self.error(from: body, status: status) }
-        if stream, response?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/event-stream") == true {
-            if !pending.isEmpty { flushEvents(final: true) }
+        guard (200..<300).contains(exchange.status) else { throw Self.error(from: exchange.body, status: exchange.status) }
+        if stream, exchange.contentType?.hasPrefix("text/event-stream") == true {
+            events.finish()
             if let streamedError { throw streamedError }
             guard let result else { throw HopError(.internalError, "remote \(entry.name) ended the stream without a result") }
             return result
         }
-        do { return try JSONDecoder().decode(T.self, from: body) } catch {
-            throw HopError(.internalError, "remote \(entry.name) answered with JSON hop cannot read: \(error)", detail: String(decoding: body.prefix(400), as: UTF8.self))
+        do { return try JSONDecoder().decode(T.self, from: exchange.body) } catch {
+            throw HopError(.internalError, "remote \(entry.name) answered with JSON hop cannot read: \(error)",
+                           detail: String(decoding: exchange.body.prefix(400), as: UTF8.self))
         }
     }
 
@@ -186,41 +212,37 @@ final class RemoteClient: NSObject, URLSessionDataDelegate, @unchecked Sendable 
                         "the remote answered HTTP \(status)", detail: String(decoding: data.prefix(400), as: UTF8.self))
     }
 
-    private func flushEvents(final: Bool) {
+}
+
+/// A server-sent event stream cut into events (`event:` and `data:` lines, blank-line separated)
+/// as its bytes arrive.
+final class EventStream: @unchecked Sendable {
+    private var pending = Data()
+    private let onEvent: (String, Data) -> Void
+
+    init(_ onEvent: @escaping (String, Data) -> Void) { self.onEvent = onEvent }
+
+    func append(_ data: Data) {
+        pending.append(data)
         while let range = pending.range(of: Data("\n\n".utf8)) {
             let block = pending.subdata(in: pending.startIndex..<range.lowerBound)
             pending.removeSubrange(pending.startIndex..<range.upperBound)
-            var event = "message", data = Data()
-            for line in String(decoding: block, as: UTF8.self).split(separator: "\n") {
-                if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
-                if line.hasPrefix("data: ") { data.append(Data(line.dropFirst(6).utf8)) }
-            }
-            onEvent?(event, data)
+            emit(block)
         }
     }
 
-    // MARK: URLSessionDataDelegate
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        self.response = response as? HTTPURLResponse
-        completionHandler(.allow)
+    /// The last event, when the stream ended without its blank line.
+    func finish() {
+        if !pending.isEmpty { emit(pending); pending = Data() }
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let isStream = streaming && (response?.statusCode ?? 0) < 300
-            && response?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/event-stream") == true
-        if isStream {
-            pending.append(data)
-            flushEvents(final: false)
-        } else {
-            body.append(data)
+    private func emit(_ block: Data) {
+        var event = "message", data = Data()
+        for line in String(decoding: block, as: UTF8.self).split(separator: "\n") {
+            if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+            if line.hasPrefix("data: ") { data.append(Data(line.dropFirst(6).utf8)) }
         }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-        failure = error
-        done.signal()
+        onEvent(event, data)
     }
 }
 

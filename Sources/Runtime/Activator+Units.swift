@@ -8,25 +8,30 @@ import HopStore
 extension Activator {
     // MARK: Units
 
-    /// Copies the generation's unit files (and drop-ins) into the host's unit directory. systemd
-    /// reloads only when a file it may already have loaded changed: a unit file that did not exist
-    /// (a new generation's units have new names) is found when it is first started — systemd ≥ 246
-    /// rebuilds its unit-name map when a unit directory's timestamp changed — so a deploy pays no
-    /// `daemon-reload` (~220 ms in the private host), and a rollback to a generation whose units are
-    /// still installed skips it too. The app's slice and network unit keep their names across
-    /// generations: a change to either (a `hop scale` that changes the slice's limits) reloads.
-    /// Generation numbers are never reused, so a generation's own files never change content.
+    /// Copies the generation's unit files (and drop-ins) into the host's unit directory; systemd
+    /// reloads only when it could otherwise run stale or incomplete settings:
+    /// - a generation's own units (`hop-<app>-G<n>-…`, drop-ins included) have names no other
+    ///   generation uses and never change (numbers are not reused). A new one needs no reload:
+    ///   systemd (≥ 246) rebuilds its unit-name map when a unit directory changed and finds the
+    ///   file when the unit is first started; a unit asked about before its file existed is
+    ///   "not-found", which systemd retries. So a deploy or a rollback pays no `daemon-reload`
+    ///   (~220 ms in the private host).
+    /// - the app's slice and network unit keep their names across generations. A slice is loaded
+    ///   even without a file (an implicit, unlimited slice, as `systemctl show` of it leaves), and
+    ///   systemd does not look again: a new or changed one reloads (an app's first deploy, a
+    ///   `hop scale` that changes the slice's limits).
     func installUnits(_ g: GenerationRecord) throws {
         var reload = false
         let fm = FileManager.default
         let src = g.storePath + "/units"
         let dst = host.path(host.unitDirectory)
         guard let names = try? fm.contentsOfDirectory(atPath: src) else { return }
-        func install(_ from: String, _ to: String) throws {
-            let existed = fm.fileExists(atPath: to)
-            if try writeFileIfChanged(to, try String(contentsOfFile: from, encoding: .utf8)), existed { reload = true }
-        }
         for name in names.sorted() {
+            let own = UnitNames.generation(ofUnit: name, app: g.app) == g.number
+            func install(_ from: String, _ to: String) throws {
+                let existed = fm.fileExists(atPath: to)
+                if try writeFileIfChanged(to, try String(contentsOfFile: from, encoding: .utf8)), existed || !own { reload = true }
+            }
             var isDir: ObjCBool = false
             _ = fm.fileExists(atPath: src + "/" + name, isDirectory: &isDir)
             if isDir.boolValue {

@@ -420,11 +420,13 @@ fileprivate let crashLooping = ["ActiveState": "activating", "SubState": "auto-r
         #expect(!rig.journalOnDisk)
     }
 
-    @Test("systemd reloads only when a unit file it may have loaded changes: the app's slice with new limits, not a new generation's units")
+    @Test("systemd reloads only for the app's slice and network unit (new or changed), never for a generation's own new units")
     func reloadOnlyForChangedFiles() throws {
         let rig = try Rig(healthy: [1, 2, 3])
         let g1 = try rig.generation(1, slice: "[Slice]\nMemoryMax=1G\n")
-        try rig.serving(g1)
+        rig.services.forgetCalls()
+        try rig.activator.activate(g1, from: nil, op: "deploy", watch: 0)
+        #expect(rig.services.actions.first == .daemonReload, "a new slice file: \(rig.services.actions)")
         let g2 = try rig.generation(2, slice: "[Slice]\nMemoryMax=1G\n")
         rig.services.forgetCalls()
         try rig.activator.activate(g2, from: g1, op: "deploy", watch: 0)
