@@ -38,10 +38,10 @@ public struct HopHome: Sendable, Hashable {
 
     /// Throws when hop.db is missing or empty although generations exist (restore it, do not re-create it).
     public func checkDatabaseNotLost() throws {
-        let attrs = try? FileManager.default.attributesOfItem(atPath: database)
-        let empty = attrs == nil || (attrs?[.size] as? NSNumber)?.intValue == 0
+        let st = fileStatus(atPath: database)
+        let empty = st == nil || st?.size == 0
         guard empty, hasGenerations() else { return }
-        throw HopError(.environment, "the database \(database) is \(attrs == nil ? "missing" : "empty") although apps have generations in \(apps)",
+        throw HopError(.environment, "the database \(database) is \(st == nil ? "missing" : "empty") although apps have generations in \(apps)",
                        hint: "restore hop.db from a backup (hop will not start over and forget the apps it runs)")
     }
 

@@ -131,8 +131,16 @@ final class RemoteClient: @unchecked Sendable {
             throw HopError.invalid("remote \(entry.name)'s URL \(entry.url) is not a URL")
         }
         if !query.isEmpty { comps.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+        // `*.localhost` is loopback (RFC 6761), as curl and browsers resolve it; the system
+        // resolver does not, so a plain-HTTP request to one goes to 127.0.0.1 with its Host kept.
+        var authority: String?
+        if comps.scheme == "http", let h = comps.host?.lowercased(), h == "localhost" || h.hasSuffix(".localhost") {
+            authority = h + (comps.port.map { ":\($0)" } ?? "")
+            comps.host = "127.0.0.1"
+        }
         guard let url = comps.url else { throw HopError.invalid("cannot make a URL of \(entry.url)\(path)") }
         var req = HTTPClientRequest(url: url.absoluteString)
+        if let authority { req.headers.replaceOrAdd(name: "Host", value: authority) }
         req.method = HTTPMethod(rawValue: method)
         req.headers.add(name: "Authorization", value: "Bearer \(entry.token)")
         req.headers.add(name: "Accept", value: stream ? "text/event-stream" : "application/json")

@@ -190,9 +190,10 @@ public struct Operations: Sendable {
                 for w in warnings { ctx.warn(w.description) }
                 _ = try Self.checkedApp(spec.name)
                 planned = spec.name
-                try checkDomains(app: spec.name, spec: spec, db: try ctx.existingDatabase())
-                try checkDeclaredAddons(app: spec.name, spec: spec, db: try ctx.existingDatabase())
-                try checkComputedEnv(app: spec.name, spec: spec, db: try ctx.existingDatabase())
+                let db = try ctx.existingDatabase()
+                try checkDomains(app: spec.name, spec: spec, db: db)
+                try checkDeclaredAddons(app: spec.name, spec: spec, db: db)
+                try checkComputedEnv(app: spec.name, spec: spec, db: db)
                 try checkDeclaredBackup(app: spec.name, spec: spec)
             } else if let id = r.build, let db = try ctx.existingDatabase(), let b = try db.build(id: id) {
                 try checkDomains(app: b.app, spec: try b.spec(), db: db)

@@ -34,8 +34,7 @@ public final class HopDatabase: Sendable {
         }
         // A file that exists but is empty was truncated (SQLite never leaves a created database at 0
         // bytes for long): opening it would silently start an empty state and forget every app.
-        if let attrs = try? FileManager.default.attributesOfItem(atPath: path), (attrs[.size] as? NSNumber)?.intValue == 0,
-           let modified = attrs[.modificationDate] as? Date, Date().timeIntervalSince(modified) > 5 {
+        if let st = fileStatus(atPath: path), st.size == 0, Date().timeIntervalSince(st.modified) > 5 {
             throw HopError(.environment, "the database \(path) is empty (0 bytes): it was truncated or replaced",
                            hint: "restore hop.db from a backup; remove the empty file only to start over with no apps")
         }
