@@ -106,18 +106,27 @@ public struct NixDriver: Sendable {
     @discardableResult
     public func build(drv: String, root: String, progress: (@Sendable (BuildProgress) -> Void)? = nil,
                       log: (@Sendable (String) -> Void)? = nil) throws -> String {
+        let (r, _) = try runBuild(Command("nix-store", Self.options + ["--realise", drv, "--add-root", root, "--indirect"]),
+                                  failed: "building \(drv) failed", hint: "the log tail is below; `nix-store --read-log DRV` shows the whole log",
+                                  progress: progress, log: log)
+        return r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    /// Runs a Nix command that builds, streaming its log to `progress` and `log`; a failure is a
+    /// `.buildFailed` naming the builder that failed when Nix says which. Returns the result and
+    /// the derivations Nix said it built.
+    func runBuild(_ command: Command, failed what: String, hint: String, progress: (@Sendable (BuildProgress) -> Void)?,
+                  log: (@Sendable (String) -> Void)?) throws -> (ProcessResult, built: [String]) {
         let state = ProgressState()
-        let r = try runner.run(Command("nix-store", Self.options + ["--realise", drv, "--add-root", root, "--indirect"])) { line in
+        let r = try runner.run(command) { line in
             log?(line)
             if let p = state.update(line) { progress?(p) }
         }
         guard r.succeeded else {
             let failed = r.stderrText.split(separator: "\n").last { $0.contains("builder for") }.map(String.init)
-            throw HopError(.buildFailed, failed ?? "building \(drv) failed",
-                           hint: "the log tail is below; `nix-store --read-log DRV` shows the whole log",
-                           detail: r.stderrTail(25))
+            throw HopError(.buildFailed, failed ?? what, hint: hint, detail: r.stderrTail(25))
         }
-        return r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+        return (r, state.builtDerivations)
     }
 
     /// Evaluates an expression and realises it in one Nix process (`nix-build --out-link ROOT`,
@@ -130,19 +139,12 @@ public struct NixDriver: Sendable {
     public func buildExpression(_ file: String, root: String,
                                 progress: (@Sendable (BuildProgress) -> Void)? = nil,
                                 log: (@Sendable (String) -> Void)? = nil) throws -> (out: String, builtBy: String?) {
-        let state = ProgressState()
-        let r = try runner.run(Command("nix-build", Self.options + [file, "--out-link", root])) { line in
-            log?(line)
-            if let p = state.update(line) { progress?(p) }
-        }
-        guard r.succeeded else {
-            let failed = r.stderrText.split(separator: "\n").last { $0.contains("builder for") }.map(String.init)
-            throw HopError(.buildFailed, failed ?? "evaluating or building \(file) failed",
-                           hint: "the expression is kept at \(file); `nix-store --read-log DRV` shows a build's whole log",
-                           detail: r.stderrTail(25))
-        }
+        let (r, built) = try runBuild(Command("nix-build", Self.options + [file, "--out-link", root]),
+                                      failed: "evaluating or building \(file) failed",
+                                      hint: "the expression is kept at \(file); `nix-store --read-log DRV` shows a build's whole log",
+                                      progress: progress, log: log)
         let out = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
-        let builtBy = state.builtDerivations.last { drv in
+        let builtBy = built.last { drv in
             (try? String(contentsOfFile: drv, encoding: .utf8)).flatMap(derivationOutPath) == out
         }
         return (out, builtBy)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HopBasics
+import HopTestSupport
 @testable import NixBuild
 
 @Suite("The build's fast path: what is cached and how it is keyed")
@@ -11,6 +12,33 @@ struct FastPathTests {
         #expect(derivationOutPath(drv) == "/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0")
         #expect(derivationOutPath(#"Derive([("dev","/nix/store/abc-x-dev","","")])"#) == nil)
         #expect(derivationOutPath("not a derivation") == nil)
+    }
+
+    @Test("nix-build: the derivation is the one Nix's log says it built whose output is the result; none when nothing was built; a failure names the builder")
+    func buildExpressionDerivation() throws {
+        try withTemporaryDirectory { dir in
+            let out = "/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0"
+            let appDrv = dir + "/app.drv", envDrv = dir + "/env.drv"
+            try #"Derive([("out","\#(out)","","")],[],[],"x86_64-linux","/bin/sh",[],[])"#.write(toFile: appDrv, atomically: true, encoding: .utf8)
+            try #"Derive([("out","/nix/store/0000000000000000000000000000000a-env","","")],[],[],"x86_64-linux","/bin/sh",[],[])"#
+                .write(toFile: envDrv, atomically: true, encoding: .utf8)
+            let runner = FakeProcessRunner()
+            runner.on(["nix-build"], ProcessResult(status: 0, stdout: Data((out + "\n").utf8),
+                                                   stderr: Data("these 2 derivations will be built:\nbuilding '\(envDrv)'...\nbuilding '\(appDrv)'...\n".utf8)))
+            let built = try NixDriver(runner: runner).buildExpression(dir + "/build.nix", root: dir + "/root")
+            #expect(built.out == out && built.builtBy == appDrv)
+            #expect(runner.commandWords.last?.contains("--out-link") == true)
+
+            let valid = FakeProcessRunner()
+            valid.on(["nix-build"], ProcessResult(status: 0, stdout: Data((out + "\n").utf8), stderr: Data()))
+            #expect(try NixDriver(runner: valid).buildExpression(dir + "/build.nix", root: dir + "/root").builtBy == nil)
+
+            let failing = FakeProcessRunner()
+            failing.on(["nix-build"], ProcessResult(status: 1, stdout: Data(), stderr: Data("error: builder for '\(appDrv)' failed with exit code 1\n".utf8)))
+            #expect { try NixDriver(runner: failing).buildExpression(dir + "/build.nix", root: dir + "/root") } throws: { e in
+                (e as? HopError)?.code == .buildFailed && (e as? HopError)?.message.contains("builder for") == true
+            }
+        }
     }
 
     @Test("the derivation cache answers only for the same expression text")
