@@ -105,7 +105,14 @@ extension Activator {
         // of the app starts, or the app would write its state beside the image, unbounded.
         try AppDisks(home: home, host: host).mount(g.app)
         let gs = m.units
-        if !gs.sockets.isEmpty { try services.startChecked(gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)") }
+        // Without a release step, sockets and instances start in one systemd transaction (one
+        // systemctl call less, ~20 ms: each instance is ordered after its socket by its unit).
+        var instances = gs.instances
+        if gs.releases.isEmpty {
+            instances = gs.sockets + gs.instances
+        } else if !gs.sockets.isEmpty {
+            try services.startChecked(gs.sockets, what: "starting the sockets of \(g.app) generation \(g.number)")
+        }
         for release in gs.releases {
             log("running release step \(release)")
             let r = try services.start([release])
@@ -114,8 +121,8 @@ extension Activator {
                                hint: "see `hop logs \(g.app) --process release`", detail: r.stderrTail(5))
             }
         }
-        if !gs.instances.isEmpty {
-            let r = try services.start(gs.instances)
+        if !instances.isEmpty {
+            let r = try services.start(instances)
             if !r.succeeded {
                 throw HopError(.rolledBack, "systemd could not start \(g.app) generation \(g.number)", detail: r.stderrTail(6))
             }
