@@ -1,10 +1,10 @@
 import Foundation
+import HopStore
 
 // The request side of issue 23's measures, as pure functions: what nginx logs for each request,
-// how a log is read incrementally, and how requests become per-app buckets (counts by status
-// class, bytes, a latency histogram) that can be merged, downsampled and asked for percentiles.
-// Not wired in yet: nginx does not write this log and nothing stores the buckets (see the issue's
-// note). Everything here is deterministic and unit-tested.
+// how a log is read incrementally, and how requests become per-app buckets (HopStore's
+// `RequestBucket`: counts by status class, bytes, a latency histogram). Not wired in yet: nginx
+// does not write this log (see the issue's note). Everything here is deterministic and unit-tested.
 
 /// One request as hop's nginx logs it for metrics (`RequestLog.format`).
 public struct AccessRecord: Equatable, Sendable {
@@ -64,75 +64,6 @@ public enum RequestLog {
     }
 }
 
-/// Request durations counted in fixed buckets, so that buckets of many intervals and apps merge
-/// by addition and percentiles come out of any merge.
-public struct LatencyHistogram: Codable, Equatable, Sendable {
-    /// Upper bounds in milliseconds; one more count holds everything above the last.
-    public static let boundsMilliseconds: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
-    public private(set) var counts: [Int]
-
-    public init() { counts = Array(repeating: 0, count: Self.boundsMilliseconds.count + 1) }
-
-    public var total: Int { counts.reduce(0, +) }
-
-    public mutating func add(seconds: Double) {
-        let ms = seconds * 1000
-        let i = Self.boundsMilliseconds.firstIndex { ms <= $0 } ?? Self.boundsMilliseconds.count
-        counts[i] += 1
-    }
-
-    public mutating func merge(_ other: LatencyHistogram) {
-        for i in counts.indices { counts[i] += other.counts[i] }
-    }
-
-    /// The `q` quantile (0 < q ≤ 1) in milliseconds, interpolated linearly inside its bucket (the
-    /// first from 0); the last bucket answers its lower bound. nil when empty.
-    public func quantile(_ q: Double) -> Double? {
-        let n = total
-        guard n > 0 else { return nil }
-        let rank = max(1, (q * Double(n)).rounded(.up))
-        var seen = 0
-        for (i, c) in counts.enumerated() where c > 0 {
-            if Double(seen + c) >= rank {
-                let lower = i == 0 ? 0 : Self.boundsMilliseconds[i - 1]
-                guard i < Self.boundsMilliseconds.count else { return lower }
-                let upper = Self.boundsMilliseconds[i]
-                return lower + (upper - lower) * (rank - Double(seen)) / Double(c)
-            }
-            seen += c
-        }
-        return Self.boundsMilliseconds.last
-    }
-}
-
-/// The requests one app answered in one interval.
-public struct RequestBucket: Codable, Equatable, Sendable {
-    /// The interval's start, seconds since the epoch (a multiple of its width).
-    public var start: Int
-    /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx.
-    public var classes: [Int]
-    public var bytes: Int64
-    public var latency: LatencyHistogram
-
-    public init(start: Int) {
-        self.start = start; classes = [0, 0, 0, 0, 0]; bytes = 0; latency = LatencyHistogram()
-    }
-
-    public var requests: Int { classes.reduce(0, +) }
-
-    public mutating func add(_ r: AccessRecord) {
-        classes[r.status / 100 - 1] += 1
-        bytes += r.bytes
-        latency.add(seconds: r.seconds)
-    }
-
-    public mutating func merge(_ other: RequestBucket) {
-        for i in classes.indices { classes[i] += other.classes[i] }
-        bytes += other.bytes
-        latency.merge(other.latency)
-    }
-}
-
 public enum RequestBuckets {
     /// Requests grouped by app (through `serverNames`) and interval of `width` seconds; requests
     /// for names no app has (the default server, hop's own site) are left out.
@@ -141,19 +72,9 @@ public enum RequestBuckets {
         for r in records {
             guard let app = serverNames[r.serverName] else { continue }
             let start = Int(r.time.rounded(.down)) / width * width
-            byApp[app, default: [:]][start, default: RequestBucket(start: start)].add(r)
+            byApp[app, default: [:]][start, default: RequestBucket(start: start)].add(status: r.status, seconds: r.seconds, bytes: r.bytes)
         }
         return byApp.mapValues { $0.values.sorted { $0.start < $1.start } }
     }
 
-    /// The same buckets at a coarser `width` (a multiple of theirs): every request kept, counted
-    /// in the interval its bucket starts in.
-    public static func downsample(_ buckets: [RequestBucket], to width: Int) -> [RequestBucket] {
-        var out: [Int: RequestBucket] = [:]
-        for b in buckets {
-            let start = b.start / width * width
-            out[start, default: RequestBucket(start: start)].merge(b)
-        }
-        return out.values.sorted { $0.start < $1.start }
-    }
 }

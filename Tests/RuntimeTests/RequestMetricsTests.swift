@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runtime
+import HopStore
 
 @Suite("Request measures: the metrics log, its incremental reading, buckets and percentiles")
 struct RequestMetricsTests {
@@ -40,24 +41,6 @@ struct RequestMetricsTests {
         #expect(map == ["shop.example.org": "shop", "www.shop.example.org": "shop", "blog.localhost": "blog"])
     }
 
-    @Test("percentiles come out of the histogram, interpolated within a bucket; merging adds")
-    func histogram() throws {
-        var h = LatencyHistogram()
-        #expect(h.quantile(0.5) == nil)
-        for _ in 0..<90 { h.add(seconds: 0.003) }   // (2, 5] ms
-        for _ in 0..<10 { h.add(seconds: 0.2) }     // (100, 250] ms
-        #expect(h.total == 100)
-        let p50 = try #require(h.quantile(0.5))
-        #expect(p50 > 2 && p50 <= 5)
-        let p99 = try #require(h.quantile(0.99))
-        #expect(p99 > 100 && p99 <= 250)
-        var slow = LatencyHistogram()
-        slow.add(seconds: 60)
-        #expect(slow.quantile(1) == 10000, "beyond the last bound: its lower bound")
-        h.merge(slow)
-        #expect(h.total == 101 && h.quantile(1) == 10000)
-    }
-
     @Test("requests group by app and 10-s interval, by status class; unknown names are left out; downsampling keeps every request")
     func buckets() {
         let names = ["shop.localhost": "shop", "blog.localhost": "blog"]
@@ -73,7 +56,7 @@ struct RequestMetricsTests {
         #expect(shop.map(\.requests) == [10, 10, 10])
         #expect(shop[0].classes == [0, 9, 0, 0, 1] && shop[0].bytes == 1000)
         #expect(b["blog"]?.first?.classes == [0, 0, 0, 1, 0])
-        let coarse = RequestBuckets.downsample(shop, to: 300)
+        let coarse = RequestBucketsMath.downsample(shop, to: 300)
         #expect(coarse.count == 1 && coarse[0].start == 1_796_679_600 && coarse[0].requests == 30)
         #expect(coarse[0].classes[4] == 3 && coarse[0].latency.total == 30 && coarse[0].bytes == 3000)
     }
