@@ -124,6 +124,43 @@ struct GenerationsCommand: ParsableCommand, RemoteCapable {
     }
 }
 
+struct MetricsCommand: ParsableCommand, RemoteCapable {
+    static let configuration = CommandConfiguration(commandName: "metrics",
+        abstract: "An app's requests through nginx: counts by status class, bytes, latency percentiles, per 10 s.")
+    @Argument(completion: NameCompletion.apps) var app: String
+    @Option(help: "How far back: 90s, 15m, 1h, 24h, 7d (at most 30d).") var since: String = "1h"
+    @OptionGroup var outputOptions: OutputOptions
+    var json: Bool { outputOptions.json }
+    func run() throws {
+        let m = try appBackend(json: json).metrics(app: app, since: since)
+        if json { emit(m); return }
+        let t = m.total
+        func ms(_ v: Double?) -> String { v.map { String(format: "%.1f ms", $0) } ?? "-" }
+        Out.line("\(app), since \(m.since): \(t.requests) requests (2xx \(t.classes[1]), 3xx \(t.classes[2]), 4xx \(t.classes[3]), 5xx \(t.classes[4])), \(t.bytes) bytes sent")
+        Out.line("latency p50 \(ms(t.p50)), p95 \(ms(t.p95)), p99 \(ms(t.p99))")
+        if !m.points.isEmpty { Out.line("requests per 10 s: " + sparkline(m.points.map { Double($0.requests) })) }
+    }
+}
+
+struct MetricsCollectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "metrics-collect",
+        abstract: "What the measures timer runs every 10 s: nginx's request log into metrics.db.", shouldDisplay: false)
+    @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
+    func run() throws {
+        var ctx = cliContext(json: false)
+        if nativeHost { ctx.serviceHostOverride = .native() }
+        _ = try Operations(ctx).collectMetrics()
+    }
+}
+
+/// Values as a line of block characters, lowest to highest (at most the last 60).
+func sparkline(_ values: [Double]) -> String {
+    let blocks = Array("▁▂▃▄▅▆▇█")
+    let v = values.suffix(60)
+    guard let top = v.max(), top > 0 else { return String(repeating: "▁", count: v.count) }
+    return String(v.map { blocks[min(blocks.count - 1, Int(($0 / top) * Double(blocks.count - 1)))] })
+}
+
 struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gc",
         abstract: "Drop old generations (their profile links, GC roots and env files); the serving one is always kept.")

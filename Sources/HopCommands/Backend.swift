@@ -28,6 +28,7 @@ struct AppBackend {
         try runOperation(Rollback.self, .init(app: app, to: to, withData: withData, wait: Hop.waitMode ? true : nil), json: json)
     }
     func generations(app: String) throws -> [GenerationInfo] { try runOperation(ListGenerations.self, .init(app: app), json: json) }
+    func metrics(app: String, since: String?) throws -> AppMetricsResult { try runOperation(AppMetrics.self, .init(app: app, since: since), json: json) }
     func config(app: String) throws -> [String: String] {
         try runOperation(GetConfig.self, .init(app: app, reveal: true), json: json).values.compactMapValues { $0 }
     }

@@ -25,6 +25,10 @@ extension Operations {
             try front.ensureRunning()
             // A fresh host has none of the apps' runtime state: bring every serving generation back.
             var restored: [String] = [], failed: [String: String] = [:]
+            do { try installMetricsTimer(host: service) } catch let e as HopError {
+                failed["measures timer"] = e.message
+                ctx.warn("request measures are not collected: \(e.message)")
+            }
             if let db = try ctx.existingDatabase() {
                 // Addon servers first: the apps restored next connect to them.
                 // (Redis: a server per addon, and the shared one of earlier hops while addons use it.)

@@ -23,13 +23,32 @@ public final class MetricsStore: @unchecked Sendable {
                 bytes INTEGER NOT NULL, latency TEXT NOT NULL,
                 PRIMARY KEY (app, width, start)
             ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS log_cursors (
+                log TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL
+            ) WITHOUT ROWID;
             """)
+    }
+
+    /// Where reading `log` stopped: the file's inode and the offset after the last line counted.
+    public func cursor(log: String) throws -> (inode: UInt64, offset: Int64)? {
+        try db.read { conn in
+            try conn.prepare("SELECT inode, offset FROM log_cursors WHERE log = ?").rows([.text(log)]) {
+                (UInt64(bitPattern: try $0.int64(0)), try $0.int64(1))
+            }.first
+        }
     }
 
     /// Adds buckets of `width` seconds, merging into what is stored for the same interval, in one
     /// transaction (a collection interrupted halfway stores nothing of it).
-    public func add(_ buckets: [String: [RequestBucket]], width: Int = MetricsStore.fineWidth) throws {
+    /// With `cursor`, where the buckets were read up to is recorded in the same transaction, so a
+    /// collector killed at any point counts each line once.
+    public func add(_ buckets: [String: [RequestBucket]], width: Int = MetricsStore.fineWidth,
+                    cursor: (log: String, inode: UInt64, offset: Int64)? = nil) throws {
         try db.transaction { conn in
+            if let cursor {
+                try conn.cached("INSERT OR REPLACE INTO log_cursors (log, inode, offset) VALUES (?, ?, ?)")
+                    .run([.text(cursor.log), .integer(Int64(bitPattern: cursor.inode)), .integer(cursor.offset)])
+            }
             let read = try conn.cached("SELECT c1, c2, c3, c4, c5, bytes, latency FROM request_buckets WHERE app = ? AND width = ? AND start = ?")
             let write = try conn.cached("""
                 INSERT OR REPLACE INTO request_buckets (app, width, start, c1, c2, c3, c4, c5, bytes, latency)

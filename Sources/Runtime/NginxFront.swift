@@ -22,6 +22,9 @@ public struct NginxFront: Sendable {
     public var directory: String { home.root + "/nginx" }
     public var sitesDirectory: String { directory + "/sites" }
     public var mainConfig: String { directory + "/nginx.conf" }
+    /// nginx's metrics log of every app's requests (`RequestLog.format`), read by hop's collector.
+    public var requestLog: String { Self.requestLog(directory: directory) }
+    static func requestLog(directory: String) -> String { directory + "/logs/requests.log" }
     var portFile: String { directory + "/http-port" }
     var tlsPortFile: String { directory + "/https-port" }
 
@@ -165,7 +168,11 @@ public struct NginxFront: Sendable {
         http {
             include /etc/nginx/mime.types;
             default_type application/octet-stream;
-            access_log off;
+            # One line per request for hop's measures (`hop metrics`): time, status, duration,
+            # bytes, the answering site's first name. Nothing the client chose (no path, no agent,
+            # no address). Written in 16 KB batches, at most a second late.
+            log_format \(RequestLog.formatName) '\(RequestLog.format)';
+            access_log \(requestLog(directory: directory)) \(RequestLog.formatName) buffer=16k flush=1s;
             sendfile on;
             tcp_nopush on;
             keepalive_timeout 65s;
@@ -215,7 +222,7 @@ public struct NginxFront: Sendable {
         TimeoutStopSec=10
         NoNewPrivileges=yes
         ProtectSystem=strict
-        ReadWritePaths=-/var/lib/nginx -/var/log/nginx
+        ReadWritePaths=-/var/lib/nginx -/var/log/nginx -\((mainConfig as NSString).deletingLastPathComponent)/logs
         ProtectHome=read-only
         PrivateDevices=yes
         PrivateMounts=yes
@@ -251,6 +258,7 @@ public struct NginxFront: Sendable {
         let fm = FileManager.default
         try fm.createDirectory(atPath: sitesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try? fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory)
+        try fm.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var changed = try writeFileIfChanged(directory + "/preamble.conf", NginxSite.httpPreamble())
         changed = try writeFileIfChanged(mainConfig, Self.renderMain(directory: directory, port: httpPort)) || changed
         let unitChanged = try writeFileIfChanged(host.path(host.unitDirectory + "/" + Self.unit), Self.renderUnit(mainConfig: mainConfig))

@@ -103,6 +103,10 @@ import Provenance
         try assertSnapshot(try BackupTimerUnits.renderService(app: "blog", hopBinary: "/usr/local/bin/hop", home: "/var/lib/hop"),
                            named: "backup-timer.service")
         try assertSnapshot(BackupTimerUnits.renderTimer(app: "blog", calendar: "*-*-* 03:15:00"), named: "backup-timer.timer")
+        // (The measures timer is the same kind of unit pair.)
+        try assertSnapshot(try MetricsTimerUnits.renderService(hopBinary: "/usr/local/bin/hop", home: "/var/lib/hop"), named: "metrics-timer.service")
+        try assertSnapshot(MetricsTimerUnits.renderTimer(), named: "metrics-timer.timer")
+        #expect(throws: HopError.self) { try MetricsTimerUnits.renderService(hopBinary: "/usr/local/bin/hop\nExecStart=/bin/sh", home: "/var/lib/hop") }
     }
 
     @Test func backupIDsAreCheckedBeforeAnythingIsOpened() throws {

@@ -79,6 +79,58 @@ struct InfoIntegrationTests {
         }
     }
 
+    @Test("hop metrics: requests sent through nginx are counted by status class within ±2 %, with latency percentiles; a bad window is bad input (exit 2)")
+    func metricsCountWhatNginxServed() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-metrics"
+            let d = try hopEnv(["deploy", try flaskVariant(dir, greeting: "counted"), "--app", app, "--watch", "0"])
+            try #require(d.status == 0, "\(d.stderr)")
+            defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) }
+            func classes() throws -> [Int] {
+                let r = try hopEnv(["metrics", app, "--since", "1h", "--json"])
+                #expect(r.status == 0, "\(r.stderr)")
+                return ((json(r.stdout)["total"] as? [String: Any])?["classes"] as? [Int]) ?? [0, 0, 0, 0, 0]
+            }
+            let before = try classes()
+            // 300 requests over keep-alive, one in five to a path the app does not have.
+            var args = ["-s", "-H", "Host: \(app).localhost", "-w", "%{http_code}\n"]
+            for i in 0..<300 { args += ["-o", "/dev/null", "http://127.0.0.1:\(deployHost.port)" + (i % 5 == 4 ? "/missing-\(i)" : "/")] }
+            let codes = try SystemRunner().run(Command("curl", args)).stdoutText.split(separator: "\n").compactMap { Int($0) }
+            #expect(codes.count == 300)
+            var sent = [0, 0, 0, 0, 0]
+            for c in codes where (100...599).contains(c) { sent[c / 100 - 1] += 1 }
+            #expect(sent[3] == 60 || sent[2] == 300, "\(sent)")
+            // The host's timer collects every 10 s with no one asking: metrics.db gets the rows.
+            let stored = { () -> Int in
+                let q = "SELECT COALESCE(SUM(c1 + c2 + c3 + c4 + c5), 0) FROM request_buckets WHERE app = '\(app)'"
+                return Int((try? SystemRunner().run(Command("sqlite3", [sharedHome.root + "/metrics.db", q])).stdoutText
+                    .trimmingCharacters(in: .whitespacesAndNewlines)) ?? "") ?? 0
+            }
+            let timerDeadline = Date().addingTimeInterval(25)
+            while stored() < 300 && Date() < timerDeadline { Thread.sleep(forTimeInterval: 1) }
+            #expect(stored() >= 300, "the measures timer did not collect: \(stored()) rows' worth")
+            // nginx writes its log at most a second late.
+            var counted = [0, 0, 0, 0, 0]
+            let deadline = Date().addingTimeInterval(15)
+            repeat {
+                Thread.sleep(forTimeInterval: 1)
+                counted = zip(try classes(), before).map { $0 - $1 }
+            } while counted.reduce(0, +) < 300 && Date() < deadline
+            for i in 0..<5 {
+                #expect(abs(counted[i] - sent[i]) <= max(1, sent[i] / 50), "\(i + 1)xx: sent \(sent[i]), counted \(counted[i])")
+            }
+            let m = json(try hopEnv(["metrics", app, "--json"]).stdout)
+            let total = try #require(m["total"] as? [String: Any])
+            #expect((total["p50"] as? Double ?? -1) >= 0 && (total["p99"] as? Double ?? -1) >= (total["p50"] as? Double ?? 0), "\(total)")
+            #expect(((m["points"] as? [[String: Any]]) ?? []).contains { ($0["requests"] as? Int ?? 0) > 0 })
+            let text = try hopEnv(["metrics", app])
+            #expect(text.status == 0 && text.stdout.contains("requests (2xx") && text.stdout.contains("latency p50"), "\(text.stdout)")
+            let bad = try hopEnv(["metrics", app, "--since", "forever"])
+            #expect(bad.status == 2 && bad.stderr.contains("not a window"), "\(bad.stderr)")
+        }
+    }
+
     @Test("hop info: a bad name is bad input (exit 2), an unknown app is not found, and neither leaves a trace")
     func infoRefusals() throws {
         let bad = try hop(["info", "Not_An_App"])

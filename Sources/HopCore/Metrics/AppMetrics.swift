@@ -1,0 +1,82 @@
+import Foundation
+import HopBasics
+import HopStore
+import Runtime
+
+/// One interval of an app's requests, as `hop metrics` and the API give it.
+public struct RequestPoint: Codable, Sendable, Equatable {
+    /// The interval's start (ISO 8601) and its length in seconds.
+    public var start: String
+    public var seconds: Int
+    public var requests: Int
+    /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    public var classes: [Int]
+    public var bytes: Int64
+    /// Latency percentiles in milliseconds (from a fixed-bucket histogram); nil with no request.
+    public var p50: Double?
+    public var p95: Double?
+    public var p99: Double?
+
+    init(_ b: RequestBucket, seconds: Int) {
+        start = isoTime(Date(timeIntervalSince1970: TimeInterval(b.start)))
+        self.seconds = seconds
+        requests = b.requests; classes = b.classes; bytes = b.bytes
+        p50 = b.latency.quantile(0.5); p95 = b.latency.quantile(0.95); p99 = b.latency.quantile(0.99)
+    }
+}
+
+/// An app's requests through nginx over a window: the totals and one point per interval.
+public struct AppMetricsResult: Codable, Sendable {
+    public var app: String
+    public var since: String
+    public var until: String
+    public var total: RequestPoint
+    public var points: [RequestPoint]
+}
+
+public enum AppMetrics: AppOperation {
+    public struct Input: Codable, Sendable, SchemaConstrained, AppScoped {
+        public var app: String
+        /// How far back: `90s`, `15m`, `1h`, `24h`, `7d` (default 1h, at most 30d).
+        public var since: String?
+        public init(app: String, since: String? = nil) { self.app = app; self.since = since }
+        public static var fieldSchemas: [String: JSONValue] { ["app": FieldSchema.appName] }
+    }
+    public static let name = "appMetrics"
+    public static let summary = "An app's requests through nginx (by status class, bytes, latency percentiles) over a window, collected now."
+    public static let permission = Permission.read
+    public static let http: HTTPBinding? = HTTPBinding(.GET, "/api/apps/{app}/metrics")
+    public static func run(_ input: Input, _ call: OperationCall) throws -> AppMetricsResult {
+        try call.ops.metrics(app: input.app, since: input.since)
+    }
+}
+
+extension Operations {
+    /// `hop metrics APP`: collects what nginx logged since the last collection, then reads the
+    /// window from metrics.db.
+    public func metrics(app: String, since: String?, now: Date = Date()) throws -> AppMetricsResult {
+        _ = try Self.checkedApp(app)
+        let window = try Self.window(since ?? "1h")
+        try ctx.authorize(.read, app: app, action: "read the measures of \(app)")
+        let host = try ctx.serviceHost()
+        try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collect()
+        let store = try MetricsStore(path: ctx.home.root + "/metrics.db")
+        let to = Int(now.timeIntervalSince1970) + 1
+        let from = to - window
+        let buckets = try store.requests(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to)
+        var total = RequestBucket(start: from)
+        for b in buckets { total.merge(b) }
+        return AppMetricsResult(app: app, since: isoTime(Date(timeIntervalSince1970: TimeInterval(from))),
+                                until: isoTime(now), total: RequestPoint(total, seconds: window),
+                                points: buckets.map { RequestPoint($0, seconds: MetricsStore.fineWidth) })
+    }
+
+    /// `90s`, `15m`, `1h`, `24h`, `7d` as seconds (at most the 30 days kept).
+    static func window(_ text: String) throws -> Int {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Int(text.dropLast()), n > 0, n * unit <= MetricsStore.coarseRetention else {
+            throw HopError.invalid("`\(text)` is not a window", hint: "say how far back with a number and s, m, h or d (e.g. 15m, 24h, 7d; at most 30d)")
+        }
+        return n * unit
+    }
+}
