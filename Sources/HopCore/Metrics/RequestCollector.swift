@@ -34,6 +34,7 @@ struct RequestCollector {
             guard FileManager.default.fileExists(atPath: front.requestLog) else { return counted }
             try FileManager.default.removeItem(atPath: rotated)
         }
+        try compactHourly(store)
         guard let live = inodeAndSize(front.requestLog) else { return counted }
         counted += try read(front.requestLog, inode: live.inode, store: store, names: names)
         if live.size > rotateBytes, !FileManager.default.fileExists(atPath: rotated) {
@@ -57,6 +58,16 @@ struct RequestCollector {
         let records = lines.compactMap(RequestLog.parse)
         try store.add(RequestBuckets.aggregate(records, serverNames: names), cursor: (Self.logKey, inode, offset + Int64(consumed)))
         return records.count
+    }
+
+    /// Folds day-old buckets and drops month-old ones at most once an hour (a marker file's time),
+    /// which keeps metrics.db within its stated bound.
+    func compactHourly(_ store: MetricsStore, now: Date = Date()) throws {
+        let marker = home.root + "/cache/metrics-compacted"
+        if let last = fileStatus(atPath: marker)?.modified, now.timeIntervalSince(last) < 3600 { return }
+        try store.compact(now: Int(now.timeIntervalSince1970))
+        try FileManager.default.createDirectory(atPath: home.root + "/cache", withIntermediateDirectories: true)
+        try writeFileAtomically(marker, "\(Int(now.timeIntervalSince1970))\n", mode: 0o600)
     }
 
     /// Every app's live nginx site, by app (hop's own `_…` sites are not apps).
