@@ -58,8 +58,14 @@ extension Operations {
         _ = try Self.checkedApp(app)
         let window = try Self.window(since ?? "1h")
         try ctx.authorize(.read, app: app, action: "read the measures of \(app)")
-        let host = try ctx.serviceHost()
-        try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collect()
+        guard let db = try ctx.existingDatabase(), try !db.generations(app: app).isEmpty else {
+            throw HopError(.notFound, "\(app) is not deployed", hint: "`hop apps` lists the apps; deploy with `hop deploy PATH`")
+        }
+        // Collected now when the host runs (its timer collects every 10 s anyway); without one,
+        // what was collected is answered.
+        if let host = try? ctx.serviceHost() {
+            try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collect()
+        }
         let store = try MetricsStore(path: ctx.home.root + "/metrics.db")
         let to = Int(now.timeIntervalSince1970) + 1
         let from = to - window
