@@ -144,10 +144,33 @@ public struct NixDriver: Sendable {
                                       hint: "the expression is kept at \(file); `nix-store --read-log DRV` shows a build's whole log",
                                       progress: progress, log: log)
         let out = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
-        let builtBy = built.last { drv in
-            (try? String(contentsOfFile: drv, encoding: .utf8)).flatMap(derivationOutPath) == out
-        }
+        // The builder's own output reaches the same stderr: a tenant's build can print a
+        // "building '…'" line of its choosing. Only a store derivation is looked at (a name of
+        // Nix's shape, a regular file of bounded size, read without following a link), and only
+        // one whose output is the result counts.
+        let builtBy = built.last { drv in Self.isStoreDerivationPath(drv) && Self.smallFile(drv).flatMap(derivationOutPath) == out }
         return (out, builtBy)
+    }
+
+    /// `/nix/store/<32 base-32 characters>-<name>.drv`, nothing else (no `..`, no other directory).
+    static func isStoreDerivationPath(_ p: String) -> Bool {
+        let prefix = "/nix/store/"
+        guard p.hasPrefix(prefix), p.hasSuffix(".drv") else { return false }
+        let base = p.dropFirst(prefix.count)
+        let hash = base.prefix(32)
+        let alphabet = Set("0123456789abcdfghijklmnpqrsvwxyz")
+        return hash.count == 32 && hash.allSatisfy { alphabet.contains($0) } && base.dropFirst(32).first == "-"
+            && !base.contains("/") && base != "." && !base.contains("..")
+    }
+
+    /// A regular file's text when it is at most 1 MB, opened without following a link.
+    static func smallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size <= 1 << 20 else { return nil }
+        return try? FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd().map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Rebuilds an already-built derivation and compares (`nix-store --realise --check`).

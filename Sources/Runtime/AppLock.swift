@@ -12,14 +12,15 @@ public final class AppLock {
         try self.init(path: dir + "/lock", what: "app \(app)", wait: wait)
     }
 
-    /// The host-wide lock under which TCP ports are allocated and recorded, so two deploys at
-    /// the same moment never get the same port.
-    /// A host-wide lock for one kind of work (e.g. `acme`: one ACME client owns the challenge port).
+    /// A host-wide lock for one kind of work (e.g. `acme`: one ACME client owns the challenge port;
+    /// `metrics`: one collector reads the request log).
     public static func host(home: HopHome, named name: String, wait: Double? = nil) throws -> AppLock {
         try home.ensure()
         return try AppLock(path: home.root + "/\(name).lock", what: "hop's \(name) work", wait: wait)
     }
 
+    /// The host-wide lock under which TCP ports are allocated and recorded, so two deploys at
+    /// the same moment never get the same port.
     public static func ports(home: HopHome) throws -> AppLock {
         try home.ensure()
         return try AppLock(path: home.root + "/ports.lock", what: "the port table", wait: nil)
@@ -30,7 +31,7 @@ public final class AppLock {
 
     init(path: String, what: String, wait: Double?) throws {
         let wait = wait ?? ProcessInfo.processInfo.environment["HOP_LOCK_WAIT"].flatMap(Double.init) ?? 30
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw HopError(.environment, "cannot open the lock of \(what)") }
         let start = Date()
         let deadline = start.addingTimeInterval(wait)

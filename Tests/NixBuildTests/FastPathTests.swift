@@ -17,16 +17,21 @@ struct FastPathTests {
     @Test("nix-build: the derivation is the one Nix's log says it built whose output is the result; none when nothing was built; a failure names the builder")
     func buildExpressionDerivation() throws {
         try withTemporaryDirectory { dir in
-            let out = "/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0"
+            // hop reads only store derivations: a real one, instantiated (not built) in the store.
+            try #"derivation { name = "hop-fastpath-test"; system = "x86_64-linux"; builder = "/bin/sh"; }"#
+                .write(toFile: dir + "/t.nix", atomically: true, encoding: .utf8)
+            let storeDrv = try SystemRunner().output(Command("nix-instantiate", [dir + "/t.nix"]), failure: { HopError(.environment, "nix-instantiate: \($0.stderrText)") })
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let out = try #require(derivationOutPath(try String(contentsOfFile: storeDrv, encoding: .utf8)))
             let appDrv = dir + "/app.drv", envDrv = dir + "/env.drv"
             try #"Derive([("out","\#(out)","","")],[],[],"x86_64-linux","/bin/sh",[],[])"#.write(toFile: appDrv, atomically: true, encoding: .utf8)
             try #"Derive([("out","/nix/store/0000000000000000000000000000000a-env","","")],[],[],"x86_64-linux","/bin/sh",[],[])"#
                 .write(toFile: envDrv, atomically: true, encoding: .utf8)
             let runner = FakeProcessRunner()
             runner.on(["nix-build"], ProcessResult(status: 0, stdout: Data((out + "\n").utf8),
-                                                   stderr: Data("these 2 derivations will be built:\nbuilding '\(envDrv)'...\nbuilding '\(appDrv)'...\n".utf8)))
+                                                   stderr: Data("these 2 derivations will be built:\nbuilding '\(envDrv)'...\nbuilding '\(storeDrv)'...\n".utf8)))
             let built = try NixDriver(runner: runner).buildExpression(dir + "/build.nix", root: dir + "/root")
-            #expect(built.out == out && built.builtBy == appDrv)
+            #expect(built.out == out && built.builtBy == storeDrv)
             #expect(runner.commandWords.last?.contains("--out-link") == true)
 
             let valid = FakeProcessRunner()
@@ -38,6 +43,26 @@ struct FastPathTests {
             #expect { try NixDriver(runner: failing).buildExpression(dir + "/build.nix", root: dir + "/root") } throws: { e in
                 (e as? HopError)?.code == .buildFailed && (e as? HopError)?.message.contains("builder for") == true
             }
+        }
+    }
+
+    @Test("nix-build's stderr carries the builder's output: a \"building\" line a tenant printed never makes hop open a file outside the store, follow a link, or block on a FIFO")
+    func buildExpressionIgnoresHostileLines() throws {
+        try withTemporaryDirectory { dir in
+            let out = "/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0"
+            let fakeDrv = dir + "/x.drv"
+            try #"Derive([("out","\#(out)","","")],[],[],"x86_64-linux","/bin/sh",[],[])"#.write(toFile: fakeDrv, atomically: true, encoding: .utf8)
+            let fifo = dir + "/pipe.drv"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let lines = [fakeDrv, fifo, "/etc/passwd", "/nix/store/../etc/shadow.drv", "/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-x/../y.drv"]
+                .map { "building '\($0)'...\n" }.joined()
+            let runner = FakeProcessRunner()
+            runner.on(["nix-build"], ProcessResult(status: 0, stdout: Data((out + "\n").utf8), stderr: Data(lines.utf8)))
+            #expect(try NixDriver(runner: runner).buildExpression(dir + "/build.nix", root: dir + "/root").builtBy == nil)
+            #expect(NixDriver.isStoreDerivationPath("/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-flask-app-0.drv"))
+            #expect(!NixDriver.isStoreDerivationPath("/nix/store/v6y5fxljaz9rd7gicl4c3xmj5p3yjq6v-a/b.drv"))
+            #expect(!NixDriver.isStoreDerivationPath("/nix/store/V6Y5FXLJAZ9RD7GICL4C3XMJ5P3YJQ6V-a.drv"))
+            #expect(NixDriver.smallFile(fifo) == nil && NixDriver.smallFile(fakeDrv) != nil)
         }
     }
 

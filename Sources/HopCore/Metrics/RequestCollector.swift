@@ -28,14 +28,14 @@ struct RequestCollector {
         let names = RequestLog.serverNames(sites: sites())
         var counted = 0
         // The rest of a rotated file first (the cursor is still on its inode), then the live one.
-        if let st = inodeAndSize(rotated) {
+        if let st = fileStatus(atPath: rotated) {
             counted += try read(rotated, inode: st.inode, store: store, names: names)
             // Until nginx has reopened (made the new file) it may still write to the old one.
             guard FileManager.default.fileExists(atPath: front.requestLog) else { return counted }
             try FileManager.default.removeItem(atPath: rotated)
         }
         try compactHourly(store)
-        guard let live = inodeAndSize(front.requestLog) else { return counted }
+        guard let live = fileStatus(atPath: front.requestLog) else { return counted }
         counted += try read(front.requestLog, inode: live.inode, store: store, names: names)
         if live.size > rotateBytes, !FileManager.default.fileExists(atPath: rotated) {
             try FileManager.default.moveItem(atPath: front.requestLog, toPath: rotated)
@@ -78,11 +78,5 @@ struct RequestCollector {
             out[String(f.dropLast(5))] = try? String(contentsOfFile: front.sitesDirectory + "/" + f, encoding: .utf8)
         }
         return out
-    }
-
-    func inodeAndSize(_ path: String) -> (inode: UInt64, size: Int64)? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return (UInt64(st.st_ino), Int64(st.st_size))
     }
 }
