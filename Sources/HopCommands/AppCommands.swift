@@ -126,7 +126,7 @@ struct GenerationsCommand: ParsableCommand, RemoteCapable {
 
 struct MetricsCommand: ParsableCommand, RemoteCapable {
     static let configuration = CommandConfiguration(commandName: "metrics",
-        abstract: "An app's requests through nginx: counts by status class, bytes, latency percentiles, per 10 s.")
+        abstract: "An app's requests through nginx (by status class, bytes, latency percentiles) and its processes' CPU, memory, tasks, restarts, per 10 s.")
     @Argument(completion: NameCompletion.apps) var app: String
     @Option(help: "How far back: 90s, 15m, 1h, 24h, 7d (at most 30d).") var since: String = "1h"
     @OptionGroup var outputOptions: OutputOptions
@@ -139,6 +139,13 @@ struct MetricsCommand: ParsableCommand, RemoteCapable {
         Out.line("\(app), since \(m.since): \(t.requests) requests (2xx \(t.classes[1]), 3xx \(t.classes[2]), 4xx \(t.classes[3]), 5xx \(t.classes[4])), \(t.bytes) bytes sent")
         Out.line("latency p50 \(ms(t.p50)), p95 \(ms(t.p95)), p99 \(ms(t.p99))")
         if !m.points.isEmpty { Out.line("requests per 10 s: " + sparkline(m.points.map { Double($0.requests) })) }
+        for p in m.processes {
+            let l = p.latest
+            let memory = l.memory.map { humanBytes($0) + (l.memoryLimit.map { " of " + humanBytes($0) } ?? "") } ?? "-"
+            Out.line("\(p.process): \(l.instances) running, CPU \(String(format: "%.1f", p.cpuPercent)) % of a core, memory \(memory), "
+                     + "\(l.tasks.map(String.init) ?? "-") tasks, \(p.restarts) restart\(p.restarts == 1 ? "" : "s"), \(p.oomKills) OOM kill\(p.oomKills == 1 ? "" : "s")")
+            Out.line("  CPU: " + sparkline(p.points.map(\.cpuPercent)) + "  memory: " + sparkline(p.points.map { Double($0.memory ?? 0) }))
+        }
     }
 }
 

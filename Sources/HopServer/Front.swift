@@ -55,6 +55,8 @@ public struct HopFront: Sendable {
         guard path.hasPrefix("/"), path.count <= 2048, !path.contains(where: { $0.isNewline || $0 == "\0" }) else { return false }
         if path == "/api/openapi.json" { return method == "GET" || method == "HEAD" }
         if path.hasPrefix("/api/") { return apiRoutes.contains { $0.match(path) != nil } }
+        // An operation outside /api (GET /metrics, where Prometheus looks by default).
+        if apiRoutes.contains(where: { $0.match(path) != nil }) { return true }
         return Dashboard.routes.contains { $0.method == method && APIRoute.matches(pattern: $0.path, path) }
     }
 

@@ -45,8 +45,13 @@ public enum OpenAPIDocument {
                                     "content": ["application/json": ["schema": body]]]
             }
         }
-        let output = reflector.schema(Op.Output.self)
-        var content: JSONValue = ["application/json": ["schema": output]]
+        var content: JSONValue
+        if Op.Output.self == TextDocument.self {
+            // Sent as the document itself (the Prometheus text format), not as JSON.
+            content = [.init(stringLiteral: PrometheusText.contentType): ["schema": ["type": "string"]]]
+        } else {
+            content = ["application/json": ["schema": reflector.schema(Op.Output.self)]]
+        }
         if b.streams {
             content["text/event-stream"] = ["schema": ["type": "string",
                                                        "description": "progress events, then one `result` (the JSON result) or `error` event"]]

@@ -429,6 +429,10 @@ func status(for code: HopError.Code) -> HTTPResponse.Status {
 }
 
 func jsonResponse(_ value: any Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    if let doc = value as? TextDocument {
+        return Response(status: status, headers: [.contentType: doc.contentType, .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: doc.text)))
+    }
     if let raw = value as? RawJSON {
         return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(string: raw.text)))

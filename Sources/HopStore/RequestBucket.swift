@@ -9,13 +9,29 @@ public struct LatencyHistogram: Codable, Equatable, Sendable {
     /// Upper bounds in milliseconds; one more count holds everything above the last.
     public static let boundsMilliseconds: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
     public private(set) var counts: [Int]
+    /// The durations' sum in microseconds (a Prometheus histogram's `_sum`).
+    public private(set) var sumMicroseconds: Int64 = 0
 
     public init() { counts = Array(repeating: 0, count: Self.boundsMilliseconds.count + 1) }
 
     /// Counts as stored (one per bound, then the overflow); nil for any other length or a negative.
-    public init?(counts: [Int]) {
-        guard counts.count == Self.boundsMilliseconds.count + 1, counts.allSatisfy({ $0 >= 0 }) else { return nil }
+    public init?(counts: [Int], sumMicroseconds: Int64 = 0) {
+        guard counts.count == Self.boundsMilliseconds.count + 1, counts.allSatisfy({ $0 >= 0 }), sumMicroseconds >= 0 else { return nil }
         self.counts = counts
+        self.sumMicroseconds = sumMicroseconds
+    }
+
+    /// As stored: the counts, comma-separated, then `;` and the sum.
+    public var stored: String { counts.map(String.init).joined(separator: ",") + ";\(sumMicroseconds)" }
+
+    /// A stored histogram (a sum-less one reads with sum 0); nil when it is not one.
+    public init?(stored: String) {
+        let parts = stored.split(separator: ";", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let sum = parts.count == 2 ? Int64(parts[1]) : 0 else { return nil }
+        let fields = parts[0].split(separator: ",", omittingEmptySubsequences: false)
+        let counts = fields.compactMap { Int($0) }
+        guard counts.count == fields.count else { return nil }
+        self.init(counts: counts, sumMicroseconds: sum)
     }
 
     public var total: Int { counts.reduce(0, +) }
@@ -24,10 +40,12 @@ public struct LatencyHistogram: Codable, Equatable, Sendable {
         let ms = seconds * 1000
         let i = Self.boundsMilliseconds.firstIndex { ms <= $0 } ?? Self.boundsMilliseconds.count
         counts[i] += 1
+        sumMicroseconds += Int64((max(0, seconds) * 1_000_000).rounded())
     }
 
     public mutating func merge(_ other: LatencyHistogram) {
         for i in counts.indices { counts[i] += other.counts[i] }
+        sumMicroseconds += other.sumMicroseconds
     }
 
     /// The `q` quantile (0 < q ≤ 1) in milliseconds, interpolated linearly inside its bucket (the

@@ -85,7 +85,8 @@ import HopTestSupport
         default: return false
         }
         if route.operationID == "setPassword" { return principal.role == .admin || principal.name == "vic" }
-        if ["whoami", "listApps", "listDomains", "listBuilds", "listBackups"].contains(route.operationID) { return true }
+        // Lists (and the Prometheus exposition) answer every user with what they may see.
+        if ["whoami", "listApps", "listDomains", "listBuilds", "listBackups", "prometheusMetrics"].contains(route.operationID) { return true }
         // A backup's routes are authorised on the backup's app, known only once it is found: an
         // unknown backup is 404 for every authenticated caller (the integration tests show the refusals).
         if route.path.contains("{backup}") { return true }

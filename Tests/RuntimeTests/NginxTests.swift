@@ -168,6 +168,24 @@ struct NginxSiteRenderingTests {
         #expect(JournalDigest.summary([]) == "")
     }
 
+    @Test("a worker crash loop's journal, short: each distinct line once with its count, so the app's own words are never pushed out by the restarts")
+    func journalDigestCrashLoop() {
+        var lines = ["[2026-12-07 23:28:11 +0000] [429] [INFO] Starting gunicorn 23.0.0"]
+        for pid in 1000..<1100 {
+            lines += ["[2026-12-07 23:28:\(pid % 60) +0000] [\(pid)] [INFO] Booting worker with pid: \(pid)", "broken on purpose",
+                      "[2026-12-07 23:28:\(pid % 60) +0000] [429] [ERROR] Worker (pid:\(pid)) exited with code 1",
+                      "[2026-12-07 23:28:\(pid % 60) +0000] [429] [ERROR] Worker (pid:\(pid)) exited with code 1."]
+        }
+        // Whatever cycle the window ends in, the app's line is there.
+        for cut in 0..<4 {
+            let s = JournalDigest.summary(Array(lines.dropLast(cut)))
+            #expect(s.contains("broken on purpose (×100)") || s.contains("broken on purpose (×99)"), "\(s)")
+            #expect(s.hasPrefix("…\n"), "older lines are marked as left out: \(s)")
+            #expect(s.split(separator: "\n").count <= 9, "\(s)")
+        }
+        #expect(JournalDigest.shape("[2026-12-07] pid:1078 code 1") == "[#-#-#] pid:# code #")
+    }
+
     @Test func preamble() throws {
         try assertSnapshot(NginxSite.httpPreamble(), named: "preamble.nginx.conf")
     }

@@ -25,13 +25,50 @@ public struct RequestPoint: Codable, Sendable, Equatable {
     }
 }
 
-/// An app's requests through nginx over a window: the totals and one point per interval.
+/// One interval of a process type's resources (all its running instances together).
+public struct ProcessPoint: Codable, Sendable, Equatable {
+    public var start: String
+    public var seconds: Int
+    /// CPU used, in percent of one core (200 = two cores busy).
+    public var cpuPercent: Double
+    /// Memory in use and its limit in bytes (highest reading); nil when systemd did not account it.
+    public var memory: Int64?
+    public var memoryLimit: Int64?
+    public var tasks: Int?
+    public var restarts: Int
+    public var oomKills: Int
+    public var instances: Int
+
+    init(_ b: ProcessBucket, seconds: Int) {
+        start = isoTime(Date(timeIntervalSince1970: TimeInterval(b.start)))
+        self.seconds = seconds
+        cpuPercent = (Double(b.cpuNanos) / 1e9 / Double(max(1, seconds)) * 1000).rounded() / 10
+        memory = b.memory; memoryLimit = b.memoryLimit; tasks = b.tasks
+        restarts = b.restarts; oomKills = b.oomKills; instances = b.instances
+    }
+}
+
+/// A process type's resources over the window: `latest` is the last interval with a reading
+/// (its memory and instances are the current ones); `cpuPercent`, `restarts` and `oomKills` are
+/// over the intervals measured.
+public struct ProcessSeries: Codable, Sendable, Equatable {
+    public var process: String
+    public var cpuPercent: Double
+    public var restarts: Int
+    public var oomKills: Int
+    public var latest: ProcessPoint
+    public var points: [ProcessPoint]
+}
+
+/// An app's requests through nginx over a window (the totals and one point per interval), and
+/// its processes' resources.
 public struct AppMetricsResult: Codable, Sendable {
     public var app: String
     public var since: String
     public var until: String
     public var total: RequestPoint
     public var points: [RequestPoint]
+    public var processes: [ProcessSeries]
 }
 
 public enum AppMetrics: AppOperation {
@@ -43,7 +80,7 @@ public enum AppMetrics: AppOperation {
         public static var fieldSchemas: [String: JSONValue] { ["app": FieldSchema.appName] }
     }
     public static let name = "appMetrics"
-    public static let summary = "An app's requests through nginx (by status class, bytes, latency percentiles) over a window, collected now."
+    public static let summary = "An app's requests through nginx (by status class, bytes, latency percentiles) and its processes' CPU, memory, tasks, restarts and OOM kills over a window, collected now."
     public static let permission = Permission.read
     public static let http: HTTPBinding? = HTTPBinding(.GET, "/api/apps/{app}/metrics")
     public static func run(_ input: Input, _ call: OperationCall) throws -> AppMetricsResult {
@@ -66,7 +103,11 @@ extension Operations {
         if let host = try? ctx.serviceHost() {
             try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collect()
         }
-        let store = try MetricsStore(path: ctx.home.root + "/metrics.db")
+        return try Self.readMetrics(app: app, store: MetricsStore(path: ctx.home.root + "/metrics.db"), window: window, now: now)
+    }
+
+    /// The window's measures of `app` as metrics.db holds them.
+    static func readMetrics(app: String, store: MetricsStore, window: Int, now: Date) throws -> AppMetricsResult {
         let to = Int(now.timeIntervalSince1970) + 1
         let from = to - window
         let buckets = try store.requests(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to)
@@ -74,7 +115,24 @@ extension Operations {
         for b in buckets { total.merge(b) }
         return AppMetricsResult(app: app, since: isoTime(Date(timeIntervalSince1970: TimeInterval(from))),
                                 until: isoTime(now), total: RequestPoint(total, seconds: window),
-                                points: buckets.map { RequestPoint($0, seconds: MetricsStore.fineWidth) })
+                                points: buckets.map { RequestPoint($0, seconds: Self.width($0.start, now: now)) },
+                                processes: processSeries(try store.processes(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to), now: now))
+    }
+
+    /// A bucket's width: 5 min where 10-s ones are no longer kept.
+    static func width(_ start: Int, now: Date) -> Int {
+        Int(now.timeIntervalSince1970) - start > MetricsStore.fineRetention ? MetricsStore.coarseWidth : MetricsStore.fineWidth
+    }
+
+    static func processSeries(_ buckets: [ProcessBucket], now: Date) -> [ProcessSeries] {
+        Dictionary(grouping: buckets, by: \.process).sorted { $0.key < $1.key }.compactMap { process, list in
+            let points = list.map { ProcessPoint($0, seconds: width($0.start, now: now)) }
+            guard let latest = points.last(where: { $0.instances > 0 }) ?? points.last else { return nil }
+            let seconds = points.reduce(0) { $0 + $1.seconds }
+            let cpu = Double(list.reduce(Int64(0)) { $0 + $1.cpuNanos }) / 1e9 / Double(max(1, seconds)) * 100
+            return ProcessSeries(process: process, cpuPercent: (cpu * 10).rounded() / 10, restarts: points.reduce(0) { $0 + $1.restarts },
+                                 oomKills: points.reduce(0) { $0 + $1.oomKills }, latest: latest, points: points)
+        }
     }
 
     /// `90s`, `15m`, `1h`, `24h`, `7d` as seconds (at most the 30 days kept).

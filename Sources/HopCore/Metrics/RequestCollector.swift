@@ -19,7 +19,10 @@ struct RequestCollector {
 
     /// Collects now; returns how many requests were counted.
     @discardableResult
-    func collect() throws -> Int {
+    func collect() throws -> Int { try collectAll().requests }
+
+    /// Collects requests and resources now.
+    func collectAll() throws -> (requests: Int, resources: ResourceCollector.Snapshot?) {
         // One collector at a time (the timer's and a `hop metrics`): two reading from one cursor
         // would count the same lines twice.
         let lock = try AppLock.host(home: home, named: "metrics")
@@ -31,17 +34,18 @@ struct RequestCollector {
         if let st = fileStatus(atPath: rotated) {
             counted += try read(rotated, inode: st.inode, store: store, names: names)
             // Until nginx has reopened (made the new file) it may still write to the old one.
-            guard FileManager.default.fileExists(atPath: front.requestLog) else { return counted }
+            guard FileManager.default.fileExists(atPath: front.requestLog) else { return (counted, nil) }
             try FileManager.default.removeItem(atPath: rotated)
         }
         try compactHourly(store)
-        guard let live = fileStatus(atPath: front.requestLog) else { return counted }
+        let resources = try ResourceCollector(home: home, host: front.host).collect(store: store)
+        guard let live = fileStatus(atPath: front.requestLog) else { return (counted, resources) }
         counted += try read(front.requestLog, inode: live.inode, store: store, names: names)
         if live.size > rotateBytes, !FileManager.default.fileExists(atPath: rotated) {
             try FileManager.default.moveItem(atPath: front.requestLog, toPath: rotated)
             _ = try front.host.systemctl(["kill", "--kill-who=main", "--signal=USR1", NginxFront.unit])
         }
-        return counted
+        return (counted, resources)
     }
 
     /// Reads `path` from the cursor (from the start when the cursor is on another file) to its
