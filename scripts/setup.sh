@@ -45,6 +45,8 @@ install_without_starting redis-server redis-tools
 install_without_starting mariadb-server mariadb-client
 # sshd for the SFTP backup target tests (the tests start their own on loopback).
 install_without_starting openssh-server
+# Prometheus, to prove an operator's Prometheus scrapes hop's /metrics (the test runs its own).
+install_without_starting prometheus
 # PHP 8.2 (the php seed: CLI, PHP-FPM, the common extensions), never started on the host; composer
 # only to regenerate fixtures.
 install_without_starting php8.2-fpm php8.2-cli php8.2-fpm php8.2-mbstring php8.2-xml php8.2-gd php8.2-intl php8.2-zip \

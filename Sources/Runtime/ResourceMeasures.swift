@@ -17,7 +17,7 @@ public struct UnitReading: Equatable, Sendable {
     public var tasks: Int?
     /// Automatic restarts since the unit was started by hand (NRestarts).
     public var restarts: Int64
-    /// OOM kills the kernel counted in the unit's memory cgroup (filled in by the collector).
+    /// OOM kills the kernel counted in the unit's memory cgroup (read by the collector).
     public var oomKills: Int64 = 0
     /// The unit's control group (relative to its systemd's root).
     public var controlGroup: String
@@ -112,6 +112,17 @@ public enum ResourceMeasures {
             if f.count == 2, f[0] == "oom_kill", let n = Int64(f[1]) { return n }
         }
         return nil
+    }
+
+    /// CPU time in clock ticks from a /proc/PID/stat line: the process's own user and system time
+    /// and its reaped children's (a server's exited workers count in it). Fields are counted
+    /// after the last `)`, since the command name may hold spaces and parentheses.
+    public static func processTicks(stat: String) -> Int64? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let f = stat[stat.index(after: close)...].split(separator: " ")
+        guard f.count > 14 else { return nil }
+        let v = f[11...14].compactMap { Int64($0) }
+        return v.count == 4 ? v.reduce(0, +) : nil
     }
 
     // MARK: The host, from /proc

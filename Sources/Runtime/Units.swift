@@ -395,10 +395,12 @@ public enum UnitRenderer {
     }
 
     /// The app's [limits], else hop's defaults.
+    /// The unit's CPU time is accounted (cgroup v1 does not by default) for `hop metrics`.
     public static func limitSettings(_ limits: Limits) -> [String] {
         var l = ["MemoryMax=" + (limits.memory ?? defaultMemoryMax)]
         if let cpu = limits.cpu { l.append("CPUQuota=" + cpu) }
         l.append("TasksMax=\(limits.processes ?? defaultTasksMax)")
+        l.append("CPUAccounting=yes")
         return l
     }
 

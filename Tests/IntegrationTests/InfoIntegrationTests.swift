@@ -124,10 +124,147 @@ struct InfoIntegrationTests {
             let total = try #require(m["total"] as? [String: Any])
             #expect((total["p50"] as? Double ?? -1) >= 0 && (total["p99"] as? Double ?? -1) >= (total["p50"] as? Double ?? 0), "\(total)")
             #expect(((m["points"] as? [[String: Any]]) ?? []).contains { ($0["requests"] as? Int ?? 0) > 0 })
+            // Its process, as systemd and the kernel account it: one instance, its memory under hop's
+            // default 1 GiB limit, a few tasks.
+            let procs = try #require(m["processes"] as? [[String: Any]], "\(m)")
+            let wsgi = try #require(procs.first { $0["process"] as? String == "wsgi" }, "\(procs)")
+            let latest = wsgi["latest"] as? [String: Any] ?? [:]
+            #expect(latest["instances"] as? Int == 1, "\(wsgi)")
+            #expect((latest["memory"] as? Int ?? 0) > 5_000_000 && latest["memoryLimit"] as? Int == 1 << 30, "\(latest)")
+            #expect((latest["tasks"] as? Int ?? 0) >= 1, "\(latest)")
             let text = try hopEnv(["metrics", app])
             #expect(text.status == 0 && text.stdout.contains("requests (2xx") && text.stdout.contains("latency p50"), "\(text.stdout)")
+            #expect(text.stdout.contains("wsgi: 1 running, CPU ") && text.stdout.contains(" of 1.0 GiB"), "\(text.stdout)")
             let bad = try hopEnv(["metrics", app, "--since", "forever"])
             #expect(bad.status == 2 && bad.stderr.contains("not a window"), "\(bad.stderr)")
+        }
+    }
+
+    @Test("hop metrics counts a worker the kernel killed for memory, a crash systemd restarted, and CPU time spent (real cgroups, no agent)")
+    func processMeasuresCountKillsAndRestarts() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-resources"
+            let src = try flaskVariant(dir, greeting: "measured", extraPython: """
+
+                @app.route('/hog')
+                def hog():
+                    b = bytearray(400 * 1024 * 1024)
+                    return str(len(b))
+
+                @app.route('/spin')
+                def spin():
+                    n = 0
+                    for i in range(4000000):
+                        n += i
+                    return str(n)
+                """, toml: "[limits]\nmemory = \"128M\"\n")
+            let d = try hopEnv(["deploy", src, "--app", app, "--watch", "0"])
+            try #require(d.status == 0, "\(d.stderr)")
+            defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) }
+            func series() throws -> [String: Any] {
+                let r = try hopEnv(["metrics", app, "--since", "10m", "--json"])
+                #expect(r.status == 0, "\(r.stderr)")
+                return ((json(r.stdout)["processes"] as? [[String: Any]]) ?? []).first { $0["process"] as? String == "wsgi" } ?? [:]
+            }
+            // A first reading, so what follows is counted from it.
+            #expect((try series()["oomKills"] as? Int) == 0)
+            for _ in 0..<3 { #expect(fetch(app, "/spin").status == 200) }
+            // 400 MB in a unit limited to 128 MB: the kernel kills the worker, gunicorn starts another.
+            #expect(fetch(app, "/hog").status == 502)
+            var s = try series()
+            let deadline = Date().addingTimeInterval(20)
+            while (s["oomKills"] as? Int ?? 0) < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 1); s = try series() }
+            #expect(s["oomKills"] as? Int == 1, "\(s)")
+            #expect((s["cpuPercent"] as? Double ?? 0) > 0, "CPU time spent in /spin is measured: \(s)")
+            #expect(((s["points"] as? [[String: Any]]) ?? []).contains { ($0["cpuPercent"] as? Double ?? 0) > 1 }, "\(s)")
+            #expect((s["latest"] as? [String: Any])?["memoryLimit"] as? Int == 128 << 20, "\(s)")
+            #expect(s["restarts"] as? Int == 0, "a worker killed is not a restart of the unit: \(s)")
+            // The main process killed: systemd starts the unit again; hop counts the restart.
+            let unit = "hop-\(app)-G1-wsgi@1.service"
+            #expect(try hostSystemctl(["kill", "--kill-who=main", "--signal=SIGKILL", unit]).succeeded)
+            let back = Date().addingTimeInterval(20)
+            while fetch(app).status != 200 && Date() < back { Thread.sleep(forTimeInterval: 0.2) }
+            #expect(fetch(app).body == "measured\n")
+            s = try series()
+            #expect(s["restarts"] as? Int == 1, "\(s)")
+            let text = try hopEnv(["metrics", app, "--since", "10m"]).stdout
+            #expect(text.contains("1 restart, 1 OOM kill") && text.contains("of 128.0 MiB"), "\(text)")
+        }
+    }
+
+    @Test("Debian's Prometheus scrapes hop's /metrics with a token: the app's request counter and histogram, its processes and the host's measures as hop serves them; a viewer's scrape shows only their apps, none is served without a token")
+    func prometheusScrapesMetrics() throws {
+        try #require(deployHost.ready)
+        try withTemporaryDirectory { dir in
+            let app = "it-scraped"
+            let d = try hopEnv(["deploy", try flaskVariant(dir, greeting: "scraped"), "--app", app, "--watch", "0"])
+            try #require(d.status == 0, "\(d.stderr)")
+            defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) }
+            for i in 0..<25 { #expect(fetch(app, i % 5 == 0 ? "/nowhere" : "/").status > 0) }
+            let admin = try newToken("it-prom-admin", role: "admin")
+            let viewer = try newToken("it-prom-viewer", role: "viewer", apps: [app])
+            let server = try LiveServer()
+            defer { server.stop() }
+            #expect(try server.call("GET", "/metrics").status == 401)
+            // nginx writes its log within a second; the timer collects every 10 s.
+            var exposition = ""
+            let deadline = Date().addingTimeInterval(20)
+            repeat {
+                Thread.sleep(forTimeInterval: 1)
+                exposition = try server.call("GET", "/metrics", token: admin).body
+            } while !exposition.contains("hop_http_requests_total{app=\"\(app)\",class=\"4xx\"} 5\n") && Date() < deadline
+            #expect(exposition.contains("hop_http_requests_total{app=\"\(app)\",class=\"2xx\"} 20\n"), "\(exposition)")
+            #expect(exposition.contains("hop_http_requests_total{app=\"\(app)\",class=\"4xx\"} 5\n"), "\(exposition)")
+            #expect(exposition.contains("hop_http_request_duration_seconds_count{app=\"\(app)\"} 25\n"), "\(exposition)")
+            #expect(exposition.contains("hop_host_memory_bytes{kind=\"total\"}"), "\(exposition)")
+            let mine = try server.call("GET", "/metrics", token: viewer).body
+            #expect(mine.contains("app=\"\(app)\"") && !mine.contains("hop_host_") && !mine.contains("app=\"it-metrics\""), "\(mine)")
+
+            // Prometheus, scraping every second with the admin's token from a file.
+            let promPort = (19_950..<19_999).first(where: portFree) ?? 19_950
+            try admin.write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+            try """
+                global:
+                  scrape_interval: 1s
+                scrape_configs:
+                  - job_name: hop
+                    metrics_path: /metrics
+                    authorization:
+                      type: Bearer
+                      credentials_file: \(dir)/token
+                    static_configs:
+                      - targets: ["127.0.0.1:\(server.port)"]
+                  - job_name: hop-anonymous
+                    metrics_path: /metrics
+                    static_configs:
+                      - targets: ["127.0.0.1:\(server.port)"]
+                """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
+            let start = try SystemRunner().run(Command("sh", ["-c", "setsid /usr/bin/prometheus --config.file=\(dir)/prometheus.yml "
+                + "--storage.tsdb.path=\(dir)/tsdb --web.listen-address=127.0.0.1:\(promPort) >\(dir)/prometheus.log 2>&1 </dev/null & echo $!"]))
+            let promPID = Int32(start.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            defer { if promPID > 0 { kill(promPID, SIGTERM); var st: Int32 = 0; for _ in 0..<50 where waitpid(promPID, &st, WNOHANG) == 0 { usleep(100_000) } } }
+            func query(_ q: String) -> [[String: Any]] {
+                let url = "http://127.0.0.1:\(promPort)/api/v1/query?query=" + (q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? q)
+                let out = (try? SystemRunner().run(Command("curl", ["-s", "--max-time", "5", url])).stdoutText) ?? ""
+                return ((json(out)["data"] as? [String: Any])?["result"] as? [[String: Any]]) ?? []
+            }
+            func value(_ r: [String: Any]) -> Double? { ((r["value"] as? [Any])?.last as? String).flatMap(Double.init) }
+            var twoxx: [[String: Any]] = []
+            let scraped = Date().addingTimeInterval(30)
+            repeat {
+                Thread.sleep(forTimeInterval: 1)
+                twoxx = query("hop_http_requests_total{app=\"\(app)\",class=\"2xx\"}")
+            } while twoxx.isEmpty && Date() < scraped
+            #expect(twoxx.first.flatMap(value) == 20, "\(twoxx) — \((try? String(contentsOfFile: dir + "/prometheus.log", encoding: .utf8)) ?? "")")
+            #expect(query("hop_http_request_duration_seconds_count{app=\"\(app)\"}").first.flatMap(value) == 25)
+            #expect(query("hop_process_up{app=\"\(app)\",process=\"wsgi\"}").first.flatMap(value) == 1)
+            #expect((query("hop_process_memory_bytes{app=\"\(app)\"}").first.flatMap(value) ?? 0) > 5_000_000)
+            #expect((query("hop_host_memory_bytes{kind=\"total\"}").first.flatMap(value) ?? 0) > 0)
+            // The token-less job is down: hop answered it 401.
+            let up = query("up")
+            #expect(up.first { ($0["metric"] as? [String: Any])?["job"] as? String == "hop" }.flatMap(value) == 1, "\(up)")
+            #expect(up.first { ($0["metric"] as? [String: Any])?["job"] as? String == "hop-anonymous" }.flatMap(value) == 0, "\(up)")
         }
     }
 

@@ -13,7 +13,7 @@ public struct TextDocument: Codable, Sendable, Equatable {
 
 /// The Prometheus text exposition (format 0.0.4) of what hop measures: request counters and a
 /// latency histogram per app (running totals since metrics.db was made), each app instance's
-/// CPU time, memory, limit, tasks, restarts and OOM kills (as systemd reads them now), and the
+/// CPU time, memory, limit, tasks, restarts and OOM kills (as systemd and the kernel count them now), and the
 /// machine's. Written by hand: a few lines of a stable, documented format; the Swift Prometheus
 /// client is not in the mirror and would keep its own registry, not render hop's stored totals.
 public enum PrometheusText {
@@ -74,7 +74,7 @@ public enum PrometheusText {
         var limit = Family(name: "hop_process_memory_limit_bytes", help: "The app instance's memory limit.", type: "gauge")
         var tasks = Family(name: "hop_process_tasks", help: "Tasks (threads) of the app instance.", type: "gauge")
         var restarts = Family(name: "hop_process_restarts_total", help: "Restarts systemd made of the app instance.", type: "counter")
-        var ooms = Family(name: "hop_process_oom_kills_total", help: "Processes of the app instance the kernel killed for memory, as hop counted them.", type: "counter")
+        var ooms = Family(name: "hop_process_oom_kills_total", help: "Processes of the app instance the kernel killed for memory (resets when its unit starts again).", type: "counter")
         for u in units.sorted(by: { $0.unit < $1.unit }) {
             let l = [("app", u.app), ("process", u.process), ("generation", String(u.generation)), ("unit", u.unit)]
             up.add(l, u.active ? 1 : 0)

@@ -4,7 +4,7 @@ import HopStore
 import Runtime
 
 /// Reads what systemd accounts for every app instance (CPU time, memory and its limit, tasks,
-/// restarts) with one `systemctl show`, the kernel's OOM-kill count of each app's slice, and the
+/// restarts) with one `systemctl show`, the kernel's OOM-kill count of each unit's cgroup, and the
 /// machine's CPU, memory, disk and load from /proc, and adds them to metrics.db with the
 /// counters they were computed from, in one transaction.
 struct ResourceCollector {
@@ -30,32 +30,19 @@ struct ResourceCollector {
         let at = Int(now.timeIntervalSince1970)
         let counters = try store.counters()
         var readings = ResourceMeasures.readings(try host.show([Self.unitGlob], properties: ResourceMeasures.properties))
-        // OOM kills: the kernel counts them up the memory cgroup tree, so an app's slice holds the
-        // kills of all its units, including one whose cgroup went away as systemd restarted it.
-        // They are given to the app's first unit that restarted in this interval (the one killed),
-        // else its first unit.
-        var slices: [String: Int64] = [:]
-        for r in readings where slices[r.app] == nil {
-            let slice = (r.controlGroup as NSString).deletingLastPathComponent
-            if let n = oomKills(cgroup: slice) { slices[r.app] = n }
+        // systemd accounts CPU time only where the cgroup v1 `cpu` and `cpuacct` controllers are
+        // mounted together (or on cgroup v2); elsewhere (this machine) the unit's processes' times.
+        for i in readings.indices where readings[i].cpuNanos == nil && readings[i].active {
+            readings[i].cpuNanos = processCPU(cgroup: readings[i].controlGroup)
         }
-        var kept: [String: [Int64]] = [:]
-        for (app, n) in slices {
-            kept["slice:" + app] = [n, 0, 0]
-            let gained = ResourceMeasures.delta(n, counters["slice:" + app]?[0])
-            guard gained > 0 else { continue }
-            let mine = readings.indices.filter { readings[$0].app == app }
-            let restarted = mine.first { i in
-                let before = counters["unit:" + readings[i].unit]?[1]
-                return before.map { readings[i].restarts > $0 } ?? (readings[i].restarts > 0)
-            }
-            if let i = restarted ?? mine.first { readings[i].oomKills = gained }
+        // OOM kills: the kernel's count in each unit's memory cgroup (a worker a server restarts
+        // is counted; on cgroup v1 the count goes with the cgroup, so a main process killed for
+        // memory, whose unit systemd starts again in a new cgroup, shows as a restart).
+        for i in readings.indices where readings[i].active {
+            readings[i].oomKills = oomKills(cgroup: readings[i].controlGroup) ?? 0
         }
-        // The per-unit OOM counter is a running sum of what was given to the unit, so its delta is
-        // exactly what was given now.
-        for i in readings.indices { readings[i].oomKills += counters["unit:" + readings[i].unit]?[2] ?? 0 }
         let (buckets, unitCounters) = ResourceMeasures.buckets(readings, counters: counters, at: at)
-        kept.merge(unitCounters) { a, _ in a }
+        var kept = unitCounters
         let snapshot = Snapshot(units: readings, cpuTicks: read("stat").flatMap(ResourceMeasures.cpuTicks(procStat:)),
                                 memory: read("meminfo").flatMap(ResourceMeasures.memory(meminfo:)),
                                 disk: diskUse(home.root), load1: read("loadavg").flatMap(ResourceMeasures.load1(loadavg:)))
@@ -68,22 +55,30 @@ struct ResourceCollector {
 
     func read(_ name: String) -> String? { try? String(contentsOfFile: procRoot + "/" + name, encoding: .utf8) }
 
-    /// The memory cgroup's OOM-kill count: the path systemd names, under the memory hierarchy,
-    /// beneath the cgroup systemd itself runs in when it is a private host's.
+    /// The memory cgroup's OOM-kill count, at the path systemd names (relative to the root of the
+    /// host's cgroup namespace): cgroup v1's `memory.oom_control`, or v2's `memory.events`.
     func oomKills(cgroup: String) -> Int64? {
-        guard !cgroup.isEmpty, cgroup != "/" else { return nil }
-        var bases = [""]
-        if let own = read("1/cgroup")?.split(separator: "\n").first(where: { $0.split(separator: ":").dropFirst().first == "memory" }),
-           let path = own.split(separator: ":", maxSplits: 2).last, path != "/" {
-            bases.insert(String(path), at: 0)
-        }
-        for base in bases {
-            for file in ["memory.oom_control", "memory.events"] {
-                let p = host.path("/sys/fs/cgroup/memory" + base + cgroup + "/" + file)
-                if let text = try? String(contentsOfFile: p, encoding: .utf8), let n = ResourceMeasures.oomKills(text) { return n }
-            }
+        guard cgroup.hasPrefix("/"), cgroup != "/", !cgroup.contains("..") else { return nil }
+        for file in ["/sys/fs/cgroup/memory\(cgroup)/memory.oom_control", "/sys/fs/cgroup\(cgroup)/memory.events",
+                     "/sys/fs/cgroup/unified\(cgroup)/memory.events"] {
+            if let text = try? String(contentsOfFile: host.path(file), encoding: .utf8), let n = ResourceMeasures.oomKills(text) { return n }
         }
         return nil
+    }
+
+    /// The CPU time of the processes in `cgroup` (user, system and reaped children's), in
+    /// nanoseconds. `cgroup.procs` names them in the reader's PID namespace, so their stat files
+    /// are read from the reader's own /proc.
+    func processCPU(cgroup: String) -> Int64? {
+        guard cgroup.hasPrefix("/"), cgroup != "/", !cgroup.contains("..") else { return nil }
+        guard let procs = ["/sys/fs/cgroup/systemd\(cgroup)/cgroup.procs", "/sys/fs/cgroup\(cgroup)/cgroup.procs"].lazy
+            .compactMap({ try? String(contentsOfFile: self.host.path($0), encoding: .utf8) }).first else { return nil }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var ticks: Int64 = 0
+        for pid in procs.split(separator: "\n") where Int32(pid) != nil {
+            ticks += read("\(pid)/stat").flatMap(ResourceMeasures.processTicks(stat:)) ?? 0
+        }
+        return Int64(Double(ticks) / tick * 1e9)
     }
 
     /// Used and total bytes of the file system holding `path`.
