@@ -69,3 +69,67 @@ struct MetricsStoreTests {
         }
     }
 }
+
+@Suite("metrics.db: process and host resources, running totals", .tags(.medium))
+struct ResourceStoreTests {
+    func proc(_ start: Int, cpu: Int64, memory: Int64?, restarts: Int = 0, process: String = "web") -> ProcessBucket {
+        var b = ProcessBucket(app: "blog", process: process, start: start)
+        b.cpuNanos = cpu; b.memory = memory; b.memoryLimit = 1000; b.tasks = 3; b.restarts = restarts; b.instances = 1
+        return b
+    }
+
+    @Test("process buckets of one interval merge (counters add, gauges keep the highest); counters are replaced with the buckets, in one transaction")
+    func addAndMerge() throws {
+        try withTemporaryDirectory { dir in
+            let store = try MetricsStore(path: dir + "/metrics.db")
+            try store.addResources(processes: [proc(10, cpu: 5, memory: 100, restarts: 1), proc(10, cpu: 1, memory: nil, process: "worker")],
+                                   host: nil, counters: ["unit:a": [1, 2, 3], "unit:gone": [0, 0, 0]])
+            try store.addResources(processes: [proc(10, cpu: 7, memory: 80, restarts: 1)], host: nil, counters: ["unit:a": [4, 5, 6]])
+            let web = try store.processes(app: "blog", from: 0, to: 100).filter { $0.process == "web" }
+            #expect(web.count == 1 && web[0].cpuNanos == 12 && web[0].memory == 100 && web[0].restarts == 2)
+            let worker = try store.processes(app: "blog", from: 0, to: 100).first { $0.process == "worker" }
+            #expect(worker?.memory == nil, "not accounted stays unknown, not 0")
+            #expect(try store.counters() == ["unit:a": [4, 5, 6]])
+            #expect(try store.processApps(from: 0, to: 100) == ["blog"])
+        }
+    }
+
+    @Test("host buckets keep the load to a thousandth; a day-old 10-s row folds into its 5-minute bucket, a month-old one is dropped")
+    func hostAndCompact() throws {
+        try withTemporaryDirectory { dir in
+            let store = try MetricsStore(path: dir + "/metrics.db")
+            let now = 100 * 86_400
+            var h = HostBucket(start: now - 2 * 86_400)
+            h.cpuBusyTicks = 10; h.cpuTotalTicks = 40; h.memoryUsed = 5; h.memoryTotal = 9; h.load1 = 1.2345
+            try store.addResources(processes: [proc(now - 2 * 86_400, cpu: 3, memory: 50), proc(now - 2 * 86_400 + 10, cpu: 4, memory: 70),
+                                               proc(now - 40 * 86_400, cpu: 1, memory: 1), proc(now - 10, cpu: 9, memory: 9)],
+                                   host: h, counters: nil)
+            try store.compact(now: now)
+            let p = try store.processes(app: "blog", from: 0, to: now + 1)
+            #expect(p.map(\.start) == [now - 2 * 86_400, now - 10], "\(p)")
+            #expect(p[0].cpuNanos == 7 && p[0].memory == 70)
+            let hosts = try store.host(from: 0, to: now + 1)
+            #expect(hosts.count == 1 && hosts[0].load1 == 1.235 && hosts[0].cpuPercent == 25)
+        }
+    }
+
+    @Test("running totals grow with what collections read (with a cursor), never with a compaction; histograms keep their sum")
+    func totals() throws {
+        try withTemporaryDirectory { dir in
+            let store = try MetricsStore(path: dir + "/metrics.db")
+            var b = RequestBucket(start: 10)
+            b.add(status: 200, seconds: 0.25, bytes: 10)
+            b.add(status: 404, seconds: 0.5, bytes: 5)
+            try store.add(["blog": [b]], cursor: ("log", 1, 100))
+            try store.add(["blog": [b]], cursor: ("log", 1, 200))
+            try store.add(["blog": [b]])
+            let t = try #require(try store.totals()["blog"])
+            #expect(t.classes == [0, 2, 0, 2, 0] && t.bytes == 30 && t.latency.sumMicroseconds == 1_500_000)
+            try store.compact(now: 10 + 2 * 86_400)
+            #expect(try store.totals()["blog"] == t)
+            #expect(LatencyHistogram(stored: t.latency.stored) == t.latency)
+            #expect(LatencyHistogram(stored: "1,2,3,4,5,6,7,8,9,10,11,12,13,14")?.sumMicroseconds == 0, "a sum-less row reads")
+            #expect(LatencyHistogram(stored: "1,2;x") == nil && LatencyHistogram(stored: "1,2,3") == nil)
+        }
+    }
+}
