@@ -114,17 +114,6 @@ public enum ResourceMeasures {
         return nil
     }
 
-    /// CPU time in clock ticks from a /proc/PID/stat line: the process's own user and system time
-    /// and its reaped children's (a server's exited workers count in it). Fields are counted
-    /// after the last `)`, since the command name may hold spaces and parentheses.
-    public static func processTicks(stat: String) -> Int64? {
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let f = stat[stat.index(after: close)...].split(separator: " ")
-        guard f.count > 14 else { return nil }
-        let v = f[11...14].compactMap { Int64($0) }
-        return v.count == 4 ? v.reduce(0, +) : nil
-    }
-
     // MARK: The host, from /proc
 
     /// Busy and total ticks of all CPUs from /proc/stat's `cpu` line (busy: all but idle and iowait).

@@ -33,7 +33,7 @@ struct ResourceCollector {
         // systemd accounts CPU time only where the cgroup v1 `cpu` and `cpuacct` controllers are
         // mounted together (or on cgroup v2); elsewhere (this machine) the unit's processes' times.
         for i in readings.indices where readings[i].cpuNanos == nil && readings[i].active {
-            readings[i].cpuNanos = processCPU(cgroup: readings[i].controlGroup)
+            readings[i].cpuNanos = Operations.cpuNanoseconds(controlGroup: readings[i].controlGroup, host: host).map { Int64(clamping: $0) }
         }
         // OOM kills: the kernel's count in each unit's memory cgroup (a worker a server restarts
         // is counted; on cgroup v1 the count goes with the cgroup, so a main process killed for
@@ -64,21 +64,6 @@ struct ResourceCollector {
             if let text = try? String(contentsOfFile: host.path(file), encoding: .utf8), let n = ResourceMeasures.oomKills(text) { return n }
         }
         return nil
-    }
-
-    /// The CPU time of the processes in `cgroup` (user, system and reaped children's), in
-    /// nanoseconds. `cgroup.procs` names them in the reader's PID namespace, so their stat files
-    /// are read from the reader's own /proc.
-    func processCPU(cgroup: String) -> Int64? {
-        guard cgroup.hasPrefix("/"), cgroup != "/", !cgroup.contains("..") else { return nil }
-        guard let procs = ["/sys/fs/cgroup/systemd\(cgroup)/cgroup.procs", "/sys/fs/cgroup\(cgroup)/cgroup.procs"].lazy
-            .compactMap({ try? String(contentsOfFile: self.host.path($0), encoding: .utf8) }).first else { return nil }
-        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var ticks: Int64 = 0
-        for pid in procs.split(separator: "\n") where Int32(pid) != nil {
-            ticks += read("\(pid)/stat").flatMap(ResourceMeasures.processTicks(stat:)) ?? 0
-        }
-        return Int64(Double(ticks) / tick * 1e9)
     }
 
     /// Used and total bytes of the file system holding `path`.
