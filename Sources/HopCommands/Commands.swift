@@ -16,7 +16,7 @@ public struct Hop: ParsableCommand {
         subcommands: [BuildCommand.self, BuildsCommand.self, ShowCommand.self, ClosureCommand.self,
                       LockCommand.self, SeedCommand.self, DoctorCommand.self,
                       SBOMCommand.self, ProvenanceCommand.self, KeyCommand.self, VerifyCommand.self, NarHashCommand.self,
-                      HostCommand.self, DeployCommand.self, RollbackCommand.self, GenerationsCommand.self, MetricsCommand.self, MetricsCollectCommand.self, GCCommand.self,
+                      HostCommand.self, DeployCommand.self, RollbackCommand.self, GenerationsCommand.self, MetricsCommand.self, MetricsCollectCommand.self, AlertsCommand.self, AlertCommand.self, NotifyCommand.self, GCCommand.self,
                       ConfigCommand.self, ConfigSetAlias.self, ConfigUnsetAlias.self, AddonCommand.self, BackupCommand.self, AppCommand.self, AppsCommand.self, InfoCommand.self, PsCommand.self,
                       ScaleCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self, LogsCommand.self,
                       RunCommand.self, DestroyCommand.self, DomainsCommand.self, UserCommand.self, TokenCommand.self, AuditCommand.self, ServerCommand.self,

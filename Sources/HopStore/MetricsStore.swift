@@ -46,7 +46,7 @@ public final class MetricsStore: @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS counters (
                 key TEXT PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL, c INTEGER NOT NULL
             ) WITHOUT ROWID;
-            """)
+            """ + Self.alertSchema)
     }
 
     /// Where reading `log` stopped: the file's inode and the offset after the last line counted.

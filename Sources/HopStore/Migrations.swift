@@ -18,6 +18,7 @@ enum Migrations {
         Migration(version: 5, sql: schemaV5),
         Migration(version: 6, sql: schemaV6),
         Migration(version: 7, sql: schemaV7),
+        Migration(version: 8, sql: schemaV8),
     ]
 
     /// The schema version this build of hop knows.
@@ -293,4 +294,17 @@ private let schemaV7 = """
     UPDATE addons SET owner = (SELECT MIN(app) FROM attachments WHERE attachments.addon = addons.name);
     ALTER TABLE addons ADD COLUMN shared_server INTEGER NOT NULL DEFAULT 0;
     UPDATE addons SET shared_server = 1 WHERE type = 'redis';
+    """
+
+/// v8: where alert notifications go: an SMTP relay with recipients, or a webhook. The target
+/// (an SMTP URL with its credentials, a webhook URL with its token) is sealed like config values.
+private let schemaV8 = """
+    CREATE TABLE notify_channels (
+        name       TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL CHECK (kind IN ('mail', 'webhook')),
+        target     TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        sender     TEXT,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID;
     """

@@ -59,6 +59,32 @@ extension Activator {
         return nil
     }
 
+    /// How a serving generation is doing now, for alerts: stopped by an operator (every instance
+    /// inactive, none failed), or each instance active and each probe target answering its health
+    /// check as the gate wants it (straight to the app, not through nginx, so probes are not
+    /// counted as the app's requests). nil when healthy; the problem otherwise.
+    public func liveProblem(_ g: GenerationRecord, _ m: GenerationManifest, timeout: Double) -> (stopped: Bool, problem: String?) {
+        let props = (try? services.show(m.units.instances, properties: ["Id", "ActiveState", "SubState", "Result"])) ?? []
+        if !props.isEmpty, !props.contains(where: { $0["ActiveState"] == "active" || $0["ActiveState"] == "failed" || $0["ActiveState"] == "activating" }) {
+            return (true, nil)
+        }
+        if let down = props.first(where: { $0["ActiveState"] != "active" }) {
+            return (false, "\(down["Id"] ?? "?") is \(down["ActiveState"] ?? "?")/\(down["SubState"] ?? "?")")
+        }
+        let hc = m.healthcheck
+        let path = hc?.path ?? "/"
+        for t in probeTargets(m) {
+            do {
+                if let problem = healthProblem(try probe(t, m, path: path, host: "\(g.app).localhost", timeout: timeout), hc) { return (false, problem) }
+            } catch let e as HopError {
+                return (false, "no answer on \(path): \(e.message)")
+            } catch {
+                return (false, "no answer on \(path): \(error)")
+            }
+        }
+        return (false, nil)
+    }
+
     /// Waits until every instance answers its health check, or throws `.rolledBack` with the reason.
     public func healthGate(_ g: GenerationRecord, _ m: GenerationManifest, previous: Bool = true) throws {
         do { try gate(g, m, previous: previous) } catch var e as HopError {

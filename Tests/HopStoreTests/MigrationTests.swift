@@ -15,19 +15,19 @@ struct MigrationTests {
             let id: Int64
             do {
                 let db = try HopDatabase(path: path)
-                #expect(try versions(db.db) == [1, 2, 3, 4, 5, 6, 7])
+                #expect(try versions(db.db) == [1, 2, 3, 4, 5, 6, 7, 8])
                 id = try db.recordBuild(sampleBuild(), closure: [])
             }
             let first = try HopDatabase(path: path)
             let second = try HopDatabase(path: path) // a second connection to the same file
-            #expect(try versions(first.db) == [1, 2, 3, 4, 5, 6, 7])
-            #expect(try versions(second.db) == [1, 2, 3, 4, 5, 6, 7])
+            #expect(try versions(first.db) == [1, 2, 3, 4, 5, 6, 7, 8])
+            #expect(try versions(second.db) == [1, 2, 3, 4, 5, 6, 7, 8])
             #expect(try first.build(id: id)?.app == "web")
-            #expect(HopDatabase.schemaVersion == 7)
+            #expect(HopDatabase.schemaVersion == 8)
             let appliedAt = try first.db.read {
                 try $0.prepare("SELECT applied_at FROM schema_migrations").rows([]) { try $0.text(0) }
             }
-            #expect(appliedAt.count == 7 && appliedAt.allSatisfy { Timestamp.decode($0) != nil })
+            #expect(appliedAt.count == 8 && appliedAt.allSatisfy { Timestamp.decode($0) != nil })
         }
     }
 

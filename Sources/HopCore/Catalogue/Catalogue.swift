@@ -10,6 +10,9 @@ let catalogueOperations: [any HopOperation.Type] = [
     GetConfig.self, GetEnvironment.self, ChangeConfig.self, Deploy.self, DeploySource.self, Rollback.self,
     Scale.self, StartApp.self, StopApp.self, RestartApp.self, Logs.self, AppAudit.self, DestroyApp.self,
     AppCredentials.self, CollectGarbage.self, AppMetrics.self, PrometheusMetrics.self,
+    // Alerts and notifications
+    ListAlerts.self, SilenceAlerts.self, EndSilence.self, ListNotifyChannels.self, AddNotifyChannel.self, RemoveNotifyChannel.self,
+    TestNotifyChannel.self,
     // Backups
     ListBackups.self, CreateBackup.self, ShowBackup.self, VerifyBackup.self, RestoreBackup.self, DestroyBackup.self,
     PruneBackups.self, GetBackupSchedule.self, SetBackupSchedule.self, RemoveBackupSchedule.self,

@@ -1,5 +1,6 @@
 import Foundation
 import HopBasics
+import HopStore
 import Runtime
 
 /// `hop-Metrics.service` and `.timer`: every 10 s systemd runs `hop metrics-collect`, which moves
@@ -41,10 +42,18 @@ extension Operations {
         try host.systemctlChecked(["start", MetricsTimerUnits.base + ".timer"], what: "starting the measures timer")
     }
 
-    /// What the timer runs: one collection. Root's (admin) and not audited: it runs every 10 s,
-    /// changes no app, and what it reads is nginx's own log.
+    /// What the timer runs: one collection, then one round of alerts. Root's (admin) and not
+    /// audited: it runs every 10 s, changes no app, and what it reads is nginx's own log and
+    /// systemd's accounting. An alert round that fails is reported, never a reason to lose measures.
     public func collectMetrics() throws -> Int {
         try ctx.authorize(.admin, app: nil, action: "collect measures")
-        return try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: try ctx.serviceHost())).collect()
+        let host = try ctx.serviceHost()
+        let (counted, snapshot) = try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collectAll()
+        do {
+            try AlertRunner(ops: self, store: MetricsStore(path: ctx.home.root + "/metrics.db"), host: host).run(snapshot: snapshot)
+        } catch {
+            ctx.logger.error("alerts: \((error as? HopError)?.message ?? "\(error)")")
+        }
+        return counted
     }
 }
