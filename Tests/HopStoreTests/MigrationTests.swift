@@ -67,11 +67,11 @@ struct MigrationTests {
             let path = dir + "/hop.db"
             do {
                 let db = try HopDatabase(path: path)
-                try db.db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (8, '2030-01-01T00:00:00.000Z')")
+                try db.db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (\(HopDatabase.schemaVersion + 1), '2030-01-01T00:00:00.000Z')")
             }
             let error = #expect(throws: HopError.self) { try HopDatabase(path: path) }
             #expect(error?.code == .environment)
-            #expect(error?.message == "database schema v8 is newer than this hop (v\(HopDatabase.schemaVersion)); upgrade hop")
+            #expect(error?.message == "database schema v\(HopDatabase.schemaVersion + 1) is newer than this hop (v\(HopDatabase.schemaVersion)); upgrade hop")
             #expect(error?.hint?.contains(path) == true)
         }
     }

@@ -59,6 +59,9 @@ public struct AlertObservation: Sendable, Equatable {
 public enum AlertTransition: String, Sendable { case fired = "firing", resolved }
 
 public enum AlertEngine {
+    /// Seconds between two evaluations (the measures timer's period).
+    public static let collectionInterval = 10
+
     /// One step of one alert: the open record (nil when none) and this round's observation (nil
     /// when its subject is gone: an app destroyed) → what to store and whether it fired or resolved.
     /// `store` nil with `drop` true: a pending alert whose condition went away.
@@ -75,7 +78,8 @@ public enum AlertEngine {
         if let o, active { a.message = o.message }
         switch (a.status, active) {
         case ("pending", true):
-            guard now - a.since >= rule.holdFor else { return (a, false, nil) }
+            // The condition began up to one collection interval before it was first seen.
+            guard now - a.since + Self.collectionInterval >= rule.holdFor else { return (a, false, nil) }
             a.status = "firing"; a.firedAt = now
             return (a, false, .fired)
         case ("pending", false):

@@ -130,7 +130,7 @@ public struct NotifyChannelInfo: Codable, Sendable, Equatable {
         if u.query != nil { u.query = "***" }
         // A webhook path often is the secret (Slack's /services/T…/B…/…): keep its first part only.
         let parts = u.path.split(separator: "/")
-        if parts.count > 1 { u.path = "/" + parts[0] + "/…" }
+        if parts.count > 1 { u.path = "/" + parts[0] + "/..." }
         return u.string ?? "(unreadable)"
     }
 }

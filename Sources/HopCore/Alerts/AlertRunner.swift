@@ -11,13 +11,15 @@ struct AlertRunner {
     let store: MetricsStore
     let host: ServiceHost
     var now = Date()
+    /// What the round observes (the real checks unless a test gives its own).
+    var observe: ((ResourceCollector.Snapshot?) throws -> [AlertObservation])?
     static let maxAttempts = 8
 
     var ctx: HopContext { ops.ctx }
     var at: Int { Int(now.timeIntervalSince1970) }
 
     func run(snapshot: ResourceCollector.Snapshot?) throws {
-        let observed = try observations(snapshot: snapshot)
+        let observed = try observe?(snapshot) ?? observations(snapshot: snapshot)
         let result = AlertEngine.evaluate(open: try store.openAlerts(), observations: observed, now: at)
         if !result.upsert.isEmpty || !result.drop.isEmpty {
             let channels = (try ctx.existingDatabase()?.notifyChannels()) ?? []
