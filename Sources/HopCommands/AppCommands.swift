@@ -151,7 +151,7 @@ struct MetricsCommand: ParsableCommand, RemoteCapable {
 
 struct MetricsCollectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "metrics-collect",
-        abstract: "What the measures timer runs every 10 s: nginx's request log into metrics.db.", shouldDisplay: false)
+        abstract: "What the measures timer runs every 10 s: requests, processes and the host into metrics.db, then one round of alerts.", shouldDisplay: false)
     @Flag(help: "Run apps under this machine's systemd (set when run by the service host's timer).") var nativeHost = false
     func run() throws {
         var ctx = cliContext(json: false)

@@ -67,6 +67,9 @@ extension Operations {
         unlink(dir + "/" + base + ".timer")
         unlink(dir + "/" + base + ".service")
         if existed { try host.systemctlChecked(["daemon-reload"], what: "reloading systemd") }
+        // A last run that failed would otherwise stay listed as a failed unit (hop doctor, alerts)
+        // after its schedule is gone.
+        _ = try host.systemctl(["reset-failed", base + ".service"])
     }
 
     /// `hop backup schedule APP --calendar EXPR [--keep POLICY] [--to TARGET]`, or `--off`.

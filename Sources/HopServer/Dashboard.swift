@@ -17,7 +17,7 @@ struct Dashboard: Sendable {
 
     /// Every page and form of the dashboard (the front passes these, and only these, to the helper).
     static let routes: [(method: String, path: String)] = [
-        ("GET", "/"), ("GET", "/apps/{app}"), ("POST", "/apps/{app}/rollback"), ("GET", "/login"), ("POST", "/login"),
+        ("GET", "/"), ("GET", "/apps/{app}"), ("POST", "/apps/{app}/rollback"), ("GET", "/host"), ("GET", "/login"), ("POST", "/login"),
         ("POST", "/logout"), ("GET", "/static/hop.js"), ("GET", "/static/hop.css"),
     ]
 
@@ -26,7 +26,12 @@ struct Dashboard: Sendable {
         router.get("/") { req, _ in await d.page(req) { p in try d.appsPage(p) } }
         router.get("/apps/{app}") { req, ctx in
             let app = ctx.parameters.get("app") ?? ""
-            return await d.page(req) { p in try d.appPage(p, app: app) }
+            let range = Self.range(req.uri.queryParameters.get("range"))
+            return await d.page(req) { p in try d.appPage(p, app: app, range: range) }
+        }
+        router.get("/host") { req, _ in
+            let range = Self.range(req.uri.queryParameters.get("range"))
+            return await d.page(req) { p in try d.hostPage(p, range: range) }
         }
         router.post("/apps/{app}/rollback") { req, ctx in
             let app = ctx.parameters.get("app") ?? ""
@@ -184,12 +189,44 @@ struct Dashboard: Sendable {
         return layout("Apps", v, "<h1>Apps</h1>\n" + table)
     }
 
-    func appPage(_ v: Viewer, app: String) throws -> String {
+    /// The graphs' windows: 1 hour, a day, a week.
+    static let ranges = ["1h", "24h", "7d"]
+    static func range(_ q: String?) -> String { q.flatMap { ranges.contains($0) ? $0 : nil } ?? "1h" }
+
+    /// Links to the other windows, the current one marked.
+    static func rangeLinks(_ base: String, _ current: String) -> String {
+        "<p class=ranges>" + ranges.map { r in
+            r == current ? "<strong aria-current=page>\(r)</strong>" : "<a href=\"\(esc(base))?range=\(r)\">\(r)</a>"
+        }.joined(separator: " · ") + "</p>\n"
+    }
+
+    /// The measures section of an app page: graphs over `range`, at most 120 points each.
+    func measures(_ o: Operations, app: String, range: String, generations: [GenerationInfo], history: [AuditInfo]) -> String {
+        guard let m = try? o.metrics(app: app, since: range, points: 120) else { return "<h2>Measures</h2>\n<p>No measures yet.</p>\n" }
+        let rollbacks = history.filter { $0.action == "rollback" && $0.result == "ok" }
+        return "<h2>Measures</h2>\n" + Self.rangeLinks("/apps/\(app)", range) + "<div class=graphs>"
+            + Graph.appGraphs(m, generations: generations, rollbacks: rollbacks) + "</div>\n"
+    }
+
+    func hostPage(_ v: Viewer, range: String) throws -> String {
+        let h = try ops(v).hostMetrics(since: range, points: 120)
+        var out = "<h1>Host</h1>\n" + Self.rangeLinks("/host", range) + "<div class=graphs>" + Graph.hostGraphs(h) + "</div>\n"
+        out += "<h2>Apps' share</h2>\n<table id=shares><thead><tr><th>App</th><th>CPU (% of a core)</th><th>Memory</th><th>Requests</th></tr></thead><tbody>\n"
+        for a in h.apps {
+            out += "<tr><td><a href=\"/apps/\(esc(a.app))?range=\(range)\">\(esc(a.app))</a></td><td>\(String(format: "%.2f", a.cpuPercent))</td>"
+                + "<td>\(Self.mib(a.memory))</td><td>\(a.requests)</td></tr>\n"
+        }
+        out += "</tbody></table>\n"
+        return layout("Host", v, out)
+    }
+
+    func appPage(_ v: Viewer, app: String, range: String = "1h") throws -> String {
         let o = ops(v)
         let gens = try o.generations(app: app)
         let info = try o.info(app: app)
         let canDeploy = v.principal.may(.deploy, app: app)
-        var out = "<h1>\(esc(app))</h1>\n" + Self.overview(info)
+        let history = (try? o.audit(app: app, limit: 200)) ?? []
+        var out = "<h1>\(esc(app))</h1>\n" + Self.overview(info) + measures(o, app: app, range: range, generations: gens, history: history)
         out += "<h2>Generations</h2>\n<table><thead><tr><th></th><th>#</th><th>Build</th><th>Created</th><th>Status</th><th>Scale</th><th></th></tr></thead><tbody>\n"
         for g in gens.reversed() {
             let scale = g.scale.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
@@ -224,9 +261,8 @@ struct Dashboard: Sendable {
             }
             out += "</tbody></table>\n"
         }
-        let history = (try? o.audit(app: app, limit: 20)) ?? []
         out += "<h2>History</h2>\n<table><thead><tr><th>When</th><th>Who</th><th>Via</th><th>What</th><th>Result</th></tr></thead><tbody>\n"
-        for e in history.reversed() {
+        for e in history.suffix(20).reversed() {
             out += "<tr><td>\(esc(e.at))</td><td>\(esc(e.actor))</td><td>\(esc(e.via))</td><td>\(esc(e.action))</td><td>\(esc(e.result))</td></tr>\n"
         }
         out += "</tbody></table>\n"
@@ -295,7 +331,7 @@ struct Dashboard: Sendable {
     func layout(_ title: String, _ v: Viewer?, _ body: String) -> String {
         var nav = ""
         if let v {
-            nav = "<nav><a href=\"/\">Apps</a><span class=who>\(esc(v.principal.name)) (\(v.principal.role.rawValue))</span>"
+            nav = "<nav><a href=\"/\">Apps</a>" + (v.principal.role == .admin ? "<a href=\"/host\">Host</a>" : "") + "<span class=who>\(esc(v.principal.name)) (\(v.principal.role.rawValue))</span>"
                 + "<form method=post action=\"/logout\"><input type=hidden name=csrf value=\"\(v.csrf)\"><button type=submit>Log out</button></form></nav>"
         }
         return """
@@ -396,5 +432,8 @@ enum DashboardAssets {
         form.login { max-width: 20rem; margin: 4rem auto; display: flex; flex-direction: column; gap: .8rem; background: #fff; padding: 1.5rem; border-radius: 8px; }
         form.login input { display: block; width: 100%; padding: .4rem; box-sizing: border-box; }
         td.masked { color: #8c959f; }
+        .graphs { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); gap: .8rem; margin-bottom: 1rem; }
+        svg.graph { display: block; width: 100%; height: auto; border: 1px solid #e3e6ea; border-radius: 4px; }
+        p.ranges a, p.ranges strong { padding: .1rem .3rem; }
         """
 }

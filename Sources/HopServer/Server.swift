@@ -360,7 +360,9 @@ struct APIFallback<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let e as HTTPError where e.status == .notFound && request.uri.path.hasPrefix("/api/") {
+        } catch let e as HTTPError where e.status == .notFound
+                    && (request.uri.path.hasPrefix("/api/") || apiRoutes.contains { $0.match(request.uri.path) != nil }) {
+            // (The second case: an operation outside /api, GET /metrics, asked with another method.)
             let path = request.uri.path
             let methods = apiRoutes.filter { $0.match(path) != nil }.map(\.method)
             guard !methods.isEmpty else { return errorResponse(HopError(.notFound, "no API route \(path)", hint: "see /api/openapi.json")) }

@@ -268,6 +268,65 @@ struct InfoIntegrationTests {
         }
     }
 
+    @Test("the dashboard draws an app's requests by class, latency, CPU and memory against its limit with deploy and restart markers, and the host page, in headless Chromium at 1280 and 420 px (screenshots kept)")
+    func dashboardGraphsInChromium() throws {
+        try #require(deployHost.ready)
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "chromium is installed by scripts/setup.sh")
+        try withTemporaryDirectory { dir in
+            let app = "it-graphs"
+            for greeting in ["one", "two"] {
+                let d = try hopEnv(["deploy", try flaskVariant(dir, greeting: greeting), "--app", app, "--watch", "0"])
+                try #require(d.status == 0, "\(d.stderr)")
+            }
+            defer { _ = try? hopEnv(["destroy", app, "--purge", "--yes"]) }
+            for i in 0..<60 { _ = fetch(app, i % 6 == 0 ? "/missing" : "/") }
+            #expect(try hostSystemctl(["kill", "--kill-who=main", "--signal=SIGKILL", "hop-\(app)-G2-wsgi@1.service"]).succeeded)
+            let back = Date().addingTimeInterval(20)
+            while fetch(app).status != 200 && Date() < back { Thread.sleep(forTimeInterval: 0.2) }
+            // Collected by the timer (or this call) with the restart.
+            let seenRestart = Date().addingTimeInterval(25)
+            var restarts = 0
+            repeat {
+                Thread.sleep(forTimeInterval: 1)
+                let m = json(try hopEnv(["metrics", app, "--json"]).stdout)
+                restarts = ((m["processes"] as? [[String: Any]])?.first?["restarts"] as? Int) ?? 0
+            } while restarts < 1 && Date() < seenRestart
+            #expect(restarts == 1)
+            _ = try? hopEnv(["user", "remove", "graphs-admin"])
+            let add = try SystemRunner().run(Command(hopBinary, ["user", "add", "graphs-admin", "--role", "admin", "--password-stdin"],
+                                                     environment: ["HOP_HOME": sharedHome.root], stdin: Data("a long graphs password\n".utf8)))
+            #expect(add.succeeded, "\(add.stderrText)")
+            let server = try LiveServer()
+            defer { server.stop() }
+            let artifacts = repoRoot + "/.build/test-artifacts"
+            try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+            let r = try SystemRunner().run(Command(repoRoot + "/.venv-test/bin/python", [repoRoot + "/scripts/test/dashboard_graphs.py",
+                "http://127.0.0.1:\(server.port)", "graphs-admin", "a long graphs password", app, artifacts]))
+            #expect(r.succeeded, "\(r.stderrText.suffix(3000))")
+            let seen = try #require(parse(r.stdoutText.split(separator: "\n").last.map(String.init) ?? "") as? [String: Any], "\(r.stdoutText)")
+            #expect((seen["errors"] as? [String] ?? ["?"]).isEmpty, "\(seen)")
+            for width in [1280, 420] {
+                let graphs = seen["appGraphs\(width)"] as? [[String: Any]] ?? []
+                #expect(graphs.map { $0["id"] as? String ?? "" } == ["graph-requests", "graph-latency", "graph-cpu", "graph-memory"], "\(graphs)")
+                let requests = graphs.first { $0["id"] as? String == "graph-requests" } ?? [:]
+                #expect((requests["bars"] as? Int ?? 0) >= 2 && (requests["desc"] as? String ?? "").contains("4xx: 10"), "\(requests)")
+                let markers = Set(graphs.flatMap { $0["markers"] as? [String] ?? [] })
+                #expect(markers.isSuperset(of: ["deploy 1", "deploy 2", "wsgi: restart"]), "\(markers)")
+                let memory = graphs.first { $0["id"] as? String == "graph-memory" } ?? [:]
+                #expect((memory["paths"] as? Int ?? 0) == 2 && (memory["desc"] as? String ?? "").contains("wsgi limit: last 1.0 GiB"), "\(memory)")
+                #expect((graphs.first { $0["id"] as? String == "graph-cpu" }?["paths"] as? Int ?? 0) == 1)
+                #expect((seen["appScrollWidth\(width)"] as? Int ?? 9999) <= (seen["appInnerWidth\(width)"] as? Int ?? 0), "no sideways scroll at \(width) px: \(seen)")
+                #expect(FileManager.default.fileExists(atPath: artifacts + "/dashboard-graphs-\(width).png"))
+            }
+            #expect(seen["range24hCurrent"] as? String == "24h" && seen["range24hGraphs"] as? Int == 4)
+            let host = seen["hostGraphs"] as? [[String: Any]] ?? []
+            #expect(host.count == 4 && host.allSatisfy { ($0["paths"] as? Int ?? 0) >= 1 }, "\(host)")
+            #expect((seen["hostShares"] as? String ?? "").contains(app), "\(seen["hostShares"] ?? "")")
+            #expect((seen["hostScrollWidth420"] as? Int ?? 9999) <= (seen["hostInnerWidth420"] as? Int ?? 0))
+            print("dashboard app page with graphs loaded in \(seen["appLoadSeconds1280"] ?? "?") s (browser, 1280 px); screenshots in \(artifacts)")
+        }
+    }
+
     @Test("hop info: a bad name is bad input (exit 2), an unknown app is not found, and neither leaves a trace")
     func infoRefusals() throws {
         let bad = try hop(["info", "Not_An_App"])

@@ -9,7 +9,7 @@ let catalogueOperations: [any HopOperation.Type] = [
     ListApps.self, ListDomains.self, ListGenerations.self, AppInfoOperation.self, ListProcesses.self,
     GetConfig.self, GetEnvironment.self, ChangeConfig.self, Deploy.self, DeploySource.self, Rollback.self,
     Scale.self, StartApp.self, StopApp.self, RestartApp.self, Logs.self, AppAudit.self, DestroyApp.self,
-    AppCredentials.self, CollectGarbage.self, AppMetrics.self, PrometheusMetrics.self,
+    AppCredentials.self, CollectGarbage.self, AppMetrics.self, HostMetrics.self, PrometheusMetrics.self,
     // Alerts and notifications
     ListAlerts.self, SilenceAlerts.self, EndSilence.self, ListNotifyChannels.self, AddNotifyChannel.self, RemoveNotifyChannel.self,
     TestNotifyChannel.self,

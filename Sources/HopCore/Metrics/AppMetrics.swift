@@ -76,22 +76,24 @@ public enum AppMetrics: AppOperation {
         public var app: String
         /// How far back: `90s`, `15m`, `1h`, `24h`, `7d` (default 1h, at most 30d).
         public var since: String?
-        public init(app: String, since: String? = nil) { self.app = app; self.since = since }
-        public static var fieldSchemas: [String: JSONValue] { ["app": FieldSchema.appName] }
+        /// At most this many points per series: intervals are merged into wider ones (default: every interval kept).
+        public var points: Int?
+        public init(app: String, since: String? = nil, points: Int? = nil) { self.app = app; self.since = since; self.points = points }
+        public static var fieldSchemas: [String: JSONValue] { ["app": FieldSchema.appName, "points": ["type": "integer", "minimum": 10, "maximum": 10000]] }
     }
     public static let name = "appMetrics"
     public static let summary = "An app's requests through nginx (by status class, bytes, latency percentiles) and its processes' CPU, memory, tasks, restarts and OOM kills over a window, collected now."
     public static let permission = Permission.read
     public static let http: HTTPBinding? = HTTPBinding(.GET, "/api/apps/{app}/metrics")
     public static func run(_ input: Input, _ call: OperationCall) throws -> AppMetricsResult {
-        try call.ops.metrics(app: input.app, since: input.since)
+        try call.ops.metrics(app: input.app, since: input.since, points: input.points)
     }
 }
 
 extension Operations {
     /// `hop metrics APP`: collects what nginx logged since the last collection, then reads the
     /// window from metrics.db.
-    public func metrics(app: String, since: String?, now: Date = Date()) throws -> AppMetricsResult {
+    public func metrics(app: String, since: String?, points: Int? = nil, now: Date = Date()) throws -> AppMetricsResult {
         _ = try Self.checkedApp(app)
         let window = try Self.window(since ?? "1h")
         try ctx.authorize(.read, app: app, action: "read the measures of \(app)")
@@ -103,20 +105,44 @@ extension Operations {
         if let host = try? ctx.serviceHost() {
             try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collect()
         }
-        return try Self.readMetrics(app: app, store: MetricsStore(path: ctx.home.root + "/metrics.db"), window: window, now: now)
+        if let points, points < 10 || points > 10_000 { throw HopError.invalid("`points` must be between 10 and 10000") }
+        return try Self.readMetrics(app: app, store: MetricsStore(path: ctx.home.root + "/metrics.db"), window: window, points: points, now: now)
+    }
+
+    /// The width that gives at most `points` intervals over `window`: a multiple of 10 s, and of
+    /// 5 min when the window reaches back to where only 5-min buckets are kept; nil when the
+    /// stored intervals are few enough already.
+    static func step(window: Int, points: Int?) -> Int? {
+        guard let points else { return nil }
+        let raw = (window + points - 1) / points
+        let unit = window > MetricsStore.fineRetention ? MetricsStore.coarseWidth : MetricsStore.fineWidth
+        guard raw > unit else { return nil }
+        return (raw + unit - 1) / unit * unit
     }
 
     /// The window's measures of `app` as metrics.db holds them.
-    static func readMetrics(app: String, store: MetricsStore, window: Int, now: Date) throws -> AppMetricsResult {
+    static func readMetrics(app: String, store: MetricsStore, window: Int, points: Int? = nil, now: Date) throws -> AppMetricsResult {
         let to = Int(now.timeIntervalSince1970) + 1
         let from = to - window
-        let buckets = try store.requests(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to)
+        var buckets = try store.requests(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to)
+        var procs = try store.processes(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to)
+        let step = Self.step(window: window, points: points)
+        if let step {
+            buckets = RequestBucketsMath.downsample(buckets, to: step)
+            var merged: [String: ProcessBucket] = [:]
+            for b in procs {
+                let start = b.start / step * step
+                merged[b.process + "\u{0}\(start)", default: ProcessBucket(app: app, process: b.process, start: start)].merge(b)
+            }
+            procs = merged.values.sorted { ($0.start, $0.process) < ($1.start, $1.process) }
+        }
+        let widthOf = { (start: Int) in step ?? Self.width(start, now: now) }
         var total = RequestBucket(start: from)
         for b in buckets { total.merge(b) }
         return AppMetricsResult(app: app, since: isoTime(Date(timeIntervalSince1970: TimeInterval(from))),
                                 until: isoTime(now), total: RequestPoint(total, seconds: window),
-                                points: buckets.map { RequestPoint($0, seconds: Self.width($0.start, now: now)) },
-                                processes: processSeries(try store.processes(app: app, from: from / MetricsStore.fineWidth * MetricsStore.fineWidth, to: to), now: now))
+                                points: buckets.map { RequestPoint($0, seconds: widthOf($0.start)) },
+                                processes: processSeries(procs, width: widthOf))
     }
 
     /// A bucket's width: 5 min where 10-s ones are no longer kept.
@@ -124,9 +150,9 @@ extension Operations {
         Int(now.timeIntervalSince1970) - start > MetricsStore.fineRetention ? MetricsStore.coarseWidth : MetricsStore.fineWidth
     }
 
-    static func processSeries(_ buckets: [ProcessBucket], now: Date) -> [ProcessSeries] {
+    static func processSeries(_ buckets: [ProcessBucket], width: (Int) -> Int) -> [ProcessSeries] {
         Dictionary(grouping: buckets, by: \.process).sorted { $0.key < $1.key }.compactMap { process, list in
-            let points = list.map { ProcessPoint($0, seconds: width($0.start, now: now)) }
+            let points = list.map { ProcessPoint($0, seconds: width($0.start)) }
             guard let latest = points.last(where: { $0.instances > 0 }) ?? points.last else { return nil }
             let seconds = points.reduce(0) { $0 + $1.seconds }
             let cpu = Double(list.reduce(Int64(0)) { $0 + $1.cpuNanos }) / 1e9 / Double(max(1, seconds)) * 100
