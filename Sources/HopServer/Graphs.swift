@@ -144,7 +144,7 @@ enum Graph {
     }
     static func count(_ v: Double) -> String { v >= 1000 ? String(format: "%.1fk", v / 1000) : String(format: "%.0f", v) }
     static func ms(_ v: Double) -> String { v >= 1000 ? String(format: "%.1f s", v / 1000) : String(format: "%.0f ms", v) }
-    static func percent(_ v: Double) -> String { String(format: "%.0f %%", v) }
+    static func percent(_ v: Double) -> String { String(format: v < 10 && v != v.rounded() ? "%.1f %%" : "%.0f %%", v) }
 
     // MARK: The app page's graphs
 
