@@ -115,7 +115,7 @@ echo "== storage after 30 simulated days of $APPS apps"
 $HOP metrics bench-1 --json >/dev/null
 db=$home/metrics.db
 t=$(date +%s)
-sqlite3 "$db" <<SQL
+sqlite3 "$db" >/dev/null <<SQL
 PRAGMA journal_mode=WAL;
 BEGIN;
 WITH RECURSIVE apps(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM apps WHERE n < $APPS),

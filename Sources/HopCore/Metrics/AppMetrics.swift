@@ -93,7 +93,8 @@ public enum AppMetrics: AppOperation {
 extension Operations {
     /// `hop metrics APP`: collects what nginx logged since the last collection, then reads the
     /// window from metrics.db.
-    public func metrics(app: String, since: String?, points: Int? = nil, now: Date = Date()) throws -> AppMetricsResult {
+    /// `collect: false` reads what the timer stored (the dashboard, which must render fast).
+    public func metrics(app: String, since: String?, points: Int? = nil, collect: Bool = true, now: Date = Date()) throws -> AppMetricsResult {
         _ = try Self.checkedApp(app)
         let window = try Self.window(since ?? "1h")
         try ctx.authorize(.read, app: app, action: "read the measures of \(app)")
@@ -102,7 +103,7 @@ extension Operations {
         }
         // Collected now when the host runs (its timer collects every 10 s anyway); without one,
         // what was collected is answered.
-        if let host = try? ctx.serviceHost() {
+        if collect, let host = try? ctx.serviceHost() {
             try RequestCollector(home: ctx.home, front: NginxFront(home: ctx.home, host: host)).collect()
         }
         if let points, points < 10 || points > 10_000 { throw HopError.invalid("`points` must be between 10 and 10000") }

@@ -12,7 +12,9 @@ public enum MetricsTimerUnits {
 
     public static func renderService(hopBinary: String, home: String) throws -> String {
         try hopTimerService(comment: "collects nginx's request log into metrics.db", description: "collect request measures",
-                            hopBinary: hopBinary, home: home, arguments: "metrics-collect --native-host", extra: ["Nice=10"])
+                            hopBinary: hopBinary, home: home, arguments: "metrics-collect --native-host",
+                            // Only CPU nothing else wants: collection must not add latency to the apps it measures.
+                            extra: ["Nice=10", "CPUSchedulingPolicy=idle", "IOSchedulingClass=idle"])
     }
 
     public static func renderTimer() -> String {
