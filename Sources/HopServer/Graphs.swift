@@ -1,5 +1,6 @@
 import Foundation
 import HopCore
+import HopStore
 
 /// Server-rendered SVG charts for the dashboard: no script, only presentation attributes (the
 /// CSP allows no inline style), a viewBox so they scale to the page (readable at 420 px), a
@@ -43,13 +44,16 @@ enum Graph {
     static func y(_ v: Double, max: Double) -> Double { top + plotHeight - min(v, max) / max * plotHeight }
     static func n(_ d: Double) -> String { String(format: "%.1f", d) }
 
-    /// Time labels: HH:MM within a day, MM-DD HH:MM beyond (UTC).
+    /// Time labels: HH:MM within a day, MM-DD HH:MM beyond (UTC). Computed, not formatted: a
+    /// DateFormatter costs more to make than a whole graph to draw.
     static func timeLabel(_ t: Double, span: Double) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = span > 86_400 ? "MM-dd HH:mm" : "HH:mm"
-        return f.string(from: Date(timeIntervalSince1970: t))
+        let s = Int64(t.rounded(.down))
+        let days = s >= 0 ? s / 86_400 : (s - 86_399) / 86_400
+        let sod = s - days * 86_400
+        let hm = String(format: "%02d:%02d", Int(sod / 3600), Int(sod / 60 % 60))
+        guard span > 86_400 else { return hm }
+        let c = Timestamp.civil(fromDays: days)
+        return String(format: "%02d-%02d ", Int(c.month), Int(c.day)) + hm
     }
 
     /// The frame: title, legend, y grid with labels, x labels, markers; `plot` goes inside.
@@ -150,9 +154,8 @@ enum Graph {
 
     /// An ISO 8601 time (as hop writes them) in seconds since 1970.
     static func seconds(_ iso: String) -> Double? {
+        if let d = Timestamp.decode(iso) { return d.timeIntervalSince1970 }
         let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: iso) { return d.timeIntervalSince1970 }
         f.formatOptions = [.withInternetDateTime]
         return f.date(from: iso)?.timeIntervalSince1970
     }

@@ -27,7 +27,7 @@ public enum Timestamp {
     /// Parses exactly the form `encode` writes; nil for anything else. The result is
     /// `Date(timeIntervalSince1970: millis / 1000)`, so a date that was already whole milliseconds
     /// comes back equal (`==`) to the one stored.
-    static func decode(_ text: String) -> Date? {
+    public static func decode(_ text: String) -> Date? {
         let b = Array(text.utf8)
         guard b.count == 24, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
               b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."),
