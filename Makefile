@@ -67,6 +67,7 @@ bench: setup
 	bash bench/data-bench.sh
 	bash bench/push-bench.sh
 	bash bench/tenant-bench.sh
+	bash bench/metrics-bench.sh
 
 clean:
 	rm -rf .build
