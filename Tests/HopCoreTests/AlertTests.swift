@@ -61,7 +61,7 @@ struct AlertTests {
         #expect(try SMTPRelay("smtps://relay").port == 465 && (try SMTPRelay("smtps://relay").tls) == .implicit)
         #expect(try SMTPRelay("smtp+starttls://relay:2525").tls == .required)
         #expect(try SMTPRelay("smtp://relay:2525").curlURL == "smtp://relay:2525")
-        for bad in ["http://relay", "smtp://", "smtp://relay/path", "smtp://relay?x=1", "relay"] {
+        for bad in ["http://relay", "smtp://", "smtp://relay/path", "smtp://relay?x=1", "relay", "smtp://u:a%0Aoutput%20%3D%20%2Fetc%2Fx@relay"] {
             #expect(throws: HopError.self, "\(bad)") { try SMTPRelay(bad) }
         }
         #expect(NotifyChannelInfo.shown("smtp://u:secret@relay:25") == "smtp://u:***@relay:25")

@@ -276,6 +276,10 @@ struct SMTPRelay: Equatable {
         port = u.port ?? (tls == .implicit ? 465 : 587)
         user = u.user.flatMap { $0.removingPercentEncoding ?? $0 }
         password = u.password.flatMap { $0.removingPercentEncoding ?? $0 }
+        // They go into curl's config file, one quoted line: a control character would end it.
+        for part in [user, password].compactMap({ $0 }) where part.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw HopError.invalid("the SMTP user or password in `\(Self.redacted(text))` holds a control character")
+        }
     }
 
     var curlURL: String { (tls == .implicit ? "smtps://" : "smtp://") + (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
