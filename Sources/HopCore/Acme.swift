@@ -64,6 +64,11 @@ public enum TLSTimerUnits {
 extension Operations {
     func tlsDirectory(_ app: String) -> String { ctx.home.root + "/tls/" + app }
     func acmeStatusFile(_ app: String) -> String { tlsDirectory(app) + "/acme-status.json" }
+    /// The certificate serving for `app`: the live version's, else the first (self-signed) one.
+    func servingCertificate(_ app: String) -> String {
+        let dir = tlsDirectory(app)
+        return FileManager.default.fileExists(atPath: dir + "/live/cert.pem") ? dir + "/live/cert.pem" : dir + "/cert.pem"
+    }
 
     func acmeConfig(_ front: NginxFront) -> AcmeConfig? {
         FileManager.default.contents(atPath: front.acmeConfigFile).flatMap { try? JSONDecoder().decode(AcmeConfig.self, from: $0) }
@@ -225,7 +230,7 @@ extension Operations {
         let dir = tlsDirectory(app)
         var s = FileManager.default.contents(atPath: acmeStatusFile(app)).flatMap { try? JSONDecoder().decode(TLSStatus.self, from: $0) }
             ?? TLSStatus(app: app, certificate: "none", domains: [])
-        let cert = FileManager.default.fileExists(atPath: dir + "/live/cert.pem") ? dir + "/live/cert.pem" : dir + "/cert.pem"
+        let cert = servingCertificate(app)
         if FileManager.default.fileExists(atPath: cert) {
             s.certificate = FileManager.default.fileExists(atPath: dir + "/names") ? "self-signed" : "acme"
             let end = try ctx.runner.run(Command("openssl", ["x509", "-noout", "-enddate", "-issuer", "-ext", "subjectAltName", "-in", cert]))

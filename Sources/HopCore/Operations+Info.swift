@@ -347,10 +347,7 @@ extension Operations {
 
     /// One unit's `systemctl show` properties as numbers: systemd writes `[not set]`, `infinity` or
     /// 2^64-1 for what it does not know or does not limit.
-    static func number(_ value: String?) -> UInt64? {
-        guard let v = value, let n = UInt64(v), n != UInt64.max else { return nil }
-        return n
-    }
+    static func number(_ value: String?) -> UInt64? { ResourceMeasures.number(value).map { UInt64($0) } }
 
     /// The CPU time (user + system, with waited-for children) of the processes in a unit's control
     /// group now, read from /proc; nil when the group cannot be read. The group's `cgroup.procs`

@@ -202,7 +202,11 @@ struct Dashboard: Sendable {
 
     /// The measures section of an app page: graphs over `range`, at most 120 points each.
     func measures(_ o: Operations, app: String, range: String, generations: [GenerationInfo], history: [AuditInfo]) -> String {
-        guard let m = try? o.metrics(app: app, since: range, points: 120, collect: false) else { return "<h2>Measures</h2>\n<p>No measures yet.</p>\n" }
+        let m: AppMetricsResult
+        do { m = try o.metrics(app: app, since: range, points: 120, collect: false) } catch {
+            // Said, not hidden: an unreadable metrics.db is not "no measures".
+            return "<h2>Measures</h2>\n<p class=error>The measures could not be read: \(esc((error as? HopError)?.message ?? "\(error)"))</p>\n"
+        }
         let rollbacks = history.filter { $0.action == "rollback" && $0.result == "ok" }
         return "<h2>Measures</h2>\n" + Self.rangeLinks("/apps/\(app)", range) + "<div class=graphs>"
             + Graph.appGraphs(m, generations: generations, rollbacks: rollbacks) + "</div>\n"

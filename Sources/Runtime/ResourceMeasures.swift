@@ -52,7 +52,7 @@ public enum ResourceMeasures {
 
     /// A systemd number: nil for `[not set]`, `infinity`, an empty value or UINT64_MAX (what
     /// systemd prints for "not accounted").
-    static func number(_ s: String?) -> Int64? {
+    public static func number(_ s: String?) -> Int64? {
         guard let s, let v = UInt64(s), v != UInt64.max else { return nil }
         return Int64(clamping: v)
     }

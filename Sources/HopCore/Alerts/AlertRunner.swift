@@ -148,8 +148,7 @@ struct AlertRunner {
             out.append(AlertObservation(rule: .certificate, app: app, subject: app, active: nil, message: ""))
             return
         }
-        let dir = ops.tlsDirectory(app)
-        let cert = FileManager.default.fileExists(atPath: dir + "/live/cert.pem") ? dir + "/live/cert.pem" : dir + "/cert.pem"
+        let cert = ops.servingCertificate(app)
         guard FileManager.default.fileExists(atPath: cert),
               let r = try? ctx.runner.run(Command("openssl", ["x509", "-noout", "-enddate", "-checkend", "\(14 * 86_400)", "-in", cert])) else { return }
         let until = r.stdoutText.split(separator: "\n").first { $0.hasPrefix("notAfter=") }.map { String($0.dropFirst(9)) } ?? "?"
